@@ -1,0 +1,3 @@
+"""gridpatrol: GPS pings in, patrol facts out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from gridpatrol.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""Ingest settings: one frozen dataclass, built once by the entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridpatrol.settings import setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestSettings:
+    broker: str = setting("mqtt://127.0.0.1:1883", "MQTT broker URL, mqtt://HOST:PORT")
+    username: str = setting("", "MQTT user name (empty: none)")
+    password: str = setting("", "MQTT password")
+    client_id: str = setting("gridpatrol-ingest", "MQTT client id; the persistent session's key")
+    share_group: str = setting(
+        "", "shared-subscription group: several workers with the same group split the load"
+    )
+    session_expiry_s: int = setting(86400, "how long the broker keeps our session while away")
+    receive_maximum: int = setting(
+        10000, "unacknowledged QoS 1 messages the broker may send us (the backpressure window)"
+    )
+    batch_rows: int = setting(5000, "flush a batch when it holds this many pings")
+    batch_age_ms: int = setting(200, "flush a batch when its oldest message is this old")
+    max_payload_bytes: int = setting(262144, "larger payloads are rejected")
+    max_batch_items: int = setting(1000, "longer JSON arrays are rejected")
+    max_future_s: float = setting(600.0, "fixes further ahead of the receive time are rejected")
+    max_age_s: float = setting(7 * 86400.0, "fixes older than this at receive time are rejected")
+    max_acc_m: float = setting(50.0, "fixes with a worse accuracy are stored but flagged")
+    max_speed_mps: float = setting(
+        40.0, "fixes implying a faster move from the previous good fix are stored but flagged"
+    )
+    strict_devices: bool = setting(False, "reject pings from devices not in the devices table")

@@ -1,0 +1,126 @@
+"""The MQTT side of ingest: a paho v5 client with a persistent session and manual acks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gridpatrol.errors import ConfigError
+from ingest.config import IngestSettings
+from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX
+from ingest.prepare import Message
+
+log = logging.getLogger("gridpatrol.mqtt")
+
+PING_TOPICS = (NATIVE_PREFIX + "+", OWNTRACKS_PREFIX + "+/+")
+ALERT_PREFIX = "gridpatrol/v1/alerts/"
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "mqtt" or not parsed.hostname:
+        raise ConfigError(f"broker URL must look like mqtt://HOST:PORT, got {url!r}")
+    try:
+        port = parsed.port or 1883
+    except ValueError as exc:
+        raise ConfigError(f"broker URL {url!r}: bad port") from exc
+    return parsed.hostname, port
+
+
+def subscription_topics(settings: IngestSettings) -> list[str]:
+    if settings.share_group:
+        return [f"$share/{settings.share_group}/{t}" for t in PING_TOPICS]
+    return list(PING_TOPICS)
+
+
+class MqttIngest:
+    """Receives pings and hands each message to ``deliver``; acks only when told to."""
+
+    def __init__(self, settings: IngestSettings, deliver: Callable[[Message], None]) -> None:
+        self.settings = settings
+        self.host, self.port = parse_broker_url(settings.broker)
+        self._deliver = deliver
+        self.generation = 0
+        self.connected = threading.Event()
+        self.last_connect_error = ""
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+        )
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password or None)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        self.client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, messages: list[Message]) -> None:
+        """Acknowledge committed messages that came on the current connection.
+
+        Messages from an earlier connection are redelivered by the broker and then stored
+        as duplicates; acking them by packet id could ack another message.
+        """
+        generation = self.generation
+        for m in messages:
+            if m.qos and m.generation == generation:
+                self.client.ack(m.mid, m.qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos)
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            self.last_connect_error = str(reason)
+            log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
+            return
+        self.generation += 1
+        self.last_connect_error = ""
+        log.info(
+            "connected to %s:%d (session present: %s)",
+            self.host,
+            self.port,
+            flags.session_present,
+        )
+        options = SubscribeOptions(qos=1)
+        client.subscribe([(t, options) for t in subscription_topics(self.settings)])
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.connected.clear()
+        if reason.is_failure:
+            log.warning("disconnected from broker (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._deliver(
+            Message(msg.topic, msg.payload, time.time(), msg.mid, msg.qos, self.generation)
+        )

@@ -1,0 +1,211 @@
+"""Turn a list of MQTT messages into one storable batch: pings, rejections, counters."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ingest._kernels import flag_fixes
+from ingest.config import IngestSettings
+from ingest.decode import Decoder
+from ingest.reasons import Reason
+from ingest.schema import pings_from_columns
+from ingest.validate import CODES, describe, find_bad_pings
+from tracks.queries import read_previous_fixes
+from tracks.store import REJECTED_SCHEMA, Store
+
+#: How far back the speed check looks in the database for a late fix's predecessor.
+PREVIOUS_FIX_LOOKBACK_S = 86400.0
+
+#: (lon, lat) -> grid id per point (None outside every grid).
+GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+EVENTS_SCHEMA = pl.Schema(
+    {"device_id": pl.String(), "event": pl.String(), "received_at": pl.Datetime("us", "UTC")}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An MQTT message as ingest sees it, converted from paho's at the callback."""
+
+    topic: str
+    payload: bytes
+    received_at: float  # epoch seconds
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0  # connection generation: acks go only to the connection it came on
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    pings: pl.DataFrame
+    rejected: pl.DataFrame
+    events: pl.DataFrame
+    counters: dict[str, int]
+
+
+class Preparer:
+    """Decodes, validates, flags and assigns grids; remembers each device's last good fix."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: Store,
+        *,
+        assign: GridAssigner | None = None,
+        known_devices: set[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.assign = assign
+        self.known_devices = known_devices
+        self.decoder = Decoder(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_batch_items=settings.max_batch_items,
+        )
+        self._last_good: dict[str, tuple[float, float, float]] = {}
+
+    def prepare(self, messages: list[Message]) -> PreparedBatch:
+        decoded = self.decoder.decode([(m.topic, m.payload) for m in messages])
+        msg_index = np.asarray(decoded.message, dtype=np.int64)
+        arrival = np.fromiter((m.received_at for m in messages), np.float64, len(messages))
+        received_at = arrival[msg_index] if len(msg_index) else np.empty(0)
+        ts = np.asarray(decoded.ts, dtype=np.float64)
+        lat = np.asarray(decoded.lat, dtype=np.float64)
+        lon = np.asarray(decoded.lon, dtype=np.float64)
+        device = np.asarray(decoded.device_id, dtype=object)
+        known = None
+        if self.settings.strict_devices and self.known_devices is not None:
+            known_set = self.known_devices
+            known = np.fromiter((d in known_set for d in device), bool, len(device))
+        codes = find_bad_pings(
+            ts=ts,
+            lat=lat,
+            lon=lon,
+            received_at=received_at,
+            known_device=known,
+            max_future_s=self.settings.max_future_s,
+            max_age_s=self.settings.max_age_s,
+        )
+        rejected_rows: list[tuple[str, bytes, int, str, str, float]] = []
+        first_reject: set[int] = set()
+
+        def reject(index: int, item: int, reason: Reason, detail: str) -> None:
+            m = messages[index]
+            payload = b"" if index in first_reject else m.payload
+            first_reject.add(index)
+            rejected_rows.append((m.topic, payload, item, reason.value, detail, m.received_at))
+
+        for r in decoded.rejections:
+            reject(r.message, r.item, r.reason, r.detail)
+        for row in np.flatnonzero(codes):
+            reason = CODES[codes[row]]
+            assert reason is not None
+            detail = describe(reason, ts[row], lat[row], lon[row], received_at[row])
+            reject(int(msg_index[row]), decoded.item[row], reason, detail)
+
+        good = codes == 0
+        columns = {
+            "device_id": device[good],
+            "ts": ts[good],
+            "lat": lat[good],
+            "lon": lon[good],
+            "received_at": received_at[good],
+        }
+        for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at"):
+            columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
+        columns["flags"] = self._flag(columns)
+        if self.assign is not None:
+            columns["grid_id"] = self.assign(columns["lon"], columns["lat"])
+        else:
+            columns["grid_id"] = np.full(len(columns["ts"]), None, dtype=object)
+
+        counters = collections.Counter(f"rejected.{row[3]}" for row in rejected_rows)
+        counters["received"] = len(decoded) + len(decoded.rejections)
+        counters.update(f"other.{kind}" for _, _, kind in decoded.other)
+        events = pl.DataFrame(
+            {
+                "device_id": [d for _, d, _ in decoded.other],
+                "event": [k for _, _, k in decoded.other],
+                "received_at": [int(messages[i].received_at * 1e6) for i, _, _ in decoded.other],
+            },
+            schema_overrides={"received_at": pl.Int64},
+        ).with_columns(pl.col("received_at").cast(EVENTS_SCHEMA["received_at"]))
+        rejected = pl.DataFrame(
+            {
+                "topic": [r[0] for r in rejected_rows],
+                "payload": [r[1] for r in rejected_rows],
+                "item": [r[2] for r in rejected_rows],
+                "reason": [r[3] for r in rejected_rows],
+                "detail": [r[4] for r in rejected_rows],
+                "received_at": [int(r[5] * 1e6) for r in rejected_rows],
+            },
+            schema_overrides={"received_at": pl.Int64, "payload": pl.Binary, "item": pl.Int32},
+        ).with_columns(pl.col("received_at").cast(REJECTED_SCHEMA["received_at"]))
+        return PreparedBatch(
+            pings=pings_from_columns(columns),
+            rejected=rejected.select(list(REJECTED_SCHEMA.names())),
+            events=events,
+            counters=dict(counters),
+        )
+
+    def _flag(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Accuracy and implied-speed flags; sorts the columns by (device, ts) in place."""
+        n = len(columns["ts"])
+        if n == 0:
+            return np.zeros(0, dtype=np.uint8)
+        names, codes = np.unique(columns["device_id"].astype(str), return_inverse=True)
+        order = np.lexsort((columns["ts"], codes))
+        for key in list(columns):
+            columns[key] = columns[key][order]
+        codes = np.ascontiguousarray(codes[order], dtype=np.int64)
+        ts = columns["ts"]
+        first_ts = np.full(len(names), np.inf)
+        np.minimum.at(first_ts, codes, ts)
+        prev = np.full((3, len(names)), np.nan)
+        misses: list[int] = []
+        for k, name in enumerate(names):
+            cached = self._last_good.get(name)
+            if cached is not None and cached[0] < first_ts[k]:
+                prev[:, k] = cached
+            else:
+                misses.append(k)
+        if misses:
+            self._fill_from_store(prev, names, first_ts, misses)
+        flags = np.zeros(n, dtype=np.uint8)
+        flag_fixes(
+            codes,
+            ts,
+            columns["lat"],
+            columns["lon"],
+            columns["acc"],
+            prev[0],
+            prev[1],
+            prev[2],
+            self.settings.max_acc_m,
+            self.settings.max_speed_mps,
+            flags,
+        )
+        for k, name in enumerate(names):
+            if not np.isnan(prev[0, k]):
+                cached = self._last_good.get(name)
+                if cached is None or cached[0] < prev[0, k]:
+                    self._last_good[name] = (prev[0, k], prev[1, k], prev[2, k])
+        return flags
+
+    def _fill_from_store(
+        self, prev: np.ndarray, names: np.ndarray, first_ts: np.ndarray, misses: list[int]
+    ) -> None:
+        first = pl.DataFrame(
+            {"device_id": names[misses].tolist(), "ts": (first_ts[misses] * 1e6).astype(np.int64)}
+        ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+        found = read_previous_fixes(self.store, first, PREVIOUS_FIX_LOOKBACK_S)
+        position = {name: k for k, name in enumerate(names)}
+        for row in found.iter_rows():
+            k = position[row[0]]
+            prev[:, k] = row[1:]

@@ -1,0 +1,68 @@
+"""Test helpers: publish through the real broker, run serve in a thread, wait for rows."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gridpatrol.broker import Mosquitto
+
+_ids = itertools.count()
+
+
+def connect(
+    broker: Mosquitto, client_id: str | None = None, max_inflight: int = 20
+) -> paho.Client:
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"test-pub-{next(_ids)}",
+        protocol=paho.MQTTv5,
+    )
+    client.max_inflight_messages_set(max_inflight)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def publish_all(broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
+    """Publish and wait for every PUBACK."""
+    client = connect(broker)
+    try:
+        infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(10)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
+
+
+@contextmanager
+def running(service: Any) -> Iterator[Any]:
+    """Run a Service's loop in a thread; stop it (flush, commit, ack) on exit."""
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        assert service.mqtt.connected.wait(10), "serve did not connect to the broker"
+        yield service
+    finally:
+        service.stop()
+        thread.join(30)
+        assert not thread.is_alive(), "serve did not stop"

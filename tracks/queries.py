@@ -1,0 +1,107 @@
+"""Named reads on the store, returning polars DataFrames or plain dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from gridpatrol.errors import ConfigError
+from tracks.store import Store
+
+DEVICE_KINDS = ("tracker", "phone")
+
+
+def read_stats(store: Store) -> dict[str, object]:
+    """The ingest counters: received = stored + duplicates + sum(rejected), in pings."""
+    rows = store.cursor().execute("SELECT name, value FROM counters").fetchall()
+    counts = dict(rows)
+    rejected = {
+        name.removeprefix("rejected."): value
+        for name, value in sorted(counts.items())
+        if name.startswith("rejected.")
+    }
+    other = {
+        name.removeprefix("other."): value
+        for name, value in sorted(counts.items())
+        if name.startswith("other.")
+    }
+    return {
+        "received": counts.get("received", 0),
+        "stored": counts.get("stored", 0),
+        "duplicates": counts.get("duplicates", 0),
+        "rejected": rejected,
+        "other": other,
+    }
+
+
+def read_track(store: Store, device_id: str, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """One device's pings with start <= ts < end, in fix-time order."""
+    return (
+        store.cursor()
+        .execute(
+            "SELECT * FROM pings WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            [device_id, start, end],
+        )
+        .pl()
+    )
+
+
+def read_previous_fixes(
+    store: Store, first: pl.DataFrame, lookback_s: float
+) -> pl.DataFrame:
+    """Per device of ``first`` (device_id, ts): its last unflagged stored fix before ``ts``.
+
+    Looks back at most ``lookback_s``; returns device_id, ts (epoch s), lat, lon.
+    """
+    cur = store.cursor()
+    cur.register("first_fix", first)
+    try:
+        return cur.execute(
+            """
+            SELECT f.device_id,
+                   epoch(max(p.ts)) AS ts,
+                   arg_max(p.lat, p.ts) AS lat,
+                   arg_max(p.lon, p.ts) AS lon
+            FROM first_fix f
+            JOIN pings p ON p.device_id = f.device_id
+                AND p.ts < f.ts AND p.ts >= f.ts - to_seconds(?) AND p.flags = 0
+            GROUP BY f.device_id
+            """,
+            [lookback_s],
+        ).pl()
+    finally:
+        cur.unregister("first_fix")
+
+
+def read_devices(store: Store) -> pl.DataFrame:
+    return store.cursor().execute("SELECT * FROM devices ORDER BY device_id").pl()
+
+
+def import_devices(store: Store, path: Path) -> int:
+    """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
+    try:
+        frame = pl.read_csv(path, schema_overrides={c: pl.String for c in
+                                                    ("device_id", "kind", "worker", "grid_id")})
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"{path}: cannot read devices CSV: {exc}") from exc
+    expected = ["device_id", "kind", "worker", "grid_id"]
+    if frame.columns != expected:
+        raise ConfigError(f"{path}: header must be {','.join(expected)}, got {','.join(frame.columns)}")
+    bad_kind = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS))
+    if bad_kind.height:
+        row = bad_kind.row(0, named=True)
+        raise ConfigError(f"{path}: device {row['device_id']!r}: kind must be tracker or phone")
+    if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
+        raise ConfigError(f"{path}: device_id must be present and unique on every row")
+    with store.transaction() as con:
+        con.register("devices_csv", frame)
+        con.execute("INSERT OR REPLACE INTO devices SELECT * FROM devices_csv")
+        con.unregister("devices_csv")
+    return frame.height
+
+
+def known_device_ids(store: Store) -> set[str]:
+    rows = store.cursor().execute("SELECT device_id FROM devices").fetchall()
+    return {r[0] for r in rows}

@@ -1,0 +1,145 @@
+"""The DuckDB file: one writer connection owned here, cursors for readers.
+
+This class is the storage interface the rest of gridpatrol uses; nothing else opens the
+database. A DuckLake (PostgreSQL catalog, Parquet files) implementation for several ingest
+workers is meant to sit behind the same methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from gridpatrol.errors import GridpatrolError
+from tracks.schema import SCHEMA_VERSION, TABLES
+
+REJECTED_SCHEMA = pl.Schema(
+    {
+        "topic": pl.String(),
+        "payload": pl.Binary(),
+        "item": pl.Int32(),
+        "reason": pl.String(),
+        "detail": pl.String(),
+        "received_at": pl.Datetime("us", "UTC"),
+    }
+)
+
+
+class StoreError(GridpatrolError):
+    """The database cannot be opened or written (disk full, read-only, locked, corrupt)."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+
+
+class Store:
+    """Owns the DuckDB connection. Thread-safe: writes are serialised by a lock."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            self._con.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                self._apply_schema()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _apply_schema(self) -> None:
+        self._con.execute(TABLES)
+        row = self._con.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] if row else None
+        if version is None:
+            self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        elif version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this gridpatrol "
+                f"({SCHEMA_VERSION}); upgrade gridpatrol"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A reader cursor on the same database (DuckDB allows one writing process)."""
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction on the writer connection; rolled back on any error."""
+        with self._lock:
+            con = self._con
+            try:
+                con.execute("BEGIN TRANSACTION")
+                yield con
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise StoreError(f"write to {self.path} failed: {exc}") from exc
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+
+    def write_batch(
+        self,
+        pings: pl.DataFrame,
+        rejected: pl.DataFrame,
+        counters: dict[str, int],
+        events: pl.DataFrame | None = None,
+    ) -> WriteResult:
+        """Store one flush: pings (duplicates of stored ones skipped), rejections, counters.
+
+        ``counters`` are increments; ``stored`` and ``duplicates`` are added here from what
+        the insert really did, in the same transaction.
+        """
+        with self.transaction() as con:
+            stored = 0
+            if pings.height:
+                con.register("batch_pings", pings)
+                row = con.execute("INSERT OR IGNORE INTO pings SELECT * FROM batch_pings").fetchone()
+                con.unregister("batch_pings")
+                stored = int(row[0]) if row else 0
+            if rejected.height:
+                con.register("batch_rejected", rejected)
+                con.execute("INSERT INTO rejected SELECT * FROM batch_rejected")
+                con.unregister("batch_rejected")
+            if events is not None and events.height:
+                con.register("batch_events", events)
+                con.execute("INSERT INTO device_events SELECT * FROM batch_events")
+                con.unregister("batch_events")
+            increments = dict(counters)
+            increments["stored"] = increments.get("stored", 0) + stored
+            increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
+            rows = [(k, v) for k, v in increments.items() if v]
+            if rows:
+                con.executemany(
+                    "INSERT INTO counters VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    rows,
+                )
+        return WriteResult(stored=stored, duplicates=pings.height - stored)
