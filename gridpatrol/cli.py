@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import logging
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from gridpatrol.errors import GridpatrolError
 from gridpatrol.settings import build_settings
+from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
 
 
@@ -33,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="receive pings over MQTT and store them")
     serve.add_argument("--db", type=Path, required=True, help="DuckDB file (created if absent)")
     serve.add_argument("--devices", type=Path, help="devices CSV to import at start")
+    serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
     _add_settings_flags(serve, IngestSettings)
+    _add_settings_flags(serve, GeofenceSettings)
 
     stats = commands.add_parser("stats", help="print the ingest counters")
     stats.add_argument("--db", type=Path, required=True)
@@ -44,7 +48,95 @@ def _parser() -> argparse.ArgumentParser:
     dev_import = devices_cmd.add_parser("import", help="load device_id,kind,worker,grid_id CSV")
     dev_import.add_argument("file", type=Path)
     dev_import.add_argument("--db", type=Path, required=True)
+    grids = commands.add_parser("grids", help="import, check or generate grid files")
+    grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
+    g_import = grids_cmd.add_parser("import", help="check a GeoJSON grid file and store it")
+    g_import.add_argument("file", type=Path)
+    g_import.add_argument("--db", type=Path, required=True)
+    g_import.add_argument("--repair", action="store_true", help="fix what can be fixed")
+    g_check = grids_cmd.add_parser("check", help="check a GeoJSON grid file, store nothing")
+    g_check.add_argument("file", type=Path)
+    g_check.add_argument("--repair", action="store_true")
+    g_gen = grids_cmd.add_parser("generate", help="write square unit grids as GeoJSON")
+    g_gen.add_argument("--bbox", required=True, help="W,S,E,N in degrees")
+    g_gen.add_argument("--cell-m", type=float, default=100.0, help="side of a cell, m")
+    g_gen.add_argument("--parent-every", type=int, default=0, help="N: N x N cells per parent")
+    g_gen.add_argument("--out", type=Path, help="file to write (default: stdout)")
+
+    report = commands.add_parser("report", help="compliance, coverage or presence over a window")
+    report.add_argument("kind", choices=("compliance", "coverage", "presence"))
+    report.add_argument("--db", type=Path, required=True)
+    report.add_argument("--start", required=True, help="ISO 8601 time with offset")
+    report.add_argument("--end", required=True, help="ISO 8601 time with offset")
+    report.add_argument("--grid", help="only this grid's row")
+    report.add_argument("--device", help="coverage or presence of this device only")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _add_settings_flags(report, GeofenceSettings)
     return parser
+
+
+def _parse_time(text: str, flag: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise GridpatrolError(f"{flag}: {text!r} is not an ISO 8601 time") from exc
+    if value.tzinfo is None:
+        raise GridpatrolError(f"{flag}: {text!r} needs a UTC offset, e.g. +08:00")
+    return value
+
+
+def _grids_command(args: argparse.Namespace) -> int:
+    from geofence.generate import square_grids
+    from geofence.grids import check_grids
+    from geofence.registry import save_grids
+    from tracks.store import Store
+
+    if args.grids_command == "generate":
+        try:
+            bbox = tuple(float(v) for v in args.bbox.split(","))
+        except ValueError as exc:
+            raise GridpatrolError(f"--bbox: {args.bbox!r} is not W,S,E,N") from exc
+        if len(bbox) != 4 or bbox[0] >= bbox[2] or bbox[1] >= bbox[3] or args.cell_m <= 0:
+            raise GridpatrolError("--bbox must be W,S,E,N with W < E and S < N; --cell-m > 0")
+        text = json.dumps(square_grids(bbox, args.cell_m, args.parent_every))  # type: ignore[arg-type]
+        if args.out:
+            args.out.write_text(text)
+        else:
+            print(text)
+        return 0
+    grids, changes = check_grids(args.file, repair=args.repair)
+    for change in changes:
+        print(f"repaired: {change}")
+    if args.grids_command == "import":
+        with Store(args.db) as store:
+            save_grids(store, grids)
+        print(f"imported {len(grids)} grids from {args.file}")
+    else:
+        print(f"{args.file}: {len(grids)} grids, no problems")
+    return 0
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from geofence.registry import read_grids
+    from geofence.reports import format_rows, run_report
+    from tracks.store import Store
+
+    start, end = _parse_time(args.start, "--start"), _parse_time(args.end, "--end")
+    if end <= start:
+        raise GridpatrolError("--end must be after --start")
+    settings = build_settings(GeofenceSettings, "geofence", vars(args))
+    if not args.db.exists():
+        raise GridpatrolError(f"{args.db}: no such database")
+    with Store(args.db, read_only=True) as store:
+        grid_set = read_grids(store)
+        if grid_set is None:
+            raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
+        if args.grid is not None and args.grid not in grid_set.by_id:
+            raise GridpatrolError(f"--grid: no grid {args.grid!r}")
+        rows = run_report(args.kind, grid_set, store, start, end, settings,
+                          grid_id=args.grid, device_id=args.device)  # fmt: skip
+    print(format_rows(rows, args.format))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -55,7 +147,9 @@ def _run(args: argparse.Namespace) -> int:
         from gridpatrol.serve import ServeOptions, serve
 
         ingest = build_settings(IngestSettings, "ingest", vars(args))
-        return serve(ServeOptions(db=args.db, devices=args.devices), ingest)
+        geofence = build_settings(GeofenceSettings, "geofence", vars(args))
+        options = ServeOptions(db=args.db, devices=args.devices, grids=args.grids)
+        return serve(options, ingest, geofence)
     if args.command == "stats":
         if not args.db.exists():
             raise GridpatrolError(f"{args.db}: no such database")
@@ -67,6 +161,10 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _print_stats(stats)
         return 0
+    if args.command == "grids":
+        return _grids_command(args)
+    if args.command == "report":
+        return _report_command(args)
     if args.command == "devices":
         with Store(args.db) as store:
             count = import_devices(store, args.file)

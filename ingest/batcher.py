@@ -14,10 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import polars as pl
-
 from ingest.config import IngestSettings
-from ingest.prepare import Message, Preparer
+from ingest.prepare import Message, PreparedBatch, Preparer
 from tracks.store import Store, StoreError
 
 log = logging.getLogger("gridpatrol.ingest")
@@ -50,7 +48,7 @@ class Batcher:
         store: Store,
         *,
         ack: Callable[[list[Message]], None],
-        on_stored: Callable[[pl.DataFrame], None] | None = None,
+        on_stored: Callable[[PreparedBatch], None] | None = None,
     ) -> None:
         self.settings = settings
         self.preparer = preparer
@@ -130,7 +128,7 @@ class Batcher:
         self.state.failing_since = None
         self.state.last_error = ""
         if self.on_stored is not None:
-            self.on_stored(batch.pings)
+            self.on_stored(batch)
         self.ack(messages)
         elapsed = time.perf_counter() - started
         self.state.batches += 1

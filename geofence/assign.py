@@ -1,0 +1,28 @@
+"""Which leaf grid holds each point."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geofence._kernels import assign_points
+from geofence.grids import GridSet
+
+
+def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Index into ``grid_set.ids`` of the first-listed leaf covering each point; -1 outside."""
+    lon = np.ascontiguousarray(lon, dtype=np.float64)
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    out = np.empty(len(lon), dtype=np.int32)
+    s = grid_set
+    assign_points(
+        lon, lat, s.xs, s.ys, s.ring_off, s.poly_off, s.grid_off, s.bbox,
+        s.index_origin, s.index_shape, s.bucket_full, s.bucket_off, s.bucket_items, out,
+    )  # fmt: skip
+    return out
+
+
+def assign_ids(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Grid ids (object array, None outside every grid): the ``pings.grid_id`` column."""
+    index = assign(grid_set, lon, lat)
+    ids = np.asarray([*grid_set.ids, None], dtype=object)
+    return ids[index]

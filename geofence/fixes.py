@@ -1,0 +1,61 @@
+"""Usable fixes of a window, as flat arrays sorted by (device, ts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from geofence.assign import assign
+from geofence.grids import GridSet
+from tracks.store import Store
+
+
+@dataclass(frozen=True)
+class Fixes:
+    devices: list[str]  # device names; ``device`` holds indices into it
+    device: np.ndarray  # int64
+    ts: np.ndarray  # epoch seconds
+    lon: np.ndarray
+    lat: np.ndarray
+    grid: np.ndarray  # int32 leaf index, -1 outside
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def make_fixes(
+    grid_set: GridSet, device_ids: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray
+) -> Fixes:
+    """Sort by (device, ts) and assign grids."""
+    names, codes = np.unique(np.asarray(device_ids, dtype=object).astype(str), return_inverse=True)
+    order = np.lexsort((ts, codes))
+    lon = np.ascontiguousarray(lon[order], dtype=np.float64)
+    lat = np.ascontiguousarray(lat[order], dtype=np.float64)
+    return Fixes(
+        devices=[str(n) for n in names],
+        device=np.ascontiguousarray(codes[order], dtype=np.int64),
+        ts=np.ascontiguousarray(ts[order], dtype=np.float64),
+        lon=lon,
+        lat=lat,
+        grid=assign(grid_set, lon, lat),
+    )
+
+
+def load_fixes(grid_set: GridSet, store: Store, start: dt.datetime, end: dt.datetime) -> Fixes:
+    """Usable (unflagged) fixes with start <= ts < end."""
+    table = (
+        store.cursor()
+        .execute(
+            "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
+            "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts",
+            [start, end],
+        )
+        .arrow()
+    )
+    device = table.column("device_id").to_numpy(zero_copy_only=False)
+    ts = table.column("us").to_numpy().astype(np.float64) / 1e6
+    lon = table.column("lon").to_numpy()
+    lat = table.column("lat").to_numpy()
+    return make_fixes(grid_set, list(device), ts, lon, lat)

@@ -1,0 +1,295 @@
+"""Grids: read and check a GeoJSON file, and hold the leaves as flat buffers with an index.
+
+A :class:`GridSet` keeps every feature (leaves and parents) and, for the leaves, the
+coordinate buffers and bucket index the assignment kernel reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from gridpatrol.errors import GridpatrolError
+
+EARTH_RADIUS_M = 6371008.8
+DEFAULT_INTERVAL_MIN = 30.0
+MAX_VERTICES = 2_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: Buckets per leaf in the coarse index that finds grids along a track segment.
+COARSE_BUCKETS_PER_GRID = 4
+
+
+class GridFileError(GridpatrolError):
+    """A grid file cannot be used; ``problems`` has one line per problem found."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.problems = problems
+        shown = "\n  ".join(problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{path}: {len(problems)} problem(s):\n  {shown}{more}")
+
+
+@dataclass(frozen=True)
+class Grid:
+    id: str
+    name: str
+    parent: str | None
+    interval_s: int
+    service_hours: str | None
+    geometry: BaseGeometry | None
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Local equirectangular metres around (lon0, lat0)."""
+
+    lon0: float
+    lat0: float
+
+    @property
+    def kx(self) -> float:
+        return EARTH_RADIUS_M * math.radians(1.0) * math.cos(math.radians(self.lat0))
+
+    @property
+    def ky(self) -> float:
+        return EARTH_RADIUS_M * math.radians(1.0)
+
+    def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
+
+    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x / self.kx + self.lon0, y / self.ky + self.lat0
+
+
+@dataclass
+class GridSet:
+    """All grids of a file; ``ids`` are the leaves in file order (the assignment's indices)."""
+
+    grids: list[Grid]
+    ids: list[str]
+    plane: Plane
+    xs: np.ndarray
+    ys: np.ndarray
+    ring_off: np.ndarray
+    poly_off: np.ndarray
+    grid_off: np.ndarray
+    bbox: np.ndarray
+    index_origin: np.ndarray
+    index_shape: np.ndarray
+    bucket_full: np.ndarray
+    bucket_off: np.ndarray
+    bucket_items: np.ndarray
+    coarse_origin: np.ndarray
+    coarse_shape: np.ndarray
+    coarse_off: np.ndarray
+    coarse_items: np.ndarray
+    by_id: dict[str, Grid] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {g.id: g for g in self.grids}
+
+    @property
+    def leaves(self) -> list[Grid]:
+        return [self.by_id[i] for i in self.ids]
+
+    def leaf_descendants(self, grid_id: str) -> list[str]:
+        """The leaf ids under ``grid_id`` (itself, for a leaf), in file order."""
+        children: dict[str, list[str]] = {}
+        for g in self.grids:
+            if g.parent is not None:
+                children.setdefault(g.parent, []).append(g.id)
+        found: set[str] = set()
+        stack = [grid_id]
+        while stack:
+            current = stack.pop()
+            if current not in children:
+                found.add(current)
+            stack.extend(children.get(current, []))
+        return [i for i in self.ids if i in found]
+
+
+def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
+    where = f"feature {i}"
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        problems.append(f"{where}: not a GeoJSON Feature")
+        return None
+    props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        problems.append(f"{where}: properties is not an object")
+        return None
+    gid = props.get("id")
+    if not isinstance(gid, str) or not gid or len(gid) > 128 or not gid.isprintable():
+        problems.append(f"{where}: property id must be a printable string of 1 to 128 characters")
+        return None
+    where = f"feature {i} (id {gid!r})"
+    interval = props.get("interval_min", DEFAULT_INTERVAL_MIN)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or not (
+        0 < interval <= 24 * 60
+    ):
+        problems.append(f"{where}: interval_min must be a number of minutes in (0, 1440]")
+        return None
+    hours = props.get("service_hours")
+    if hours is not None:
+        from geofence.service import parse_service_hours
+
+        try:
+            parse_service_hours(hours)
+        except ValueError as exc:
+            problems.append(f"{where}: service_hours {exc}")
+            return None
+    parent = props.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        problems.append(f"{where}: parent must be a grid id string")
+        return None
+    geometry = feature.get("geometry")
+    geom: BaseGeometry | None = None
+    if geometry is not None:
+        if not isinstance(geometry, dict) or geometry.get("type") not in (
+            "Polygon",
+            "MultiPolygon",
+        ):
+            problems.append(f"{where}: geometry must be a Polygon or MultiPolygon")
+            return None
+        try:
+            geom = shape(geometry)
+        except (ValueError, TypeError, AttributeError, IndexError,
+                shapely.errors.GEOSException) as exc:  # fmt: skip
+            problems.append(f"{where}: unreadable coordinates ({exc})")
+            return None
+        coords = shapely.get_coordinates(geom)
+        if len(coords) == 0 or not np.isfinite(coords).all():
+            problems.append(f"{where}: empty or non-finite coordinates")
+            return None
+        if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+            problems.append(f"{where}: coordinates out of range (lon -180..180, lat -90..90)")
+            return None
+    name = props.get("name")
+    return Grid(
+        id=gid,
+        name=str(name) if name is not None else gid,
+        parent=parent,
+        interval_s=round(float(interval) * 60),
+        service_hours=hours,
+        geometry=geom,
+    )
+
+
+def read_features(path: Path) -> list[Any]:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise GridFileError(str(path), [f"file larger than {MAX_FILE_BYTES} bytes"])
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise GridFileError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise GridFileError(str(path), [f"not valid JSON: {exc}"]) from exc
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise GridFileError(str(path), ["not a GeoJSON FeatureCollection"])
+    features = data.get("features")
+    if not isinstance(features, list) or not features:
+        raise GridFileError(str(path), ["the FeatureCollection has no features"])
+    return features
+
+
+def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
+    """Read features, recording every problem; structure checks (ids, parents) included."""
+    grids: list[Grid] = []
+    seen: set[str] = set()
+    vertices = 0
+    for i, feature in enumerate(features):
+        grid = _check_feature(i, feature, problems)
+        if grid is None:
+            continue
+        if grid.id in seen:
+            problems.append(f"feature {i} (id {grid.id!r}): duplicate id")
+            continue
+        seen.add(grid.id)
+        if grid.geometry is not None:
+            vertices += len(shapely.get_coordinates(grid.geometry))
+        grids.append(grid)
+    if vertices > MAX_VERTICES:
+        problems.append(f"{vertices} vertices in all: more than the limit of {MAX_VERTICES}")
+    parents = {g.parent for g in grids if g.parent is not None}
+    for g in grids:
+        if g.parent is not None and g.parent not in seen:
+            problems.append(f"grid {g.id!r}: unknown parent {g.parent!r}")
+        elif g.parent is not None:
+            chain = {g.id}
+            current: str | None = g.parent
+            by_id = {x.id: x for x in grids}
+            while current is not None:
+                if current in chain:
+                    problems.append(f"grid {g.id!r}: parent chain loops through {current!r}")
+                    break
+                chain.add(current)
+                current = by_id[current].parent if current in by_id else None
+        if g.id not in parents and g.geometry is None:
+            problems.append(f"grid {g.id!r}: a leaf grid needs a geometry")
+    return grids
+
+
+def build_grid_set(grids: list[Grid]) -> GridSet:
+    """Buffers and index for checked grids (leaves: grids that no grid names as parent)."""
+    from geofence.check import plane_of
+    from geofence.index import build_index, flatten
+
+    parents = {g.parent for g in grids if g.parent is not None}
+    leaves = [g for g in grids if g.id not in parents]
+    geoms = [g.geometry for g in leaves]
+    assert all(g is not None for g in geoms)
+    flat = flatten(geoms)  # type: ignore[arg-type]
+    index = build_index(geoms, flat["bbox"])  # type: ignore[arg-type]
+    coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)  # type: ignore[arg-type]
+    return GridSet(
+        grids=grids,
+        ids=[g.id for g in leaves],
+        plane=plane_of(leaves),
+        **flat,
+        **index,
+        coarse_origin=coarse["index_origin"],
+        coarse_shape=coarse["index_shape"],
+        coarse_off=coarse["bucket_off"],
+        coarse_items=coarse["bucket_items"],
+    )
+
+
+def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[str]]:
+    """Read and check a grid file. Raises :class:`GridFileError` listing every problem.
+
+    With ``repair``, geometry problems are fixed where possible; returns what changed.
+    """
+    from geofence.check import find_invalid, find_overlaps, plane_of
+    from geofence.check import repair as repair_grids
+
+    problems: list[str] = []
+    grids = parse_grids(read_features(path), problems)
+    if problems:
+        raise GridFileError(str(path), problems)
+    parents = {g.parent for g in grids if g.parent is not None}
+    leaf_ids = {g.id for g in grids if g.id not in parents}
+    changes: list[str] = []
+    if repair:
+        grids, changes = repair_grids(grids, leaf_ids)
+        problems = [c for c in changes if c.endswith("nothing left after repair")]
+    else:
+        problems = find_invalid(grids)
+    if not problems:
+        leaves = [g for g in grids if g.id in leaf_ids]
+        problems = find_overlaps(leaves, plane_of(leaves))
+    if problems:
+        raise GridFileError(str(path), problems)
+    return grids, changes
+
+
+def load_grids(path: str | Path, *, repair: bool = False) -> GridSet:
+    """Read, check and index a GeoJSON grid file (see docs/grids.md)."""
+    grids, _ = check_grids(Path(path), repair=repair)
+    return build_grid_set(grids)

@@ -1,0 +1,44 @@
+"""Visits: usable fixes inside a grid, and segments crossing a grid between two fixes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geofence._kernels import find_crossings
+from geofence.fixes import Fixes
+from geofence.grids import GridSet
+
+
+@dataclass(frozen=True)
+class Visits:
+    grid: np.ndarray  # int32 leaf index
+    ts: np.ndarray  # epoch seconds; sorted by (grid, ts)
+
+
+def crossing_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Visits:
+    """Visits of grids that a segment enters while neither of its fixes is inside them."""
+    s = grid_set
+    capacity = max(1024, len(fixes) // 8)
+    while True:
+        out_grid = np.empty(capacity, dtype=np.int32)
+        out_time = np.empty(capacity, dtype=np.float64)
+        found = find_crossings(
+            fixes.device, fixes.ts, fixes.lon, fixes.lat, fixes.grid, segment_max_s,
+            s.xs, s.ys, s.ring_off, s.poly_off, s.grid_off, s.bbox,
+            s.coarse_origin, s.coarse_shape, s.coarse_off, s.coarse_items,
+            out_grid, out_time,
+        )  # fmt: skip
+        if found <= capacity:
+            return Visits(out_grid[:found], out_time[:found])
+        capacity = found
+
+
+def find_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Visits:
+    inside = fixes.grid >= 0
+    crossed = crossing_visits(grid_set, fixes, segment_max_s)
+    grid = np.concatenate([fixes.grid[inside], crossed.grid])
+    ts = np.concatenate([fixes.ts[inside], crossed.ts])
+    order = np.lexsort((ts, grid))
+    return Visits(np.ascontiguousarray(grid[order]), np.ascontiguousarray(ts[order]))

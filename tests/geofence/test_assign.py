@@ -1,0 +1,96 @@
+"""Assignment against shapely's covers (first-listed wins): random and adversarial points."""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geofence import assign, load_grids
+from geofence.generate import irregular_town, square_grids
+from tests.geofence.town import shapely_first_covering
+
+
+def _town(tmp_path, fc):
+    path = tmp_path / "grids.geojson"
+    path.write_text(json.dumps(fc))
+    grid_set = load_grids(path)
+    return grid_set, [grid_set.by_id[i].geometry for i in grid_set.ids]
+
+
+def test_a_million_random_points_agree_with_shapely(tmp_path):
+    grid_set, geoms = _town(tmp_path, irregular_town(117.16, 39.06, seed=3))
+    rng = np.random.default_rng(11)
+    b = grid_set.bbox
+    lon = rng.uniform(b[:, 0].min() - 0.002, b[:, 2].max() + 0.002, 1_000_000)
+    lat = rng.uniform(b[:, 1].min() - 0.002, b[:, 3].max() + 0.002, 1_000_000)
+    got = assign(grid_set, lon, lat)
+    assert (got >= 0).mean() > 0.5
+    np.testing.assert_array_equal(got, shapely_first_covering(geoms, lon, lat))
+
+
+def adversarial_points(geoms: list) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices, edge midpoints (holes too), and points 1e-9 degrees off each edge."""
+    pts = []
+    for geom in geoms:
+        for poly in shapely.get_parts(geom):
+            for ring in (poly.exterior, *poly.interiors):
+                c = np.asarray(ring.coords)
+                a, b = c[:-1], c[1:]
+                mid = (a + b) / 2
+                d = b - a
+                normal = np.column_stack([-d[:, 1], d[:, 0]])
+                normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-300)
+                pts += [a, mid, mid + 1e-9 * normal, mid - 1e-9 * normal, a + 1e-9 * normal]
+    all_pts = np.concatenate(pts)
+    return all_pts[:, 0].copy(), all_pts[:, 1].copy()
+
+
+def test_vertices_edges_holes_and_near_misses_agree_with_shapely(tmp_path):
+    grid_set, geoms = _town(tmp_path, irregular_town(117.16, 39.06, seed=5))
+    assert any(len(p.interiors) for g in geoms for p in shapely.get_parts(g)), "a hole is tested"
+    lon, lat = adversarial_points(geoms)
+    np.testing.assert_array_equal(assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat))
+
+
+def test_shared_borders_and_corners_go_to_the_first_listed(tmp_path):
+    grid_set, geoms = _town(tmp_path, square_grids((117.0, 39.0, 117.004, 39.003), 100))
+    lon, lat = adversarial_points(geoms)
+    got = assign(grid_set, lon, lat)
+    np.testing.assert_array_equal(got, shapely_first_covering(geoms, lon, lat))
+    # a corner shared by four cells belongs to the first of them in the file
+    corner = np.asarray(geoms[0].exterior.coords)[2]  # north-east corner of R0C0
+    assert grid_set.ids[assign(grid_set, corner[:1], corner[1:2])[0]] == "R0C0"
+
+
+@functools.cache
+def _small_town() -> tuple:
+    path = Path(tempfile.mkdtemp()) / "g.geojson"
+    path.write_text(json.dumps(irregular_town(117.16, 39.06, grids=12, seed=9)))
+    grid_set = load_grids(path)
+    return grid_set, [grid_set.by_id[i].geometry for i in grid_set.ids]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    u=st.floats(0, 1),
+    v=st.floats(0, 1),
+    off=st.sampled_from([0.0, 1e-9, -1e-9, 1e-12, 5e-7]),
+)
+def test_hypothesis_points_on_and_near_edges(u, v, off):
+    grid_set, geoms = _small_town()
+    coords = np.concatenate(
+        [np.asarray(r.coords) for g in geoms for p in shapely.get_parts(g)
+         for r in (p.exterior, *p.interiors)]
+    )  # fmt: skip
+    k = int(u * (len(coords) - 2))
+    a, b = coords[k], coords[k + 1]
+    p = a + v * (b - a) + off
+    lon, lat = np.array([p[0]]), np.array([p[1]])
+    assert assign(grid_set, lon, lat)[0] == shapely_first_covering(geoms, lon, lat)[0]
