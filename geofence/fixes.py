@@ -45,17 +45,23 @@ def make_fixes(
 
 def load_fixes(grid_set: GridSet, store: Store, start: dt.datetime, end: dt.datetime) -> Fixes:
     """Usable (unflagged) fixes with start <= ts < end."""
-    table = (
+    frame = (
         store.cursor()
         .execute(
             "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
             "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts",
             [start, end],
         )
-        .arrow()
+        .pl()
     )
-    device = table.column("device_id").to_numpy(zero_copy_only=False)
-    ts = table.column("us").to_numpy().astype(np.float64) / 1e6
-    lon = table.column("lon").to_numpy()
-    lat = table.column("lat").to_numpy()
-    return make_fixes(grid_set, list(device), ts, lon, lat)
+    runs = frame["device_id"].rle_id()
+    lon = np.ascontiguousarray(frame["lon"].to_numpy(), dtype=np.float64)
+    lat = np.ascontiguousarray(frame["lat"].to_numpy(), dtype=np.float64)
+    return Fixes(
+        devices=frame["device_id"].unique(maintain_order=True).to_list(),
+        device=np.ascontiguousarray(runs.to_numpy(), dtype=np.int64),
+        ts=np.ascontiguousarray(frame["us"].to_numpy(), dtype=np.float64) / 1e6,
+        lon=lon,
+        lat=lat,
+        grid=assign(grid_set, lon, lat),
+    )

@@ -1,0 +1,66 @@
+"""The command line: reports from a real database, clear one-line errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+
+from gridpatrol.cli import main
+from tests.geofence.town import lonlat, three_in_a_row
+from tracks.store import Store
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gridpatrol", *args], capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def test_bad_flag_and_bad_file_give_one_line_and_nonzero_exit(tmp_path):
+    out = run("stats", "--db", str(tmp_path / "missing.db"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"gridpatrol: error: {tmp_path / 'missing.db'}: no such database"
+    out = run("serve", "--db", str(tmp_path / "x.db"), "--broker", "http://nowhere")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "mqtt://HOST:PORT" in out.stderr
+    out = run("grids", "import", str(tmp_path / "none.geojson"), "--db", str(tmp_path / "x.db"))
+    assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_grids_generate_has_stable_ids(tmp_path, capsys):
+    assert main(["grids", "generate", "--bbox", "116.40,39.90,116.403,39.902",
+                 "--cell-m", "100", "--parent-every", "2"]) == 0  # fmt: skip
+    fc = json.loads(capsys.readouterr().out)
+    ids = [f["properties"]["id"] for f in fc["features"]]
+    assert ids[:2] == ["P0C0", "P0C1"] and "R0C0" in ids and "R2C2" in ids
+    assert len(ids) == 4 + 3 * 3
+
+
+def test_report_compliance_json_from_the_database(tmp_path, capsys):
+    grids = three_in_a_row(tmp_path / "grids.geojson")
+    db = tmp_path / "gp.db"
+    assert main(["grids", "import", str(grids), "--db", str(db)]) == 0
+    tz = dt.timezone(dt.timedelta(hours=8))
+    start = dt.datetime(2026, 11, 20, 8, 0, tzinfo=tz)
+    lon, lat = lonlat(-100, 0)
+    with Store(db) as store, store.transaction() as con:
+        frame = pl.DataFrame({"device_id": ["d1"], "ts": [start + dt.timedelta(minutes=10)],
+                              "lat": [lat], "lon": [lon]})  # fmt: skip
+        con.register("f", frame)
+        con.execute("INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
+                    "SELECT device_id, ts, lat, lon, 0, ts FROM f")  # fmt: skip
+    capsys.readouterr()
+    assert main(["report", "compliance", "--db", str(db), "--start", start.isoformat(),
+                 "--end", (start + dt.timedelta(hours=1)).isoformat(), "--grid", "A",
+                 "--format", "json"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{
+        "grid_id": "A", "visits": 1, "max_gap_s": 3000.0, "overdue_s": 1200.0,
+        "compliance": round(1 - 1200 / 3600, 6),
+        "violations": [["2026-11-20T08:40:00+08:00", "2026-11-20T09:00:00+08:00"]],
+    }]  # fmt: skip
+    assert np.isfinite(rows[0]["compliance"])
