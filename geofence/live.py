@@ -79,6 +79,7 @@ class LiveState:
         self.offline: set[str] = set()
         self.last_fix: dict[str, tuple[float, float, float]] = {}
         self.watermark = -np.inf
+        self.watch_from: float | None = None  # grids never visited are overdue from here
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -166,6 +167,10 @@ class LiveState:
     def tick(self, now: float | None = None) -> list[Alert]:
         """Raise overdue and offline alerts that have come due."""
         now = self.now() if now is None else now
+        if self.settings.live_clock == "event" and not np.isfinite(self.watermark):
+            return []  # no fix seen yet: event time has not started
+        if self.watch_from is None:
+            self.watch_from = now
         alerts = []
         with self._lock:
             for g, grid_id in enumerate(self.grid_set.ids):
@@ -175,7 +180,7 @@ class LiveState:
                 current = service_intervals(grid.service_hours, now - 2 * 86400, now + 1e-3, self.tz)
                 if not len(current) or current[-1, 1] < now:
                     continue
-                since = max(float(self.last_visit[g]), float(current[-1, 0]))
+                since = max(float(self.last_visit[g]), float(current[-1, 0]), self.watch_from)
                 if now - since > grid.interval_s:
                     at = since + grid.interval_s
                     self.overdue[grid_id] = at

@@ -72,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--device", help="coverage or presence of this device only")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _add_settings_flags(report, GeofenceSettings)
+    demo = commands.add_parser("demo", help="broker, serve and the simulated town in one go")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.add_argument("--speedup", type=float, default=180.0, help="simulated seconds per second")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--hours", type=float, default=12.0, help="length of the simulated day")
+    demo.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the database goes")
+
+    simulate = commands.add_parser("simulate", help="publish the simulated fleet to a broker")
+    simulate.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    simulate.add_argument("--grids", type=Path, required=True)
+    simulate.add_argument("--devices", type=Path, required=True)
+    simulate.add_argument("--speedup", type=float, default=180.0)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--hours", type=float, default=12.0)
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds")
     return parser
 
 
@@ -83,6 +98,49 @@ def _parse_time(text: str, flag: str) -> dt.datetime:
     if value.tzinfo is None:
         raise GridpatrolError(f"{flag}: {text!r} needs a UTC offset, e.g. +08:00")
     return value
+
+
+def _simulate_command(args: argparse.Namespace) -> int:
+    import time
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from rich.progress import Progress
+
+    from geofence.grids import load_grids
+    from gridpatrol.demo import read_sim_devices
+    from gridpatrol.simulate import plan_messages, publish_plan
+    from ingest.mqtt import parse_broker_url
+
+    host, port = parse_broker_url(args.broker)
+    grid_set = load_grids(args.grids)
+    devices = read_sim_devices(args.devices)
+    unknown = [d.grid_id for d in devices if d.grid_id not in grid_set.ids]
+    if unknown:
+        raise GridpatrolError(f"{args.devices}: devices assigned to unknown leaf grids {unknown[:5]}")
+    real_start = time.time()
+    sim_start = real_start - args.hours * 3600
+    stop_at = real_start + (args.duration or args.hours * 3600 / args.speedup)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="gridpatrol-simulator",
+                         protocol=paho.MQTTv5)  # fmt: skip
+    client.max_inflight_messages_set(1000)
+    try:
+        client.connect(host, port)
+    except OSError as exc:
+        raise GridpatrolError(f"cannot connect to {args.broker}: {exc}") from exc
+    client.loop_start()
+    plan = plan_messages(grid_set, devices, seed=args.seed, start=sim_start, hours=args.hours)
+    with Progress() as progress:
+        task = progress.add_task("simulated day", total=args.hours * 3600)
+        sent = publish_plan(
+            client, plan, sim_start=sim_start, real_start=real_start, speedup=args.speedup,
+            stop_at=stop_at,
+            on_progress=lambda at: progress.update(task, completed=at - sim_start),
+        )  # fmt: skip
+    client.disconnect()
+    client.loop_stop()
+    print(f"published {sent} messages")
+    return 0
 
 
 def _grids_command(args: argparse.Namespace) -> int:
@@ -161,6 +219,13 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _print_stats(stats)
         return 0
+    if args.command == "demo":
+        from gridpatrol.demo import DemoOptions, run_demo
+
+        return run_demo(DemoOptions(workdir=args.workdir, duration_s=args.duration,
+                                    speedup=args.speedup, seed=args.seed, hours=args.hours))
+    if args.command == "simulate":
+        return _simulate_command(args)
     if args.command == "grids":
         return _grids_command(args)
     if args.command == "report":

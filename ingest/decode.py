@@ -19,6 +19,7 @@ OWNTRACKS_PREFIX = "owntracks/"
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
 _NAN = float("nan")
+TOPIC_CACHE_SIZE = 65536
 
 
 class NativePing(msgspec.Struct):
@@ -80,11 +81,44 @@ class Decoded:
     sent_at: list[float] = field(default_factory=list)
     message: list[int] = field(default_factory=list)
     item: list[int] = field(default_factory=list)
+    native: list[NativePing] = field(default_factory=list)
+    native_at: list[tuple[str, int, int]] = field(default_factory=list)
+    owntracks: list[OwnTracksMessage] = field(default_factory=list)
+    owntracks_at: list[tuple[str, int, int]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     other: list[tuple[int, str, str]] = field(default_factory=list)  # (message, device, _type)
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def finish(self) -> None:
+        """Fill the column lists from the decoded structs (native first, then OwnTracks)."""
+        n, o = self.native, self.owntracks
+        nan = _NAN
+        self.device_id = [a[0] for a in self.native_at] + [a[0] for a in self.owntracks_at]
+        self.message = [a[1] for a in self.native_at] + [a[1] for a in self.owntracks_at]
+        self.item = [a[2] for a in self.native_at] + [a[2] for a in self.owntracks_at]
+        self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc]
+        self.lat = [p.lat for p in n] + [m.lat for m in o]  # type: ignore[misc]
+        self.lon = [p.lon for p in n] + [m.lon for m in o]  # type: ignore[misc]
+        self.acc = [nan if p.acc is None else p.acc for p in n] + [
+            nan if m.acc is None else m.acc for m in o
+        ]
+        self.spd = [nan if p.spd is None else p.spd for p in n] + [
+            nan if m.vel is None else m.vel / 3.6 for m in o
+        ]
+        self.hdg = [nan if p.hdg is None else p.hdg for p in n] + [
+            nan if m.cog is None else m.cog for m in o
+        ]
+        self.alt = [nan if p.alt is None else p.alt for p in n] + [
+            nan if m.alt is None else m.alt for m in o
+        ]
+        self.bat = [nan if p.bat is None else p.bat for p in n] + [
+            nan if m.batt is None else m.batt for m in o
+        ]
+        self.sent_at = [nan if p.sent is None else p.sent for p in n] + [
+            nan if m.created_at is None else m.created_at for m in o
+        ]
 
 
 def device_from_topic(topic: str) -> tuple[str, bool] | None:
@@ -98,10 +132,6 @@ def device_from_topic(topic: str) -> tuple[str, bool] | None:
             device = f"{parts[0]}.{parts[1]}"
             return (device, True) if len(device) <= 64 else None
     return None
-
-
-def _opt(value: float | None) -> float:
-    return _NAN if value is None else value
 
 
 def _epoch(ts: float | dt.datetime) -> float | None:
@@ -127,15 +157,26 @@ class Decoder:
     def __init__(self, *, max_payload_bytes: int, max_batch_items: int) -> None:
         self.max_payload_bytes = max_payload_bytes
         self.max_batch_items = max_batch_items
+        self._topics: dict[str, tuple[str, bool] | None] = {}
 
     def decode(self, messages: list[tuple[str, bytes]]) -> Decoded:
         out = Decoded()
         for index, (topic, payload) in enumerate(messages):
             self._decode_one(out, index, topic, payload)
+        out.finish()
         return out
 
+    def _device(self, topic: str) -> tuple[str, bool] | None:
+        try:
+            return self._topics[topic]
+        except KeyError:
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            found = self._topics[topic] = device_from_topic(topic)
+            return found
+
     def _decode_one(self, out: Decoded, index: int, topic: str, payload: bytes) -> None:
-        found = device_from_topic(topic)
+        found = self._device(topic)
         if found is None:
             out.rejections.append(Rejection(index, 0, Reason.BAD_TOPIC, topic[:200]))
             return
@@ -196,42 +237,20 @@ class Decoder:
                 continue
             add(out, index, item, device, ping)
 
-    @staticmethod
-    def _append(
-        out: Decoded,
-        index: int,
-        item: int,
-        device: str,
-        ts: float,
-        lat: float,
-        lon: float,
-        optional: tuple[float, float, float, float, float, float],
-    ) -> None:
-        out.device_id.append(device)
-        out.ts.append(ts)
-        out.lat.append(lat)
-        out.lon.append(lon)
-        out.acc.append(optional[0])
-        out.spd.append(optional[1])
-        out.hdg.append(optional[2])
-        out.alt.append(optional[3])
-        out.bat.append(optional[4])
-        out.sent_at.append(optional[5])
-        out.message.append(index)
-        out.item.append(item)
-
     def _add_native(self, out: Decoded, index: int, item: int, device: str, p: NativePing) -> None:
         if p.id is not None and p.id != device:
             detail = f"payload id {p.id[:64]!r} != topic device {device!r}"
             out.rejections.append(Rejection(index, item, Reason.ID_MISMATCH, detail))
             return
-        ts = _epoch(p.ts)
-        if ts is None:
-            detail = "ts string has no UTC offset"
-            out.rejections.append(Rejection(index, item, Reason.BAD_TIMESTAMP, detail))
-            return
-        optional = (_opt(p.acc), _opt(p.spd), _opt(p.hdg), _opt(p.alt), _opt(p.bat), _opt(p.sent))
-        self._append(out, index, item, device, ts, p.lat, p.lon, optional)
+        if not isinstance(p.ts, float):
+            ts = _epoch(p.ts)
+            if ts is None:
+                detail = "ts string has no UTC offset"
+                out.rejections.append(Rejection(index, item, Reason.BAD_TIMESTAMP, detail))
+                return
+            p.ts = ts
+        out.native.append(p)
+        out.native_at.append((device, index, item))
 
     def _add_owntracks(
         self, out: Decoded, index: int, item: int, device: str, m: OwnTracksMessage
@@ -244,6 +263,5 @@ class Decoder:
             detail = f"OwnTracks location without {', '.join(missing)}"
             out.rejections.append(Rejection(index, item, Reason.MISSING_FIELD, detail))
             return
-        speed = _NAN if m.vel is None else m.vel / 3.6
-        optional = (_opt(m.acc), speed, _opt(m.cog), _opt(m.alt), _opt(m.batt), _opt(m.created_at))
-        self._append(out, index, item, device, m.tst, m.lat, m.lon, optional)
+        out.owntracks.append(m)
+        out.owntracks_at.append((device, index, item))

@@ -64,6 +64,8 @@ def pings_from_columns(columns: dict[str, np.ndarray]) -> pl.DataFrame:
             s = micros.cast(pl.Int64).cast(c.polars)
         elif c.name in OPTIONAL_FIELDS:
             s = pl.Series(c.name, values.astype(c.numpy), nan_to_null=True)
+        elif c.numpy == "O":
+            s = pl.Series(c.name, values.tolist(), dtype=c.polars)
         else:
             s = pl.Series(c.name, values, dtype=c.polars)
         data[c.name] = s
