@@ -180,7 +180,9 @@ class LiveState:
                 current = service_intervals(grid.service_hours, now - 2 * 86400, now + 1e-3, self.tz)
                 if not len(current) or current[-1, 1] < now:
                     continue
-                since = max(float(self.last_visit[g]), float(current[-1, 0]), self.watch_from)
+                last = float(self.last_visit[g])
+                # a grid never visited since we started watching counts from then
+                since = max(last if np.isfinite(last) else self.watch_from, float(current[-1, 0]))
                 if now - since > grid.interval_s:
                     at = since + grid.interval_s
                     self.overdue[grid_id] = at

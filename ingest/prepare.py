@@ -119,7 +119,9 @@ class Preparer:
         }
         for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at"):
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
-        columns["flags"] = self._flag(columns)
+        codes_sorted, names = self._sort_dedupe(columns)
+        duplicates = int(good.sum()) - len(columns["ts"])
+        columns["flags"] = self._flag(columns, codes_sorted, names)
         if self.assign is not None:
             columns["grid_id"] = self.assign(columns["lon"], columns["lat"])
         else:
@@ -127,6 +129,7 @@ class Preparer:
 
         counters = collections.Counter(f"rejected.{row[3]}" for row in rejected_rows)
         counters["received"] = len(decoded) + len(decoded.rejections)
+        counters["duplicates"] = duplicates
         counters.update(f"other.{kind}" for _, _, kind in decoded.other)
         events = pl.DataFrame(
             {
@@ -154,16 +157,31 @@ class Preparer:
             counters=dict(counters),
         )
 
-    def _flag(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Accuracy and implied-speed flags; sorts the columns by (device, ts) in place."""
+    @staticmethod
+    def _sort_dedupe(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Sort by (device, ts) in place, fix times to the microsecond, and drop rows that
+        repeat a (device, ts) of this batch. Returns the device codes and their names."""
+        if len(columns["ts"]) == 0:
+            return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
+        columns["ts"] = np.round(columns["ts"] * 1e6) / 1e6
+        names, codes = np.unique(columns["device_id"].astype(str), return_inverse=True)
+        order = np.lexsort((columns["ts"], codes))
+        codes = codes[order]
+        ts = columns["ts"][order]
+        keep = np.ones(len(ts), dtype=bool)
+        keep[1:] = (codes[1:] != codes[:-1]) | (ts[1:] != ts[:-1])
+        order = order[keep]
+        for key in list(columns):
+            columns[key] = columns[key][order]
+        return np.ascontiguousarray(codes[keep], dtype=np.int64), names
+
+    def _flag(
+        self, columns: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarray
+    ) -> np.ndarray:
+        """Accuracy and implied-speed flags of rows sorted by (device, ts)."""
         n = len(columns["ts"])
         if n == 0:
             return np.zeros(0, dtype=np.uint8)
-        names, codes = np.unique(columns["device_id"].astype(str), return_inverse=True)
-        order = np.lexsort((columns["ts"], codes))
-        for key in list(columns):
-            columns[key] = columns[key][order]
-        codes = np.ascontiguousarray(codes[order], dtype=np.int64)
         ts = columns["ts"]
         first_ts = np.full(len(names), np.inf)
         np.minimum.at(first_ts, codes, ts)

@@ -14,8 +14,7 @@ _ping_columns = ",\n    ".join(f"{c.name} {c.sql}" for c in PING_COLUMNS)
 TABLES = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pings (
-    {_ping_columns},
-    PRIMARY KEY (device_id, ts)
+    {_ping_columns}
 );
 CREATE TABLE IF NOT EXISTS rejected (
     topic VARCHAR NOT NULL,

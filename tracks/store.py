@@ -114,6 +114,8 @@ class Store:
     ) -> WriteResult:
         """Store one flush: pings (duplicates of stored ones skipped), rejections, counters.
 
+        ``pings`` must hold no two rows with the same (device_id, ts).
+
         ``counters`` are increments; ``stored`` and ``duplicates`` are added here from what
         the insert really did, in the same transaction.
         """
@@ -121,7 +123,15 @@ class Store:
             stored = 0
             if pings.height:
                 con.register("batch_pings", pings)
-                row = con.execute("INSERT OR IGNORE INTO pings SELECT * FROM batch_pings").fetchone()
+                lo, hi = pings["ts"].min(), pings["ts"].max()
+                # (device_id, ts) is unique: rows already stored are skipped (the range lets
+                # DuckDB skip row groups by their ts min/max)
+                row = con.execute(
+                    "INSERT INTO pings SELECT * FROM batch_pings b WHERE NOT EXISTS ("
+                    "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
+                    "AND p.device_id = b.device_id AND p.ts = b.ts)",
+                    [lo, hi],
+                ).fetchone()
                 con.unregister("batch_pings")
                 stored = int(row[0]) if row else 0
             if rejected.height:

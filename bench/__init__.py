@@ -1,0 +1,1 @@
+"""gridpatrol's benchmark harness: ``python -m bench -t SCENARIOS -n SIZE [--csv]``."""

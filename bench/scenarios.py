@@ -1,0 +1,280 @@
+"""The named scenarios. Each returns rows: what was measured, beside its reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+
+from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
+from geofence import assign, load_grids
+from geofence.config import GeofenceSettings
+from geofence.registry import read_grids
+from geofence.reports import assigned_grids, compute_report
+from geofence.fixes import load_fixes
+from ingest.decode import Decoder
+from ingest.validate import find_bad_pings
+from tracks.store import Store
+
+
+@dataclass
+class Result:
+    scenario: str
+    case: str
+    value: float
+    unit: str
+    reference: str = ""
+    ref_value: float = math.nan
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.ref_value if self.ref_value else math.nan
+
+
+@dataclass(frozen=True)
+class Context:
+    n: int
+    smoke: bool
+    workdir: Path
+    plots: dict[str, object]
+
+
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    fn()  # warm-up: JIT compilation and caches are not measured
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _payloads(n: int) -> list[tuple[str, bytes]]:
+    now = time.time()
+    return [
+        (f"gridpatrol/v1/ping/bike-{i % 70:02d}",
+         json.dumps({"ts": now - i * 0.01, "lat": 39.06 + i * 1e-7, "lon": 117.16, "acc": 5.0,
+                     "spd": 4.2, "bat": 80}).encode())
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _plain_python_decode(messages: list[tuple[str, bytes]]) -> list[tuple[object, ...]]:
+    rows = []
+    for topic, payload in messages:
+        obj = json.loads(payload)
+        if not isinstance(obj, dict):
+            continue
+        lat, lon, ts = obj.get("lat"), obj.get("lon"), obj.get("ts")
+        if not all(isinstance(v, int | float) for v in (lat, lon, ts)):
+            continue
+        rows.append((topic.rsplit("/", 1)[1], ts, lat, lon, obj.get("acc"), obj.get("spd")))
+    return rows
+
+
+def decode(ctx: Context) -> list[Result]:
+    messages = _payloads(ctx.n)
+    decoder = Decoder(max_payload_bytes=262144, max_batch_items=1000)
+    ours = best_of(lambda: decoder.decode(messages))
+    ref = best_of(lambda: _plain_python_decode(messages))
+    return [Result("decode", f"{ctx.n} single-ping messages", ctx.n / ours, "pings/s",
+                   "json.loads + plain Python checks", ctx.n / ref)]  # fmt: skip
+
+
+def validate(ctx: Context) -> list[Result]:
+    rng = np.random.default_rng(1)
+    n = ctx.n
+    now = time.time()
+    ts = now - rng.uniform(0, 86400, n)
+    lat, lon = rng.uniform(-95, 95, n), rng.uniform(-185, 185, n)
+    received = np.full(n, now)
+
+    def ours() -> object:
+        return find_bad_pings(ts=ts, lat=lat, lon=lon, received_at=received, known_device=None,
+                              max_future_s=600.0, max_age_s=7 * 86400.0)  # fmt: skip
+
+    def plain() -> object:
+        out = []
+        for t, a, o in zip(ts.tolist(), lat.tolist(), lon.tolist(), strict=True):
+            bad = abs(a) > 90 or abs(o) > 180 or (a == 0 and o == 0) or t > now + 600
+            out.append(bad or t < now - 7 * 86400)
+        return out
+
+    return [Result("validate", f"{n} pings", n / best_of(ours), "pings/s",
+                   "plain Python loop", n / best_of(plain))]  # fmt: skip
+
+
+def _assign_case(town: Town, ctx: Context) -> list[Result]:
+    grid_set = load_grids(town_grid_file(town, ctx.workdir))
+    rng = np.random.default_rng(2)
+    b = grid_set.bbox
+    n = ctx.n
+    lon = rng.uniform(b[:, 0].min(), b[:, 2].max(), n)
+    lat = rng.uniform(b[:, 1].min(), b[:, 3].max(), n)
+    ours = best_of(lambda: assign(grid_set, lon, lat))
+    tree = shapely.STRtree([grid_set.by_id[i].geometry for i in grid_set.ids])
+
+    def reference() -> object:
+        return tree.query(shapely.points(lon, lat), predicate="within")
+
+    ref = best_of(reference, repeat=1)
+    dest = np.empty((2, n))
+    copy = best_of(lambda: (np.copyto(dest[0], lon), np.copyto(dest[1], lat)))
+    case = f"{len(grid_set.ids)} irregular grids, {n} points"
+    return [
+        Result("assign", case, n / ours, "points/s", "shapely points() + STRtree within",
+               n / ref, note="one core"),
+        Result("assign", case + ": memory copy of lon+lat", n / copy, "points/s",
+               note=f"{16 * n / copy / 1e9:.1f} GB/s copy bandwidth"),
+    ]  # fmt: skip
+
+
+def assign_scenario(ctx: Context) -> list[Result]:
+    rows = _assign_case(TOWN, ctx)
+    if not ctx.smoke:
+        rows += _assign_case(CITY, ctx)
+    return rows
+
+
+def _report_case(kind: str, town: Town, ctx: Context) -> list[Result]:
+    tz = ZoneInfo("Asia/Shanghai")
+    day = dt.datetime(2026, 11, 20, 8, 0, tzinfo=tz)
+    if ctx.smoke:
+        town = Town(town.name + "-smoke", town.grids, 5, town.radius_m, hours=1.0)
+    db, _, rows = build_day_db(town, ctx.workdir, day.timestamp())
+    settings = GeofenceSettings()
+    end = day + dt.timedelta(hours=town.hours)
+    with Store(db, read_only=True) as store:
+        grid_set = read_grids(store)
+        assert grid_set is not None
+        assigned = assigned_grids(store)
+
+        def run() -> object:
+            fixes = load_fixes(grid_set, store, day, end)
+            return compute_report(kind, grid_set, fixes, day, end, settings, assigned)
+
+        seconds = best_of(run, repeat=2)
+        load = best_of(lambda: load_fixes(grid_set, store, day, end), repeat=1)
+    case = f"{town.grids} grids, {town.devices} devices, {rows} pings, from the DuckDB file"
+    return [Result(kind, case, seconds, "s", note=f"of which reading fixes {load:.2f} s")]
+
+
+def coverage(ctx: Context) -> list[Result]:
+    return _report_case("coverage", TOWN, ctx)
+
+
+def compliance(ctx: Context) -> list[Result]:
+    return _report_case("compliance", TOWN, ctx)
+
+
+def coverage_city(ctx: Context) -> list[Result]:
+    return _report_case("coverage", CITY, ctx)
+
+
+def compliance_city(ctx: Context) -> list[Result]:
+    return _report_case("compliance", CITY, ctx)
+
+
+def store(ctx: Context) -> list[Result]:
+    from ingest.config import IngestSettings
+    from ingest.prepare import Message, Preparer
+
+    results = []
+    sizes = [200, 1000] if ctx.smoke else [500, 2000, 5000, 20000]
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    for size in sizes:
+        db = folder / f"store-{size}.db"
+        with Store(db) as st:
+            preparer = Preparer(IngestSettings(), st)
+            now = time.time()
+            batches = [
+                preparer.prepare([
+                    Message(f"gridpatrol/v1/ping/d{i % 50}",
+                            json.dumps({"ts": now - 3600 + b + i * 1e-4, "lat": 39.06,
+                                        "lon": 117.16}).encode(), now)
+                    for i in range(size)
+                ])
+                for b in range(max(3, ctx.n // size // 20))
+            ]  # fmt: skip
+            t0 = time.perf_counter()
+            for batch in batches:
+                st.write_batch(batch.pings, batch.rejected, batch.counters, batch.events)
+            rate = size * len(batches) / (time.perf_counter() - t0)
+            rows = [(f"x{i}", now - i, 39.06, 117.16, 0, now) for i in range(min(size, 500))]
+            t0 = time.perf_counter()
+            with st.transaction() as con:
+                con.executemany(
+                    "INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
+                    "VALUES (?, to_timestamp(?), ?, ?, ?, to_timestamp(?))", rows)  # fmt: skip
+            ref = len(rows) / (time.perf_counter() - t0)
+        results.append(Result("store", f"batch of {size} pings, one transaction", rate, "pings/s",
+                              "row-by-row executemany", ref))  # fmt: skip
+    ctx.plots["store"] = [(r.case, r.value) for r in results]
+    return results
+
+
+def e2e(ctx: Context) -> list[Result]:
+    from bench.e2e import _payload_files, bare_paho_rate, ingest_rate, steady_latency
+    from gridpatrol.broker import Mosquitto
+
+    results = []
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    broker = Mosquitto(persistence=False).start()
+    try:
+        messages = max(400, ctx.n // 10 if ctx.smoke else min(ctx.n, 200_000))
+        start = time.time() - 5 * 86400
+        single = _payload_files(folder, messages, 1, start)
+        ceiling = bare_paho_rate(broker, single, messages)
+        rate, stored = ingest_rate(broker, folder / "single.db", single, messages)
+        results.append(Result("e2e", f"{messages} messages of 1 ping, QoS 1", rate, "pings/s",
+                              "bare paho subscriber (msgs/s)", ceiling,
+                              note=f"stored {stored}, lost {messages - stored}"))  # fmt: skip
+        sweep = []
+        for per in [10, 50] if ctx.smoke else [10, 50, 200]:
+            count = max(PUB_MIN, messages // per * (1 if ctx.smoke else 4))
+            files = _payload_files(folder, count, per, start + 86400 * per / 200)
+            rate, stored = ingest_rate(broker, folder / f"batched-{per}.db", files, count * per)
+            sweep.append((per, rate))
+            ceiling_b = bare_paho_rate(broker, files, count)
+            results.append(Result("e2e", f"{count} messages of {per} pings, QoS 1", rate,
+                                  "pings/s", "bare paho subscriber (msgs/s x pings/msg)",
+                                  ceiling_b * per,
+                                  note=f"stored {stored}, lost {count * per - stored}"))  # fmt: skip
+        ctx.plots["batch"] = [(1, results[0].value), *sweep]
+        seconds = 3.0 if ctx.smoke else 20.0
+        latencies, sent, stored = steady_latency(broker, folder / "steady.db", 5000.0, seconds)
+        ctx.plots["latency"] = latencies
+        results.append(Result("e2e", "publish-to-commit latency p50 at 5,000 pings/s",
+                              float(np.percentile(latencies, 50)) * 1e3, "ms",
+                              note=f"sent {sent}, stored {stored}"))  # fmt: skip
+        results.append(Result("e2e", "publish-to-commit latency p99 at 5,000 pings/s",
+                              float(np.percentile(latencies, 99)) * 1e3, "ms"))
+    finally:
+        broker.cleanup()
+    return results
+
+
+PUB_MIN = 40
+
+SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
+    "decode": decode,
+    "validate": validate,
+    "assign": assign_scenario,
+    "coverage": coverage,
+    "compliance": compliance,
+    "coverage-city": coverage_city,
+    "compliance-city": compliance_city,
+    "store": store,
+    "e2e": e2e,
+}
+DEFAULT = ["decode", "validate", "assign", "coverage", "compliance", "store", "e2e"]
