@@ -82,6 +82,14 @@ class LiveState:
         self.watch_from: float | None = None  # grids never visited are overdue from here
         self.rebuild()
 
+    def warm_up(self) -> None:
+        """Load the compiled kernels now, not inside the first batch's latency."""
+        b = self.grid_set.bbox
+        lon = np.array([b[0, 0], b[0, 2]])
+        lat = np.array([b[0, 1], b[0, 3]])
+        fixes = make_fixes(self.grid_set, ["warm-up", "warm-up"], np.array([0.0, 1.0]), lon, lat)
+        find_visits(self.grid_set, fixes, self.settings.segment_max_s)
+
     def rebuild(self) -> None:
         """Load last visits, last-seen times and open alerts from the database."""
         cur = self.store.cursor()

@@ -66,6 +66,9 @@ class Service:
         else:
             log.warning("no grids imported: pings are stored without grids, no live alerts")
         preparer = Preparer(ingest, self.store, assign=assigner, known_devices=known)
+        preparer.warm_up()
+        if self.live is not None:
+            self.live.warm_up()
         self.batcher = Batcher(
             ingest, preparer, self.store, ack=self.mqtt.ack, on_stored=self._on_stored
         )

@@ -1,6 +1,6 @@
 """The writer: collects messages, flushes on rows or age, commits, then acknowledges.
 
-The MQTT callback only appends to a deque; this loop (one thread) does all the work. The
+The MQTT callback only appends to a deque; two threads do the work (prepare, commit). The
 queue is bounded by the MQTT receive window: the broker sends at most ``receive_maximum``
 unacknowledged QoS 1 messages, and nothing is acknowledged before it is committed.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ class Batcher:
         self._rows_out = 0  # written by the writer only
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._handoff: queue.Queue[tuple[list[Message], PreparedBatch] | None] = queue.Queue(1)
+        self._error: BaseException | None = None
 
     def put(self, message: Message) -> None:
         """Called from the MQTT thread: must stay cheap."""
@@ -78,9 +81,24 @@ class Batcher:
         self._wake.set()
 
     def run(self) -> None:
-        """The writer loop; returns after :meth:`stop` once everything held is flushed."""
+        """The batching loop; returns after :meth:`stop` once everything held is flushed.
+
+        Two stages overlap: this thread prepares batch N+1 (decode, validate, flag) while
+        the commit thread writes batch N (DuckDB releases the interpreter lock).
+        """
+        committer = threading.Thread(target=self._commit_loop, name="commit", daemon=True)
+        committer.start()
+        try:
+            self._batch_loop(committer)
+        finally:
+            self._put(None, committer)
+            committer.join()
+        if self._error is not None:
+            raise self._error
+
+    def _batch_loop(self, committer: threading.Thread) -> None:
         age = self.settings.batch_age_ms / 1000.0
-        while True:
+        while committer.is_alive():
             if not self._queue:
                 if self._stopping.is_set():
                     return
@@ -95,15 +113,35 @@ class Batcher:
                 continue
             taken = [self._queue.popleft() for _ in range(len(self._queue))]
             self._rows_out += sum(count_rows(m.payload) for m in taken)
-            if not self._flush_until_written(taken):
-                return
+            self._put((taken, self.preparer.prepare(taken)), committer)
 
-    def _flush_until_written(self, messages: list[Message]) -> bool:
+    def _put(self, item: tuple[list[Message], PreparedBatch] | None, committer: threading.Thread) -> None:
+        while committer.is_alive():
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _commit_loop(self) -> None:
+        try:
+            while True:
+                item = self._handoff.get()
+                if item is None:
+                    return
+                messages, batch = item
+                if not self._commit_until_written(messages, batch):
+                    return  # stopped while the database fails: the broker keeps them
+        except BaseException as exc:  # a bug: stop serve loudly rather than hang
+            self._error = exc
+            self._stopping.set()
+
+    def _commit_until_written(self, messages: list[Message], batch: PreparedBatch) -> bool:
         """Write one batch, retrying while the database fails; False if stopped first."""
         attempt = 0
         while True:
             try:
-                self.flush(messages)
+                self.commit(messages, batch)
                 return True
             except StoreError as exc:
                 now = time.time()
@@ -118,10 +156,9 @@ class Batcher:
                 if self._stopping.wait(delay):
                     return False
 
-    def flush(self, messages: list[Message]) -> None:
-        """Prepare, commit in one transaction, hand to the live stage, then acknowledge."""
+    def commit(self, messages: list[Message], batch: PreparedBatch) -> None:
+        """Commit in one transaction, hand to the live stage, then acknowledge."""
         started = time.perf_counter()
-        batch = self.preparer.prepare(messages)
         self.store.write_batch(batch.pings, batch.rejected, batch.counters, batch.events)
         if self.state.failing_since is not None:
             log.warning("database writable again: resuming")
@@ -130,7 +167,6 @@ class Batcher:
         if self.on_stored is not None:
             self.on_stored(batch)
         self.ack(messages)
-        elapsed = time.perf_counter() - started
         self.state.batches += 1
         self.state.messages += len(messages)
-        self.state.last_flush_s = elapsed
+        self.state.last_flush_s = time.perf_counter() - started

@@ -145,11 +145,16 @@ class Store:
             increments = dict(counters)
             increments["stored"] = increments.get("stored", 0) + stored
             increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
-            rows = [(k, v) for k, v in increments.items() if v]
+            rows = {k: v for k, v in increments.items() if v}
             if rows:
-                con.executemany(
-                    "INSERT INTO counters VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                    rows,
+                frame = pl.DataFrame(
+                    {"name": list(rows), "value": list(rows.values())},
+                    schema={"name": pl.String, "value": pl.Int64},
                 )
+                con.register("batch_counters", frame)
+                con.execute(
+                    "INSERT INTO counters SELECT * FROM batch_counters "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+                )
+                con.unregister("batch_counters")
         return WriteResult(stored=stored, duplicates=pings.height - stored)
