@@ -80,6 +80,7 @@ class LiveState:
         self.last_fix: dict[str, tuple[float, float, float]] = {}
         self.watermark = -np.inf
         self.watch_from: float | None = None  # grids never visited are overdue from here
+        self.listeners: list[Callable[[Alert], None]] = []  # called with every new alert
         self.rebuild()
 
     def warm_up(self) -> None:
@@ -231,3 +232,5 @@ class LiveState:
             if self.publish is not None:
                 topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.grid_id or alert.device_id)
                 self.publish(topic, json.dumps(alert.to_json(self.tz)).encode())
+            for listener in self.listeners:
+                listener(alert)

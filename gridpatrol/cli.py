@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gridpatrol.errors import GridpatrolError
 from gridpatrol.settings import build_settings
+from api.config import ApiSettings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
 
@@ -36,8 +37,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", type=Path, required=True, help="DuckDB file (created if absent)")
     serve.add_argument("--devices", type=Path, help="devices CSV to import at start")
     serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
+    serve.add_argument("--http", help="HOST:PORT to serve the API and the live map on")
+    serve.add_argument("--tokens", type=Path, help="tokens file (gridpatrol tokens add)")
     _add_settings_flags(serve, IngestSettings)
     _add_settings_flags(serve, GeofenceSettings)
+    _add_settings_flags(serve, ApiSettings)
+
+    tokens = commands.add_parser("tokens", help="manage API bearer tokens")
+    tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
+    t_add = tokens_cmd.add_parser("add", help="create a token; it is printed once, last line")
+    t_add.add_argument("--file", type=Path, required=True)
+    t_add.add_argument("--role", choices=("admin", "supervisor"), required=True)
+    t_add.add_argument("--grid", action="append", default=[], help="a supervisor's grid (repeat)")
+    t_add.add_argument("--name", default="", help="who holds it")
+    t_list = tokens_cmd.add_parser("list", help="list tokens (never the tokens themselves)")
+    t_list.add_argument("--file", type=Path, required=True)
+    t_revoke = tokens_cmd.add_parser("revoke", help="revoke a token by its id")
+    t_revoke.add_argument("--file", type=Path, required=True)
+    t_revoke.add_argument("id")
 
     stats = commands.add_parser("stats", help="print the ingest counters")
     stats.add_argument("--db", type=Path, required=True)
@@ -98,6 +115,25 @@ def _parse_time(text: str, flag: str) -> dt.datetime:
     if value.tzinfo is None:
         raise GridpatrolError(f"{flag}: {text!r} needs a UTC offset, e.g. +08:00")
     return value
+
+
+def _tokens_command(args: argparse.Namespace) -> int:
+    from api.tokens import add_token, read_tokens, revoke_token
+
+    if args.tokens_command == "add":
+        entry, token = add_token(args.file, args.role, args.grid, args.name)
+        scope = ",".join(entry.grids) or "all grids"
+        print(f"token {entry.id} ({entry.role}, {scope}) added to {args.file}; shown once:")
+        print(token)
+        return 0
+    if args.tokens_command == "list":
+        for e in read_tokens(args.file):
+            print(f"{e.id}  {e.role:<10}  {','.join(e.grids) or '*':<20}  {e.created}  {e.name}")
+        return 0
+    if not revoke_token(args.file, args.id):
+        raise GridpatrolError(f"no token {args.id!r} in {args.file}")
+    print(f"revoked {args.id}")
+    return 0
 
 
 def _simulate_command(args: argparse.Namespace) -> int:
@@ -206,8 +242,12 @@ def _run(args: argparse.Namespace) -> int:
 
         ingest = build_settings(IngestSettings, "ingest", vars(args))
         geofence = build_settings(GeofenceSettings, "geofence", vars(args))
-        options = ServeOptions(db=args.db, devices=args.devices, grids=args.grids)
-        return serve(options, ingest, geofence)
+        api = build_settings(ApiSettings, "api", vars(args))
+        options = ServeOptions(db=args.db, devices=args.devices, grids=args.grids,
+                               http=args.http, tokens=args.tokens)  # fmt: skip
+        return serve(options, ingest, geofence, api)
+    if args.command == "tokens":
+        return _tokens_command(args)
     if args.command == "stats":
         if not args.db.exists():
             raise GridpatrolError(f"{args.db}: no such database")

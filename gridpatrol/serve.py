@@ -11,6 +11,7 @@ from types import FrameType
 
 import numpy as np
 
+from api.config import ApiSettings
 from geofence.assign import assign_ids
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
@@ -21,6 +22,7 @@ from ingest.config import IngestSettings
 from ingest.mqtt import MqttIngest
 from ingest.prepare import Message, PreparedBatch, Preparer
 from tracks.queries import import_devices, known_device_ids
+from gridpatrol.errors import ConfigError
 from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.serve")
@@ -31,6 +33,18 @@ class ServeOptions:
     db: Path
     devices: Path | None = None
     grids: Path | None = None
+    http: str | None = None  # HOST:PORT of the API and map
+    tokens: Path | None = None
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def parse_http(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--http must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Service:
@@ -41,6 +55,7 @@ class Service:
         options: ServeOptions,
         ingest: IngestSettings,
         geofence: GeofenceSettings | None = None,
+        api: ApiSettings | None = None,
     ) -> None:
         geofence = geofence or GeofenceSettings()
         self.store = Store(options.db)
@@ -74,6 +89,9 @@ class Service:
         )
         self.tick_s = geofence.tick_s
         self._stopped = threading.Event()
+        self.http: HttpServer | None = None
+        if options.http is not None:
+            self.http = HttpServer(self, options, geofence, api or ApiSettings())
 
     def _deliver(self, message: Message) -> None:
         self.batcher.put(message)
@@ -93,11 +111,15 @@ class Service:
         self.mqtt.start()
         ticker = threading.Thread(target=self._tick_loop, name="live-tick", daemon=True)
         ticker.start()
+        if self.http is not None:
+            self.http.start()
         try:
             self.batcher.run()
         finally:
             self._stopped.set()
             ticker.join()
+            if self.http is not None:
+                self.http.stop()
             self.mqtt.stop()
             self.store.close()
 
@@ -105,8 +127,62 @@ class Service:
         self.batcher.stop()
 
 
-def serve(options: ServeOptions, ingest: IngestSettings, geofence: GeofenceSettings) -> int:
-    service = Service(options, ingest, geofence)
+class HttpServer:
+    """The API and the live map on uvicorn, in a thread of the serve process."""
+
+    def __init__(
+        self, service: Service, options: ServeOptions, geofence: GeofenceSettings, api: ApiSettings
+    ) -> None:
+        import uvicorn
+
+        from api.app import create_app
+        from api.context import ApiContext
+        from api.tokens import TokenFile
+
+        assert options.http is not None
+        host, port = parse_http(options.http)
+        tokens = None
+        if options.tokens is not None:
+            tokens = TokenFile(options.tokens, api.tokens_reload_s)
+        elif host not in LOOPBACK:
+            log.warning("no --tokens file: the API is bound to 127.0.0.1 only, without tokens")
+            host = "127.0.0.1"
+        else:
+            log.warning("no --tokens file: the API needs no token and listens on loopback only")
+        self.context = ApiContext(
+            store=service.store, grid_set=service.grid_set, live=service.live,
+            geofence=geofence, settings=api, tokens=tokens,
+            batcher_state=service.batcher.state,
+            broker_connected=service.mqtt.connected.is_set,
+            queue_depth=service.batcher.pending,
+        )  # fmt: skip
+        if service.live is not None:
+            service.live.listeners.append(self.context.hub.publish)
+        config = uvicorn.Config(create_app(self.context), host=host, port=port,
+                                log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.url = f"http://{host}:{port}/"
+        self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("API and live map on %s", self.url)
+
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+
+
+def serve(
+    options: ServeOptions,
+    ingest: IngestSettings,
+    geofence: GeofenceSettings,
+    api: ApiSettings | None = None,
+) -> int:
+    service = Service(options, ingest, geofence, api)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: flushing, committing, acknowledging, then exiting", signum)

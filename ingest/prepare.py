@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -29,9 +30,9 @@ EVENTS_SCHEMA = pl.Schema(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """An MQTT message as ingest sees it, converted from paho's at the callback."""
+class Message(NamedTuple):
+    """An MQTT message as ingest sees it, converted from paho's at the callback (a tuple:
+    the callback runs once per message and must stay cheap)."""
 
     topic: str
     payload: bytes

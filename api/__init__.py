@@ -1,0 +1,1 @@
+"""The supervisors' HTTP API and the live map (FastAPI). Nothing below api/ imports FastAPI."""

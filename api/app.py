@@ -1,0 +1,35 @@
+"""``create_app(context)``: the FastAPI application of ``serve --http``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.routes import alerts, devices, grids, reports, system
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="gridpatrol",
+        version="1",
+        description="Patrol facts for grid-management command centres: live status, "
+        "compliance with the 30-minute rule, coverage, presence and alerts.",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for module in (grids, devices, reports, alerts, system):
+        app.include_router(module.router, prefix="/api/v1")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

@@ -1,0 +1,59 @@
+"""What the API reads: the store (through cursors), grids, live state, ingest state."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from api.config import ApiSettings
+from api.tokens import TokenFile
+from geofence.config import GeofenceSettings
+from geofence.grids import GridSet
+from geofence.live import Alert, LiveState
+from ingest.batcher import BatcherState
+from tracks.store import Store
+
+
+class AlertHub:
+    """Fans alerts out to the SSE clients; called from the live stage's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Alert]]] = []
+
+    def subscribe(self) -> asyncio.Queue[Alert]:
+        q: asyncio.Queue[Alert] = asyncio.Queue(maxsize=1000)
+        with self._lock:
+            self._clients.append((asyncio.get_running_loop(), q))
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Alert]) -> None:
+        with self._lock:
+            self._clients = [(lp, c) for lp, c in self._clients if c is not q]
+
+    def publish(self, alert: Alert) -> None:
+        with self._lock:
+            clients = list(self._clients)
+        for loop, q in clients:
+            loop.call_soon_threadsafe(_offer, q, alert)
+
+
+def _offer(q: asyncio.Queue[Alert], alert: Alert) -> None:
+    if not q.full():  # a client that stopped reading loses alerts, not our memory
+        q.put_nowait(alert)
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    grid_set: GridSet | None
+    live: LiveState | None
+    geofence: GeofenceSettings
+    settings: ApiSettings
+    tokens: TokenFile | None
+    batcher_state: BatcherState | None = None
+    broker_connected: Callable[[], bool] = lambda: True
+    queue_depth: Callable[[], int] = lambda: 0
+    hub: AlertHub = field(default_factory=AlertHub)

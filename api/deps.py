@@ -1,0 +1,110 @@
+"""Dependencies: the request's principal (token and scope), parsed windows, the context."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from api.context import ApiContext
+from api.errors import ApiError
+from geofence.grids import GridSet
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    grids: frozenset[str] | None  # every grid in scope (subtrees); None: all
+
+    def sees_grid(self, grid_id: str | None) -> bool:
+        return self.grids is None or (grid_id is not None and grid_id in self.grids)
+
+
+def scope_of(grid_set: GridSet | None, roots: list[str]) -> frozenset[str]:
+    if grid_set is None:
+        return frozenset(roots)
+    children: dict[str, list[str]] = {}
+    for g in grid_set.grids:
+        if g.parent is not None:
+            children.setdefault(g.parent, []).append(g.id)
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, []))
+    return frozenset(found)
+
+
+def get_principal(request: Request, context: Context) -> Principal:
+    if context.tokens is None:
+        return Principal("local", "admin", None)  # no tokens file: loopback only, no auth
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing bearer token")
+    entry = context.tokens.find(token.strip())
+    if entry is None:
+        raise ApiError(401, "unknown or revoked token")
+    if entry.role == "admin":
+        return Principal(entry.name, "admin", None)
+    return Principal(entry.name, entry.role, scope_of(context.grid_set, entry.grids))
+
+
+Auth = Annotated[Principal, Depends(get_principal)]
+
+
+def parse_time(value: str, name: str) -> dt.datetime:
+    if len(value) > 64:
+        raise ApiError(422, f"{name}: too long for a time")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, f"{name}: {value[:64]!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ApiError(422, f"{name}: {value!r} needs a UTC offset such as +08:00")
+    return parsed
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.datetime
+    end: dt.datetime
+
+
+def get_window(
+    context: Context,
+    start: Annotated[str, Query(max_length=64, description="ISO 8601 with offset")],
+    end: Annotated[str, Query(max_length=64, description="ISO 8601 with offset")],
+) -> Window:
+    s, e = parse_time(start, "start"), parse_time(end, "end")
+    if e <= s:
+        raise ApiError(422, "end: must be after start")
+    days = (e - s).total_seconds() / 86400
+    if days > context.settings.max_window_days:
+        raise ApiError(
+            422, f"end: window of {days:.1f} days exceeds the maximum of "
+            f"{context.settings.max_window_days:g} days"
+        )  # fmt: skip
+    return Window(s, e)
+
+
+TimeWindow = Annotated[Window, Depends(get_window)]
+
+
+def need_grids(context: ApiContext) -> GridSet:
+    if context.grid_set is None:
+        raise ApiError(503, "no grids imported (gridpatrol grids import)")
+    return context.grid_set

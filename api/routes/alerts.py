@@ -1,0 +1,76 @@
+"""Alerts: the history since a time, and a live Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import Auth, Context, parse_time
+
+router = APIRouter(tags=["alerts"])
+
+
+@router.get("/alerts", summary="Alerts raised since a time (default: the last 24 hours)")
+def list_alerts(
+    context: Context,
+    principal: Auth,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> list[dict[str, object]]:
+    start = (parse_time(since, "since") if since is not None
+             else dt.datetime.now(dt.UTC) - dt.timedelta(days=1))  # fmt: skip
+    tz = ZoneInfo(context.geofence.timezone)
+    rows = context.store.cursor().execute(
+        "SELECT a.alert_id, a.kind, a.grid_id, a.device_id, a.ts, a.raised_at, a.detail, "
+        "d.grid_id FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id "
+        "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
+        [start, limit],
+    ).fetchall()
+    out = []
+    for alert_id, kind, grid_id, device_id, at, raised, detail, device_grid in rows:
+        if not principal.sees_grid(grid_id if grid_id is not None else device_grid):
+            continue
+        out.append({
+            "alert_id": alert_id, "kind": kind, "grid_id": grid_id, "device_id": device_id,
+            "at": at.astimezone(tz).isoformat(), "raised_at": raised.astimezone(tz).isoformat(),
+            "detail": detail,
+        })  # fmt: skip
+    return out
+
+
+@router.get(
+    "/alerts/stream",
+    summary="New alerts as Server-Sent Events (event: alert, data: the alert as JSON)",
+    response_class=StreamingResponse,
+)
+async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
+    tz = ZoneInfo(context.geofence.timezone)
+    devices = dict(context.store.cursor().execute("SELECT device_id, grid_id FROM devices").fetchall())
+    queue = context.hub.subscribe()
+    keepalive = context.settings.sse_keepalive_s
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    alert = await asyncio.wait_for(queue.get(), keepalive)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                subject = alert.grid_id if alert.grid_id is not None else devices.get(alert.device_id)
+                if principal.sees_grid(subject):
+                    body = json.dumps(alert.to_json(tz))
+                    yield f"event: alert\ndata: {body}\n\n".encode()
+        finally:
+            context.hub.unsubscribe(queue)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip

@@ -1,0 +1,110 @@
+"""GET /devices and a device's track as GeoJSON, CSV, GPX or Parquet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Annotated, Literal
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from api.deps import Auth, Context, TimeWindow
+from api.errors import ApiError
+from tracks.queries import read_track
+
+router = APIRouter(tags=["devices"])
+
+DeviceId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    return value.astimezone(tz).isoformat() if value is not None else None
+
+
+@router.get("/devices", summary="Every device's latest position and state")
+def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
+    tz = ZoneInfo(context.geofence.timezone)
+    rows = context.store.cursor().execute(
+        """
+        WITH last AS (
+            SELECT device_id, max(ts) AS ts, arg_max(lat, ts) AS lat, arg_max(lon, ts) AS lon,
+                   arg_max(grid_id, ts) AS current_grid
+            FROM pings WHERE flags = 0 GROUP BY device_id
+        )
+        SELECT coalesce(d.device_id, l.device_id), d.kind, d.worker, d.grid_id,
+               l.ts, l.lat, l.lon, l.current_grid
+        FROM devices d FULL OUTER JOIN last l ON l.device_id = d.device_id
+        ORDER BY 1
+        """
+    ).fetchall()
+    live = context.live
+    out = []
+    for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
+        if not principal.sees_grid(grid_id):
+            continue
+        online = live is not None and device_id in live.last_seen and device_id not in live.offline
+        out.append({
+            "device_id": device_id, "kind": kind, "worker": worker, "assigned_grid": grid_id,
+            "last_seen": _iso(ts, tz), "lat": lat, "lon": lon, "current_grid": current,
+            "online": online,
+        })  # fmt: skip
+    return out
+
+
+def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:
+    row = context.store.cursor().execute(
+        "SELECT grid_id FROM devices WHERE device_id = ?", [device_id]
+    ).fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+@router.get("/devices/{device_id}/track", summary="One device's track in a window")
+def device_track(
+    device_id: DeviceId,
+    window: TimeWindow,
+    context: Context,
+    principal: Auth,
+    format: Annotated[Literal["geojson", "csv", "gpx", "parquet"], Query()] = "geojson",
+) -> Response:
+    known, grid_id = _assigned_grid(context, device_id)
+    if principal.grids is not None and not principal.sees_grid(grid_id):
+        raise ApiError(403, f"device {device_id!r} is outside your grids")
+    track = read_track(context.store, device_id, window.start, window.end)
+    if not known and track.height == 0:
+        raise ApiError(404, f"no device {device_id!r}")
+    name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
+    if format == "csv":
+        return Response(track.write_csv(), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})  # fmt: skip
+    if format == "parquet":
+        buf = io.BytesIO()
+        track.write_parquet(buf)
+        return Response(buf.getvalue(), media_type="application/vnd.apache.parquet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})  # fmt: skip
+    tz = ZoneInfo(context.geofence.timezone)
+    if format == "gpx":
+        points = "".join(
+            f'<trkpt lat="{lat}" lon="{lon}"><time>{ts.astimezone(dt.UTC).isoformat()}</time></trkpt>'
+            for lat, lon, ts in track.select("lat", "lon", "ts").iter_rows()
+        )
+        gpx = ('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="gridpatrol" '
+               'xmlns="http://www.topografix.com/GPX/1/1">'
+               f"<trk><name>{escape(device_id)}</name><trkseg>{points}</trkseg></trk></gpx>")  # fmt: skip
+        return Response(gpx, media_type="application/gpx+xml",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.gpx"'})  # fmt: skip
+    coords = [[lon, lat] for lon, lat in track.select("lon", "lat").iter_rows()]
+    feature = {
+        "type": "Feature",
+        "properties": {
+            "device_id": device_id,
+            "times": [ts.astimezone(tz).isoformat() for ts in track["ts"]],
+            "flags": track["flags"].to_list(),
+            "grid_ids": track["grid_id"].to_list(),
+        },
+        "geometry": {"type": "LineString", "coordinates": coords},
+    }
+    return Response(json.dumps(feature), media_type="application/geo+json")

@@ -1,0 +1,55 @@
+"""GET /grids: the grids as GeoJSON with their live status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from fastapi import APIRouter
+
+from api.deps import Auth, Context, need_grids
+
+router = APIRouter(tags=["grids"])
+
+
+@router.get("/grids", summary="Grids with live status (GeoJSON FeatureCollection)")
+def list_grids(context: Context, principal: Auth) -> dict[str, object]:
+    grid_set = need_grids(context)
+    tz = ZoneInfo(context.geofence.timezone)
+    rows = dict(context.store.cursor().execute("SELECT grid_id, geometry FROM grids").fetchall())
+    live = context.live
+    features = []
+    leaves = {gid: i for i, gid in enumerate(grid_set.ids)}
+    for grid in grid_set.grids:
+        if not principal.sees_grid(grid.id):
+            continue
+        last_visit = None
+        overdue_since = None
+        status = "ok"
+        if live is not None:
+            members = [leaves[i] for i in grid_set.leaf_descendants(grid.id)]
+            visits = live.last_visit[members] if members else np.empty(0)
+            latest = float(visits.max()) if len(visits) else -np.inf
+            if np.isfinite(latest):
+                last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
+            overdue = [live.overdue[i] for i in grid_set.leaf_descendants(grid.id)
+                       if i in live.overdue]  # fmt: skip
+            if overdue:
+                overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
+                status = "overdue"
+            elif last_visit is None:
+                status = "no_data"
+        features.append({
+            "type": "Feature",
+            "id": grid.id,
+            "properties": {
+                "id": grid.id, "name": grid.name, "parent": grid.parent,
+                "is_leaf": grid.id in leaves, "interval_min": grid.interval_s / 60,
+                "service_hours": grid.service_hours, "last_visit": last_visit,
+                "overdue_since": overdue_since, "status": status,
+            },
+            "geometry": json.loads(rows.get(grid.id, "null")),
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,73 @@
+"""Reports: the same rows as ``gridpatrol report``, plus the daily scorecard."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Auth, Context, TimeWindow, need_grids
+from api.errors import ApiError
+from geofence.reports import run_report
+from geofence.scorecard import scorecard_rows
+
+router = APIRouter(tags=["reports"])
+
+GridId = Annotated[str | None, Query(max_length=128)]
+DeviceId = Annotated[str | None, Query(max_length=64)]
+
+
+def _check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
+    if grid_id is None:
+        return
+    if grid_id not in need_grids(context).by_id:
+        raise ApiError(404, f"no grid {grid_id!r}")
+    if not principal.sees_grid(grid_id):
+        raise ApiError(403, f"grid {grid_id!r} is outside your grids")
+
+
+def _check_device(context: Context, principal: Auth, device_id: str | None) -> None:
+    if device_id is None:
+        return
+    row = context.store.cursor().execute(
+        "SELECT grid_id FROM devices WHERE device_id = ?", [device_id]
+    ).fetchone()
+    if row is None:
+        raise ApiError(404, f"no registered device {device_id!r}")
+    if not principal.sees_grid(row[0]):
+        raise ApiError(403, f"device {device_id!r} is outside your grids")
+
+
+def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
+            grid_id: str | None = None, device_id: str | None = None) -> list[dict[str, object]]:  # fmt: skip
+    _check_grid(context, principal, grid_id)
+    _check_device(context, principal, device_id)
+    rows = run_report(kind, need_grids(context), context.store, window.start, window.end,
+                      context.geofence, grid_id=grid_id, device_id=device_id)  # fmt: skip
+    return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
+
+
+@router.get("/compliance", summary="The interval rule per grid (leaves, then parents)")
+def compliance(context: Context, principal: Auth, window: TimeWindow,
+               grid_id: GridId = None) -> list[dict[str, object]]:  # fmt: skip
+    return _report("compliance", context, principal, window, grid_id=grid_id)
+
+
+@router.get("/coverage", summary="Coverage per grid, or of one device's assigned grid")
+def coverage(context: Context, principal: Auth, window: TimeWindow, grid_id: GridId = None,
+             device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
+    return _report("coverage", context, principal, window, grid_id=grid_id, device_id=device_id)
+
+
+@router.get("/presence", summary="Presence (到位率) per device in its assigned grid")
+def presence(context: Context, principal: Auth, window: TimeWindow,
+             device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
+    return _report("presence", context, principal, window, device_id=device_id)
+
+
+@router.get("/scorecard", summary="Each worker's day: presence, coverage, compliance, score")
+def scorecard(context: Context, principal: Auth,
+              date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
+    rows = scorecard_rows(need_grids(context), context.store, date, context.geofence)
+    return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]

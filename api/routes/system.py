@@ -1,0 +1,90 @@
+"""Health, ingest counters and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from api.context import ApiContext
+from api.deps import Auth, Context
+from tracks.queries import read_stats
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/stats", summary="Ingest counters (same keys as `gridpatrol stats --format json`)")
+def stats(context: Context, principal: Auth) -> dict[str, object]:
+    counts = read_stats(context.store)
+    return {k: counts[k] for k in ("received", "stored", "duplicates", "rejected")}
+
+
+def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
+    problems = []
+    database = "ok"
+    try:
+        context.store.cursor().execute("SELECT 1").fetchone()
+    except Exception as exc:  # the point of a health check: report, don't raise
+        database = f"error: {exc}"
+        problems.append("database unreadable")
+    state = context.batcher_state
+    writes = "ok"
+    if state is not None and state.failing_since is not None:
+        writes = f"failing since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(state.failing_since))}: {state.last_error}"
+        problems.append("database writes failing; messages are not acknowledged")
+    broker = context.broker_connected()
+    if not broker:
+        problems.append("not connected to the broker")
+    body = {"status": "ok" if not problems else "degraded", "problems": problems,
+            "database": database, "writes": writes, "broker_connected": broker,
+            "queue_depth": context.queue_depth()}  # fmt: skip
+    return (200 if not problems else 503), body
+
+
+@router.get("/health", summary="200 when storing and connected, 503 with the causes when not")
+def health(context: Context) -> JSONResponse:
+    status, body = health_body(context)
+    return JSONResponse(body, status)
+
+
+class _Collector:
+    def __init__(self, context: ApiContext) -> None:
+        self.context = context
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        counts = read_stats(self.context.store)
+        for key in ("received", "stored", "duplicates"):
+            yield CounterMetricFamily(f"gridpatrol_pings_{key}", f"pings {key}",
+                                      value=counts[key])  # fmt: skip
+        rejected = CounterMetricFamily("gridpatrol_pings_rejected", "pings rejected, by reason",
+                                       labels=["reason"])  # fmt: skip
+        for reason, value in counts["rejected"].items():  # type: ignore[attr-defined]
+            rejected.add_metric([reason], value)
+        yield rejected
+        state = self.context.batcher_state
+        if state is not None:
+            yield CounterMetricFamily("gridpatrol_batches", "batches committed", value=state.batches)
+            yield GaugeMetricFamily("gridpatrol_batch_seconds_last",
+                                    "prepare-to-ack time of the last batch",
+                                    value=state.last_flush_s)  # fmt: skip
+            yield GaugeMetricFamily("gridpatrol_write_failing",
+                                    "1 while database writes fail",
+                                    value=1.0 if state.failing_since is not None else 0.0)  # fmt: skip
+        yield GaugeMetricFamily("gridpatrol_queue_depth", "messages received, not yet batched",
+                                value=self.context.queue_depth())  # fmt: skip
+        live = self.context.live
+        if live is not None:
+            yield GaugeMetricFamily("gridpatrol_grids_overdue", "grids overdue now",
+                                    value=len(live.overdue))  # fmt: skip
+            yield GaugeMetricFamily("gridpatrol_devices_offline", "devices offline now",
+                                    value=len(live.offline))  # fmt: skip
+
+
+@router.get("/metrics", summary="Prometheus text format", response_class=Response)
+def metrics(context: Context, principal: Auth) -> Response:
+    registry = CollectorRegistry()
+    registry.register(_Collector(context))  # type: ignore[arg-type]
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

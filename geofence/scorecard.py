@@ -1,0 +1,75 @@
+"""The daily assessment per worker: presence, coverage and compliance, with points.
+
+score = 100 x (0.4 presence + 0.3 coverage + 0.3 compliance)
+        - 2 points per interval violation of the assigned grid (at most 20)
+        + 5 bonus points when presence >= 0.9 and the grid had no violation,
+clamped to [0, 100]. A missing figure (no fixes, no service time) counts as 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from geofence.compliance import compliance_rows
+from geofence.config import GeofenceSettings
+from geofence.coverage import device_coverage_rows, grid_cells
+from geofence.fixes import load_fixes
+from geofence.grids import GridSet
+from geofence.presence import presence_rows
+from geofence.visits import find_visits
+from tracks.store import Store
+
+VIOLATION_POINTS = 2.0
+MAX_DEDUCTION = 20.0
+BONUS_POINTS = 5.0
+BONUS_PRESENCE = 0.9
+
+
+def score(presence: float | None, coverage: float | None, compliance: float | None,
+          violations: int) -> float:  # fmt: skip
+    base = 100 * (0.4 * (presence or 0) + 0.3 * (coverage or 0) + 0.3 * (compliance or 0))
+    deduction = min(MAX_DEDUCTION, VIOLATION_POINTS * violations)
+    bonus = BONUS_POINTS if (presence or 0) >= BONUS_PRESENCE and violations == 0 else 0.0
+    return round(max(0.0, min(100.0, base - deduction + bonus)), 1)
+
+
+def day_window(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(), tz)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+
+
+def scorecard_rows(
+    grid_set: GridSet, store: Store, day: dt.date, settings: GeofenceSettings
+) -> list[dict[str, object]]:
+    tz = ZoneInfo(settings.timezone)
+    start, end = day_window(day, tz)
+    workers = store.cursor().execute(
+        "SELECT device_id, worker, grid_id FROM devices WHERE grid_id IS NOT NULL ORDER BY worker"
+    ).fetchall()
+    assigned = {d: g for d, _, g in workers if g in grid_set.by_id}
+    fixes = load_fixes(grid_set, store, start, end)
+    visits = find_visits(grid_set, fixes, settings.segment_max_s)
+    compliance = {r["grid_id"]: r for r in compliance_rows(
+        grid_set, visits, start.timestamp(), end.timestamp(), tz)}  # fmt: skip
+    cells = grid_cells(grid_set, settings.cell_m)
+    coverage = {r["device_id"]: r for r in device_coverage_rows(
+        grid_set, cells, fixes, assigned, settings.reach_m, settings.segment_max_s)}  # fmt: skip
+    presence = {r["device_id"]: r for r in presence_rows(
+        grid_set, fixes, assigned, end.timestamp(), settings.segment_max_s)}  # fmt: skip
+    rows = []
+    for device_id, worker, grid_id in workers:
+        if device_id not in assigned:
+            continue
+        c = compliance[grid_id]
+        p = presence.get(device_id, {}).get("presence")
+        cov = coverage.get(device_id, {}).get("coverage")
+        comp = c["compliance"]
+        violations = len(c["violations"]) if isinstance(c["violations"], list) else 0
+        rows.append({
+            "date": day.isoformat(), "worker": worker, "device_id": device_id,
+            "grid_id": grid_id, "presence": p, "coverage": cov, "compliance": comp,
+            "violations": violations,
+            "score": score(p, cov, comp, violations),  # type: ignore[arg-type]
+        })  # fmt: skip
+    return rows

@@ -1,0 +1,191 @@
+"""Every endpoint against a real serve: roles, scope, the error shape, export formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import gpxpy
+import httpx
+import polars as pl
+import pytest
+
+from api.tokens import add_token, revoke_token
+from tests.api.conftest import Served
+from tests.mqtt_helpers import wait_for
+
+pytestmark = pytest.mark.broker
+
+ERROR_KEYS = {"status", "code", "message"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS
+    assert body["error"]["status"] == status and body["error"]["code"] == code
+    assert fragment in body["error"]["message"]
+
+
+def test_missing_and_wrong_tokens_get_401_in_the_one_error_shape(served: Served):
+    assert_error(served.get("/api/v1/grids"), 401, "unauthorized", "missing bearer token")
+    assert_error(served.get("/api/v1/grids", "gp_not-a-token"), 401, "unauthorized", "unknown")
+
+
+def test_bad_parameters_get_422_saying_which_and_why(served: Served):
+    a = served.admin
+    assert_error(served.get("/api/v1/compliance", a, start="yesterday", end=served.end), 422,
+                 "invalid_parameter", "start: 'yesterday' is not an ISO 8601 time")  # fmt: skip
+    assert_error(served.get("/api/v1/compliance", a, start=served.end, end=served.start), 422,
+                 "invalid_parameter", "end: must be after start")  # fmt: skip
+    assert_error(served.get("/api/v1/compliance", a, start="2026-01-01T00:00:00+08:00",
+                            end="2026-06-01T00:00:00+08:00"), 422, "invalid_parameter",
+                 "exceeds the maximum of 31 days")  # fmt: skip
+    assert_error(served.get("/api/v1/compliance", a, start="2026-01-01T00:00:00", end=served.end),
+                 422, "invalid_parameter", "needs a UTC offset")  # fmt: skip
+    assert_error(served.get("/api/v1/compliance", a, end=served.end), 422, "invalid_parameter",
+                 "start")  # fmt: skip
+    assert_error(served.get("/api/v1/nowhere", a), 404, "not_found")
+
+
+def test_grids_carry_live_status_and_supervisors_see_their_subtree(served: Served):
+    fc = served.get("/api/v1/grids", served.admin).json()
+    props = {f["properties"]["id"]: f["properties"] for f in fc["features"]}
+    assert set(props) == {"P", "A", "B", "C"}
+    assert props["A"]["last_visit"] is not None and props["A"]["is_leaf"]
+    assert props["P"]["parent"] is None and props["A"]["parent"] == "P"
+    assert props["B"]["status"] in ("overdue", "no_data")
+    assert props["A"]["interval_min"] == 1
+    scoped = served.get("/api/v1/grids", served.supervisor).json()
+    assert [f["id"] for f in scoped["features"]] == ["C"]
+
+
+def test_devices_list_is_scoped(served: Served):
+    devices = {d["device_id"]: d for d in served.get("/api/v1/devices", served.admin).json()}
+    assert devices["d1"]["assigned_grid"] == "A" and devices["d1"]["current_grid"] == "A"
+    assert devices["d1"]["online"] is True and devices["d2"]["worker"] == "Wang Fang"
+    scoped = served.get("/api/v1/devices", served.supervisor).json()
+    assert [d["device_id"] for d in scoped] == ["d2"]
+
+
+def test_track_exports_open_in_their_readers(served: Served):
+    window = {"start": served.start, "end": served.end}
+    gj = served.get("/api/v1/devices/d1/track", served.admin, **window).json()
+    assert gj["geometry"]["type"] == "LineString" and len(gj["geometry"]["coordinates"]) == 50
+    gpx = gpxpy.parse(served.get("/api/v1/devices/d1/track", served.admin, format="gpx",
+                                 **window).text)  # fmt: skip
+    assert len(gpx.tracks[0].segments[0].points) == 50
+    parquet = served.get("/api/v1/devices/d1/track", served.admin, format="parquet", **window)
+    frame = pl.read_parquet(io.BytesIO(parquet.content))
+    assert frame.height == 50 and frame["device_id"].unique().to_list() == ["d1"]
+    csv = served.get("/api/v1/devices/d1/track", served.admin, format="csv", **window)
+    assert pl.read_csv(io.StringIO(csv.text)).height == 50
+    assert_error(served.get("/api/v1/devices/d1/track", served.supervisor, **window), 403,
+                 "forbidden", "outside your grids")  # fmt: skip
+    assert_error(served.get("/api/v1/devices/ghost/track", served.admin, **window), 404,
+                 "not_found")  # fmt: skip
+
+
+def test_reports_match_the_cli_keys_and_respect_scope(served: Served):
+    window = {"start": served.start, "end": served.end}
+    rows = served.get("/api/v1/compliance", served.admin, **window).json()
+    assert [r["grid_id"] for r in rows] == ["A", "B", "C", "P"]
+    assert set(rows[0]) == {"grid_id", "visits", "max_gap_s", "overdue_s", "compliance",
+                            "violations"}  # fmt: skip
+    assert rows[0]["visits"] == 50
+    cov = served.get("/api/v1/coverage", served.admin, grid_id="A", **window).json()
+    assert cov[0]["covered"] > 0 and set(cov[0]) == {"grid_id", "cells", "covered", "coverage"}
+    per_device = served.get("/api/v1/coverage", served.admin, device_id="d2", **window).json()
+    assert per_device[0]["device_id"] == "d2" and per_device[0]["grid_id"] == "C"
+    presence = served.get("/api/v1/presence", served.admin, **window).json()
+    assert {(r["device_id"], r["presence"]) for r in presence} == {("d1", 1.0), ("d2", 1.0)}
+    scoped = served.get("/api/v1/compliance", served.supervisor, **window).json()
+    assert [r["grid_id"] for r in scoped] == ["C"]
+    assert_error(served.get("/api/v1/compliance", served.supervisor, grid_id="A", **window),
+                 403, "forbidden")  # fmt: skip
+    assert_error(served.get("/api/v1/coverage", served.admin, grid_id="Z", **window), 404,
+                 "not_found")  # fmt: skip
+
+
+def test_scorecard_follows_the_documented_formula(served: Served):
+    day = time.strftime("%Y-%m-%d", time.localtime())
+    rows = served.get("/api/v1/scorecard", served.admin, date=day).json()
+    by_device = {r["device_id"]: r for r in rows}
+    if not by_device:  # the fixes fell on the previous service day (near midnight)
+        day = time.strftime("%Y-%m-%d", time.localtime(time.time() - 3600))
+        by_device = {r["device_id"]: r for r in served.get("/api/v1/scorecard", served.admin,
+                                                           date=day).json()}  # fmt: skip
+    from geofence.scorecard import score
+
+    r = by_device["d1"]
+    assert r["worker"] == "Li Wei" and r["grid_id"] == "A"
+    assert r["score"] == score(r["presence"], r["coverage"], r["compliance"], r["violations"])
+    assert_error(served.get("/api/v1/scorecard", served.admin, date="not-a-date"), 422,
+                 "invalid_parameter", "date")  # fmt: skip
+
+
+def test_stats_health_and_metrics(served: Served):
+    stats = served.get("/api/v1/stats", served.admin).json()
+    assert set(stats) == {"received", "stored", "duplicates", "rejected"}
+    assert stats["stored"] >= 100
+    health = served.get("/api/v1/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    metrics = served.get("/api/v1/metrics", served.admin).text
+    assert "gridpatrol_pings_stored_total" in metrics and "gridpatrol_grids_overdue" in metrics
+
+
+def test_alerts_history_and_live_stream(served: Served, broker):
+    history = served.get("/api/v1/alerts", served.admin).json()
+    assert any(a["kind"] == "overdue" for a in history)
+    scoped = served.get("/api/v1/alerts", served.supervisor).json()
+    assert all(a["grid_id"] in (None, "C") for a in scoped)
+    got: list[dict] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        headers = {"Authorization": f"Bearer {served.admin}"}
+        with httpx.stream("GET", served.url + "/api/v1/alerts/stream", headers=headers,
+                          timeout=30) as response:  # fmt: skip
+            for line in response.iter_lines():
+                ready.set()
+                if line.startswith("data: "):
+                    got.append(json.loads(line[6:]))
+                    return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    live = served.service.live
+    assert live is not None
+    live.overdue.pop("A", None)
+    live.last_visit[0] = time.time() - 3600  # A is now an hour without a visit
+    thread.join(15)
+    assert got and got[0]["kind"] == "overdue" and got[0]["grid_id"] == "A"
+
+
+def test_token_changes_apply_without_restart(served: Served):
+    entry, token = add_token(served.tokens, "supervisor", ["A"], "new")
+    time.sleep(2.1)  # the file is checked every 2 s
+    assert served.get("/api/v1/grids", token).status_code == 200
+    revoke_token(served.tokens, entry.id)
+    wait_for(lambda: served.get("/api/v1/grids", token).status_code == 401, timeout_s=10,
+             what="the revoked token refused")  # fmt: skip
+
+
+@pytest.mark.parametrize("evil", ["' OR 1=1 --", "A'; DROP TABLE pings; --", "x" * 5000,
+                                  "%00", "\\u0000", "<script>"])  # fmt: skip
+def test_injection_and_oversized_parameters_never_crash(served: Served, evil: str):
+    a = served.admin
+    window = {"start": served.start, "end": served.end}
+    for response in (
+        served.get("/api/v1/compliance", a, grid_id=evil, **window),
+        served.get("/api/v1/coverage", a, device_id=evil, **window),
+        served.get("/api/v1/compliance", a, start=evil, end=served.end),
+        served.get("/api/v1/alerts", a, since=evil),
+        served.get(f"/api/v1/devices/{evil}/track", a, **window),
+    ):
+        assert response.status_code in (403, 404, 422), (response.status_code, response.text)
+        assert set(response.json()) == {"error"}
+    assert served.get("/api/v1/stats", a).json()["stored"] >= 100  # the table is still there
