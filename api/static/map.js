@@ -6,6 +6,7 @@ const svg = document.getElementById("map");
 const NS = "http://www.w3.org/2000/svg";
 let token = sessionStorage.getItem("gridpatrol-token") || "";
 let project = null;
+let markerR = 0.0002;
 const gridPaths = {};
 const gridProps = {};
 let selected = null;
@@ -40,6 +41,7 @@ function makeProjection(features) {
   const k = Math.cos(((s + n) / 2) * Math.PI / 180);
   const width = (e - w) * k, height = n - s, pad = 0.03 * Math.max(width, height);
   svg.setAttribute("viewBox", `${-pad} ${-pad} ${width + 2 * pad} ${height + 2 * pad}`);
+  markerR = 0.006 * Math.max(width, height);
   return (x, y) => [(x - w) * k, n - y];
 }
 
@@ -101,7 +103,7 @@ async function drawDevices() {
     if (d.lat == null) continue;
     const [x, y] = project(d.lon, d.lat);
     const c = document.createElementNS(NS, "circle");
-    c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", 0.00025);
+    c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", markerR);
     c.setAttribute("class", "device" + (d.online ? "" : " offline"));
     const title = document.createElementNS(NS, "title");
     title.textContent = `${d.worker || d.device_id} · last seen ${d.last_seen}`;
@@ -154,7 +156,7 @@ async function replay(deviceId) {
   line.setAttribute("points", pts.map(p => p.join(",")).join(" "));
   svg.appendChild(line);
   const dot = document.createElementNS(NS, "circle");
-  dot.setAttribute("class", "replay"); dot.setAttribute("r", 0.0004);
+  dot.setAttribute("class", "replay"); dot.setAttribute("r", 1.6 * markerR);
   svg.appendChild(dot);
   slider.max = Math.max(0, pts.length - 1); slider.value = slider.max; slider.disabled = pts.length === 0;
   const move = () => {
