@@ -7,11 +7,13 @@ behind), so every config written here sets both.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +60,8 @@ def mosquitto_config(port: int, data_dir: Path, *, persistence: bool = True) -> 
 
 class Mosquitto:
     """Start and stop a private Mosquitto on a free loopback port."""
+
+    protocol = "5"
 
     def __init__(self, *, port: int | None = None, persistence: bool = True) -> None:
         binary = find_mosquitto()
@@ -110,3 +114,64 @@ class Mosquitto:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PythonBroker:
+    """An in-process amqtt broker (MQTT 3.1.1 only) for a machine without Mosquitto.
+
+    Used by the demo alone: it is no production broker (no MQTT 5, no persistence here).
+    """
+
+    protocol = "3.1.1"
+
+    def __init__(self, *, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="amqtt", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            broker = Broker(
+                {
+                    "listeners": {
+                        "default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}
+                    },
+                    "plugins": {
+                        "amqtt.plugins.authentication.AnonymousAuthPlugin": {
+                            "allow_anonymous": True
+                        }
+                    },
+                }
+            )
+            await broker.start()
+            self._ready.set()
+            await self._stop.wait()
+            await broker.shutdown()
+
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(main())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+
+    def start(self, timeout_s: float = 10.0) -> PythonBroker:
+        self._thread.start()
+        if not self._ready.wait(timeout_s) or self._error is not None:
+            raise BrokerError(f"the Python broker did not start: {self._error}")
+        return self
+
+    def cleanup(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)

@@ -8,7 +8,9 @@ speed-up. Prints what happens; Ctrl-C (or ``--duration``) stops everything clean
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -22,11 +24,24 @@ from rich.table import Table
 
 from geofence.config import GeofenceSettings
 from geofence.registry import read_grids
-from gridpatrol.broker import Mosquitto
+from api.tokens import add_token
+from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
 from tracks.queries import read_stats
+
+
+DEMO_PORT = 8080
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -80,13 +95,25 @@ def run_demo(options: DemoOptions) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    broker = Mosquitto().start()
-    console.print(f"broker: Mosquitto on {broker.url} (config {broker.config})")
+    logging.getLogger().setLevel(logging.WARNING)  # the status table says what happens
+    broker: Mosquitto | PythonBroker
+    if find_mosquitto() is not None:
+        broker = Mosquitto().start()
+        console.print(f"broker: Mosquitto on {broker.url} (config {broker.config})")
+    else:
+        broker = PythonBroker().start()
+        console.print(f"broker: mosquitto is not on PATH, so the in-process Python broker "
+                      f"(amqtt, MQTT 3.1.1) on {broker.url}")  # fmt: skip
     ingest = IngestSettings(broker=broker.url, client_id=f"demo-{uuid.uuid4().hex[:6]}",
-                            max_age_s=2 * 86400.0)  # fmt: skip
+                            max_age_s=2 * 86400.0, protocol=broker.protocol)  # fmt: skip
     geofence = GeofenceSettings(live_clock="event", offline_after_s=900.0)
     db = workdir / "demo.db"
-    service = Service(ServeOptions(db=db, grids=grids, devices=devices), ingest, geofence)
+    tokens = workdir / "tokens.jsonl"
+    _, token = add_token(tokens, "admin", [], "demo")
+    port = DEMO_PORT if _port_free(DEMO_PORT) else free_port()
+    serve_options = ServeOptions(db=db, grids=grids, devices=devices,
+                                 http=f"127.0.0.1:{port}", tokens=tokens)  # fmt: skip
+    service = Service(serve_options, ingest, geofence)
     serve_thread = threading.Thread(target=service.run, name="serve", daemon=True)
     serve_thread.start()
     service.mqtt.connected.wait(10)
@@ -108,8 +135,9 @@ def run_demo(options: DemoOptions) -> int:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
+    protocol = paho.MQTTv5 if broker.protocol == "5" else paho.MQTTv311
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="demo-fleet",
-                            protocol=paho.MQTTv5)  # fmt: skip
+                            protocol=protocol)  # fmt: skip
     publisher.max_inflight_messages_set(1000)
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
@@ -121,6 +149,8 @@ def run_demo(options: DemoOptions) -> int:
 
     threading.Thread(target=simulate, name="fleet", daemon=True).start()
     console.print(f"database: {db}   speed-up: {options.speedup:g}x   Ctrl-C stops")
+    console.print(f"live map: [bold]http://127.0.0.1:{port}/[/bold]   token (admin):")
+    console.print(token, markup=False, highlight=False)
     try:
         with Live(_status(service, sim_clock, sent), console=console, refresh_per_second=1) as live:
             while not stop.wait(1.0):

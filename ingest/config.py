@@ -10,6 +10,7 @@ from gridpatrol.settings import setting
 @dataclass(frozen=True, kw_only=True)
 class IngestSettings:
     broker: str = setting("mqtt://127.0.0.1:1883", "MQTT broker URL, mqtt://HOST:PORT")
+    protocol: str = setting("5", "MQTT version: 5, or 3.1.1 for a broker without MQTT 5")
     username: str = setting("", "MQTT user name (empty: none)")
     password: str = setting("", "MQTT password")
     client_id: str = setting("gridpatrol-ingest", "MQTT client id; the persistent session's key")

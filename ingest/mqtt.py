@@ -53,10 +53,14 @@ class MqttIngest:
         self.generation = 0
         self.connected = threading.Event()
         self.last_connect_error = ""
+        if settings.protocol not in ("5", "3.1.1"):
+            raise ConfigError(f"MQTT protocol must be 5 or 3.1.1, got {settings.protocol!r}")
+        self.v5 = settings.protocol == "5"
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            clean_session=None if self.v5 else False,
             manual_ack=True,
         )
         if settings.username:
@@ -68,12 +72,15 @@ class MqttIngest:
         self.client = client
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.session_expiry_s
-        props.ReceiveMaximum = self.settings.receive_maximum
-        self.client.connect_async(
-            self.host, self.port, keepalive=30, clean_start=False, properties=props
-        )
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.session_expiry_s
+            props.ReceiveMaximum = self.settings.receive_maximum
+            self.client.connect_async(
+                self.host, self.port, keepalive=30, clean_start=False, properties=props
+            )
+        else:  # MQTT 3.1.1: a persistent session, no negotiated receive window
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -104,13 +111,17 @@ class MqttIngest:
         self.generation += 1
         self.last_connect_error = ""
         log.info(
-            "connected to %s:%d (session present: %s)",
+            "connected to %s:%d (MQTT %s, session present: %s)",
             self.host,
             self.port,
+            self.settings.protocol,
             flags.session_present,
         )
-        options = SubscribeOptions(qos=1)
-        client.subscribe([(t, options) for t in subscription_topics(self.settings)])
+        topics = subscription_topics(self.settings)
+        if self.v5:
+            client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+        else:
+            client.subscribe([(t, 1) for t in topics])
         self.connected.set()
 
     def _on_disconnect(

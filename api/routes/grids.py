@@ -52,4 +52,10 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
             },
             "geometry": json.loads(rows.get(grid.id, "null")),
         })  # fmt: skip
-    return {"type": "FeatureCollection", "features": features}
+    today = dt.datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "type": "FeatureCollection",
+        "timezone": context.geofence.timezone,
+        "service_day_start": today.isoformat(),
+        "features": features,
+    }

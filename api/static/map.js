@@ -7,6 +7,7 @@ const NS = "http://www.w3.org/2000/svg";
 let token = sessionStorage.getItem("gridpatrol-token") || "";
 let project = null;
 let markerR = 0.0002;
+let dayStart = null; // today's 00:00 in the deployment's time zone, from /grids
 const gridPaths = {};
 const gridProps = {};
 let selected = null;
@@ -65,6 +66,7 @@ function summarise() {
 
 async function drawGrids() {
   const fc = await api("/grids");
+  dayStart = fc.service_day_start;
   project = project || makeProjection(fc.features);
   svg.querySelectorAll("path").forEach(p => p.remove());
   const layer = document.createElementNS(NS, "g");
@@ -116,8 +118,7 @@ async function drawDevices() {
 function today() {
   const now = new Date(), start = new Date(now);
   start.setHours(0, 0, 0, 0);
-  const iso = d => d.toISOString();
-  return [iso(start), iso(new Date(now.getTime() + 1000))];
+  return [dayStart || start.toISOString(), new Date(now.getTime() + 1000).toISOString()];
 }
 
 async function selectGrid(id) {
