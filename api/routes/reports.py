@@ -69,5 +69,7 @@ def presence(context: Context, principal: Auth, window: TimeWindow,
 @router.get("/scorecard", summary="Each worker's day: presence, coverage, compliance, score")
 def scorecard(context: Context, principal: Auth,
               date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
+    if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):
+        raise ApiError(422, f"date: {date.isoformat()} is out of range")
     rows = scorecard_rows(need_grids(context), context.store, date, context.geofence)
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
