@@ -75,6 +75,8 @@ def parse_time(value: str, name: str) -> dt.datetime:
         raise ApiError(422, f"{name}: {value[:64]!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise ApiError(422, f"{name}: {value!r} needs a UTC offset such as +08:00")
+    if not 1971 <= parsed.year <= 9998:
+        raise ApiError(422, f"{name}: {value!r} is out of range (years 1971 to 9998)")
     return parsed
 
 

@@ -278,3 +278,103 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "e2e": e2e,
 }
 DEFAULT = ["decode", "validate", "assign", "coverage", "compliance", "store", "e2e"]
+
+
+def api(ctx: Context) -> list[Result]:
+    """GET /compliance for one day of the town through a real serve, beside the same rows
+    computed in-process; and SSE delivery of an alert after the visit that raised it."""
+    import shutil
+    import threading
+
+    import httpx
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from geofence.config import GeofenceSettings
+    from gridpatrol.broker import Mosquitto, free_port
+    from gridpatrol.serve import ServeOptions, Service
+    from ingest.config import IngestSettings
+
+    tz = ZoneInfo("Asia/Shanghai")
+    day = dt.datetime(2026, 11, 20, 0, 0, tzinfo=tz)
+    town = TOWN if not ctx.smoke else Town("town-smoke", TOWN.grids, 5, TOWN.radius_m, hours=1.0)
+    source, _, rows = build_day_db(town, ctx.workdir, (day + dt.timedelta(hours=8)).timestamp())
+    db = Path(tempfile.mkdtemp(dir=ctx.workdir)) / "api.db"
+    shutil.copy(source, db)
+    broker = Mosquitto(persistence=False).start()
+    port = free_port()
+    settings = IngestSettings(broker=broker.url, client_id="bench-api", session_expiry_s=10,
+                              batch_age_ms=20)  # fmt: skip
+    service = Service(ServeOptions(db=db, http=f"127.0.0.1:{port}"), settings,
+                      GeofenceSettings(tick_s=0.05))  # fmt: skip
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    results = []
+    try:
+        service.mqtt.connected.wait(10)
+        assert service.http is not None
+        while not service.http.started():
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/api/v1/compliance"
+        params = {"start": day.isoformat(), "end": (day + dt.timedelta(days=1)).isoformat()}
+        http = best_of(lambda: httpx.get(url, params=params, timeout=60).raise_for_status(), 5)
+        assert service.grid_set is not None
+        grid_set = service.grid_set
+        assigned = assigned_grids(service.store)
+
+        def direct() -> object:
+            fixes = load_fixes(grid_set, service.store, day, day + dt.timedelta(days=1))
+            return compute_report("compliance", grid_set, fixes, day,
+                                  day + dt.timedelta(days=1), GeofenceSettings(), assigned)  # fmt: skip
+
+        ref = best_of(direct, 5)
+        results.append(Result("api", f"GET /compliance, one day, {town.grids} grids, {rows} pings",
+                              http * 1e3, "ms", "same rows computed in-process (ms)", ref * 1e3,
+                              note="goal < 300 ms"))  # fmt: skip
+        # SSE: a grid overdue now; a ping inside it clears it; time until the client has it
+        live = service.live
+        assert live is not None
+        got = threading.Event()
+        delays: list[float] = []
+        sent_at = [0.0]
+
+        def listen() -> None:
+            with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/alerts/stream",
+                              timeout=30) as response:  # fmt: skip
+                for line in response.iter_lines():
+                    if line.startswith("data: ") and '"cleared"' in line and sent_at[0]:
+                        delays.append(time.time() - sent_at[0])
+                        got.set()
+                        return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        g = 0
+        live.last_visit[g] = time.time() - 7200
+        live.overdue.pop(grid_set.ids[g], None)
+        while grid_set.ids[g] not in live.overdue:
+            time.sleep(0.05)
+        geom = grid_set.by_id[grid_set.ids[g]].geometry
+        p = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+        pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-sse", protocol=paho.MQTTv5)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        sent_at[0] = time.time()
+        body = json.dumps({"ts": sent_at[0], "lat": float(p[1]), "lon": float(p[0])})
+        pub.publish("gridpatrol/v1/ping/bench-sse", body, qos=1)
+        got.wait(10)
+        pub.disconnect()
+        pub.loop_stop()
+        results.append(Result("api", "SSE: publish of a visit to the 'cleared' alert at the client",
+                              delays[0] * 1e3 if delays else math.nan, "ms",
+                              note="goal < 1000 ms"))  # fmt: skip
+    finally:
+        service.stop()
+        thread.join(30)
+        broker.cleanup()
+    return results
+
+
+SCENARIOS["api"] = api
+DEFAULT.append("api")

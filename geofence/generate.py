@@ -80,15 +80,19 @@ def irregular_town(
     outline = shapely.Polygon(
         np.column_stack([lon + wobble * np.cos(angles) / kx, lat + wobble * np.sin(angles) / ky])
     )
-    points: list[tuple[float, float]] = []
-    while len(points) < grids:
-        x, y = rng.uniform(-radius_m, radius_m, 2)
-        p = (lon + x / kx, lat + y / ky)
-        if outline.contains(shapely.Point(p)) and all(
-            (p[0] - q[0]) ** 2 * kx * kx + (p[1] - q[1]) ** 2 * ky * ky > (radius_m / 12) ** 2
-            for q in points
-        ):
-            points.append(p)
+    # keep seeds apart (in metres) so cells are of similar size
+    spacing = 0.4 * math.sqrt(math.pi * radius_m**2 / grids)
+    accepted = np.empty((0, 2))
+    while len(accepted) < grids:
+        xy = rng.uniform(-radius_m, radius_m, (4 * grids, 2))
+        for x, y in xy:
+            if len(accepted) == grids:
+                break
+            if len(accepted) and (np.hypot(accepted[:, 0] - x, accepted[:, 1] - y) < spacing).any():
+                continue
+            if outline.contains(shapely.Point(lon + x / kx, lat + y / ky)):
+                accepted = np.vstack([accepted, [x, y]])
+    points = [(lon + x / kx, lat + y / ky) for x, y in accepted]
     cells = shapely.voronoi_polygons(shapely.MultiPoint(points), extend_to=outline)
     by_point = {}
     for cell in shapely.get_parts(cells):

@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--device", help="coverage or presence of this device only")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _add_settings_flags(report, GeofenceSettings)
+    bconf = commands.add_parser("broker-config", help="Mosquitto passwd, ACL and config files")
+    bconf.add_argument("--devices", type=Path, required=True, help="devices CSV (device_id,...)")
+    bconf.add_argument("--out", type=Path, required=True, help="folder to write into")
+    bconf.add_argument("--port", type=int, default=1883, help="listener port of the config")
+    bconf.add_argument("--rotate", action="store_true", help="new passwords for everyone")
+
     demo = commands.add_parser("demo", help="broker, serve and the simulated town in one go")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.add_argument("--speedup", type=float, default=180.0, help="simulated seconds per second")
@@ -114,7 +120,27 @@ def _parse_time(text: str, flag: str) -> dt.datetime:
         raise GridpatrolError(f"{flag}: {text!r} is not an ISO 8601 time") from exc
     if value.tzinfo is None:
         raise GridpatrolError(f"{flag}: {text!r} needs a UTC offset, e.g. +08:00")
+    if not 1971 <= value.year <= 9998:
+        raise GridpatrolError(f"{flag}: {text!r} is out of range (years 1971 to 9998)")
     return value
+
+
+def _broker_config_command(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from gridpatrol.brokerconfig import write_broker_config
+
+    try:
+        devices = pl.read_csv(args.devices, columns=["device_id"])["device_id"].to_list()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise GridpatrolError(f"{args.devices}: cannot read device_id column: {exc}") from exc
+    try:
+        files = write_broker_config(devices, args.out, port=args.port, rotate=args.rotate)
+    except ValueError as exc:
+        raise GridpatrolError(str(exc)) from exc
+    print(f"wrote {files.passwd}, {files.acl}, {files.credentials} (mode 0600), {files.config}")
+    print(f"start the broker with: mosquitto -c {files.config}")
+    return 0
 
 
 def _tokens_command(args: argparse.Namespace) -> int:
@@ -264,6 +290,8 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_demo(DemoOptions(workdir=args.workdir, duration_s=args.duration,
                                     speedup=args.speedup, seed=args.seed, hours=args.hours))
+    if args.command == "broker-config":
+        return _broker_config_command(args)
     if args.command == "simulate":
         return _simulate_command(args)
     if args.command == "grids":

@@ -188,12 +188,15 @@ class Decoder:
         decoder = _owntracks if owntracks else _native
         try:
             value = decoder.decode(payload)
-        except (msgspec.MsgspecError, UnicodeDecodeError):
+        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
             self._decode_slow(out, index, device, owntracks, payload)
             return
         items = value if isinstance(value, list) else [value]
         if len(items) > self.max_batch_items:
             self._reject_batch(out, index, len(items))
+            return
+        if not items:
+            out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
             return
         add = self._add_owntracks if owntracks else self._add_native
         for item, ping in enumerate(items):
@@ -213,6 +216,10 @@ class Decoder:
         except UnicodeDecodeError as exc:
             out.rejections.append(Rejection(index, 0, Reason.NOT_UTF8, str(exc)[:200]))
             return
+        except RecursionError:
+            detail = "JSON nested too deeply"
+            out.rejections.append(Rejection(index, 0, Reason.MALFORMED_JSON, detail))
+            return
         except msgspec.DecodeError as exc:
             try:
                 payload.decode("utf-8")
@@ -226,11 +233,17 @@ class Decoder:
         if len(items) > self.max_batch_items:
             self._reject_batch(out, index, len(items))
             return
+        if not items:
+            out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
+            return
         kind = OwnTracksMessage if owntracks else NativePing
         add = self._add_owntracks if owntracks else self._add_native
         for item, raw in enumerate(items):
             try:
                 ping = msgspec.convert(raw, kind)
+            except RecursionError:
+                out.rejections.append(Rejection(index, item, Reason.WRONG_TYPE, "nested too deeply"))
+                continue
             except msgspec.ValidationError as exc:
                 reason = _classify(exc)
                 out.rejections.append(Rejection(index, item, reason, str(exc)[:200]))

@@ -8,6 +8,7 @@ class Reason(StrEnum):
     NOT_UTF8 = "not_utf8"  # payload bytes are not UTF-8
     PAYLOAD_TOO_LARGE = "payload_too_large"  # over max_payload_bytes
     BATCH_TOO_LARGE = "batch_too_large"  # a JSON array longer than max_batch_items
+    EMPTY_BATCH = "empty_batch"  # a JSON array with nothing in it
     BAD_TOPIC = "bad_topic"  # topic not of a known form, or device id not allowed
     WRONG_TYPE = "wrong_type"  # a field or the payload has the wrong JSON type
     MISSING_FIELD = "missing_field"  # ts/lat/lon (native) or tst/lat/lon (OwnTracks) absent

@@ -47,6 +47,9 @@ def test_bad_parameters_get_422_saying_which_and_why(served: Served):
                  422, "invalid_parameter", "needs a UTC offset")  # fmt: skip
     assert_error(served.get("/api/v1/compliance", a, end=served.end), 422, "invalid_parameter",
                  "start")  # fmt: skip
+    assert_error(served.get("/api/v1/compliance", a, start="0001-01-01T00:00:00+08:00",
+                            end="0001-01-02T00:00:00+08:00"), 422, "invalid_parameter",
+                 "out of range")  # fmt: skip
     assert_error(served.get("/api/v1/nowhere", a), 404, "not_found")
 
 

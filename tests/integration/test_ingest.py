@@ -108,6 +108,7 @@ def rejection_cases(now: float) -> list[tuple[str, bytes, Reason]]:
         ("gridpatrol/v1/ping/bad device!", with_(), Reason.BAD_TOPIC),
         (topic, with_(lat="39.06"), Reason.WRONG_TYPE),
         (topic, b"42", Reason.WRONG_TYPE),
+        (topic, b"[]", Reason.EMPTY_BATCH),
         (topic, json.dumps({"ts": now, "lat": LAT}).encode(), Reason.MISSING_FIELD),
         ("owntracks/li/phone", json.dumps({"_type": "location", "lat": LAT, "lon": LON}).encode(),
          Reason.MISSING_FIELD),

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.broker
 TOTAL = 20_000
 
 
-def start_serve(broker: Mosquitto, db: Path, client_id: str) -> subprocess.Popen[bytes]:
+def start_serve(broker: Mosquitto, db: Path, client_id: str, *extra: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gridpatrol", "serve", "--db", str(db), "--broker", broker.url,
-         "--client-id", client_id, "--session-expiry-s", "300", "--batch-age-ms", "50"],
+         "--client-id", client_id, "--session-expiry-s", "300", "--batch-age-ms", "50", *extra],
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None

@@ -1,0 +1,129 @@
+"""``gridpatrol broker-config``: Mosquitto password file, ACL and config from the registry.
+
+Each device may publish only to its own topics (native ``gridpatrol/v1/ping/{id}``, and, for
+an id ``user.device``, OwnTracks ``owntracks/user/device``); the service account
+``gridpatrol`` may read them and publish alerts. Passwords are kept across runs unless
+rotated; ``credentials.csv`` (mode 0600) lists them for provisioning.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import os
+import pwd
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
+from ingest.decode import DEVICE_ID
+
+SERVICE_ACCOUNT = "gridpatrol"
+PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for $7$ hashes
+
+
+@dataclass(frozen=True)
+class BrokerFiles:
+    passwd: Path
+    acl: Path
+    credentials: Path
+    config: Path
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A Mosquitto 2 ``$7$`` (PBKDF2-SHA512) password hash."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
+    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def device_topics(device_id: str) -> list[str]:
+    topics = [f"gridpatrol/v1/ping/{device_id}"]
+    user, dot, device = device_id.partition(".")
+    if dot and user and device and "." not in device:
+        topics.append(f"owntracks/{user}/{device}")
+    return topics
+
+
+def _read_credentials(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        return {row["username"]: row["password"] for row in csv.DictReader(f)}
+
+
+def write_broker_config(
+    device_ids: list[str], out: Path, *, port: int = 1883, rotate: bool = False
+) -> BrokerFiles:
+    bad = [d for d in device_ids if not DEVICE_ID.fullmatch(d)]
+    if bad:
+        raise ValueError(f"device ids not usable as MQTT user names and topics: {bad[:5]}")
+    out.mkdir(parents=True, exist_ok=True)
+    files = BrokerFiles(out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf")
+    known = {} if rotate else _read_credentials(files.credentials)
+    users = [SERVICE_ACCOUNT, *device_ids]
+    passwords = {u: known.get(u) or secrets.token_urlsafe(18) for u in users}
+
+    fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["username", "password"])
+        writer.writerows((u, passwords[u]) for u in users)
+    os.chmod(files.credentials, 0o600)
+
+    files.passwd.write_text("".join(f"{u}:{hash_password(passwords[u])}\n" for u in users))
+    acl = [
+        "# written by gridpatrol broker-config: each device publishes only its own topics",
+        f"user {SERVICE_ACCOUNT}",
+        "topic read gridpatrol/v1/ping/+",
+        "topic read owntracks/+/+",
+        "topic readwrite gridpatrol/v1/alerts/#",
+        "",
+    ]
+    for device in device_ids:
+        acl.append(f"user {device}")
+        acl += [f"topic write {t}" for t in device_topics(device)]
+        acl.append("")
+    files.acl.write_text("\n".join(acl))
+    data = out / "data"
+    data.mkdir(exist_ok=True)
+    files.config.write_text(
+        f"""# A working Mosquitto config for gridpatrol (written by gridpatrol broker-config)
+listener {port}
+allow_anonymous false
+password_file {files.passwd.resolve()}
+acl_file {files.acl.resolve()}
+# Mosquitto's defaults throttle QoS 1 delivery (20 in flight) and drop (1000 queued)
+max_inflight_messages {MAX_INFLIGHT_MESSAGES}
+max_queued_messages {MAX_QUEUED_MESSAGES}
+max_queued_bytes 0
+persistence true
+persistence_location {data.resolve()}/
+autosave_interval 10
+
+# TLS for devices on the street (certificates from your own CA):
+# listener 8883
+# certfile /etc/mosquitto/certs/server.crt
+# keyfile /etc/mosquitto/certs/server.key
+# cafile /etc/mosquitto/certs/ca.crt
+# tls_version tlsv1.2
+"""
+    )
+    _open_to_mosquitto(files, data)
+    return files
+
+
+def _open_to_mosquitto(files: BrokerFiles, data: Path) -> None:
+    """Mosquitto started as root drops to its own user: give it the files, no one else."""
+    os.chmod(files.passwd, 0o600)
+    os.chmod(files.acl, 0o600)
+    os.chmod(files.config, 0o644)
+    if os.geteuid() == 0:
+        try:
+            entry = pwd.getpwnam("mosquitto")
+        except KeyError:
+            return
+        for path in (files.passwd, files.acl, data):
+            os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -1,0 +1,99 @@
+"""broker-config against a real Mosquitto: no spoofing, no wrong passwords, no anonymous."""
+
+from __future__ import annotations
+
+import csv
+import queue
+import shutil
+import tempfile
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gridpatrol.broker import find_mosquitto, free_port
+from gridpatrol.brokerconfig import write_broker_config
+
+pytestmark = pytest.mark.broker
+
+
+def client(port: int, user: str | None, password: str | None, name: str) -> tuple[paho.Client, object]:
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=paho.MQTTv5)
+    if user is not None:
+        c.username_pw_set(user, password)
+    result: queue.Queue[object] = queue.Queue()
+    c.on_connect = lambda cl, u, flags, reason, props: result.put(reason)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c, result.get(timeout=10)
+
+
+@pytest.fixture
+def secured_broker(tmp_path):
+    binary = find_mosquitto()
+    if binary is None:
+        pytest.fail("these tests need the mosquitto binary (apt-get install mosquitto)")
+    port = free_port()
+    # Mosquitto started as root drops to its own user: the folder must be reachable by it
+    out = Path(tempfile.mkdtemp(prefix="gridpatrol-acl-"))
+    out.chmod(0o755)
+    files = write_broker_config(["bike-01", "bike-02", "wang.phone"], out, port=port)
+    log = tmp_path / "mosquitto.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([binary, "-c", str(files.config)], stderr=sink)
+    time.sleep(0.7)
+    assert proc.poll() is None, log.read_text()
+    with open(files.credentials, newline="") as f:
+        creds = {row["username"]: row["password"] for row in csv.DictReader(f)}
+    yield port, creds, files
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def test_devices_publish_only_their_own_topics(secured_broker):
+    port, creds, _ = secured_broker
+    service, reason = client(port, "gridpatrol", creds["gridpatrol"], "svc")
+    assert not reason.is_failure
+    got: queue.Queue[str] = queue.Queue()
+    service.on_message = lambda c, u, m: got.put(m.topic)
+    service.subscribe([("gridpatrol/v1/ping/+", 1), ("owntracks/+/+", 1)])
+    time.sleep(0.3)
+    bike, reason = client(port, "bike-01", creds["bike-01"], "bike-01")
+    assert not reason.is_failure
+    bike.publish("gridpatrol/v1/ping/bike-02", b'{"ts": 1, "lat": 1, "lon": 1}', qos=1)  # spoof
+    bike.publish("gridpatrol/v1/ping/bike-01", b'{"ts": 1, "lat": 1, "lon": 1}', qos=1)
+    phone, reason = client(port, "wang.phone", creds["wang.phone"], "phone")
+    phone.publish("owntracks/wang/phone", b'{"_type": "lwt"}', qos=1)
+    phone.publish("owntracks/li/phone", b'{"_type": "lwt"}', qos=1)  # spoof
+    time.sleep(1.0)
+    topics = []
+    while not got.empty():
+        topics.append(got.get())
+    assert sorted(topics) == ["gridpatrol/v1/ping/bike-01", "owntracks/wang/phone"]
+    for c in (service, bike, phone):
+        c.disconnect()
+        c.loop_stop()
+
+
+def test_wrong_password_and_anonymous_are_refused(secured_broker):
+    port, creds, files = secured_broker
+    c, reason = client(port, "bike-01", "not-the-password", "bad")
+    assert reason.is_failure
+    c.loop_stop()
+    c, reason = client(port, None, None, "anon")
+    assert reason.is_failure
+    c.loop_stop()
+    assert stat.S_IMODE(files.credentials.stat().st_mode) == 0o600
+
+
+def test_rerun_keeps_passwords_unless_rotated(tmp_path):
+    out = tmp_path / "b"
+    first = write_broker_config(["bike-01"], out)
+    before = first.credentials.read_text()
+    assert write_broker_config(["bike-01"], out).credentials.read_text() == before
+    assert write_broker_config(["bike-01"], out, rotate=True).credentials.read_text() != before

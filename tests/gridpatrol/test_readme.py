@@ -1,0 +1,27 @@
+"""The README documents every setting (flag and environment variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.config import ApiSettings
+from geofence.config import GeofenceSettings
+from gridpatrol.settings import build_settings, describe_settings
+from ingest.config import IngestSettings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_in_the_readme():
+    for cls, prefix in ((IngestSettings, "ingest"), (GeofenceSettings, "geofence"),
+                        (ApiSettings, "api")):  # fmt: skip
+        for env, default, help_line in describe_settings(cls, prefix):
+            assert f"`{env}`" in README, env
+            assert help_line in README, help_line
+            assert f"`{default}`" in README, (env, default)
+
+
+def test_environment_variables_and_flags_override_defaults():
+    env = {"GRIDPATROL_INGEST_BATCH_ROWS": "77", "GRIDPATROL_INGEST_STRICT_DEVICES": "yes"}
+    settings = build_settings(IngestSettings, "ingest", {"batch_age_ms": 9}, env)
+    assert (settings.batch_rows, settings.strict_devices, settings.batch_age_ms) == (77, True, 9)
