@@ -10,5 +10,7 @@ from gridpatrol.settings import setting
 @dataclass(frozen=True, kw_only=True)
 class ApiSettings:
     max_window_days: float = setting(31.0, "longest report or track window a request may ask for")
-    sse_keepalive_s: float = setting(15.0, "seconds between keep-alive comments on the alert stream")
+    sse_keepalive_s: float = setting(
+        15.0, "seconds between keep-alive comments on the alert stream"
+    )
     tokens_reload_s: float = setting(2.0, "how often the tokens file is checked for changes")

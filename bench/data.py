@@ -52,8 +52,9 @@ def patrol_day(grid_set: GridSet, town: Town, start: float, seed: int = 1) -> pl
     leaves = grid_set.leaves
     for d in range(town.devices):
         grid = leaves[d % len(leaves)].geometry
+        assert grid is not None
         x0, y0, x1, y1 = shapely.bounds(grid)
-        pts = []
+        pts: list[tuple[float, float]] = []
         while len(pts) < 6:
             p = (rng.uniform(x0, x1), rng.uniform(y0, y1))
             if grid.contains(shapely.Point(p)):

@@ -90,9 +90,15 @@ def bare_paho_rate(broker: Mosquitto, files: list[Path], expected: int) -> float
     return count[0] / elapsed
 
 
-def start_service(broker: Mosquitto, db: Path, **overrides: object) -> tuple[Service, threading.Thread]:
-    settings = IngestSettings(broker=broker.url, client_id=f"bench-{uuid.uuid4().hex[:6]}",
-                              session_expiry_s=10, **overrides)  # type: ignore[arg-type]
+def start_service(
+    broker: Mosquitto, db: Path, **overrides: object
+) -> tuple[Service, threading.Thread]:
+    settings = IngestSettings(
+        broker=broker.url,
+        client_id=f"bench-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=10,
+        **overrides,  # type: ignore[arg-type]
+    )
     service = Service(ServeOptions(db=db), settings)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -106,7 +112,9 @@ def stop_service(service: Service, thread: threading.Thread) -> None:
     thread.join(60)
 
 
-def ingest_rate(broker: Mosquitto, db: Path, files: list[Path], expected_pings: int) -> tuple[float, int]:
+def ingest_rate(
+    broker: Mosquitto, db: Path, files: list[Path], expected_pings: int
+) -> tuple[float, int]:
     """Pings per second from the first publish to the last commit; and pings stored."""
     service, thread = start_service(broker, db)
     cur = service.store.cursor()
@@ -128,7 +136,9 @@ def ingest_rate(broker: Mosquitto, db: Path, files: list[Path], expected_pings: 
     return stored / elapsed, int(row[0]) if row else 0
 
 
-def steady_latency(broker: Mosquitto, db: Path, rate: float, seconds: float) -> tuple[np.ndarray, int, int]:
+def steady_latency(
+    broker: Mosquitto, db: Path, rate: float, seconds: float
+) -> tuple[np.ndarray, int, int]:
     """Publish-to-commit latency (s) of every ping at a steady rate; and sent, stored."""
     service, thread = start_service(broker, db)
     latencies: list[np.ndarray] = []

@@ -18,9 +18,9 @@ import shapely
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
 from geofence import assign, load_grids
 from geofence.config import GeofenceSettings
+from geofence.fixes import load_fixes
 from geofence.registry import read_grids
 from geofence.reports import assigned_grids, compute_report
-from geofence.fixes import load_fixes
 from ingest.decode import Decoder
 from ingest.validate import find_bad_pings
 from tracks.store import Store
@@ -70,7 +70,7 @@ def _payloads(n: int) -> list[tuple[str, bytes]]:
 
 
 def _plain_python_decode(messages: list[tuple[str, bytes]]) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for topic, payload in messages:
         obj = json.loads(payload)
         if not isinstance(obj, dict):
@@ -129,7 +129,12 @@ def _assign_case(town: Town, ctx: Context) -> list[Result]:
 
     ref = best_of(reference, repeat=1)
     dest = np.empty((2, n))
-    copy = best_of(lambda: (np.copyto(dest[0], lon), np.copyto(dest[1], lat)))
+
+    def copy_both() -> None:
+        np.copyto(dest[0], lon)
+        np.copyto(dest[1], lat)
+
+    copy = best_of(copy_both)
     case = f"{len(grid_set.ids)} irregular grids, {n} points"
     return [
         Result("assign", case, n / ours, "points/s", "shapely points() + STRtree within",
@@ -257,8 +262,14 @@ def e2e(ctx: Context) -> list[Result]:
         results.append(Result("e2e", "publish-to-commit latency p50 at 5,000 pings/s",
                               float(np.percentile(latencies, 50)) * 1e3, "ms",
                               note=f"sent {sent}, stored {stored}"))  # fmt: skip
-        results.append(Result("e2e", "publish-to-commit latency p99 at 5,000 pings/s",
-                              float(np.percentile(latencies, 99)) * 1e3, "ms"))
+        results.append(
+            Result(
+                "e2e",
+                "publish-to-commit latency p99 at 5,000 pings/s",
+                float(np.percentile(latencies, 99)) * 1e3,
+                "ms",
+            )
+        )
     finally:
         broker.cleanup()
     return results

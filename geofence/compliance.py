@@ -16,9 +16,7 @@ def iso(ts: float, tz: ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(ts, tz).isoformat()
 
 
-def grid_gaps(
-    visit_ts: np.ndarray, intervals: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
+def grid_gaps(visit_ts: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Gap (start, end) pairs of one grid: each service interval's start to its first visit,
     visit to visit, last visit to the interval's end. Returns starts, ends, visits counted."""
     starts: list[np.ndarray] = []

@@ -9,7 +9,9 @@ from gridpatrol.settings import setting
 
 @dataclass(frozen=True, kw_only=True)
 class GeofenceSettings:
-    segment_max_s: float = setting(120.0, "longest gap between two fixes that still makes a segment")
+    segment_max_s: float = setting(
+        120.0, "longest gap between two fixes that still makes a segment"
+    )
     cell_m: float = setting(20.0, "side of a coverage cell, m")
     reach_m: float = setting(25.0, "a cell is covered when a track passes this close to its centre")
     timezone: str = setting("Asia/Shanghai", "time zone of service hours and service days")

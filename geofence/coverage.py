@@ -37,8 +37,8 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
     off = [0]
     s = grid_set
     for g in range(len(grid_set.ids)):
-        ii, jj = np.meshgrid(np.arange(i_lo[g], i_hi[g] + 1), np.arange(j_lo[g], j_hi[g] + 1))
-        ii, jj = ii.ravel(), jj.ravel()
+        gi, gj = np.meshgrid(np.arange(i_lo[g], i_hi[g] + 1), np.arange(j_lo[g], j_hi[g] + 1))
+        ii, jj = gi.ravel(), gj.ravel()
         lon, lat = plane.to_lonlat((ii + 0.5) * cell_m, (jj + 0.5) * cell_m)
         inside = np.empty(len(ii), dtype=np.bool_)
         cells_inside(g, np.ascontiguousarray(lon), np.ascontiguousarray(lat),

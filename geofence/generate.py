@@ -53,7 +53,9 @@ def square_grids(
             if parent_every > 0:
                 pr, pc = r // parent_every, c // parent_every
                 props["parent"] = f"P{pr:0{width}d}C{pc:0{width}d}"
-            cell = shapely.box(west + c * dx, south + r * dy, west + (c + 1) * dx, south + (r + 1) * dy)
+            cell = shapely.box(
+                west + c * dx, south + r * dy, west + (c + 1) * dx, south + (r + 1) * dy
+            )
             features.append(_feature(props, cell))
     return {"type": "FeatureCollection", "features": features}
 

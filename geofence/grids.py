@@ -131,8 +131,10 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
         return None
     where = f"feature {i} (id {gid!r})"
     interval = props.get("interval_min", DEFAULT_INTERVAL_MIN)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or not (
-        0 < interval <= 24 * 60
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not (0 < interval <= 24 * 60)
     ):
         problems.append(f"{where}: interval_min must be a number of minutes in (0, 1440]")
         return None
@@ -243,17 +245,26 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
 
     parents = {g.parent for g in grids if g.parent is not None}
     leaves = [g for g in grids if g.id not in parents]
-    geoms = [g.geometry for g in leaves]
-    assert all(g is not None for g in geoms)
-    flat = flatten(geoms)  # type: ignore[arg-type]
-    index = build_index(geoms, flat["bbox"])  # type: ignore[arg-type]
-    coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)  # type: ignore[arg-type]
+    geoms = [g.geometry for g in leaves if g.geometry is not None]
+    assert len(geoms) == len(leaves)
+    flat = flatten(geoms)
+    index = build_index(geoms, flat["bbox"])
+    coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)
     return GridSet(
         grids=grids,
         ids=[g.id for g in leaves],
         plane=plane_of(leaves),
-        **flat,
-        **index,
+        xs=flat["xs"],
+        ys=flat["ys"],
+        ring_off=flat["ring_off"],
+        poly_off=flat["poly_off"],
+        grid_off=flat["grid_off"],
+        bbox=flat["bbox"],
+        index_origin=index["index_origin"],
+        index_shape=index["index_shape"],
+        bucket_full=index["bucket_full"],
+        bucket_off=index["bucket_off"],
+        bucket_items=index["bucket_items"],
         coarse_origin=coarse["index_origin"],
         coarse_shape=coarse["index_shape"],
         coarse_off=coarse["bucket_off"],

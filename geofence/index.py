@@ -65,8 +65,8 @@ def build_index(
         ix1 = min(nx - 1, int((bbox[g, 2] - x0) / w) + 1)
         iy0 = max(0, int((bbox[g, 1] - y0) / h) - 1)
         iy1 = min(ny - 1, int((bbox[g, 3] - y0) / h) + 1)
-        ix, iy = np.meshgrid(np.arange(ix0, ix1 + 1), np.arange(iy0, iy1 + 1))
-        ix, iy = ix.ravel(), iy.ravel()
+        gx, gy = np.meshgrid(np.arange(ix0, ix1 + 1), np.arange(iy0, iy1 + 1))
+        ix, iy = gx.ravel(), gy.ravel()
         boxes = shapely.box(
             x0 + ix * w - BOX_MARGIN,
             y0 + iy * h - BOX_MARGIN,

@@ -169,8 +169,15 @@ class LiveState:
                 if event == "lwt" and device_id not in self.offline:
                     self.offline.add(device_id)
                     at = received.timestamp()
-                    alerts.append(Alert("device_offline", at, time.time(), device_id=device_id,
-                                        detail="last will: the app lost its connection"))
+                    alerts.append(
+                        Alert(
+                            "device_offline",
+                            at,
+                            time.time(),
+                            device_id=device_id,
+                            detail="last will: the app lost its connection",
+                        )
+                    )
         self._raise(alerts)
 
     def tick(self, now: float | None = None) -> list[Alert]:
@@ -186,7 +193,9 @@ class LiveState:
                 grid = self.grid_set.by_id[grid_id]
                 if grid_id in self.overdue:
                     continue
-                current = service_intervals(grid.service_hours, now - 2 * 86400, now + 1e-3, self.tz)
+                current = service_intervals(
+                    grid.service_hours, now - 2 * 86400, now + 1e-3, self.tz
+                )
                 if not len(current) or current[-1, 1] < now:
                     continue
                 last = float(self.last_visit[g])
@@ -230,7 +239,9 @@ class LiveState:
             log.info("alert %s %s at %s", alert.kind, alert.grid_id or alert.device_id,
                      dt.datetime.fromtimestamp(alert.at, self.tz).isoformat())  # fmt: skip
             if self.publish is not None:
-                topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.grid_id or alert.device_id)
+                topic = ALERT_TOPIC.format(
+                    kind=alert.kind, subject=alert.grid_id or alert.device_id
+                )
                 self.publish(topic, json.dumps(alert.to_json(self.tz)).encode())
             for listener in self.listeners:
                 listener(alert)

@@ -25,8 +25,7 @@ def save_grids(store: Store, grids: list[Grid]) -> None:
             "interval_s": [g.interval_s for g in grids],
             "service_hours": [g.service_hours for g in grids],
             "geometry": [
-                json.dumps(mapping(g.geometry)) if g.geometry is not None else "null"
-                for g in grids
+                json.dumps(mapping(g.geometry)) if g.geometry is not None else "null" for g in grids
             ],
         },
         schema_overrides={"parent": pl.String, "service_hours": pl.String, "position": pl.Int32},
@@ -40,10 +39,14 @@ def save_grids(store: Store, grids: list[Grid]) -> None:
 
 def read_grids(store: Store) -> GridSet | None:
     """The stored grids, indexed; None when no grids were imported."""
-    rows = store.cursor().execute(
-        "SELECT grid_id, name, parent, interval_s, service_hours, geometry "
-        "FROM grids ORDER BY position"
-    ).fetchall()
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT grid_id, name, parent, interval_s, service_hours, geometry "
+            "FROM grids ORDER BY position"
+        )
+        .fetchall()
+    )
     if not rows:
         return None
     grids = []

@@ -21,9 +21,11 @@ KINDS = ("compliance", "coverage", "presence")
 
 
 def assigned_grids(store: Store) -> dict[str, str]:
-    rows = store.cursor().execute(
-        "SELECT device_id, grid_id FROM devices WHERE grid_id IS NOT NULL"
-    ).fetchall()
+    rows = (
+        store.cursor()
+        .execute("SELECT device_id, grid_id FROM devices WHERE grid_id IS NOT NULL")
+        .fetchall()
+    )
     return dict(rows)
 
 

@@ -44,9 +44,13 @@ def scorecard_rows(
 ) -> list[dict[str, object]]:
     tz = ZoneInfo(settings.timezone)
     start, end = day_window(day, tz)
-    workers = store.cursor().execute(
-        "SELECT device_id, worker, grid_id FROM devices WHERE grid_id IS NOT NULL ORDER BY worker"
-    ).fetchall()
+    workers = (
+        store.cursor()
+        .execute(
+            "SELECT device_id, worker, grid_id FROM devices WHERE grid_id IS NOT NULL ORDER BY worker"
+        )
+        .fetchall()
+    )
     assigned = {d: g for d, _, g in workers if g in grid_set.by_id}
     fixes = load_fixes(grid_set, store, start, end)
     visits = find_visits(grid_set, fixes, settings.segment_max_s)

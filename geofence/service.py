@@ -26,9 +26,7 @@ def parse_service_hours(text: object) -> tuple[int, int]:
     return start, end
 
 
-def service_intervals(
-    hours: str | None, start: float, end: float, tz: ZoneInfo
-) -> np.ndarray:
+def service_intervals(hours: str | None, start: float, end: float, tz: ZoneInfo) -> np.ndarray:
     """The [start, end) epoch-second intervals of service inside the window, as an (n, 2) array."""
     if hours is None:
         return np.array([[start, end]], dtype=np.float64) if end > start else np.empty((0, 2))

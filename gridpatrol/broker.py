@@ -143,9 +143,7 @@ class PythonBroker:
             self._stop = asyncio.Event()
             broker = Broker(
                 {
-                    "listeners": {
-                        "default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}
-                    },
+                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
                     "plugins": {
                         "amqtt.plugins.authentication.AnonymousAuthPlugin": {
                             "allow_anonymous": True

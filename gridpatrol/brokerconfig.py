@@ -61,7 +61,9 @@ def write_broker_config(
     if bad:
         raise ValueError(f"device ids not usable as MQTT user names and topics: {bad[:5]}")
     out.mkdir(parents=True, exist_ok=True)
-    files = BrokerFiles(out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf")
+    files = BrokerFiles(
+        out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"
+    )
     known = {} if rotate else _read_credentials(files.credentials)
     users = [SERVICE_ACCOUNT, *device_ids]
     passwords = {u: known.get(u) or secrets.token_urlsafe(18) for u in users}

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridpatrol.errors import GridpatrolError
-from gridpatrol.settings import build_settings
 from api.config import ApiSettings
 from geofence.config import GeofenceSettings
+from gridpatrol.errors import GridpatrolError
+from gridpatrol.settings import build_settings
 from ingest.config import IngestSettings
 
 
@@ -179,7 +179,9 @@ def _simulate_command(args: argparse.Namespace) -> int:
     devices = read_sim_devices(args.devices)
     unknown = [d.grid_id for d in devices if d.grid_id not in grid_set.ids]
     if unknown:
-        raise GridpatrolError(f"{args.devices}: devices assigned to unknown leaf grids {unknown[:5]}")
+        raise GridpatrolError(
+            f"{args.devices}: devices assigned to unknown leaf grids {unknown[:5]}"
+        )
     real_start = time.time()
     sim_start = real_start - args.hours * 3600
     stop_at = real_start + (args.duration or args.hours * 3600 / args.speedup)
@@ -218,7 +220,9 @@ def _grids_command(args: argparse.Namespace) -> int:
             raise GridpatrolError(f"--bbox: {args.bbox!r} is not W,S,E,N") from exc
         if len(bbox) != 4 or bbox[0] >= bbox[2] or bbox[1] >= bbox[3] or args.cell_m <= 0:
             raise GridpatrolError("--bbox must be W,S,E,N with W < E and S < N; --cell-m > 0")
-        text = json.dumps(square_grids(bbox, args.cell_m, args.parent_every))  # type: ignore[arg-type]
+        text = json.dumps(
+            square_grids((bbox[0], bbox[1], bbox[2], bbox[3]), args.cell_m, args.parent_every)
+        )
         if args.out:
             args.out.write_text(text)
         else:
@@ -288,8 +292,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from gridpatrol.demo import DemoOptions, run_demo
 
-        return run_demo(DemoOptions(workdir=args.workdir, duration_s=args.duration,
-                                    speedup=args.speedup, seed=args.seed, hours=args.hours))
+        return run_demo(
+            DemoOptions(
+                workdir=args.workdir,
+                duration_s=args.duration,
+                speedup=args.speedup,
+                seed=args.seed,
+                hours=args.hours,
+            )
+        )
     if args.command == "broker-config":
         return _broker_config_command(args)
     if args.command == "simulate":

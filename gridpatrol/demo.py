@@ -22,15 +22,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from api.tokens import add_token
 from geofence.config import GeofenceSettings
 from geofence.registry import read_grids
-from api.tokens import add_token
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
 from tracks.queries import read_stats
-
 
 DEMO_PORT = 8080
 

@@ -17,12 +17,12 @@ from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from geofence.live import LiveState
 from geofence.registry import read_grids, save_grids
+from gridpatrol.errors import ConfigError
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
 from ingest.mqtt import MqttIngest
 from ingest.prepare import Message, PreparedBatch, Preparer
 from tracks.queries import import_devices, known_device_ids
-from gridpatrol.errors import ConfigError
 from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.serve")

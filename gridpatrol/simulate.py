@@ -155,9 +155,7 @@ def plan_messages(
     grid_set: GridSet, devices: list[SimDevice], *, seed: int, start: float, hours: float
 ) -> Iterator[Publish]:
     """Every message of the simulated day, in send order."""
-    streams = [
-        _device_messages(i, d, grid_set, start, hours, seed) for i, d in enumerate(devices)
-    ]
+    streams = [_device_messages(i, d, grid_set, start, hours, seed) for i, d in enumerate(devices)]
     return heapq.merge(*streams)
 
 

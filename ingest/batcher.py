@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ingest.config import IngestSettings
 from ingest.prepare import Message, PreparedBatch, Preparer
@@ -115,7 +115,9 @@ class Batcher:
             self._rows_out += sum(count_rows(m.payload) for m in taken)
             self._put((taken, self.preparer.prepare(taken)), committer)
 
-    def _put(self, item: tuple[list[Message], PreparedBatch] | None, committer: threading.Thread) -> None:
+    def _put(
+        self, item: tuple[list[Message], PreparedBatch] | None, committer: threading.Thread
+    ) -> None:
         while committer.is_alive():
             try:
                 self._handoff.put(item, timeout=0.1)
@@ -148,7 +150,9 @@ class Batcher:
                 if self.state.failing_since is None:
                     self.state.failing_since = now
                 self.state.last_error = str(exc)
-                log.error("batch of %d messages not stored, not acknowledged: %s", len(messages), exc)
+                log.error(
+                    "batch of %d messages not stored, not acknowledged: %s", len(messages), exc
+                )
                 if self._stopping.is_set():
                     return False
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]

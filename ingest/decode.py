@@ -98,7 +98,7 @@ class Decoded:
         self.device_id = [a[0] for a in self.native_at] + [a[0] for a in self.owntracks_at]
         self.message = [a[1] for a in self.native_at] + [a[1] for a in self.owntracks_at]
         self.item = [a[2] for a in self.native_at] + [a[2] for a in self.owntracks_at]
-        self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc]
+        self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc, assignment]
         self.lat = [p.lat for p in n] + [m.lat for m in o]  # type: ignore[misc]
         self.lon = [p.lon for p in n] + [m.lon for m in o]  # type: ignore[misc]
         self.acc = [nan if p.acc is None else p.acc for p in n] + [
@@ -242,13 +242,15 @@ class Decoder:
             try:
                 ping = msgspec.convert(raw, kind)
             except RecursionError:
-                out.rejections.append(Rejection(index, item, Reason.WRONG_TYPE, "nested too deeply"))
+                out.rejections.append(
+                    Rejection(index, item, Reason.WRONG_TYPE, "nested too deeply")
+                )
                 continue
             except msgspec.ValidationError as exc:
                 reason = _classify(exc)
                 out.rejections.append(Rejection(index, item, reason, str(exc)[:200]))
                 continue
-            add(out, index, item, device, ping)
+            add(out, index, item, device, ping)  # type: ignore[arg-type]
 
     def _add_native(self, out: Decoded, index: int, item: int, device: str, p: NativePing) -> None:
         if p.id is not None and p.id != device:

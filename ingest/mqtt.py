@@ -133,5 +133,5 @@ class MqttIngest:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         self._deliver(
-            Message(msg.topic, msg.payload, time.time(), msg.mid, msg.qos, self.generation)
+            Message(msg.topic, bytes(msg.payload), time.time(), msg.mid, msg.qos, self.generation)
         )

@@ -22,6 +22,9 @@ from tracks.store import REJECTED_SCHEMA, Store
 #: How far back the speed check looks in the database for a late fix's predecessor.
 PREVIOUS_FIX_LOOKBACK_S = 86400.0
 
+#: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
+OVERSIZED_KEPT_BYTES = 1024
+
 #: (lon, lat) -> grid id per point (None outside every grid).
 GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -105,6 +108,8 @@ class Preparer:
         def reject(index: int, item: int, reason: Reason, detail: str) -> None:
             m = messages[index]
             payload = b"" if index in first_reject else m.payload
+            if reason is Reason.PAYLOAD_TOO_LARGE:  # keep the head only: no disk-filling
+                payload = payload[:OVERSIZED_KEPT_BYTES]
             first_reject.add(index)
             rejected_rows.append((m.topic, payload, item, reason.value, detail, m.received_at))
 

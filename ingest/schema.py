@@ -7,6 +7,7 @@ is derived from :data:`PING_COLUMNS`; ``tests/ingest/test_schema.py`` checks the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -21,7 +22,7 @@ class Column:
     help: str
 
 
-TS_UNIT = "us"
+TS_UNIT: Literal["us"] = "us"
 
 PING_COLUMNS: tuple[Column, ...] = (
     Column("device_id", "O", pl.String(), "VARCHAR NOT NULL", "device id from the topic"),
@@ -33,10 +34,16 @@ PING_COLUMNS: tuple[Column, ...] = (
     Column("hdg", "f4", pl.Float32(), "REAL", "heading, degrees from north"),
     Column("alt", "f4", pl.Float32(), "REAL", "altitude, m"),
     Column("bat", "f4", pl.Float32(), "REAL", "battery, %"),
-    Column("flags", "u1", pl.UInt8(), "UTINYINT NOT NULL", "bit 1: poor accuracy, bit 2: speed outlier"),
+    Column(
+        "flags", "u1", pl.UInt8(), "UTINYINT NOT NULL", "bit 1: poor accuracy, bit 2: speed outlier"
+    ),
     Column("grid_id", "O", pl.String(), "VARCHAR", "leaf grid holding the fix, NULL outside all"),
-    Column("sent_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ", "device send time, if given"),
-    Column("received_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ NOT NULL", "arrival time"),
+    Column(
+        "sent_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ", "device send time, if given"
+    ),
+    Column(
+        "received_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ NOT NULL", "arrival time"
+    ),
 )
 
 #: Numeric columns as one numpy structured dtype (timestamps as float epoch seconds).

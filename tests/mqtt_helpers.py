@@ -17,9 +17,7 @@ from gridpatrol.broker import Mosquitto
 _ids = itertools.count()
 
 
-def connect(
-    broker: Mosquitto, client_id: str | None = None, max_inflight: int = 20
-) -> paho.Client:
+def connect(broker: Mosquitto, client_id: str | None = None, max_inflight: int = 20) -> paho.Client:
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id or f"test-pub-{next(_ids)}",

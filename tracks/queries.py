@@ -48,9 +48,7 @@ def read_track(store: Store, device_id: str, start: dt.datetime, end: dt.datetim
     )
 
 
-def read_previous_fixes(
-    store: Store, first: pl.DataFrame, lookback_s: float
-) -> pl.DataFrame:
+def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) -> pl.DataFrame:
     """Per device of ``first`` (device_id, ts): its last unflagged stored fix before ``ts``.
 
     Looks back at most ``lookback_s``; returns device_id, ts (epoch s), lat, lon.
@@ -82,13 +80,17 @@ def read_devices(store: Store) -> pl.DataFrame:
 def import_devices(store: Store, path: Path) -> int:
     """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
     try:
-        frame = pl.read_csv(path, schema_overrides={c: pl.String for c in
-                                                    ("device_id", "kind", "worker", "grid_id")})
+        frame = pl.read_csv(
+            path,
+            schema_overrides={c: pl.String for c in ("device_id", "kind", "worker", "grid_id")},
+        )
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(f"{path}: cannot read devices CSV: {exc}") from exc
     expected = ["device_id", "kind", "worker", "grid_id"]
     if frame.columns != expected:
-        raise ConfigError(f"{path}: header must be {','.join(expected)}, got {','.join(frame.columns)}")
+        raise ConfigError(
+            f"{path}: header must be {','.join(expected)}, got {','.join(frame.columns)}"
+        )
     bad_kind = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS))
     if bad_kind.height:
         row = bad_kind.row(0, named=True)

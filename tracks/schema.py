@@ -59,4 +59,3 @@ CREATE TABLE IF NOT EXISTS alerts (
     detail VARCHAR NOT NULL
 );
 """
-

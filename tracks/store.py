@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,16 +93,12 @@ class Store:
                 yield con
                 con.execute("COMMIT")
             except duckdb.Error as exc:
-                try:
+                with suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
                 raise StoreError(f"write to {self.path} failed: {exc}") from exc
             except BaseException:
-                try:
+                with suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
                 raise
 
     def write_batch(

@@ -27,12 +27,16 @@ def list_alerts(
     start = (parse_time(since, "since") if since is not None
              else dt.datetime.now(dt.UTC) - dt.timedelta(days=1))  # fmt: skip
     tz = ZoneInfo(context.geofence.timezone)
-    rows = context.store.cursor().execute(
-        "SELECT a.alert_id, a.kind, a.grid_id, a.device_id, a.ts, a.raised_at, a.detail, "
-        "d.grid_id FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id "
-        "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
-        [start, limit],
-    ).fetchall()
+    rows = (
+        context.store.cursor()
+        .execute(
+            "SELECT a.alert_id, a.kind, a.grid_id, a.device_id, a.ts, a.raised_at, a.detail, "
+            "d.grid_id FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id "
+            "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
+            [start, limit],
+        )
+        .fetchall()
+    )
     out = []
     for alert_id, kind, grid_id, device_id, at, raised, detail, device_grid in rows:
         if not principal.sees_grid(grid_id if grid_id is not None else device_grid):
@@ -52,7 +56,9 @@ def list_alerts(
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
     tz = ZoneInfo(context.geofence.timezone)
-    devices = dict(context.store.cursor().execute("SELECT device_id, grid_id FROM devices").fetchall())
+    devices = dict(
+        context.store.cursor().execute("SELECT device_id, grid_id FROM devices").fetchall()
+    )
     queue = context.hub.subscribe()
     keepalive = context.settings.sse_keepalive_s
 
@@ -65,7 +71,9 @@ async def stream_alerts(request: Request, context: Context, principal: Auth) -> 
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                subject = alert.grid_id if alert.grid_id is not None else devices.get(alert.device_id)
+                subject = (
+                    alert.grid_id if alert.grid_id is not None else devices.get(alert.device_id)
+                )
                 if principal.sees_grid(subject):
                     body = json.dumps(alert.to_json(tz))
                     yield f"event: alert\ndata: {body}\n\n".encode()

@@ -28,8 +28,10 @@ def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
 @router.get("/devices", summary="Every device's latest position and state")
 def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
     tz = ZoneInfo(context.geofence.timezone)
-    rows = context.store.cursor().execute(
-        """
+    rows = (
+        context.store.cursor()
+        .execute(
+            """
         WITH last AS (
             SELECT device_id, max(ts) AS ts, arg_max(lat, ts) AS lat, arg_max(lon, ts) AS lon,
                    arg_max(grid_id, ts) AS current_grid
@@ -40,7 +42,9 @@ def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
         FROM devices d FULL OUTER JOIN last l ON l.device_id = d.device_id
         ORDER BY 1
         """
-    ).fetchall()
+        )
+        .fetchall()
+    )
     live = context.live
     out = []
     for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
@@ -56,9 +60,11 @@ def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:
-    row = context.store.cursor().execute(
-        "SELECT grid_id FROM devices WHERE device_id = ?", [device_id]
-    ).fetchone()
+    row = (
+        context.store.cursor()
+        .execute("SELECT grid_id FROM devices WHERE device_id = ?", [device_id])
+        .fetchone()
+    )
     return (row is not None, row[0] if row else None)
 
 

@@ -30,9 +30,11 @@ def _check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
 def _check_device(context: Context, principal: Auth, device_id: str | None) -> None:
     if device_id is None:
         return
-    row = context.store.cursor().execute(
-        "SELECT grid_id FROM devices WHERE device_id = ?", [device_id]
-    ).fetchone()
+    row = (
+        context.store.cursor()
+        .execute("SELECT grid_id FROM devices WHERE device_id = ?", [device_id])
+        .fetchone()
+    )
     if row is None:
         raise ApiError(404, f"no registered device {device_id!r}")
     if not principal.sees_grid(row[0]):

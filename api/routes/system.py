@@ -23,7 +23,7 @@ def stats(context: Context, principal: Auth) -> dict[str, object]:
 
 
 def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
-    problems = []
+    problems: list[str] = []
     database = "ok"
     try:
         context.store.cursor().execute("SELECT 1").fetchone()
@@ -38,7 +38,7 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     broker = context.broker_connected()
     if not broker:
         problems.append("not connected to the broker")
-    body = {"status": "ok" if not problems else "degraded", "problems": problems,
+    body: dict[str, object] = {"status": "ok" if not problems else "degraded", "problems": problems,
             "database": database, "writes": writes, "broker_connected": broker,
             "queue_depth": context.queue_depth()}  # fmt: skip
     return (200 if not problems else 503), body
@@ -54,11 +54,12 @@ class _Collector:
     def __init__(self, context: ApiContext) -> None:
         self.context = context
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         counts = read_stats(self.context.store)
         for key in ("received", "stored", "duplicates"):
-            yield CounterMetricFamily(f"gridpatrol_pings_{key}", f"pings {key}",
-                                      value=counts[key])  # fmt: skip
+            value = counts[key]
+            assert isinstance(value, int)
+            yield CounterMetricFamily(f"gridpatrol_pings_{key}", f"pings {key}", value=value)
         rejected = CounterMetricFamily("gridpatrol_pings_rejected", "pings rejected, by reason",
                                        labels=["reason"])  # fmt: skip
         for reason, value in counts["rejected"].items():  # type: ignore[attr-defined]
@@ -66,7 +67,9 @@ class _Collector:
         yield rejected
         state = self.context.batcher_state
         if state is not None:
-            yield CounterMetricFamily("gridpatrol_batches", "batches committed", value=state.batches)
+            yield CounterMetricFamily(
+                "gridpatrol_batches", "batches committed", value=state.batches
+            )
             yield GaugeMetricFamily("gridpatrol_batch_seconds_last",
                                     "prepare-to-ack time of the last batch",
                                     value=state.last_flush_s)  # fmt: skip
@@ -86,5 +89,5 @@ class _Collector:
 @router.get("/metrics", summary="Prometheus text format", response_class=Response)
 def metrics(context: Context, principal: Auth) -> Response:
     registry = CollectorRegistry()
-    registry.register(_Collector(context))  # type: ignore[arg-type]
+    registry.register(_Collector(context))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -21,7 +21,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def test_map_draws_grids_and_shows_a_live_alert(served: Served):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+        pytest.fail(
+            f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
+        )
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import queue
 import shutil
-import tempfile
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +21,9 @@ from gridpatrol.brokerconfig import write_broker_config
 pytestmark = pytest.mark.broker
 
 
-def client(port: int, user: str | None, password: str | None, name: str) -> tuple[paho.Client, object]:
+def client(
+    port: int, user: str | None, password: str | None, name: str
+) -> tuple[paho.Client, object]:
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=paho.MQTTv5)
     if user is not None:
         c.username_pw_set(user, password)
@@ -81,7 +83,7 @@ def test_devices_publish_only_their_own_topics(secured_broker):
 
 
 def test_wrong_password_and_anonymous_are_refused(secured_broker):
-    port, creds, files = secured_broker
+    port, _creds, files = secured_broker
     c, reason = client(port, "bike-01", "not-the-password", "bad")
     assert reason.is_failure
     c.loop_stop()

@@ -60,9 +60,11 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path):
             publisher.loop_stop()
             wait_for(lambda: count(service) >= 6000, timeout_s=60, what="6000 pings stored")
             time.sleep(0.5)
-            rows = service.store.cursor().execute(
-                "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings"
-            ).fetchone()
+            rows = (
+                service.store.cursor()
+                .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
+                .fetchone()
+            )
         assert rows == (6000, 6000)
     finally:
         broker.cleanup()
@@ -99,9 +101,11 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
     with running(service):
         wait_for(lambda: count(service) >= sent, timeout_s=60, what="every ping stored")
         time.sleep(0.5)
-        rows = service.store.cursor().execute(
-            "SELECT count(*), count(DISTINCT ts), max(epoch(ts)) FROM pings"
-        ).fetchone()
+        rows = (
+            service.store.cursor()
+            .execute("SELECT count(*), count(DISTINCT ts), max(epoch(ts)) FROM pings")
+            .fetchone()
+        )
         live = service.live
         assert live is not None
         a = service.grid_set.ids.index("A")  # type: ignore[union-attr]

@@ -56,7 +56,9 @@ def test_vertices_edges_holes_and_near_misses_agree_with_shapely(tmp_path):
     grid_set, geoms = _town(tmp_path, irregular_town(117.16, 39.06, seed=5))
     assert any(len(p.interiors) for g in geoms for p in shapely.get_parts(g)), "a hole is tested"
     lon, lat = adversarial_points(geoms)
-    np.testing.assert_array_equal(assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat))
+    np.testing.assert_array_equal(
+        assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat)
+    )
 
 
 def test_shared_borders_and_corners_go_to_the_first_listed(tmp_path):

@@ -53,7 +53,9 @@ def test_fixes_land_in_their_grids(scene):
 def test_crossing_visit_is_interpolated_at_first_entry(scene):
     grid_set, fixes = scene
     visits = find_visits(grid_set, fixes, SETTINGS.segment_max_s)
-    got = [(grid_set.ids[g], round(t - START, 6)) for g, t in zip(visits.grid, visits.ts, strict=True)]
+    got = [
+        (grid_set.ids[g], round(t - START, 6)) for g, t in zip(visits.grid, visits.ts, strict=True)
+    ]
     assert got == [("A", 600.0), ("A", 2700.0), ("B", 2702.0), ("C", 2712.0)]
 
 

@@ -56,8 +56,18 @@ def test_native_single_batched_owntracks_late_and_duplicates(broker: Mosquitto, 
         (
             "owntracks/wang/phone",
             json.dumps(
-                {"_type": "location", "lat": LAT, "lon": LON, "tst": int(now) - 5, "vel": 18,
-                 "acc": 12, "batt": 55, "cog": 90, "alt": 4, "created_at": int(now)}
+                {
+                    "_type": "location",
+                    "lat": LAT,
+                    "lon": LON,
+                    "tst": int(now) - 5,
+                    "vel": 18,
+                    "acc": 12,
+                    "batt": 55,
+                    "cog": 90,
+                    "alt": 4,
+                    "created_at": int(now),
+                }
             ).encode(),
         ),
         ("owntracks/wang/phone", b'{"_type":"lwt","tst":1700000000}'),
@@ -103,15 +113,21 @@ def rejection_cases(now: float) -> list[tuple[str, bytes, Reason]]:
         (topic, b'{"ts": 1, "lat": ', Reason.MALFORMED_JSON),
         (topic, b'{"ts": 1, "lat": "\xff\xfe"}', Reason.NOT_UTF8),
         (topic, b"[" + b",".join([with_()] * 10) + b"]" + b" " * 300_000, Reason.PAYLOAD_TOO_LARGE),
-        (topic, json.dumps([{**ok, "ts": now - i} for i in range(1001)]).encode(),
-         Reason.BATCH_TOO_LARGE),
+        (
+            topic,
+            json.dumps([{**ok, "ts": now - i} for i in range(1001)]).encode(),
+            Reason.BATCH_TOO_LARGE,
+        ),
         ("gridpatrol/v1/ping/bad device!", with_(), Reason.BAD_TOPIC),
         (topic, with_(lat="39.06"), Reason.WRONG_TYPE),
         (topic, b"42", Reason.WRONG_TYPE),
         (topic, b"[]", Reason.EMPTY_BATCH),
         (topic, json.dumps({"ts": now, "lat": LAT}).encode(), Reason.MISSING_FIELD),
-        ("owntracks/li/phone", json.dumps({"_type": "location", "lat": LAT, "lon": LON}).encode(),
-         Reason.MISSING_FIELD),
+        (
+            "owntracks/li/phone",
+            json.dumps({"_type": "location", "lat": LAT, "lon": LON}).encode(),
+            Reason.MISSING_FIELD,
+        ),
         (topic, with_().replace(b'"lat": 39.06', b'"lat": 1e999'), Reason.NON_FINITE),
         (topic, with_(lat=91.0), Reason.LAT_OUT_OF_RANGE),
         (topic, with_(lon=-180.5), Reason.LON_OUT_OF_RANGE),
@@ -129,16 +145,22 @@ def rejection_cases(now: float) -> list[tuple[str, bytes, Reason]]:
 def test_every_rejection_has_its_reason_and_counts_add_up(broker: Mosquitto, tmp_path: Path):
     now = time.time()
     cases = rejection_cases(now)
-    good = native("reject-me", [{"ts": now - 1, "lat": LAT, "lon": LON}, {"ts": now, "lat": 200, "lon": LON}])
+    good = native(
+        "reject-me", [{"ts": now - 1, "lat": LAT, "lon": LON}, {"ts": now, "lat": 200, "lon": LON}]
+    )
     service = make_service(broker, tmp_path / "gp.db")
     expected_pings = 1001 + (len(cases) - 1) + 2
     with running(service):
         publish_all(broker, [(t, p) for t, p, _ in cases] + [good])
         wait_for(lambda: received(service) == expected_pings, what="every ping counted")
-        reasons = service.store.cursor().execute(
-            "SELECT reason, count(*), count(*) FILTER (WHERE octet_length(payload) > 0) "
-            "FROM rejected GROUP BY reason"
-        ).fetchall()
+        reasons = (
+            service.store.cursor()
+            .execute(
+                "SELECT reason, count(*), count(*) FILTER (WHERE octet_length(payload) > 0) "
+                "FROM rejected GROUP BY reason"
+            )
+            .fetchall()
+        )
         stats = read_stats(service.store)
     by_reason = {r: (n, with_payload) for r, n, with_payload in reasons}
     for _, _, reason in cases:
@@ -160,7 +182,7 @@ def test_duplicates_are_dropped_across_restarts(broker: Mosquitto, tmp_path: Pat
         service = make_service(broker, db)
         with running(service):
             publish_all(broker, batch)
-            wait_for(lambda: received(service) == 50 * round_, what="batch counted")
+            wait_for(lambda s=service, n=50 * round_: received(s) == n, what="batch counted")
             stats = read_stats(service.store)
             count = service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()
     assert stats["stored"] == 50 and stats["duplicates"] == 50
@@ -180,9 +202,7 @@ def test_poor_accuracy_and_speed_jumps_are_stored_but_flagged(broker: Mosquitto,
         # out of order and in two messages: flags follow fix time, not arrival
         publish_all(broker, [native("flag-1", fixes[2:]), native("flag-1", fixes[:2])])
         wait_for(lambda: received(service) == 4, what="4 pings")
-        flags = service.store.cursor().execute(
-            "SELECT flags FROM pings ORDER BY ts"
-        ).fetchall()
+        flags = service.store.cursor().execute("SELECT flags FROM pings ORDER BY ts").fetchall()
     assert [f for (f,) in flags] == [0, FLAG_POOR_ACCURACY, FLAG_SPEED_OUTLIER, 0]
 
 
@@ -190,14 +210,22 @@ def test_strict_registry_rejects_unknown_devices(broker: Mosquitto, tmp_path: Pa
     devices = tmp_path / "devices.csv"
     devices.write_text("device_id,kind,worker,grid_id\nknown-1,tracker,Li Wei,G01\n")
     settings = IngestSettings(
-        broker=broker.url, client_id=f"strict-{uuid.uuid4().hex[:6]}", session_expiry_s=5,
-        batch_age_ms=50, strict_devices=True,
+        broker=broker.url,
+        client_id=f"strict-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+        strict_devices=True,
     )
     service = Service(ServeOptions(db=tmp_path / "gp.db", devices=devices), settings)
     now = time.time()
     with running(service):
-        publish_all(broker, [native("known-1", {"ts": now, "lat": LAT, "lon": LON}),
-                             native("stranger", {"ts": now, "lat": LAT, "lon": LON})])
+        publish_all(
+            broker,
+            [
+                native("known-1", {"ts": now, "lat": LAT, "lon": LON}),
+                native("stranger", {"ts": now, "lat": LAT, "lon": LON}),
+            ],
+        )
         wait_for(lambda: received(service) == 2, what="2 pings")
         stats = read_stats(service.store)
     assert stats["stored"] == 1

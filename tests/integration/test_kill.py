@@ -24,10 +24,27 @@ pytestmark = pytest.mark.broker
 TOTAL = 20_000
 
 
-def start_serve(broker: Mosquitto, db: Path, client_id: str, *extra: str) -> subprocess.Popen[bytes]:
+def start_serve(
+    broker: Mosquitto, db: Path, client_id: str, *extra: str
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gridpatrol", "serve", "--db", str(db), "--broker", broker.url,
-         "--client-id", client_id, "--session-expiry-s", "300", "--batch-age-ms", "50", *extra],
+        [
+            sys.executable,
+            "-m",
+            "gridpatrol",
+            "serve",
+            "--db",
+            str(db),
+            "--broker",
+            broker.url,
+            "--client-id",
+            client_id,
+            "--session-expiry-s",
+            "300",
+            "--batch-age-ms",
+            "50",
+            *extra,
+        ],
         stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
@@ -73,8 +90,9 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     publisher.loop_stop()
     assert len(acked) == TOTAL  # the broker acks the publisher; it holds them for serve
 
-    settings = IngestSettings(broker=broker.url, client_id=client_id, session_expiry_s=5,
-                              batch_age_ms=50)
+    settings = IngestSettings(
+        broker=broker.url, client_id=client_id, session_expiry_s=5, batch_age_ms=50
+    )
     service = Service(ServeOptions(db=db), settings)
     cur = service.store.cursor()
 
@@ -118,8 +136,13 @@ def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Pat
     time.sleep(0.2)
     out = subprocess.run(
         [sys.executable, "-m", "gridpatrol", "stats", "--db", str(db), "--format", "json"],
-        capture_output=True, check=True, env={**os.environ},
+        capture_output=True,
+        check=True,
+        env={**os.environ},
     )
     assert json.loads(out.stdout) == {
-        "received": 5000, "stored": 5000, "duplicates": 0, "rejected": {}
+        "received": 5000,
+        "stored": 5000,
+        "duplicates": 0,
+        "rejected": {},
     }

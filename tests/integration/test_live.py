@@ -57,14 +57,23 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
         overdue = next_alert(alerts, "overdue")
         assert overdue["grid_id"] in ("A", "B", "C")
         wait_for(lambda: len(service.live.overdue) == 3, what="all three grids overdue")
-        publish_all(broker, [("gridpatrol/v1/ping/live-1",
-                              json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode())])
+        publish_all(
+            broker,
+            [
+                (
+                    "gridpatrol/v1/ping/live-1",
+                    json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode(),
+                )
+            ],
+        )
         cleared = next_alert(alerts, "cleared")
         assert cleared["grid_id"] == "A"
         wait_for(lambda: "A" not in service.live.overdue, what="A cleared")
-        stored = service.store.cursor().execute(
-            "SELECT kind, grid_id FROM alerts ORDER BY raised_at"
-        ).fetchall()
+        stored = (
+            service.store.cursor()
+            .execute("SELECT kind, grid_id FROM alerts ORDER BY raised_at")
+            .fetchall()
+        )
     assert ("overdue", "A") in stored and stored[-1] == ("cleared", "A")
     client.disconnect()
 
