@@ -191,21 +191,23 @@ class Decoder:
         except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
             self._decode_slow(out, index, device, owntracks, payload)
             return
-        items = value if isinstance(value, list) else [value]
-        if len(items) > self.max_batch_items:
-            self._reject_batch(out, index, len(items))
-            return
-        if not items:
-            out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
-            return
+        items = self._items(out, index, value)
         add = self._add_owntracks if owntracks else self._add_native
         for item, ping in enumerate(items):
-            add(out, index, item, device, ping)
+            add(out, index, item, device, ping)  # type: ignore[arg-type]
 
-    def _reject_batch(self, out: Decoded, index: int, count: int) -> None:
-        detail = f"{count} items > {self.max_batch_items}"
-        for item in range(count):
-            out.rejections.append(Rejection(index, item, Reason.BATCH_TOO_LARGE, detail))
+    def _items(self, out: Decoded, index: int, value: object) -> list[object]:
+        """The pings of a payload; none (and rejections) when the array is empty or too long."""
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
+        elif len(items) > self.max_batch_items:
+            detail = f"{len(items)} items > {self.max_batch_items}"
+            out.rejections += [
+                Rejection(index, item, Reason.BATCH_TOO_LARGE, detail) for item in range(len(items))
+            ]
+            return []
+        return items
 
     def _decode_slow(
         self, out: Decoded, index: int, device: str, owntracks: bool, payload: bytes
@@ -229,13 +231,7 @@ class Decoder:
             reason = Reason.NON_FINITE if "out of range" in str(exc) else Reason.MALFORMED_JSON
             out.rejections.append(Rejection(index, 0, reason, str(exc)[:200]))
             return
-        items = value if isinstance(value, list) else [value]
-        if len(items) > self.max_batch_items:
-            self._reject_batch(out, index, len(items))
-            return
-        if not items:
-            out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
-            return
+        items = self._items(out, index, value)
         kind = OwnTracksMessage if owntracks else NativePing
         add = self._add_owntracks if owntracks else self._add_native
         for item, raw in enumerate(items):
