@@ -24,7 +24,7 @@ from geofence.fixes import make_fixes
 from geofence.grids import GridSet
 from geofence.service import service_intervals
 from geofence.visits import find_visits
-from tracks.store import Store
+from tracks.store import Store, StoreError
 
 log = logging.getLogger("gridpatrol.live")
 
@@ -231,10 +231,13 @@ class LiveState:
             },
             schema_overrides={"grid_id": pl.String, "device_id": pl.String},
         ).with_columns(pl.col("ts", "raised_at").cast(pl.Datetime("us", "UTC")))
-        with self.store.transaction() as con:
-            con.register("new_alerts", frame)
-            con.execute("INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")
-            con.unregister("new_alerts")
+        try:
+            with self.store.transaction() as con:
+                con.register("new_alerts", frame)
+                con.execute("INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")
+                con.unregister("new_alerts")
+        except StoreError as exc:  # still published and streamed; the history misses them
+            log.error("%d alert(s) not stored: %s", len(alerts), exc)
         for alert in alerts:
             log.info("alert %s %s at %s", alert.kind, alert.grid_id or alert.device_id,
                      dt.datetime.fromtimestamp(alert.at, self.tz).isoformat())  # fmt: skip
