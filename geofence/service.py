@@ -43,7 +43,3 @@ def service_intervals(hours: str | None, start: float, end: float, tz: ZoneInfo)
             out.append((lo, hi))
         day += dt.timedelta(days=1)
     return np.array(out, dtype=np.float64).reshape(-1, 2)
-
-
-def in_service(hours: str | None, at: float, tz: ZoneInfo) -> bool:
-    return bool(len(service_intervals(hours, at, at + 1e-3, tz)))

@@ -73,10 +73,6 @@ def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) ->
         cur.unregister("first_fix")
 
 
-def read_devices(store: Store) -> pl.DataFrame:
-    return store.cursor().execute("SELECT * FROM devices ORDER BY device_id").pl()
-
-
 def import_devices(store: Store, path: Path) -> int:
     """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
     try:
