@@ -50,18 +50,39 @@ class Store:
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
-            if not read_only:
+            if read_only:
+                self._check_schema()
+            else:
                 self._apply_schema()
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        except StoreError:
+            self._con.close()
+            raise
 
     def _apply_schema(self) -> None:
         self._con.execute(TABLES)
-        row = self._con.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = row[0] if row else None
+        version = self._schema_version()
         if version is None:
             self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-        elif version > SCHEMA_VERSION:
+        else:
+            self._refuse_newer(version)
+
+    def _check_schema(self) -> None:
+        found = self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+        ).fetchone()
+        version = self._schema_version() if found and found[0] else None
+        if version is None:
+            raise StoreError(f"{self.path} is not a gridpatrol database (no schema_version)")
+        self._refuse_newer(version)
+
+    def _schema_version(self) -> int | None:
+        row = self._con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] if row else None
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}, newer than this gridpatrol "
                 f"({SCHEMA_VERSION}); upgrade gridpatrol"

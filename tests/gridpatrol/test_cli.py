@@ -29,6 +29,12 @@ def test_bad_flag_and_bad_file_give_one_line_and_nonzero_exit(tmp_path):
     assert "mqtt://HOST:PORT" in out.stderr
     out = run("grids", "import", str(tmp_path / "none.geojson"), "--db", str(tmp_path / "x.db"))
     assert out.returncode == 2 and "cannot read" in out.stderr
+    other = tmp_path / "other.db"
+    subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(other)!r})"],
+                   check=True)  # fmt: skip
+    out = run("stats", "--db", str(other))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().endswith("is not a gridpatrol database (no schema_version)")
 
 
 def test_grids_generate_has_stable_ids(tmp_path, capsys):
