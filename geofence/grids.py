@@ -17,12 +17,15 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geofence.index import Rings
 from gridpatrol.errors import GridpatrolError
 
 EARTH_RADIUS_M = 6371008.8
 DEFAULT_INTERVAL_MIN = 30.0
 MAX_VERTICES = 2_000_000
-MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_FILE_BYTES = 128 * 1024 * 1024
+#: Characters with a meaning in MQTT topics, which grid ids are a level of.
+MQTT_RESERVED = "/+#"
 #: Buckets per leaf in the coarse index that finds grids along a track segment.
 COARSE_BUCKETS_PER_GRID = 4
 
@@ -76,21 +79,20 @@ class GridSet:
     grids: list[Grid]
     ids: list[str]
     plane: Plane
-    xs: np.ndarray
-    ys: np.ndarray
-    ring_off: np.ndarray
-    poly_off: np.ndarray
-    grid_off: np.ndarray
+    rings: Rings
     bbox: np.ndarray
     index_origin: np.ndarray
     index_shape: np.ndarray
-    bucket_full: np.ndarray
     bucket_off: np.ndarray
     bucket_items: np.ndarray
     coarse_origin: np.ndarray
     coarse_shape: np.ndarray
     coarse_off: np.ndarray
     coarse_items: np.ndarray
+    raster_origin: np.ndarray
+    raster_shape: np.ndarray
+    raster: np.ndarray
+    records: np.ndarray
     by_id: dict[str, Grid] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,6 +130,10 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
     gid = props.get("id")
     if not isinstance(gid, str) or not gid or len(gid) > 128 or not gid.isprintable():
         problems.append(f"{where}: property id must be a printable string of 1 to 128 characters")
+        return None
+    if any(ch in gid for ch in MQTT_RESERVED):
+        # an id is one level of the alert topics: gridpatrol/v1/alerts/{kind}/{grid_id}
+        problems.append(f"{where}: property id {gid!r} must not contain / + or #")
         return None
     where = f"feature {i} (id {gid!r})"
     interval = props.get("interval_min", DEFAULT_INTERVAL_MIN)
@@ -241,7 +247,7 @@ def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
 def build_grid_set(grids: list[Grid]) -> GridSet:
     """Buffers and index for checked grids (leaves: grids that no grid names as parent)."""
     from geofence.check import plane_of
-    from geofence.index import build_index, flatten
+    from geofence.index import build_index, build_raster, build_rings, flatten
 
     parents = {g.parent for g in grids if g.parent is not None}
     leaves = [g for g in grids if g.id not in parents]
@@ -250,25 +256,26 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
     flat = flatten(geoms)
     index = build_index(geoms, flat["bbox"])
     coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)
+    rings = build_rings(flat)
+    raster = build_raster(flat, rings, index)
     return GridSet(
         grids=grids,
         ids=[g.id for g in leaves],
         plane=plane_of(leaves),
-        xs=flat["xs"],
-        ys=flat["ys"],
-        ring_off=flat["ring_off"],
-        poly_off=flat["poly_off"],
-        grid_off=flat["grid_off"],
+        rings=rings,
         bbox=flat["bbox"],
         index_origin=index["index_origin"],
         index_shape=index["index_shape"],
-        bucket_full=index["bucket_full"],
         bucket_off=index["bucket_off"],
         bucket_items=index["bucket_items"],
         coarse_origin=coarse["index_origin"],
         coarse_shape=coarse["index_shape"],
         coarse_off=coarse["bucket_off"],
         coarse_items=coarse["bucket_items"],
+        raster_origin=raster["raster_origin"],
+        raster_shape=raster["raster_shape"],
+        raster=raster["raster"],
+        records=raster["records"],
     )
 
 

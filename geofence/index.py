@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-#: Buckets per leaf grid in the index (more: more buckets answered without a polygon test).
+from geofence._kernels import build_cell_records, build_slabs, label_cells, list_touched_cells
+
+#: Buckets per leaf grid in the index of candidate grids (more: fewer candidates per bucket).
 BUCKETS_PER_GRID = 256
 MAX_BUCKETS = 2_000_000
+#: Raster cells per leaf grid (more: fewer points need an exact test, more memory).
+RASTER_CELLS_PER_GRID = 4096
+MAX_RASTER_CELLS = 524_288
+#: Edges per horizontal slab a grid's boundary is cut into (fewer: faster tests, more memory).
+EDGES_PER_SLAB = 1
 #: Boxes are enlarged by this (degrees) so rounding at a bucket edge never misplaces a point.
 BOX_MARGIN = 1e-9
 
@@ -17,6 +26,52 @@ def polygons_of(geom: BaseGeometry) -> list[shapely.Polygon]:
     if isinstance(geom, shapely.Polygon):
         return [geom]
     return [g for g in getattr(geom, "geoms", []) if isinstance(g, shapely.Polygon)]
+
+
+#: The Rings buffers as the kernels take them (a fixed-length tuple, so calls type-check).
+RingArgs = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rings:
+    """The leaves' boundaries as flat buffers, with their edges listed per horizontal slab
+    of each grid: what the Numba kernels read to test a point or a segment against a grid."""
+
+    xs: np.ndarray  # vertex coordinates, every ring closed
+    ys: np.ndarray
+    vertex_ring: np.ndarray  # ring of the edge starting at each vertex
+    ring_poly: np.ndarray  # polygon of each ring
+    poly_off: np.ndarray  # first ring of each polygon (its shell; holes follow)
+    slab_geom: np.ndarray  # per grid: lowest y, slabs per degree
+    slab_int: np.ndarray  # per grid: first slab, slab count
+    slab_off: np.ndarray  # per slab: start in slab_edges
+    slab_edges: np.ndarray  # edge start vertices, ring order within a slab
+
+    def kernel_args(self) -> RingArgs:
+        """The buffers in the order the kernels take them."""
+        return (self.xs, self.ys, self.vertex_ring, self.ring_poly, self.poly_off,
+                self.slab_geom, self.slab_int, self.slab_off, self.slab_edges)  # fmt: skip
+
+
+def build_rings(flat: dict[str, np.ndarray]) -> Rings:
+    ring_off, poly_off, grid_off = flat["ring_off"], flat["poly_off"], flat["grid_off"]
+    geom, ints, off, edges = build_slabs(
+        flat["ys"], ring_off, poly_off, grid_off, flat["bbox"], EDGES_PER_SLAB
+    )
+    return Rings(
+        xs=flat["xs"],
+        ys=flat["ys"],
+        vertex_ring=np.repeat(np.arange(len(ring_off) - 1, dtype=np.int32), np.diff(ring_off)),
+        ring_poly=np.repeat(np.arange(len(poly_off) - 1, dtype=np.int32), np.diff(poly_off)),
+        poly_off=poly_off,
+        slab_geom=geom,
+        slab_int=ints,
+        slab_off=off,
+        slab_edges=edges,
+    )
 
 
 def flatten(geoms: list[BaseGeometry]) -> dict[str, np.ndarray]:
@@ -47,8 +102,7 @@ def flatten(geoms: list[BaseGeometry]) -> dict[str, np.ndarray]:
 def build_index(
     geoms: list[BaseGeometry], bbox: np.ndarray, per_grid: int = BUCKETS_PER_GRID
 ) -> dict[str, np.ndarray]:
-    """A uniform bucket grid over the leaves: per bucket its candidate grids in file order,
-    and the one grid that covers it with room to spare (or -1)."""
+    """A uniform bucket grid over the leaves: per bucket its candidate grids in file order."""
     x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
     x1, y1 = bbox[:, 2].max() + BOX_MARGIN, bbox[:, 3].max() + BOX_MARGIN
     total = min(MAX_BUCKETS, max(16, per_grid * len(geoms)))
@@ -58,7 +112,6 @@ def build_index(
     ny = max(1, int(np.ceil(height / size)))
     w, h = width / nx, height / ny
     candidates: list[list[int]] = [[] for _ in range(nx * ny)]
-    full_grid = np.full(nx * ny, -1, dtype=np.int32)
     for g, geom in enumerate(geoms):
         shapely.prepare(geom)
         ix0 = max(0, int((bbox[g, 0] - x0) / w) - 1)
@@ -73,21 +126,50 @@ def build_index(
             x0 + (ix + 1) * w + BOX_MARGIN,
             y0 + (iy + 1) * h + BOX_MARGIN,
         )
-        hit = shapely.intersects(geom, boxes)
-        inside = shapely.contains_properly(geom, boxes) & hit
-        for b, full in zip(iy[hit] * nx + ix[hit], inside[hit], strict=True):
+        for b in (iy * nx + ix)[shapely.intersects(geom, boxes)]:
             candidates[b].append(g)
-            if full:
-                full_grid[b] = g
     off = np.zeros(nx * ny + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(c) for c in candidates])
     items = np.fromiter((g for c in candidates for g in c), dtype=np.int32, count=int(off[-1]))
-    single = np.diff(off) == 1
-    full = np.where(single, full_grid, -1).astype(np.int32)
     return {
         "index_origin": np.array([x0, y0, 1.0 / w, 1.0 / h]),
         "index_shape": np.array([nx, ny], dtype=np.int64),
-        "bucket_full": full,
         "bucket_off": off,
         "bucket_items": items,
+    }
+
+
+def build_raster(
+    flat: dict[str, np.ndarray], rings: Rings, index: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """A fine raster over the leaves: per cell the grid holding all of it, -1 (no grid), or
+    for a cell that edges may touch, -(start + 2) of its record (see build_cell_records).
+    Most points are answered by one lookup, most others by one record."""
+    bbox = flat["bbox"]
+    x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
+    x1, y1 = bbox[:, 2].max() + BOX_MARGIN, bbox[:, 3].max() + BOX_MARGIN
+    total = min(MAX_RASTER_CELLS, max(16, RASTER_CELLS_PER_GRID * len(bbox)))
+    size = float(np.sqrt((x1 - x0) * (y1 - y0) / total))
+    nx = max(1, int(np.ceil((x1 - x0) / size)))
+    ny = max(1, int(np.ceil((y1 - y0) / size)))
+    origin = np.array([x0, y0, nx / (x1 - x0), ny / (y1 - y0)])
+    raster = np.full(nx * ny, -1, dtype=np.int32)
+    args = (rings.xs, rings.ys, flat["ring_off"], origin, nx, ny, BOX_MARGIN)
+    cell_off = np.zeros(nx * ny + 1, dtype=np.int64)
+    list_touched_cells(*args, cell_off, np.empty(0, dtype=np.int32))
+    np.cumsum(cell_off, out=cell_off)
+    cell_edges = np.empty(int(cell_off[-1]), dtype=np.int32)
+    list_touched_cells(*args, cell_off[:-1].copy(), cell_edges)
+    poly_grid = np.repeat(np.arange(len(bbox), dtype=np.int32), np.diff(flat["grid_off"]))
+    candidates = (bbox, index["index_origin"], index["index_shape"], index["bucket_off"],
+                  index["bucket_items"])  # fmt: skip
+    records = build_cell_records(
+        *rings.kernel_args(), *candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
+    )
+    label_cells(*rings.kernel_args(), *candidates, origin, nx, ny, raster)
+    return {
+        "raster_origin": origin,
+        "raster_shape": np.array([nx, ny], dtype=np.int64),
+        "raster": raster,
+        "records": records,
     }

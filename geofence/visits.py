@@ -26,7 +26,7 @@ def crossing_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Vi
         out_time = np.empty(capacity, dtype=np.float64)
         found = find_crossings(
             fixes.device, fixes.ts, fixes.lon, fixes.lat, fixes.grid, segment_max_s,
-            s.xs, s.ys, s.ring_off, s.poly_off, s.grid_off, s.bbox,
+            *s.rings.kernel_args(), s.bbox,
             s.coarse_origin, s.coarse_shape, s.coarse_off, s.coarse_items,
             out_grid, out_time,
         )  # fmt: skip

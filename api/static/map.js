@@ -135,13 +135,18 @@ async function selectGrid(id) {
     return `<rect class="gap" x="${x}%" y="4" width="${Math.max(w, 0.3)}%" height="26"><title>${a} – ${b}</title></rect>`;
   }).join("");
   const p = gridProps[id];
-  panel.innerHTML = `<b>${p.name}</b> (${id}) · every ${p.interval_min} min<table>
-    <tr><td>status</td><td>${p.status}</td></tr>
+  panel.innerHTML = `<b>${esc(p.name)}</b> (${esc(id)}) · every ${esc(p.interval_min)} min<table>
+    <tr><td>status</td><td>${esc(p.status)}</td></tr>
     <tr><td>compliance today</td><td>${c.compliance == null ? "–" : (100 * c.compliance).toFixed(1) + " %"}</td></tr>
     <tr><td>visits</td><td>${c.visits}</td></tr>
     <tr><td>longest gap</td><td>${(c.max_gap_s / 60).toFixed(0)} min</td></tr>
     <tr><td>coverage today</td><td>${v.coverage == null ? "–" : (100 * v.coverage).toFixed(1) + " %"} of ${v.cells} cells</td></tr>
     </table><p>violations today (red)</p><svg class="timeline">${bars}</svg>`;
+}
+
+// Text from grid files and devices goes into markup escaped: a grid file is not trusted.
+function esc(value) {
+  return String(value).replace(/[&<>"']/g, ch => `&#${ch.charCodeAt(0)};`);
 }
 
 async function replay(deviceId) {

@@ -90,8 +90,9 @@ def hold_and_resume(broker: Mosquitto, serve: Serve, refuse: Callable[[], None],
     try:
         publish_all(broker, _pings(50, 50))
         health = wait_for(
-            lambda: (r := httpx.get(serve.api + "/health", timeout=5)).status_code == 503
-            and r.json(),
+            lambda: (
+                (r := httpx.get(serve.api + "/health", timeout=5)).status_code == 503 and r.json()
+            ),
             what="/health to report the failing writes",
         )
         assert health["status"] == "degraded"
