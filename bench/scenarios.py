@@ -278,6 +278,23 @@ def e2e(ctx: Context) -> list[Result]:
 
 PUB_MIN = 40
 
+
+def flood(ctx: Context) -> list[Result]:
+    from bench.flood import PER_MESSAGE
+    from bench.flood import flood as run_flood
+
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    burst = 400 if ctx.smoke else 8000
+    r = run_flood(folder, burst, 2.0 if ctx.smoke else 20.0)
+    case = (
+        f"serve's peak RSS, publishers at {r.rate:,.0f} pings/s ({r.rate / r.sustainable:.1f}x "
+        f"the sustainable {r.sustainable:,.0f}) for {r.seconds:.0f} s, {PER_MESSAGE}/msg"
+    )
+    return [Result("flood", case, r.peak_rss_mb, "MB", "serve idle", r.idle_rss_mb,
+                   note=f"sent {r.sent}, stored {r.stored}, lost {r.lost}; "
+                        f"backlog drained {r.drained_s:.1f} s after the flood began")]  # fmt: skip
+
+
 SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "decode": decode,
     "validate": validate,
@@ -288,8 +305,9 @@ SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
     "compliance-city": compliance_city,
     "store": store,
     "e2e": e2e,
+    "flood": flood,
 }
-DEFAULT = ["decode", "validate", "assign", "coverage", "compliance", "store", "e2e"]
+DEFAULT = ["decode", "validate", "assign", "coverage", "compliance", "store", "e2e", "flood"]
 
 
 def api(ctx: Context) -> list[Result]:
