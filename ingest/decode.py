@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 import msgspec
+import numpy as np
 
 from ingest.reasons import Reason
 
@@ -18,7 +19,6 @@ NATIVE_PREFIX = "gridpatrol/v1/ping/"
 OWNTRACKS_PREFIX = "owntracks/"
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
-_NAN = float("nan")
 TOPIC_CACHE_SIZE = 65536
 
 
@@ -67,24 +67,26 @@ class Rejection:
 
 @dataclass
 class Decoded:
-    """Column lists of the readable pings, plus rejections and non-ping OwnTracks messages."""
+    """Column lists of the readable pings (None where an optional field is absent), plus
+    rejections and non-ping OwnTracks messages."""
 
-    device_id: list[str] = field(default_factory=list)
+    device_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     ts: list[float] = field(default_factory=list)
     lat: list[float] = field(default_factory=list)
     lon: list[float] = field(default_factory=list)
-    acc: list[float] = field(default_factory=list)
-    spd: list[float] = field(default_factory=list)
-    hdg: list[float] = field(default_factory=list)
-    alt: list[float] = field(default_factory=list)
-    bat: list[float] = field(default_factory=list)
-    sent_at: list[float] = field(default_factory=list)
-    message: list[int] = field(default_factory=list)
-    item: list[int] = field(default_factory=list)
+    acc: list[float | None] = field(default_factory=list)
+    spd: list[float | None] = field(default_factory=list)
+    hdg: list[float | None] = field(default_factory=list)
+    alt: list[float | None] = field(default_factory=list)
+    bat: list[float | None] = field(default_factory=list)
+    sent_at: list[float | None] = field(default_factory=list)
+    message: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    item: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     native: list[NativePing] = field(default_factory=list)
-    native_at: list[tuple[str, int, int]] = field(default_factory=list)
     owntracks: list[OwnTracksMessage] = field(default_factory=list)
-    owntracks_at: list[tuple[str, int, int]] = field(default_factory=list)
+    # runs of consecutive pings of one message: (device, message, first item, count)
+    native_runs: list[tuple[str, int, int, int]] = field(default_factory=list)
+    owntracks_runs: list[tuple[str, int, int, int]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     other: list[tuple[int, str, str]] = field(default_factory=list)  # (message, device, _type)
 
@@ -93,32 +95,24 @@ class Decoded:
 
     def finish(self) -> None:
         """Fill the column lists from the decoded structs (native first, then OwnTracks)."""
+        runs = self.native_runs + self.owntracks_runs
+        if runs:
+            counts = np.asarray([r[3] for r in runs], dtype=np.int64)
+            self.device_id = np.repeat(np.asarray([r[0] for r in runs], dtype=object), counts)
+            self.message = np.repeat(np.asarray([r[1] for r in runs], dtype=np.int64), counts)
+            first = np.asarray([r[2] for r in runs], dtype=np.int64)
+            shift = np.repeat(np.cumsum(counts) - counts - first, counts)
+            self.item = np.arange(int(counts.sum()), dtype=np.int64) - shift
         n, o = self.native, self.owntracks
-        nan = _NAN
-        self.device_id = [a[0] for a in self.native_at] + [a[0] for a in self.owntracks_at]
-        self.message = [a[1] for a in self.native_at] + [a[1] for a in self.owntracks_at]
-        self.item = [a[2] for a in self.native_at] + [a[2] for a in self.owntracks_at]
         self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc, assignment]
         self.lat = [p.lat for p in n] + [m.lat for m in o]  # type: ignore[misc]
         self.lon = [p.lon for p in n] + [m.lon for m in o]  # type: ignore[misc]
-        self.acc = [nan if p.acc is None else p.acc for p in n] + [
-            nan if m.acc is None else m.acc for m in o
-        ]
-        self.spd = [nan if p.spd is None else p.spd for p in n] + [
-            nan if m.vel is None else m.vel / 3.6 for m in o
-        ]
-        self.hdg = [nan if p.hdg is None else p.hdg for p in n] + [
-            nan if m.cog is None else m.cog for m in o
-        ]
-        self.alt = [nan if p.alt is None else p.alt for p in n] + [
-            nan if m.alt is None else m.alt for m in o
-        ]
-        self.bat = [nan if p.bat is None else p.bat for p in n] + [
-            nan if m.batt is None else m.batt for m in o
-        ]
-        self.sent_at = [nan if p.sent is None else p.sent for p in n] + [
-            nan if m.created_at is None else m.created_at for m in o
-        ]
+        self.acc = [p.acc for p in n] + [m.acc for m in o]
+        self.spd = [p.spd for p in n] + [None if m.vel is None else m.vel / 3.6 for m in o]
+        self.hdg = [p.hdg for p in n] + [m.cog for m in o]
+        self.alt = [p.alt for p in n] + [m.alt for m in o]
+        self.bat = [p.bat for p in n] + [m.batt for m in o]
+        self.sent_at = [p.sent for p in n] + [m.created_at for m in o]
 
 
 def device_from_topic(topic: str) -> tuple[str, bool] | None:
@@ -191,6 +185,21 @@ class Decoder:
         except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
             self._decode_slow(out, index, device, owntracks, payload)
             return
+        # the common cases, a well-formed ping or array of them: taken whole
+        if type(value) is NativePing:
+            if value.id is None and type(value.ts) is float:
+                out.native.append(value)
+                out.native_runs.append((device, index, 0, 1))
+                return
+        elif (
+            type(value) is list
+            and 0 < len(value) <= self.max_batch_items
+            and not owntracks
+            and all(p.id is None and type(p.ts) is float for p in value)
+        ):
+            out.native += value
+            out.native_runs.append((device, index, 0, len(value)))
+            return
         items = self._items(out, index, value)
         add = self._add_owntracks if owntracks else self._add_native
         for item, ping in enumerate(items):
@@ -261,7 +270,7 @@ class Decoder:
                 return
             p.ts = ts
         out.native.append(p)
-        out.native_at.append((device, index, item))
+        out.native_runs.append((device, index, item, 1))
 
     def _add_owntracks(
         self, out: Decoded, index: int, item: int, device: str, m: OwnTracksMessage
@@ -275,4 +284,4 @@ class Decoder:
             out.rejections.append(Rejection(index, item, Reason.MISSING_FIELD, detail))
             return
         out.owntracks.append(m)
-        out.owntracks_at.append((device, index, item))
+        out.owntracks_runs.append((device, index, item, 1))
