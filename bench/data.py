@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import shapely
 
 from geofence.assign import assign_ids
 from geofence.generate import irregular_town
 from geofence.grids import GridSet, load_grids
 from geofence.registry import save_grids
+from gridpatrol.simulate import patrol_loop
 from tracks.store import Store
 
 
@@ -53,15 +52,7 @@ def patrol_day(grid_set: GridSet, town: Town, start: float, seed: int = 1) -> pl
     for d in range(town.devices):
         grid = leaves[d % len(leaves)].geometry
         assert grid is not None
-        x0, y0, x1, y1 = shapely.bounds(grid)
-        pts: list[tuple[float, float]] = []
-        while len(pts) < 6:
-            p = (rng.uniform(x0, x1), rng.uniform(y0, y1))
-            if grid.contains(shapely.Point(p)):
-                pts.append(p)
-        c = np.mean(pts, axis=0)
-        pts.sort(key=lambda p: math.atan2(p[1] - c[1], p[0] - c[0]))
-        loop = np.array([*pts, pts[0]])
+        loop = patrol_loop(grid, None, rng, waypoints=6)
         seg = np.hypot(np.diff(loop[:, 0]) * 86_000, np.diff(loop[:, 1]) * 111_000)
         cum = np.concatenate([[0.0], np.cumsum(seg)])
         dist = (rng.uniform(0, cum[-1]) + (t - start) * cum[-1] / 1800.0) % cum[-1]

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bench.scenarios import Result
 
@@ -81,25 +82,28 @@ def record(results: list[Result], plots: dict[str, object], command: str, folder
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def save(
+        name: str, x: ArrayLike, y: ArrayLike, labels: tuple[str, str, str], log: bool
+    ) -> None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(x, y, marker="o" if log else None)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.set_title(labels[2])
+        ax.grid(True, alpha=0.3)
+        fig.savefig(folder / name, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
     if "batch" in plots:
         points = plots["batch"]
         assert isinstance(points, list)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
-        ax.set_xscale("log")
-        ax.set_xlabel("pings per MQTT message")
-        ax.set_ylabel("pings/s, publish to commit")
-        ax.set_title("Ingest throughput against batch size")
-        ax.grid(True, alpha=0.3)
-        fig.savefig(folder / "throughput-vs-batch.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        save("throughput-vs-batch.png", [p[0] for p in points], [p[1] for p in points],
+             ("pings per MQTT message", "pings/s, publish to commit",
+              "Ingest throughput against batch size"), log=True)  # fmt: skip
     if "latency" in plots:
         latencies = np.sort(np.asarray(plots["latency"])) * 1e3
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(latencies, np.arange(1, len(latencies) + 1) / len(latencies))
-        ax.set_xlabel("publish-to-commit latency, ms")
-        ax.set_ylabel("share of pings")
-        ax.set_title("Latency CDF at 5,000 pings/s")
-        ax.grid(True, alpha=0.3)
-        fig.savefig(folder / "latency-cdf.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        save("latency-cdf.png", latencies, np.arange(1, len(latencies) + 1) / len(latencies),
+             ("publish-to-commit latency, ms", "share of pings", "Latency CDF at 5,000 pings/s"),
+             log=False)  # fmt: skip

@@ -17,6 +17,12 @@ OUTSIDE = 0
 INSIDE = 1
 BOUNDARY = 2
 
+#: The leaves' boundary buffers: xs, ys, vertex_ring, ring_poly, poly_off, slab_geom,
+#: slab_int, slab_off, slab_edges (see geofence.index.Rings).
+Rings = tuple[np.ndarray, ...]
+#: A bucket index of candidate grids: bbox, origin, shape, bucket_off, bucket_items.
+Candidates = tuple[np.ndarray, ...]
+
 
 @njit(cache=True, inline="always")
 def _two_sum(a: float, b: float) -> tuple[float, float]:
@@ -180,33 +186,29 @@ def build_slabs(
         slabs += k
         items += count
     slab_off = np.zeros(slabs + 1, dtype=np.int64)
-    for g in range(n):
-        y0 = slab_geom[g, 0]
-        inv = slab_geom[g, 1]
-        base = slab_int[g, 0]
-        k = slab_int[g, 1]
-        for r in range(poly_off[grid_off[g]], poly_off[grid_off[g + 1]]):
-            for i in range(ring_off[r], ring_off[r + 1] - 1):
-                lo = _slab_of(min(ys[i], ys[i + 1]), y0, inv, k)
-                hi = _slab_of(max(ys[i], ys[i + 1]), y0, inv, k)
-                for s in range(lo, hi + 1):
-                    slab_off[base + s + 1] += 1
-    for s in range(slabs):
-        slab_off[s + 1] += slab_off[s]
-    fill = slab_off[:-1].copy()
     slab_edges = np.empty(items, dtype=np.int32)
-    for g in range(n):
-        y0 = slab_geom[g, 0]
-        inv = slab_geom[g, 1]
-        base = slab_int[g, 0]
-        k = slab_int[g, 1]
-        for r in range(poly_off[grid_off[g]], poly_off[grid_off[g + 1]]):
-            for i in range(ring_off[r], ring_off[r + 1] - 1):
-                lo = _slab_of(min(ys[i], ys[i + 1]), y0, inv, k)
-                hi = _slab_of(max(ys[i], ys[i + 1]), y0, inv, k)
-                for s in range(lo, hi + 1):
-                    slab_edges[fill[base + s]] = i
-                    fill[base + s] += 1
+    fill = np.empty(0, dtype=np.int64)
+    # first count each slab's edges, then write them where the counts put them
+    for phase in range(2):
+        for g in range(n):
+            y0 = slab_geom[g, 0]
+            inv = slab_geom[g, 1]
+            base = slab_int[g, 0]
+            k = slab_int[g, 1]
+            for r in range(poly_off[grid_off[g]], poly_off[grid_off[g + 1]]):
+                for i in range(ring_off[r], ring_off[r + 1] - 1):
+                    lo = _slab_of(min(ys[i], ys[i + 1]), y0, inv, k)
+                    hi = _slab_of(max(ys[i], ys[i + 1]), y0, inv, k)
+                    for s in range(base + lo, base + hi + 1):
+                        if phase == 0:
+                            slab_off[s + 1] += 1
+                        else:
+                            slab_edges[fill[s]] = i
+                            fill[s] += 1
+        if phase == 0:
+            for s in range(slabs):
+                slab_off[s + 1] += slab_off[s]
+            fill = slab_off[:-1].copy()
     return slab_geom, slab_int, slab_off, slab_edges
 
 
@@ -215,19 +217,12 @@ def grid_covers(
     g: int,
     px: float,
     py: float,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
+    rings: Rings,
 ) -> bool:
     """True when grid g covers the point: interior or boundary, holes excluded, hole edges in.
 
     Reads only the edges of the point's slab; they come in ring order, shells before holes."""
+    xs, ys, vertex_ring, ring_poly, poly_off, slab_geom, slab_int, slab_off, slab_edges = rings
     s = slab_int[g, 0] + _slab_of(py, slab_geom[g, 0], slab_geom[g, 1], slab_int[g, 1])
     ring = -1
     poly = -1
@@ -281,23 +276,12 @@ def grid_covers(
 def _first_covering(
     px: float,
     py: float,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
-    bbox: np.ndarray,
-    index_origin: np.ndarray,
-    index_shape: np.ndarray,
-    bucket_off: np.ndarray,
-    bucket_items: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
 ) -> int:
     """The first grid (file order) covering the point, or -1: exact tests of the candidates
     that the point's bucket lists."""
+    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
     fx = (px - index_origin[0]) * index_origin[2]
     fy = (py - index_origin[1]) * index_origin[3]
     nx = index_shape[0]
@@ -309,8 +293,7 @@ def _first_covering(
         if px < bbox[g, 0] or px > bbox[g, 2] or py < bbox[g, 1] or py > bbox[g, 3]:
             continue
         if grid_covers(
-            g, px, py, xs, ys, vertex_ring, ring_poly, poly_off,
-            slab_geom, slab_int, slab_off, slab_edges,
+            g, px, py, rings,
         ):  # fmt: skip
             return g
     return -1
@@ -320,20 +303,8 @@ def _first_covering(
 def assign_points(
     lon: np.ndarray,
     lat: np.ndarray,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
-    bbox: np.ndarray,
-    index_origin: np.ndarray,
-    index_shape: np.ndarray,
-    bucket_off: np.ndarray,
-    bucket_items: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
     raster_origin: np.ndarray,
     raster_shape: np.ndarray,
     raster: np.ndarray,
@@ -372,8 +343,7 @@ def assign_points(
             out[i] = placed
             continue
         out[i] = _first_covering(
-            px, py, xs, ys, vertex_ring, ring_poly, poly_off, slab_geom, slab_int, slab_off,
-            slab_edges, bbox, index_origin, index_shape, bucket_off, bucket_items,
+            px, py, rings, candidates,
         )  # fmt: skip
 
 
@@ -451,20 +421,8 @@ _REFERENCE_TRIES = ((0.5, 0.5), (0.37, 0.61), (0.71, 0.29), (0.23, 0.83))
 
 @njit(cache=True)
 def build_cell_records(
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
-    bbox: np.ndarray,
-    index_origin: np.ndarray,
-    index_shape: np.ndarray,
-    bucket_off: np.ndarray,
-    bucket_items: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
     poly_grid: np.ndarray,
     raster_origin: np.ndarray,
     nx: int,
@@ -481,6 +439,8 @@ def build_cell_records(
     then per edge ax, ay, bx, by, side of R. count -1: no usable R or too many edges, test
     exactly. The
     raster label of the cell becomes -(start + 2). Returns the records."""
+    xs, ys, vertex_ring, ring_poly, _, _, _, _, _ = rings
+    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
     n_grids = len(bbox)
     w = 1.0 / raster_origin[2]
     h = 1.0 / raster_origin[3]
@@ -539,8 +499,7 @@ def build_cell_records(
             for k in range(bucket_off[b], bucket_off[b + 1]):
                 g = bucket_items[k]
                 if stamp[g] != c and grid_covers(
-                    g, rx, ry, xs, ys, vertex_ring, ring_poly, poly_off,
-                    slab_geom, slab_int, slab_off, slab_edges,
+                    g, rx, ry, rings,
                 ):  # fmt: skip
                     stamp[g] = c
                     cand[g] = 0
@@ -552,8 +511,7 @@ def build_cell_records(
                 if phase == 1:
                     out[at] = g
                     out[at + 1] = 1.0 if grid_covers(
-                        g, rx, ry, xs, ys, vertex_ring, ring_poly, poly_off,
-                        slab_geom, slab_int, slab_off, slab_edges,
+                        g, rx, ry, rings,
                     ) else 0.0  # fmt: skip
                     out[at + 2] = cand[g]
                 at += 3
@@ -623,20 +581,8 @@ def _place_by_record(px: float, py: float, rec: np.ndarray, at: int) -> int:
 
 @njit(cache=True)
 def label_cells(
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
-    bbox: np.ndarray,
-    index_origin: np.ndarray,
-    index_shape: np.ndarray,
-    bucket_off: np.ndarray,
-    bucket_items: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
     raster_origin: np.ndarray,
     nx: int,
     ny: int,
@@ -653,9 +599,7 @@ def label_cells(
             if raster[c] != -1:
                 continue
             raster[c] = _first_covering(
-                raster_origin[0] + (ix + 0.5) * w, cy, xs, ys, vertex_ring, ring_poly,
-                poly_off, slab_geom, slab_int, slab_off, slab_edges, bbox, index_origin,
-                index_shape, bucket_off, bucket_items,
+                raster_origin[0] + (ix + 0.5) * w, cy, rings, candidates,
             )  # fmt: skip
 
 
@@ -666,14 +610,10 @@ def _first_entry(
     ay: float,
     bx: float,
     by: float,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
+    rings: Rings,
 ) -> float:
     """Smallest t in [0, 1] where a + t (b - a) meets a boundary of grid g, or -1."""
+    xs, ys, _, _, _, slab_geom, slab_int, slab_off, slab_edges = rings
     rx = bx - ax
     ry = by - ay
     rr = rx * rx + ry * ry
@@ -719,20 +659,8 @@ def find_crossings(
     lat: np.ndarray,
     grid: np.ndarray,
     max_dt: float,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
-    bbox: np.ndarray,
-    index_origin: np.ndarray,
-    index_shape: np.ndarray,
-    bucket_off: np.ndarray,
-    bucket_items: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
     out_grid: np.ndarray,
     out_time: np.ndarray,
 ) -> int:
@@ -741,6 +669,7 @@ def find_crossings(
 
     Rows are sorted by (device, ts). Writes up to len(out_grid) visits; returns how many were
     found (more than the capacity means: call again with bigger outputs)."""
+    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
     x0 = index_origin[0]
     y0 = index_origin[1]
     inv_w = index_origin[2]
@@ -778,9 +707,7 @@ def find_crossings(
                     seen[g] = i
                     if sx1 < bbox[g, 0] or sx0 > bbox[g, 2] or sy1 < bbox[g, 1] or sy0 > bbox[g, 3]:
                         continue
-                    t = _first_entry(
-                        g, ax, ay, bx, by, xs, ys, slab_geom, slab_int, slab_off, slab_edges
-                    )
+                    t = _first_entry(g, ax, ay, bx, by, rings)
                     if t >= 0.0:
                         if found < len(out_grid):
                             out_grid[found] = g
@@ -858,15 +785,7 @@ def cells_inside(
     g: int,
     lon: np.ndarray,
     lat: np.ndarray,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    vertex_ring: np.ndarray,
-    ring_poly: np.ndarray,
-    poly_off: np.ndarray,
-    slab_geom: np.ndarray,
-    slab_int: np.ndarray,
-    slab_off: np.ndarray,
-    slab_edges: np.ndarray,
+    rings: Rings,
     out: np.ndarray,
 ) -> None:
     for i in range(len(lon)):
@@ -874,13 +793,5 @@ def cells_inside(
             g,
             lon[i],
             lat[i],
-            xs,
-            ys,
-            vertex_ring,
-            ring_poly,
-            poly_off,
-            slab_geom,
-            slab_int,
-            slab_off,
-            slab_edges,
+            rings,
         )

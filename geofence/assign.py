@@ -15,8 +15,7 @@ def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     out = np.empty(len(lon), dtype=np.int32)
     s = grid_set
     assign_points(
-        lon, lat, *s.rings.kernel_args(), s.bbox,
-        s.index_origin, s.index_shape, s.bucket_off, s.bucket_items,
+        lon, lat, s.rings.kernel_args(), s.candidates,
         s.raster_origin, s.raster_shape, s.raster, s.records, out,
     )  # fmt: skip
     return out

@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geofence._kernels import Candidates
 from geofence.index import Rings
 from gridpatrol.errors import GridpatrolError
 
@@ -81,14 +82,8 @@ class GridSet:
     plane: Plane
     rings: Rings
     bbox: np.ndarray
-    index_origin: np.ndarray
-    index_shape: np.ndarray
-    bucket_off: np.ndarray
-    bucket_items: np.ndarray
-    coarse_origin: np.ndarray
-    coarse_shape: np.ndarray
-    coarse_off: np.ndarray
-    coarse_items: np.ndarray
+    candidates: Candidates  # fine bucket index: the grids that may hold a point
+    coarse: Candidates  # coarse bucket index: the grids a track segment may meet
     raster_origin: np.ndarray
     raster_shape: np.ndarray
     raster: np.ndarray
@@ -264,14 +259,8 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
         plane=plane_of(leaves),
         rings=rings,
         bbox=flat["bbox"],
-        index_origin=index["index_origin"],
-        index_shape=index["index_shape"],
-        bucket_off=index["bucket_off"],
-        bucket_items=index["bucket_items"],
-        coarse_origin=coarse["index_origin"],
-        coarse_shape=coarse["index_shape"],
-        coarse_off=coarse["bucket_off"],
-        coarse_items=coarse["bucket_items"],
+        candidates=index,
+        coarse=coarse,
         raster_origin=raster["raster_origin"],
         raster_shape=raster["raster_shape"],
         raster=raster["raster"],

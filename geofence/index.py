@@ -8,7 +8,13 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geofence._kernels import build_cell_records, build_slabs, label_cells, list_touched_cells
+from geofence._kernels import (
+    Candidates,
+    build_cell_records,
+    build_slabs,
+    label_cells,
+    list_touched_cells,
+)
 
 #: Buckets per leaf grid in the index of candidate grids (more: fewer candidates per bucket).
 BUCKETS_PER_GRID = 256
@@ -101,8 +107,9 @@ def flatten(geoms: list[BaseGeometry]) -> dict[str, np.ndarray]:
 
 def build_index(
     geoms: list[BaseGeometry], bbox: np.ndarray, per_grid: int = BUCKETS_PER_GRID
-) -> dict[str, np.ndarray]:
-    """A uniform bucket grid over the leaves: per bucket its candidate grids in file order."""
+) -> Candidates:
+    """A uniform bucket grid over the leaves: per bucket its candidate grids in file order.
+    Returns the kernels' Candidates: bbox, origin (x0, y0, 1/w, 1/h), shape, offsets, items."""
     x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
     x1, y1 = bbox[:, 2].max() + BOX_MARGIN, bbox[:, 3].max() + BOX_MARGIN
     total = min(MAX_BUCKETS, max(16, per_grid * len(geoms)))
@@ -131,16 +138,12 @@ def build_index(
     off = np.zeros(nx * ny + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(c) for c in candidates])
     items = np.fromiter((g for c in candidates for g in c), dtype=np.int32, count=int(off[-1]))
-    return {
-        "index_origin": np.array([x0, y0, 1.0 / w, 1.0 / h]),
-        "index_shape": np.array([nx, ny], dtype=np.int64),
-        "bucket_off": off,
-        "bucket_items": items,
-    }
+    origin = np.array([x0, y0, 1.0 / w, 1.0 / h])
+    return (bbox, origin, np.array([nx, ny], dtype=np.int64), off, items)
 
 
 def build_raster(
-    flat: dict[str, np.ndarray], rings: Rings, index: dict[str, np.ndarray]
+    flat: dict[str, np.ndarray], rings: Rings, candidates: Candidates
 ) -> dict[str, np.ndarray]:
     """A fine raster over the leaves: per cell the grid holding all of it, -1 (no grid), or
     for a cell that edges may touch, -(start + 2) of its record (see build_cell_records).
@@ -161,12 +164,10 @@ def build_raster(
     cell_edges = np.empty(int(cell_off[-1]), dtype=np.int32)
     list_touched_cells(*args, cell_off[:-1].copy(), cell_edges)
     poly_grid = np.repeat(np.arange(len(bbox), dtype=np.int32), np.diff(flat["grid_off"]))
-    candidates = (bbox, index["index_origin"], index["index_shape"], index["bucket_off"],
-                  index["bucket_items"])  # fmt: skip
     records = build_cell_records(
-        *rings.kernel_args(), *candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
+        rings.kernel_args(), candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
     )
-    label_cells(*rings.kernel_args(), *candidates, origin, nx, ny, raster)
+    label_cells(rings.kernel_args(), candidates, origin, nx, ny, raster)
     return {
         "raster_origin": origin,
         "raster_shape": np.array([nx, ny], dtype=np.int64),

@@ -38,12 +38,12 @@ class Publish(NamedTuple):
     payload: bytes
 
 
-def _loop(grid: shapely.Geometry, neighbour: shapely.Geometry | None, rng: np.random.Generator,
-          ) -> np.ndarray:  # fmt: skip
+def patrol_loop(grid: shapely.Geometry, neighbour: shapely.Geometry | None,
+                rng: np.random.Generator, waypoints: int = 8) -> np.ndarray:  # fmt: skip
     """Waypoints (lon, lat) of a closed loop inside the grid; one may lie in a neighbour."""
     x0, y0, x1, y1 = shapely.bounds(grid)
     points: list[tuple[float, float]] = []
-    while len(points) < 8:
+    while len(points) < waypoints:
         p = (rng.uniform(x0, x1), rng.uniform(y0, y1))
         if grid.contains(shapely.Point(p)):
             points.append(p)
@@ -75,7 +75,7 @@ def _device_messages(
     assert grid is not None
     others = [g.geometry for g in grid_set.leaves if g.id != device.grid_id and g.geometry]
     touching = [g for g in others if shapely.touches(grid, g) or shapely.intersects(grid, g)]
-    loop = _loop(grid, touching[0] if touching else None, rng)
+    loop = patrol_loop(grid, touching[0] if touching else None, rng)
     kx = 111_195.0 * math.cos(math.radians(loop[0, 1]))
     steps = np.hypot(np.diff(loop[:, 0]) * kx, np.diff(loop[:, 1]) * 111_195.0)
     cum = np.concatenate([[0.0], np.cumsum(steps)])
