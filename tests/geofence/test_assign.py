@@ -96,3 +96,43 @@ def test_hypothesis_points_on_and_near_edges(u, v, off):
     p = a + v * (b - a) + off
     lon, lat = np.array([p[0]]), np.array([p[1]])
     assert assign(grid_set, lon, lat)[0] == shapely_first_covering(geoms, lon, lat)[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_star_polygons_with_holes_agree_with_shapely(seed):
+    """Grids of random star-shaped rings (some with a hole, some overlapping the one before)
+    over random points, points on their vertices and points 1e-9 off them."""
+    rng = np.random.default_rng(seed)
+    features, geoms = [], []
+    for k in range(int(rng.integers(1, 6))):
+        n = int(rng.integers(3, 40))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radius = rng.uniform(0.2, 1.0, n) * 1e-3
+        cx, cy = 117.0 + rng.uniform(0, 5e-3), 39.0 + rng.uniform(0, 5e-3)
+        shell = np.column_stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)])
+        rings = [[*shell.tolist(), shell[0].tolist()]]
+        if rng.random() < 0.5:
+            hole = np.column_stack(
+                [cx + 1e-4 * np.cos(angles[::-1]), cy + 1e-4 * np.sin(angles[::-1])]
+            )
+            rings.append([*hole.tolist(), hole[0].tolist()])
+        polygon = shapely.Polygon(rings[0], rings[1:])
+        if not polygon.is_valid or any(polygon.overlaps(g) for g in geoms):
+            continue
+        geoms.append(polygon)
+        features.append({"type": "Feature", "properties": {"id": f"g{k}"},
+                         "geometry": shapely.geometry.mapping(polygon)})  # fmt: skip
+    if not features:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "stars.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        grid_set = load_grids(path)
+    lon = rng.uniform(116.998, 117.007, 20_000)
+    lat = rng.uniform(38.998, 39.007, 20_000)
+    near_lon, near_lat = adversarial_points(geoms)
+    lon, lat = np.concatenate([lon, near_lon]), np.concatenate([lat, near_lat])
+    np.testing.assert_array_equal(
+        assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat)
+    )
