@@ -15,6 +15,8 @@ import numpy as np
 
 from ingest.reasons import Reason
 
+_NAN = float("nan")
+
 NATIVE_PREFIX = "gridpatrol/v1/ping/"
 OWNTRACKS_PREFIX = "owntracks/"
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -67,19 +69,19 @@ class Rejection:
 
 @dataclass
 class Decoded:
-    """Column lists of the readable pings (None where an optional field is absent), plus
+    """Column lists of the readable pings (NaN where an optional field is absent), plus
     rejections and non-ping OwnTracks messages."""
 
     device_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     ts: list[float] = field(default_factory=list)
     lat: list[float] = field(default_factory=list)
     lon: list[float] = field(default_factory=list)
-    acc: list[float | None] = field(default_factory=list)
-    spd: list[float | None] = field(default_factory=list)
-    hdg: list[float | None] = field(default_factory=list)
-    alt: list[float | None] = field(default_factory=list)
-    bat: list[float | None] = field(default_factory=list)
-    sent_at: list[float | None] = field(default_factory=list)
+    acc: list[float] = field(default_factory=list)
+    spd: list[float] = field(default_factory=list)
+    hdg: list[float] = field(default_factory=list)
+    alt: list[float] = field(default_factory=list)
+    bat: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
     message: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     item: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     native: list[NativePing] = field(default_factory=list)
@@ -107,12 +109,26 @@ class Decoded:
         self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc, assignment]
         self.lat = [p.lat for p in n] + [m.lat for m in o]  # type: ignore[misc]
         self.lon = [p.lon for p in n] + [m.lon for m in o]  # type: ignore[misc]
-        self.acc = [p.acc for p in n] + [m.acc for m in o]
-        self.spd = [p.spd for p in n] + [None if m.vel is None else m.vel / 3.6 for m in o]
-        self.hdg = [p.hdg for p in n] + [m.cog for m in o]
-        self.alt = [p.alt for p in n] + [m.alt for m in o]
-        self.bat = [p.bat for p in n] + [m.batt for m in o]
-        self.sent_at = [p.sent for p in n] + [m.created_at for m in o]
+        # NaN, not None, for absent values: numpy converts a list of floats five times faster
+        nan = _NAN
+        self.acc = [nan if p.acc is None else p.acc for p in n] + [
+            nan if m.acc is None else m.acc for m in o
+        ]
+        self.spd = [nan if p.spd is None else p.spd for p in n] + [
+            nan if m.vel is None else m.vel / 3.6 for m in o
+        ]
+        self.hdg = [nan if p.hdg is None else p.hdg for p in n] + [
+            nan if m.cog is None else m.cog for m in o
+        ]
+        self.alt = [nan if p.alt is None else p.alt for p in n] + [
+            nan if m.alt is None else m.alt for m in o
+        ]
+        self.bat = [nan if p.bat is None else p.bat for p in n] + [
+            nan if m.batt is None else m.batt for m in o
+        ]
+        self.sent_at = [nan if p.sent is None else p.sent for p in n] + [
+            nan if m.created_at is None else m.created_at for m in o
+        ]
 
 
 def device_from_topic(topic: str) -> tuple[str, bool] | None:
