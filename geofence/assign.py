@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geofence._kernels import assign_points
+from geofence._raster import assign_points
 from geofence.grids import GridSet
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geofence._kernels import cells_inside, count_stamped, mark_cells
+from geofence._tracks import cells_inside, count_stamped, mark_cells
 from geofence.fixes import Fixes
 from geofence.grids import GridSet
 

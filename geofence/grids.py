@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geofence._kernels import Candidates
+from geofence._rings import Candidates
 from geofence.index import Rings
 from gridpatrol.errors import GridpatrolError
 

@@ -8,13 +8,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geofence._kernels import (
-    Candidates,
-    build_cell_records,
-    build_slabs,
-    label_cells,
-    list_touched_cells,
-)
+from geofence._raster import build_cell_records, label_cells, list_touched_cells
+from geofence._rings import Candidates, build_slabs
 
 #: Buckets per leaf grid in the index of candidate grids (more: fewer candidates per bucket).
 BUCKETS_PER_GRID = 256

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geofence._kernels import find_crossings
+from geofence._tracks import find_crossings
 from geofence.fixes import Fixes
 from geofence.grids import GridSet
 

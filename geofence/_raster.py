@@ -1,0 +1,305 @@
+"""The raster that places most points with one lookup, and its cell records (Numba).
+
+Cells that no boundary touches carry their grid; cells that edges touch carry a record that
+places a point from one contiguous read; the rest goes to the exact tests in _rings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from geofence._rings import Candidates, Rings, first_covering, grid_covers, orient, sure_sign
+
+
+@njit(cache=True)
+def assign_points(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    rings: Rings,
+    candidates: Candidates,
+    raster_origin: np.ndarray,
+    raster_shape: np.ndarray,
+    raster: np.ndarray,
+    records: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """out[i] = first grid (file order) covering point i, or -1.
+
+    A point in a raster cell that no boundary touches takes the cell's label; a point in a
+    cell that edges touch is placed by the cell's record, or, near an edge, exactly."""
+    x0 = raster_origin[0]
+    y0 = raster_origin[1]
+    inv_w = raster_origin[2]
+    inv_h = raster_origin[3]
+    nx = raster_shape[0]
+    ny = raster_shape[1]
+    # first every point's cell label, noting (without a branch) those that need more
+    pending = np.empty(len(lon), dtype=np.int64)
+    n_pending = 0
+    for i in range(len(lon)):
+        fx = (lon[i] - x0) * inv_w
+        fy = (lat[i] - y0) * inv_h
+        label = -1
+        if fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny:
+            label = raster[int(fy) * nx + int(fx)]
+        out[i] = label
+        pending[n_pending] = i
+        n_pending += label < -1
+    # then the points in cells that edges touch: the cell's record, or near an edge, exactly
+    for j in range(n_pending):
+        i = pending[j]
+        px = lon[i]
+        py = lat[i]
+        placed = _place_by_record(px, py, records, -out[i] - 2)
+        if placed != -2:
+            out[i] = placed
+            continue
+        out[i] = first_covering(
+            px, py, rings, candidates,
+        )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _edge_touches_box(
+    x1: float, y1: float, x2: float, y2: float, bx0: float, by0: float, bx1: float, by1: float
+) -> bool:
+    """Whether the segment may touch the box (conservative: a near miss counts)."""
+    if max(x1, x2) < bx0 or min(x1, x2) > bx1 or max(y1, y2) < by0 or min(y1, y2) > by1:
+        return False
+    dx = x2 - x1
+    dy = y2 - y1
+    # all four corners strictly on one side of the edge's line: untouched
+    f00 = (bx0 - x1) * dy - (by0 - y1) * dx
+    f01 = (bx0 - x1) * dy - (by1 - y1) * dx
+    f10 = (bx1 - x1) * dy - (by0 - y1) * dx
+    f11 = (bx1 - x1) * dy - (by1 - y1) * dx
+    if f00 > 0.0 and f01 > 0.0 and f10 > 0.0 and f11 > 0.0:
+        return False
+    return not (f00 < 0.0 and f01 < 0.0 and f10 < 0.0 and f11 < 0.0)
+
+
+@njit(cache=True)
+def list_touched_cells(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    ring_off: np.ndarray,
+    raster_origin: np.ndarray,
+    nx: int,
+    ny: int,
+    margin: float,
+    cell_off: np.ndarray,
+    cell_edges: np.ndarray,
+) -> None:
+    """Which edges may touch each raster cell (the cell enlarged by margin, far more than
+    any rounding of a point's cell index). With cell_edges empty, counts them per cell into
+    cell_off[c + 1]; else writes them, cell_off[c] being where cell c's list starts."""
+    x0 = raster_origin[0]
+    y0 = raster_origin[1]
+    w = 1.0 / raster_origin[2]
+    h = 1.0 / raster_origin[3]
+    fill = len(cell_edges) > 0
+    for r in range(len(ring_off) - 1):
+        for i in range(ring_off[r], ring_off[r + 1] - 1):
+            x1 = xs[i]
+            y1 = ys[i]
+            x2 = xs[i + 1]
+            y2 = ys[i + 1]
+            ix0 = max(0, int((min(x1, x2) - margin - x0) / w) - 1)
+            ix1 = min(nx - 1, int((max(x1, x2) + margin - x0) / w) + 1)
+            iy0 = max(0, int((min(y1, y2) - margin - y0) / h) - 1)
+            iy1 = min(ny - 1, int((max(y1, y2) + margin - y0) / h) + 1)
+            for iy in range(iy0, iy1 + 1):
+                by0 = y0 + iy * h - margin
+                by1 = y0 + (iy + 1) * h + margin
+                for ix in range(ix0, ix1 + 1):
+                    bx0 = x0 + ix * w - margin
+                    bx1 = x0 + (ix + 1) * w + margin
+                    if _edge_touches_box(x1, y1, x2, y2, bx0, by0, bx1, by1):
+                        c = iy * nx + ix
+                        if fill:
+                            cell_edges[cell_off[c]] = i
+                            cell_off[c] += 1
+                        else:
+                            cell_off[c + 1] += 1
+
+
+#: Values per edge in a cell record: ax, ay, bx, by, side of the reference point.
+_EDGE_VALUES = 5
+#: Cells touched by more edges get no record (their points are tested against the slabs).
+_MAX_RECORD_EDGES = 32
+#: Candidate points for a cell's reference, as fractions of the cell (centre first).
+_REFERENCE_TRIES = ((0.5, 0.5), (0.37, 0.61), (0.71, 0.29), (0.23, 0.83))
+
+
+@njit(cache=True)
+def build_cell_records(
+    rings: Rings,
+    candidates: Candidates,
+    poly_grid: np.ndarray,
+    raster_origin: np.ndarray,
+    nx: int,
+    cell_off: np.ndarray,
+    cell_edges: np.ndarray,
+    raster: np.ndarray,
+) -> np.ndarray:
+    """A record for each cell that edges touch, so its points are placed from one
+    contiguous read: a reference point R in the cell, then per candidate grid (file order)
+    whether it covers R and the edges of it touching the cell. A point p is covered by a
+    candidate when R is, flipped by each edge that the segment pR properly crosses.
+
+    Record layout (float64): count, Rx, Ry, then per candidate: grid, covers R, edge count,
+    then per edge ax, ay, bx, by, side of R. count -1: no usable R or too many edges, test
+    exactly. The
+    raster label of the cell becomes -(start + 2). Returns the records."""
+    xs, ys, vertex_ring, ring_poly, _, _, _, _, _ = rings
+    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
+    n_grids = len(bbox)
+    w = 1.0 / raster_origin[2]
+    h = 1.0 / raster_origin[3]
+    cand = np.zeros(n_grids, dtype=np.int64)  # per grid: touching edges in this cell
+    stamp = np.full(n_grids, -1, dtype=np.int64)  # cell that last listed the grid
+    listed = np.empty(n_grids, dtype=np.int64)
+    size = 0
+    out = np.empty(0)
+    for phase in range(2):
+        if phase == 1:
+            out = np.empty(size)
+        at = 0
+        for c in range(len(raster)):
+            e0 = cell_off[c]
+            e1 = cell_off[c + 1]
+            if e0 == e1:
+                continue
+            cx0 = raster_origin[0] + (c % nx) * w
+            cy0 = raster_origin[1] + (c // nx) * h
+            rx = 0.0
+            ry = 0.0
+            found = False
+            # a cell crowded with edges (a very detailed boundary) is tested exactly instead
+            for t in range(len(_REFERENCE_TRIES) if e1 - e0 <= _MAX_RECORD_EDGES else 0):
+                rx = cx0 + _REFERENCE_TRIES[t][0] * w
+                ry = cy0 + _REFERENCE_TRIES[t][1] * h
+                found = True
+                for k in range(e0, e1):
+                    i = cell_edges[k]
+                    if orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry) == 0:
+                        found = False
+                        break
+                if found:
+                    break
+            if phase == 1:
+                raster[c] = -(at + 2)
+            if not found:
+                if phase == 1:
+                    out[at] = -1.0
+                at += 1
+                continue
+            # candidates: grids with edges here, and grids covering R (listed in R's bucket)
+            m = 0
+            for k in range(e0, e1):
+                g = poly_grid[ring_poly[vertex_ring[cell_edges[k]]]]
+                if stamp[g] != c:
+                    stamp[g] = c
+                    cand[g] = 0
+                    listed[m] = g
+                    m += 1
+                cand[g] += 1
+            bx = int((rx - index_origin[0]) * index_origin[2])
+            by = int((ry - index_origin[1]) * index_origin[3])
+            b = min(index_shape[1] - 1, max(0, by)) * index_shape[0]
+            b += min(index_shape[0] - 1, max(0, bx))
+            for k in range(bucket_off[b], bucket_off[b + 1]):
+                g = bucket_items[k]
+                if stamp[g] != c and grid_covers(
+                    g, rx, ry, rings,
+                ):  # fmt: skip
+                    stamp[g] = c
+                    cand[g] = 0
+                    listed[m] = g
+                    m += 1
+            head = at
+            at += 3
+            for g in np.sort(listed[:m]):
+                if phase == 1:
+                    out[at] = g
+                    out[at + 1] = 1.0 if grid_covers(
+                        g, rx, ry, rings,
+                    ) else 0.0  # fmt: skip
+                    out[at + 2] = cand[g]
+                at += 3
+                for k in range(e0, e1):
+                    i = cell_edges[k]
+                    if poly_grid[ring_poly[vertex_ring[i]]] != g:
+                        continue
+                    if phase == 1:
+                        out[at] = xs[i]
+                        out[at + 1] = ys[i]
+                        out[at + 2] = xs[i + 1]
+                        out[at + 3] = ys[i + 1]
+                        out[at + 4] = orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry)
+                    at += _EDGE_VALUES
+            if phase == 1:
+                out[head] = m
+                out[head + 1] = rx
+                out[head + 2] = ry
+        size = at
+    return out
+
+
+@njit(cache=True, inline="always")
+def _place_by_record(px: float, py: float, rec: np.ndarray, at: int) -> int:
+    """The first candidate of the record covering the point (-1: none), or -2 when the
+    record cannot decide (no reference point, or the point is on or near an edge)."""
+    count = int(rec[at])
+    if count < 0:
+        return -2
+    rx = rec[at + 1]
+    ry = rec[at + 2]
+    k = at + 3
+    for _ in range(count):
+        g = int(rec[k])
+        inside = rec[k + 1] != 0.0
+        edges = int(rec[k + 2])
+        k += 3
+        for _ in range(edges):
+            ax = rec[k]
+            ay = rec[k + 1]
+            bx = rec[k + 2]
+            by = rec[k + 3]
+            side_r = rec[k + 4]
+            k += _EDGE_VALUES
+            side_p = sure_sign(ax, ay, bx, by, px, py)
+            side_a = sure_sign(px, py, rx, ry, ax, ay)
+            side_b = sure_sign(px, py, rx, ry, bx, by)
+            if side_p == 0.0 or side_a == 0.0 or side_b == 0.0:
+                return -2
+            # pR properly crosses the edge: p and R on either side of it, a and b of pR
+            inside ^= (side_p != side_r) & (side_a != side_b)
+        if inside:
+            return g
+    return -1
+
+
+@njit(cache=True)
+def label_cells(
+    rings: Rings,
+    candidates: Candidates,
+    raster_origin: np.ndarray,
+    nx: int,
+    ny: int,
+    raster: np.ndarray,
+) -> None:
+    """Every cell no edge touches (label -1 so far) is wholly inside one grid or outside
+    all: its label is the exact answer at its centre."""
+    w = 1.0 / raster_origin[2]
+    h = 1.0 / raster_origin[3]
+    for iy in range(ny):
+        cy = raster_origin[1] + (iy + 0.5) * h
+        for ix in range(nx):
+            c = iy * nx + ix
+            if raster[c] != -1:
+                continue
+            raster[c] = first_covering(
+                raster_origin[0] + (ix + 0.5) * w, cy, rings, candidates,
+            )  # fmt: skip
