@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geofence._rings import Candidates, Rings, first_covering, grid_covers, orient, sure_sign
+from geofence._rings import (
+    Candidates,
+    Rings,
+    first_covering,
+    frame_of,
+    grid_covers,
+    orient,
+    sure_sign,
+)
 
 
 @njit(cache=True)
@@ -28,12 +36,7 @@ def assign_points(
 
     A point in a raster cell that no boundary touches takes the cell's label; a point in a
     cell that edges touch is placed by the cell's record, or, near an edge, exactly."""
-    x0 = raster_origin[0]
-    y0 = raster_origin[1]
-    inv_w = raster_origin[2]
-    inv_h = raster_origin[3]
-    nx = raster_shape[0]
-    ny = raster_shape[1]
+    x0, y0, inv_w, inv_h, nx, ny = frame_of(raster_origin, raster_shape)
     # first every point's cell label, noting (without a branch) those that need more
     pending = np.empty(len(lon), dtype=np.int64)
     n_pending = 0

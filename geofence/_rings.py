@@ -134,6 +134,12 @@ def _edge_meets_ray(xs: np.ndarray, ys: np.ndarray, i: int, px: float, py: float
 
 
 @njit(cache=True, inline="always")
+def frame_of(origin: np.ndarray, shape: np.ndarray) -> tuple[float, float, float, float, int, int]:
+    """A uniform grid's x0, y0, cells per degree in x and y, and cell counts nx, ny."""
+    return origin[0], origin[1], origin[2], origin[3], shape[0], shape[1]
+
+
+@njit(cache=True, inline="always")
 def slab_of(y: float, y0: float, inv: float, k: int) -> int:
     """The slab of height 1/inv above y0 holding y, clamped to [0, k). Monotone in y, so an
     edge whose y-range holds y is always listed in y's slab."""

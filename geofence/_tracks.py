@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geofence._rings import Candidates, Rings, grid_covers, slab_of
+from geofence._rings import Candidates, Rings, frame_of, grid_covers, slab_of
 
 
 @njit(cache=True)
@@ -78,12 +78,7 @@ def find_crossings(
     Rows are sorted by (device, ts). Writes up to len(out_grid) visits; returns how many were
     found (more than the capacity means: call again with bigger outputs)."""
     bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
-    x0 = index_origin[0]
-    y0 = index_origin[1]
-    inv_w = index_origin[2]
-    inv_h = index_origin[3]
-    nx = index_shape[0]
-    ny = index_shape[1]
+    x0, y0, inv_w, inv_h, nx, ny = frame_of(index_origin, index_shape)
     seen = np.full(len(bbox), -1, dtype=np.int64)
     found = 0
     for i in range(len(ts) - 1):
