@@ -11,7 +11,7 @@ from numba import njit
 
 from geofence._rings import (
     Candidates,
-    Rings,
+    RingBuffers,
     first_covering,
     frame_of,
     grid_covers,
@@ -24,7 +24,7 @@ from geofence._rings import (
 def assign_points(
     lon: np.ndarray,
     lat: np.ndarray,
-    rings: Rings,
+    rings: RingBuffers,
     candidates: Candidates,
     raster_origin: np.ndarray,
     raster_shape: np.ndarray,
@@ -58,9 +58,7 @@ def assign_points(
         if placed != -2:
             out[i] = placed
             continue
-        out[i] = first_covering(
-            px, py, rings, candidates,
-        )  # fmt: skip
+        out[i] = first_covering(px, py, rings, candidates)
 
 
 @njit(cache=True, inline="always")
@@ -137,7 +135,7 @@ _REFERENCE_TRIES = ((0.5, 0.5), (0.37, 0.61), (0.71, 0.29), (0.23, 0.83))
 
 @njit(cache=True)
 def build_cell_records(
-    rings: Rings,
+    rings: RingBuffers,
     candidates: Candidates,
     poly_grid: np.ndarray,
     raster_origin: np.ndarray,
@@ -152,9 +150,8 @@ def build_cell_records(
     candidate when R is, flipped by each edge that the segment pR properly crosses.
 
     Record layout (float64): count, Rx, Ry, then per candidate: grid, covers R, edge count,
-    then per edge ax, ay, bx, by, side of R. count -1: no usable R or too many edges, test
-    exactly. The
-    raster label of the cell becomes -(start + 2). Returns the records."""
+    then per edge ax, ay, bx, by, side of R. Count -1: no usable R or too many edges, test
+    exactly. The raster label of the cell becomes -(start + 2). Returns the records."""
     xs, ys, vertex_ring, ring_poly, _, _, _, _, _ = rings
     bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
     n_grids = len(bbox)
@@ -163,91 +160,81 @@ def build_cell_records(
     cand = np.zeros(n_grids, dtype=np.int64)  # per grid: touching edges in this cell
     stamp = np.full(n_grids, -1, dtype=np.int64)  # cell that last listed the grid
     listed = np.empty(n_grids, dtype=np.int64)
-    size = 0
-    out = np.empty(0)
-    for phase in range(2):
-        if phase == 1:
-            out = np.empty(size)
-        at = 0
-        for c in range(len(raster)):
-            e0 = cell_off[c]
-            e1 = cell_off[c + 1]
-            if e0 == e1:
-                continue
-            cx0 = raster_origin[0] + (c % nx) * w
-            cy0 = raster_origin[1] + (c // nx) * h
-            rx = 0.0
-            ry = 0.0
-            found = False
-            # a cell crowded with edges (a very detailed boundary) is tested exactly instead
-            for t in range(len(_REFERENCE_TRIES) if e1 - e0 <= _MAX_RECORD_EDGES else 0):
-                rx = cx0 + _REFERENCE_TRIES[t][0] * w
-                ry = cy0 + _REFERENCE_TRIES[t][1] * h
-                found = True
-                for k in range(e0, e1):
-                    i = cell_edges[k]
-                    if orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry) == 0:
-                        found = False
-                        break
-                if found:
-                    break
-            if phase == 1:
-                raster[c] = -(at + 2)
-            if not found:
-                if phase == 1:
-                    out[at] = -1.0
-                at += 1
-                continue
-            # candidates: grids with edges here, and grids covering R (listed in R's bucket)
-            m = 0
+    # room for the longest records possible: every edge's grid and every bucket item listed
+    widest_bucket = np.max(bucket_off[1:] - bucket_off[:-1]) if len(bucket_off) > 1 else 0
+    touched = cell_off[1:] - cell_off[:-1]
+    room = np.where(touched > _MAX_RECORD_EDGES, 1, 3 + 8 * touched + 3 * widest_bucket)
+    out = np.empty(int(np.sum(np.where(touched > 0, room, 0))))
+    at = 0
+    for c in range(len(raster)):
+        e0 = cell_off[c]
+        e1 = cell_off[c + 1]
+        if e0 == e1:
+            continue
+        cx0 = raster_origin[0] + (c % nx) * w
+        cy0 = raster_origin[1] + (c // nx) * h
+        rx = 0.0
+        ry = 0.0
+        found = False
+        # a cell crowded with edges (a very detailed boundary) is tested exactly instead
+        for t in range(len(_REFERENCE_TRIES) if e1 - e0 <= _MAX_RECORD_EDGES else 0):
+            rx = cx0 + _REFERENCE_TRIES[t][0] * w
+            ry = cy0 + _REFERENCE_TRIES[t][1] * h
+            found = True
             for k in range(e0, e1):
-                g = poly_grid[ring_poly[vertex_ring[cell_edges[k]]]]
-                if stamp[g] != c:
-                    stamp[g] = c
-                    cand[g] = 0
-                    listed[m] = g
-                    m += 1
-                cand[g] += 1
-            bx = int((rx - index_origin[0]) * index_origin[2])
-            by = int((ry - index_origin[1]) * index_origin[3])
-            b = min(index_shape[1] - 1, max(0, by)) * index_shape[0]
-            b += min(index_shape[0] - 1, max(0, bx))
-            for k in range(bucket_off[b], bucket_off[b + 1]):
-                g = bucket_items[k]
-                if stamp[g] != c and grid_covers(
-                    g, rx, ry, rings,
-                ):  # fmt: skip
-                    stamp[g] = c
-                    cand[g] = 0
-                    listed[m] = g
-                    m += 1
-            head = at
+                i = cell_edges[k]
+                if orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry) == 0:
+                    found = False
+                    break
+            if found:
+                break
+        raster[c] = -(at + 2)
+        if not found:
+            out[at] = -1.0
+            at += 1
+            continue
+        # candidates: grids with edges here, and grids covering R (listed in R's bucket)
+        m = 0
+        for k in range(e0, e1):
+            g = poly_grid[ring_poly[vertex_ring[cell_edges[k]]]]
+            if stamp[g] != c:
+                stamp[g] = c
+                cand[g] = 0
+                listed[m] = g
+                m += 1
+            cand[g] += 1
+        bx = int((rx - index_origin[0]) * index_origin[2])
+        by = int((ry - index_origin[1]) * index_origin[3])
+        b = min(index_shape[1] - 1, max(0, by)) * index_shape[0]
+        b += min(index_shape[0] - 1, max(0, bx))
+        for k in range(bucket_off[b], bucket_off[b + 1]):
+            g = bucket_items[k]
+            if stamp[g] != c and grid_covers(g, rx, ry, rings):
+                stamp[g] = c
+                cand[g] = 0
+                listed[m] = g
+                m += 1
+        out[at] = m
+        out[at + 1] = rx
+        out[at + 2] = ry
+        at += 3
+        for g in np.sort(listed[:m]):
+            # a grid without edges here was listed because it covers R
+            covers = cand[g] == 0 or grid_covers(g, rx, ry, rings)
+            out[at] = g
+            out[at + 1] = 1.0 if covers else 0.0
+            out[at + 2] = cand[g]
             at += 3
-            for g in np.sort(listed[:m]):
-                if phase == 1:
-                    out[at] = g
-                    out[at + 1] = 1.0 if grid_covers(
-                        g, rx, ry, rings,
-                    ) else 0.0  # fmt: skip
-                    out[at + 2] = cand[g]
-                at += 3
-                for k in range(e0, e1):
-                    i = cell_edges[k]
-                    if poly_grid[ring_poly[vertex_ring[i]]] != g:
-                        continue
-                    if phase == 1:
-                        out[at] = xs[i]
-                        out[at + 1] = ys[i]
-                        out[at + 2] = xs[i + 1]
-                        out[at + 3] = ys[i + 1]
-                        out[at + 4] = orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry)
+            for k in range(e0, e1):
+                i = cell_edges[k]
+                if poly_grid[ring_poly[vertex_ring[i]]] == g:
+                    out[at] = xs[i]
+                    out[at + 1] = ys[i]
+                    out[at + 2] = xs[i + 1]
+                    out[at + 3] = ys[i + 1]
+                    out[at + 4] = orient(xs[i], ys[i], xs[i + 1], ys[i + 1], rx, ry)
                     at += _EDGE_VALUES
-            if phase == 1:
-                out[head] = m
-                out[head + 1] = rx
-                out[head + 2] = ry
-        size = at
-    return out
+    return out[:at].copy()
 
 
 @njit(cache=True, inline="always")
@@ -286,7 +273,7 @@ def _place_by_record(px: float, py: float, rec: np.ndarray, at: int) -> int:
 
 @njit(cache=True)
 def label_cells(
-    rings: Rings,
+    rings: RingBuffers,
     candidates: Candidates,
     raster_origin: np.ndarray,
     nx: int,
@@ -303,6 +290,4 @@ def label_cells(
             c = iy * nx + ix
             if raster[c] != -1:
                 continue
-            raster[c] = first_covering(
-                raster_origin[0] + (ix + 0.5) * w, cy, rings, candidates,
-            )  # fmt: skip
+            raster[c] = first_covering(raster_origin[0] + (ix + 0.5) * w, cy, rings, candidates)

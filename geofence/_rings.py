@@ -17,9 +17,9 @@ OUTSIDE = 0
 INSIDE = 1
 BOUNDARY = 2
 
-#: The leaves' boundary buffers: xs, ys, vertex_ring, ring_poly, poly_off, slab_geom,
-#: slab_int, slab_off, slab_edges (see geofence.index.Rings).
-Rings = tuple[np.ndarray, ...]
+#: The leaves' boundary buffers as kernels take them: xs, ys, vertex_ring, ring_poly,
+#: poly_off, slab_geom, slab_int, slab_off, slab_edges (see geofence.index.Rings).
+RingBuffers = tuple[np.ndarray, ...]
 #: A bucket index of candidate grids: bbox, origin, shape, bucket_off, bucket_items.
 Candidates = tuple[np.ndarray, ...]
 
@@ -219,11 +219,22 @@ def build_slabs(
 
 
 @njit(cache=True, inline="always")
+def sure_sign(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
+    """The sign (+1 or -1) of orient(a, b, c) when floating point is sure of it, else 0."""
+    detleft = (ax - cx) * (by - cy)
+    detright = (ay - cy) * (bx - cx)
+    det = detleft - detright
+    if abs(det) <= _CCW_ERRBOUND_A * (abs(detleft) + abs(detright)):
+        return 0.0
+    return 1.0 if det > 0.0 else -1.0
+
+
+@njit(cache=True, inline="always")
 def grid_covers(
     g: int,
     px: float,
     py: float,
-    rings: Rings,
+    rings: RingBuffers,
 ) -> bool:
     """True when grid g covers the point: interior or boundary, holes excluded, hole edges in.
 
@@ -256,10 +267,8 @@ def grid_covers(
             odd = False
         y1 = ys[i]
         y2 = ys[i + 1]
-        detleft = (xs[i] - px) * (y2 - py)
-        detright = (y1 - py) * (xs[i + 1] - px)
-        det = detleft - detright
-        if y1 == py or y2 == py or abs(det) <= _CCW_ERRBOUND_A * (abs(detleft) + abs(detright)):
+        side = sure_sign(xs[i], y1, xs[i + 1], y2, px, py)
+        if y1 == py or y2 == py or side == 0.0:
             # at a vertex's height or nearly on the edge's line: the exact test decides
             where = _edge_meets_ray(xs, ys, i, px, py)
             # on any edge, shell or hole, the point is covered
@@ -267,9 +276,9 @@ def grid_covers(
                 return True
             odd ^= where == INSIDE
         else:
-            # the sign of det is exact here; written without branches (random points would
-            # mispredict them): the edge straddles the ray's height and turns towards it
-            odd ^= ((y1 > py) != (y2 > py)) & ((det > 0.0) == (y2 > y1))
+            # written without branches (random points would mispredict them): the edge
+            # straddles the ray's height and turns towards the point
+            odd ^= ((y1 > py) != (y2 > py)) & ((side > 0.0) == (y2 > y1))
     if odd:
         if ring == poly_off[poly]:
             shell_in = True
@@ -282,7 +291,7 @@ def grid_covers(
 def first_covering(
     px: float,
     py: float,
-    rings: Rings,
+    rings: RingBuffers,
     candidates: Candidates,
 ) -> int:
     """The first grid (file order) covering the point, or -1: exact tests of the candidates
@@ -298,19 +307,6 @@ def first_covering(
         g = bucket_items[k]
         if px < bbox[g, 0] or px > bbox[g, 2] or py < bbox[g, 1] or py > bbox[g, 3]:
             continue
-        if grid_covers(
-            g, px, py, rings,
-        ):  # fmt: skip
+        if grid_covers(g, px, py, rings):
             return g
     return -1
-
-
-@njit(cache=True, inline="always")
-def sure_sign(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
-    """The sign (+1 or -1) of orient(a, b, c) when floating point is sure of it, else 0."""
-    detleft = (ax - cx) * (by - cy)
-    detright = (ay - cy) * (bx - cx)
-    det = detleft - detright
-    if abs(det) <= _CCW_ERRBOUND_A * (abs(detleft) + abs(detright)):
-        return 0.0
-    return 1.0 if det > 0.0 else -1.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from geofence._rings import Candidates, Rings, frame_of, grid_covers, slab_of
+from geofence._rings import Candidates, RingBuffers, frame_of, grid_covers, slab_of
 
 
 @njit(cache=True)
@@ -18,7 +18,7 @@ def _first_entry(
     ay: float,
     bx: float,
     by: float,
-    rings: Rings,
+    rings: RingBuffers,
 ) -> float:
     """Smallest t in [0, 1] where a + t (b - a) meets a boundary of grid g, or -1."""
     xs, ys, _, _, _, slab_geom, slab_int, slab_off, slab_edges = rings
@@ -67,7 +67,7 @@ def find_crossings(
     lat: np.ndarray,
     grid: np.ndarray,
     max_dt: float,
-    rings: Rings,
+    rings: RingBuffers,
     candidates: Candidates,
     out_grid: np.ndarray,
     out_time: np.ndarray,
@@ -188,7 +188,7 @@ def cells_inside(
     g: int,
     lon: np.ndarray,
     lat: np.ndarray,
-    rings: Rings,
+    rings: RingBuffers,
     out: np.ndarray,
 ) -> None:
     for i in range(len(lon)):

@@ -9,7 +9,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geofence._raster import build_cell_records, label_cells, list_touched_cells
-from geofence._rings import Candidates, build_slabs
+from geofence._rings import Candidates, RingBuffers, build_slabs
 
 #: Buckets per leaf grid in the index of candidate grids (more: fewer candidates per bucket).
 BUCKETS_PER_GRID = 256
@@ -29,13 +29,6 @@ def polygons_of(geom: BaseGeometry) -> list[shapely.Polygon]:
     return [g for g in getattr(geom, "geoms", []) if isinstance(g, shapely.Polygon)]
 
 
-#: The Rings buffers as the kernels take them (a fixed-length tuple, so calls type-check).
-RingArgs = tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-]  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Rings:
     """The leaves' boundaries as flat buffers, with their edges listed per horizontal slab
@@ -51,7 +44,7 @@ class Rings:
     slab_off: np.ndarray  # per slab: start in slab_edges
     slab_edges: np.ndarray  # edge start vertices, ring order within a slab
 
-    def kernel_args(self) -> RingArgs:
+    def kernel_args(self) -> RingBuffers:
         """The buffers in the order the kernels take them."""
         return (self.xs, self.ys, self.vertex_ring, self.ring_poly, self.poly_off,
                 self.slab_geom, self.slab_int, self.slab_off, self.slab_edges)  # fmt: skip
@@ -100,19 +93,28 @@ def flatten(geoms: list[BaseGeometry]) -> dict[str, np.ndarray]:
     }
 
 
+def uniform_frame(bbox: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """About ``cells`` square-ish cells over the boxes (enlarged by BOX_MARGIN): the origin
+    (x0, y0, cells per degree in x and y) and shape (nx, ny) the kernels read."""
+    x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
+    width = bbox[:, 2].max() + BOX_MARGIN - x0
+    height = bbox[:, 3].max() + BOX_MARGIN - y0
+    size = float(np.sqrt(width * height / cells))
+    nx = max(1, int(np.ceil(width / size)))
+    ny = max(1, int(np.ceil(height / size)))
+    origin = np.array([x0, y0, nx / width, ny / height])
+    return origin, np.array([nx, ny], dtype=np.int64)
+
+
 def build_index(
     geoms: list[BaseGeometry], bbox: np.ndarray, per_grid: int = BUCKETS_PER_GRID
 ) -> Candidates:
     """A uniform bucket grid over the leaves: per bucket its candidate grids in file order.
     Returns the kernels' Candidates: bbox, origin (x0, y0, 1/w, 1/h), shape, offsets, items."""
-    x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
-    x1, y1 = bbox[:, 2].max() + BOX_MARGIN, bbox[:, 3].max() + BOX_MARGIN
-    total = min(MAX_BUCKETS, max(16, per_grid * len(geoms)))
-    width, height = x1 - x0, y1 - y0
-    size = float(np.sqrt(width * height / total))
-    nx = max(1, int(np.ceil(width / size)))
-    ny = max(1, int(np.ceil(height / size)))
-    w, h = width / nx, height / ny
+    origin, shape = uniform_frame(bbox, min(MAX_BUCKETS, max(16, per_grid * len(geoms))))
+    x0, y0 = origin[0], origin[1]
+    w, h = 1.0 / origin[2], 1.0 / origin[3]
+    nx, ny = int(shape[0]), int(shape[1])
     candidates: list[list[int]] = [[] for _ in range(nx * ny)]
     for g, geom in enumerate(geoms):
         shapely.prepare(geom)
@@ -133,8 +135,7 @@ def build_index(
     off = np.zeros(nx * ny + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(c) for c in candidates])
     items = np.fromiter((g for c in candidates for g in c), dtype=np.int32, count=int(off[-1]))
-    origin = np.array([x0, y0, 1.0 / w, 1.0 / h])
-    return (bbox, origin, np.array([nx, ny], dtype=np.int64), off, items)
+    return (bbox, origin, shape, off, items)
 
 
 def build_raster(
@@ -144,13 +145,9 @@ def build_raster(
     for a cell that edges may touch, -(start + 2) of its record (see build_cell_records).
     Most points are answered by one lookup, most others by one record."""
     bbox = flat["bbox"]
-    x0, y0 = bbox[:, 0].min() - BOX_MARGIN, bbox[:, 1].min() - BOX_MARGIN
-    x1, y1 = bbox[:, 2].max() + BOX_MARGIN, bbox[:, 3].max() + BOX_MARGIN
     total = min(MAX_RASTER_CELLS, max(16, RASTER_CELLS_PER_GRID * len(bbox)))
-    size = float(np.sqrt((x1 - x0) * (y1 - y0) / total))
-    nx = max(1, int(np.ceil((x1 - x0) / size)))
-    ny = max(1, int(np.ceil((y1 - y0) / size)))
-    origin = np.array([x0, y0, nx / (x1 - x0), ny / (y1 - y0)])
+    origin, shape = uniform_frame(bbox, total)
+    nx, ny = int(shape[0]), int(shape[1])
     raster = np.full(nx * ny, -1, dtype=np.int32)
     args = (rings.xs, rings.ys, flat["ring_off"], origin, nx, ny, BOX_MARGIN)
     cell_off = np.zeros(nx * ny + 1, dtype=np.int64)
@@ -165,7 +162,7 @@ def build_raster(
     label_cells(rings.kernel_args(), candidates, origin, nx, ny, raster)
     return {
         "raster_origin": origin,
-        "raster_shape": np.array([nx, ny], dtype=np.int64),
+        "raster_shape": shape,
         "raster": raster,
         "records": records,
     }
