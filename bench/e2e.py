@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -29,36 +30,44 @@ from ingest.prepare import PreparedBatch
 PUBLISHERS = 4
 
 
+def payload_lines(publisher: int, count: int, per_message: int, start: float) -> list[bytes]:
+    """One publisher's payloads (its own device), one JSON line each: per_message fixes 1 ms
+    apart, a single object when per_message is 1."""
+    lines = []
+    for m in range(count):
+        base = start + (m * per_message) * 0.001
+        fixes = [
+            {"ts": round(base + k * 0.001, 3), "lat": 39.06 + 1e-6 * (m % 100),
+             "lon": 117.16 + 1e-4 * publisher, "acc": 5.0}
+            for k in range(per_message)
+        ]  # fmt: skip
+        lines.append(json.dumps(fixes[0] if per_message == 1 else fixes).encode() + b"\n")
+    return lines
+
+
 def _payload_files(folder: Path, messages: int, per_message: int, start: float) -> list[Path]:
-    """One file per publisher (its own device and topic), one JSON payload a line."""
+    """One file per publisher, one JSON payload a line."""
     files = []
-    per_pub = messages // PUBLISHERS
     for p in range(PUBLISHERS):
         path = folder / f"pub-{p}-{per_message}.txt"
-        lines = []
-        for m in range(per_pub):
-            base = start + (m * per_message) * 0.001
-            fixes = [
-                {"ts": round(base + k * 0.001, 3), "lat": 39.06 + 1e-6 * (m % 100),
-                 "lon": 117.16, "acc": 5.0}
-                for k in range(per_message)
-            ]  # fmt: skip
-            lines.append(json.dumps(fixes[0] if per_message == 1 else fixes))
-        path.write_text("\n".join(lines) + "\n")
+        path.write_bytes(b"".join(payload_lines(p, messages // PUBLISHERS, per_message, start)))
         files.append(path)
     return files
 
 
-def _publish(broker: Mosquitto, files: list[Path]) -> list[subprocess.Popen[bytes]]:
+def mosquitto_pub(broker: Mosquitto, topic: str, stdin: IO[bytes] | int) -> subprocess.Popen[bytes]:
+    """Debian's C publisher, QoS 1, one payload per line of stdin."""
     binary = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+    return subprocess.Popen(
+        [binary, "-p", str(broker.port), "-q", "1", "-M", "1000", "-l", "-t", topic], stdin=stdin
+    )
+
+
+def _publish(broker: Mosquitto, files: list[Path]) -> list[subprocess.Popen[bytes]]:
     procs = []
     for p, path in enumerate(files):
         with open(path, "rb") as stdin:
-            procs.append(subprocess.Popen(
-                [binary, "-p", str(broker.port), "-q", "1", "-M", "1000", "-l",
-                 "-t", f"gridpatrol/v1/ping/bench-{p}"],
-                stdin=stdin,
-            ))  # fmt: skip
+            procs.append(mosquitto_pub(broker, f"gridpatrol/v1/ping/bench-{p}", stdin))
     return procs
 
 

@@ -9,8 +9,6 @@ window (--receive-maximum unacknowledged messages), not by the backlog.
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,9 +20,9 @@ from typing import IO
 
 import httpx
 
+from bench.e2e import PUBLISHERS, mosquitto_pub, payload_lines
 from gridpatrol.broker import Mosquitto, free_port
 
-PUBLISHERS = 4
 PER_MESSAGE = 50
 
 
@@ -41,24 +39,9 @@ class FloodResult:
     peak_rss_mb: float
 
 
-def _lines(publisher: int, count: int, start: float) -> list[bytes]:
-    """Payload lines of one publisher (its own device), PER_MESSAGE fixes 1 ms apart each."""
-    lines = []
-    for m in range(count):
-        base = start + m * PER_MESSAGE * 0.001
-        fixes = [{"ts": round(base + k * 0.001, 3), "lat": 39.06 + 1e-6 * (m % 100),
-                  "lon": 117.16 + 1e-4 * publisher} for k in range(PER_MESSAGE)]  # fmt: skip
-        lines.append(json.dumps(fixes).encode() + b"\n")
-    return lines
-
-
 def _publishers(broker: Mosquitto, tag: str) -> list[subprocess.Popen[bytes]]:
-    binary = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
-    return [
-        subprocess.Popen([binary, "-p", str(broker.port), "-q", "1", "-M", "1000", "-l",
-                          "-t", f"gridpatrol/v1/ping/{tag}-{p}"], stdin=subprocess.PIPE)
-        for p in range(PUBLISHERS)
-    ]  # fmt: skip
+    return [mosquitto_pub(broker, f"gridpatrol/v1/ping/{tag}-{p}", subprocess.PIPE)
+            for p in range(PUBLISHERS)]  # fmt: skip
 
 
 def _feed(pipe: IO[bytes], lines: list[bytes], per_second: float | None) -> None:
@@ -139,7 +122,7 @@ def flood(workdir: Path, burst_messages: int, seconds: float) -> FloodResult:
         idle_kb = _rss_kb(serve.process.pid)[0]
         start = time.time() - 6 * 86400
         per_pub = burst_messages // PUBLISHERS
-        burst = [_lines(p, per_pub, start) for p in range(PUBLISHERS)]
+        burst = [payload_lines(p, per_pub, PER_MESSAGE, start) for p in range(PUBLISHERS)]
         expected = PUBLISHERS * per_pub * PER_MESSAGE
         t0 = time.perf_counter()
         _publish(broker, "burst", burst, None)
@@ -148,7 +131,8 @@ def flood(workdir: Path, burst_messages: int, seconds: float) -> FloodResult:
 
         rate = 2.0 * sustainable
         per_pub_flood = int(rate * seconds / PER_MESSAGE / PUBLISHERS)
-        lines = [_lines(p, per_pub_flood, start + 86400) for p in range(PUBLISHERS)]
+        lines = [payload_lines(p, per_pub_flood, PER_MESSAGE, start + 86400)
+                 for p in range(PUBLISHERS)]  # fmt: skip
         sent = PUBLISHERS * per_pub_flood * PER_MESSAGE
         t0 = time.perf_counter()
         _publish(broker, "flood", lines, rate / PER_MESSAGE / PUBLISHERS)
