@@ -131,16 +131,20 @@ def test_disk_full_stops_acks_reports_and_resumes(broker: Mosquitto, tmp_path: P
     assert_logged(serve.log, "File too large")
 
 
-def _set_read_only(paths: list[Path], read_only: bool) -> str:
-    """Make files read-only for this user (root included); returns the error writes get."""
+#: The error a write to a read-only file gets: root is stopped by the immutable attribute,
+#: another user by the missing write permission.
+READ_ONLY_CAUSE = "Operation not permitted" if os.geteuid() == 0 else "Permission denied"
+
+
+def _set_read_only(paths: list[Path], read_only: bool) -> None:
+    """Make files read-only for this user, root included (see READ_ONLY_CAUSE)."""
     if os.geteuid() == 0:
         flag = "+i" if read_only else "-i"
         subprocess.run(["chattr", flag, *map(str, paths)], check=True)
-        return "Operation not permitted"
+        return
     for path in paths:
         mode = path.stat().st_mode
         path.chmod(mode & ~0o222 if read_only else mode | 0o200)
-    return "Permission denied"
 
 
 def test_read_only_database_stops_acks_reports_and_resumes(broker: Mosquitto, tmp_path: Path):
@@ -148,7 +152,7 @@ def test_read_only_database_stops_acks_reports_and_resumes(broker: Mosquitto, tm
     folder.mkdir()
     db = folder / "gp.db"
     locked = [folder, db]
-    cause = "Operation not permitted" if os.geteuid() == 0 else "Permission denied"
+    cause = READ_ONLY_CAUSE
     with serve_on(broker, db, tmp_path / "first.log") as serve:
         store_first(broker, serve)
     # a clean stop checkpointed the write-ahead log away: the next commit must create it
