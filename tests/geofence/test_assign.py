@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from geofence import assign, load_grids
 from geofence.generate import irregular_town, square_grids
-from tests.geofence.town import shapely_first_covering
+from tests.geofence.town import feature, shapely_first_covering
 
 
 def _town(tmp_path, fc):
@@ -121,8 +121,7 @@ def test_random_star_polygons_with_holes_agree_with_shapely(seed):
         if not polygon.is_valid or any(polygon.overlaps(g) for g in geoms):
             continue
         geoms.append(polygon)
-        features.append({"type": "Feature", "properties": {"id": f"g{k}"},
-                         "geometry": shapely.geometry.mapping(polygon)})  # fmt: skip
+        features.append(feature(f"g{k}", rings))
     if not features:
         return
     with tempfile.TemporaryDirectory() as folder:
