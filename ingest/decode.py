@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -54,6 +55,27 @@ class OwnTracksMessage(msgspec.Struct):
     created_at: float | None = None
 
 
+class EpochPing(msgspec.Struct):
+    """The common native ping, read without a check per ping: ``ts`` a number, optional
+    fields absent rather than null, no ``id``. A payload that is not all of this shape
+    fails this decoder and is read again as :class:`NativePing`."""
+
+    ts: float
+    lat: float
+    lon: float
+    acc: float = _NAN
+    spd: float = _NAN
+    hdg: float = _NAN
+    alt: float = _NAN
+    bat: float = _NAN
+    sent: float = _NAN
+    id: None = None
+
+
+#: Fields of a ping in column order (``sent`` is the ``sent_at`` column).
+FLOAT_FIELDS = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent")
+
+_epoch_pings = msgspec.json.Decoder(EpochPing | list[EpochPing])
 _native = msgspec.json.Decoder(NativePing | list[NativePing])
 _owntracks = msgspec.json.Decoder(OwnTracksMessage | list[OwnTracksMessage])
 _any = msgspec.json.Decoder()
@@ -67,26 +89,58 @@ class Rejection:
     detail: str
 
 
+def _empty() -> np.ndarray:
+    return np.empty(0, dtype=np.float64)
+
+
+def _epoch_columns(pings: list[EpochPing]) -> list[np.ndarray]:
+    """Columns of FLOAT_FIELDS (numbers or NaN by construction). Spelled out: a list
+    comprehension reading an attribute by name is the fastest way there."""
+    n, f8 = len(pings), np.float64
+    return [
+        np.fromiter([p.ts for p in pings], f8, n),
+        np.fromiter([p.lat for p in pings], f8, n),
+        np.fromiter([p.lon for p in pings], f8, n),
+        np.fromiter([p.acc for p in pings], f8, n),
+        np.fromiter([p.spd for p in pings], f8, n),
+        np.fromiter([p.hdg for p in pings], f8, n),
+        np.fromiter([p.alt for p in pings], f8, n),
+        np.fromiter([p.bat for p in pings], f8, n),
+        np.fromiter([p.sent for p in pings], f8, n),
+    ]
+
+
+def _nullable_columns(items: Sequence[object], fields: tuple[str, ...]) -> list[np.ndarray]:
+    """Columns of ``fields`` where absent values are None (numpy makes them NaN)."""
+    return [np.array([getattr(i, f) for i in items], dtype=np.float64) for f in fields]
+
+
+#: OwnTracks fields in the order of FLOAT_FIELDS (``vel`` in km/h becomes spd in m/s).
+OWNTRACKS_FIELDS = ("tst", "lat", "lon", "acc", "vel", "cog", "alt", "batt", "created_at")
+
+
 @dataclass
 class Decoded:
-    """Column lists of the readable pings (NaN where an optional field is absent), plus
+    """Columns of the readable pings (NaN where an optional field is absent), plus
     rejections and non-ping OwnTracks messages."""
 
     device_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    ts: list[float] = field(default_factory=list)
-    lat: list[float] = field(default_factory=list)
-    lon: list[float] = field(default_factory=list)
-    acc: list[float] = field(default_factory=list)
-    spd: list[float] = field(default_factory=list)
-    hdg: list[float] = field(default_factory=list)
-    alt: list[float] = field(default_factory=list)
-    bat: list[float] = field(default_factory=list)
-    sent_at: list[float] = field(default_factory=list)
+    ts: np.ndarray = field(default_factory=_empty)
+    lat: np.ndarray = field(default_factory=_empty)
+    lon: np.ndarray = field(default_factory=_empty)
+    acc: np.ndarray = field(default_factory=_empty)
+    spd: np.ndarray = field(default_factory=_empty)
+    hdg: np.ndarray = field(default_factory=_empty)
+    alt: np.ndarray = field(default_factory=_empty)
+    bat: np.ndarray = field(default_factory=_empty)
+    sent_at: np.ndarray = field(default_factory=_empty)
     message: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     item: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    epoch: list[EpochPing] = field(default_factory=list)
     native: list[NativePing] = field(default_factory=list)
     owntracks: list[OwnTracksMessage] = field(default_factory=list)
     # runs of consecutive pings of one message: (device, message, first item, count)
+    epoch_runs: list[tuple[str, int, int, int]] = field(default_factory=list)
     native_runs: list[tuple[str, int, int, int]] = field(default_factory=list)
     owntracks_runs: list[tuple[str, int, int, int]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -96,39 +150,29 @@ class Decoded:
         return len(self.ts)
 
     def finish(self) -> None:
-        """Fill the column lists from the decoded structs (native first, then OwnTracks)."""
-        runs = self.native_runs + self.owntracks_runs
-        if runs:
-            counts = np.asarray([r[3] for r in runs], dtype=np.int64)
-            self.device_id = np.repeat(np.asarray([r[0] for r in runs], dtype=object), counts)
-            self.message = np.repeat(np.asarray([r[1] for r in runs], dtype=np.int64), counts)
-            first = np.asarray([r[2] for r in runs], dtype=np.int64)
-            shift = np.repeat(np.cumsum(counts) - counts - first, counts)
-            self.item = np.arange(int(counts.sum()), dtype=np.int64) - shift
-        n, o = self.native, self.owntracks
-        self.ts = [p.ts for p in n] + [m.tst for m in o]  # type: ignore[misc, assignment]
-        self.lat = [p.lat for p in n] + [m.lat for m in o]  # type: ignore[misc]
-        self.lon = [p.lon for p in n] + [m.lon for m in o]  # type: ignore[misc]
-        # NaN, not None, for absent values: numpy converts a list of floats five times faster
-        nan = _NAN
-        self.acc = [nan if p.acc is None else p.acc for p in n] + [
-            nan if m.acc is None else m.acc for m in o
-        ]
-        self.spd = [nan if p.spd is None else p.spd for p in n] + [
-            nan if m.vel is None else m.vel / 3.6 for m in o
-        ]
-        self.hdg = [nan if p.hdg is None else p.hdg for p in n] + [
-            nan if m.cog is None else m.cog for m in o
-        ]
-        self.alt = [nan if p.alt is None else p.alt for p in n] + [
-            nan if m.alt is None else m.alt for m in o
-        ]
-        self.bat = [nan if p.bat is None else p.bat for p in n] + [
-            nan if m.batt is None else m.batt for m in o
-        ]
-        self.sent_at = [nan if p.sent is None else p.sent for p in n] + [
-            nan if m.created_at is None else m.created_at for m in o
-        ]
+        """Fill the columns from the decoded structs (epoch, native, then OwnTracks)."""
+        runs = self.epoch_runs + self.native_runs + self.owntracks_runs
+        if not runs:
+            return
+        counts = np.asarray([r[3] for r in runs], dtype=np.int64)
+        self.device_id = np.repeat(np.asarray([r[0] for r in runs], dtype=object), counts)
+        self.message = np.repeat(np.asarray([r[1] for r in runs], dtype=np.int64), counts)
+        first = np.asarray([r[2] for r in runs], dtype=np.int64)
+        shift = np.repeat(np.cumsum(counts) - counts - first, counts)
+        self.item = np.arange(int(counts.sum()), dtype=np.int64) - shift
+        parts = [_epoch_columns(self.epoch)]
+        if self.native:
+            parts.append(_nullable_columns(self.native, FLOAT_FIELDS))
+        if self.owntracks:
+            owntracks = _nullable_columns(self.owntracks, OWNTRACKS_FIELDS)
+            owntracks[4] /= 3.6
+            parts.append(owntracks)
+        for name, columns in zip(COLUMN_NAMES, zip(*parts, strict=True), strict=True):
+            setattr(self, name, columns[0] if len(columns) == 1 else np.concatenate(columns))
+
+
+#: The attributes of :class:`Decoded` that FLOAT_FIELDS fill.
+COLUMN_NAMES = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent_at")
 
 
 def device_from_topic(topic: str) -> tuple[str, bool] | None:
@@ -195,26 +239,29 @@ class Decoder:
             detail = f"{len(payload)} bytes > {self.max_payload_bytes}"
             out.rejections.append(Rejection(index, 0, Reason.PAYLOAD_TOO_LARGE, detail))
             return
+        if not owntracks:
+            try:
+                value = _epoch_pings.decode(payload)
+            except msgspec.ValidationError:
+                pass  # an id, a null, a ts string, a wrong type...: read as NativePing below
+            except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+                self._decode_slow(out, index, device, owntracks, payload)
+                return
+            else:  # the common case, taken whole: a ping or an array of them
+                if type(value) is EpochPing:
+                    out.epoch.append(value)
+                    out.epoch_runs.append((device, index, 0, 1))
+                elif 0 < len(value) <= self.max_batch_items:
+                    out.epoch += value
+                    out.epoch_runs.append((device, index, 0, len(value)))
+                else:
+                    self._items(out, index, value)  # empty or too long: rejections only
+                return
         decoder = _owntracks if owntracks else _native
         try:
             value = decoder.decode(payload)
         except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
             self._decode_slow(out, index, device, owntracks, payload)
-            return
-        # the common cases, a well-formed ping or array of them: taken whole
-        if type(value) is NativePing:
-            if value.id is None and type(value.ts) is float:
-                out.native.append(value)
-                out.native_runs.append((device, index, 0, 1))
-                return
-        elif (
-            type(value) is list
-            and 0 < len(value) <= self.max_batch_items
-            and not owntracks
-            and all(p.id is None and type(p.ts) is float for p in value)
-        ):
-            out.native += value
-            out.native_runs.append((device, index, 0, len(value)))
             return
         items = self._items(out, index, value)
         add = self._add_owntracks if owntracks else self._add_native

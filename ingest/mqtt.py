@@ -17,6 +17,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gridpatrol.errors import ConfigError
 from ingest.config import IngestSettings
+from ingest.connection import BufferedClient
 from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.prepare import Message
 
@@ -56,7 +57,7 @@ class MqttIngest:
         if settings.protocol not in ("5", "3.1.1"):
             raise ConfigError(f"MQTT protocol must be 5 or 3.1.1, got {settings.protocol!r}")
         self.v5 = settings.protocol == "5"
-        client = paho.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
