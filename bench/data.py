@@ -88,7 +88,7 @@ def build_day_db(town: Town, folder: Path, start: float) -> tuple[Path, Path, in
             grid_id = assign_ids(grid_set, part["lon"].to_numpy(), part["lat"].to_numpy())
             rows = part.with_columns(
                 ts=(pl.col("t") * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC")),
-                grid_id=pl.Series(grid_id.tolist(), dtype=pl.String),
+                grid_id=grid_id,
             )
             with store.transaction() as con:
                 con.register("day", rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 from geofence._raster import assign_points
 from geofence.grids import GridSet
@@ -21,8 +22,8 @@ def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return out
 
 
-def assign_ids(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Grid ids (object array, None outside every grid): the ``pings.grid_id`` column."""
+def assign_ids(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> pl.Series:
+    """Grid ids as a String column, null outside every grid: the ``pings.grid_id`` column."""
     index = assign(grid_set, lon, lat)
-    ids = np.asarray([*grid_set.ids, None], dtype=object)
-    return ids[index]
+    ids = pl.Series("grid_id", [*grid_set.ids, None], dtype=pl.String)
+    return ids.gather(np.where(index < 0, len(grid_set.ids), index))

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 import numpy as np
+import polars as pl
 
 from api.config import ApiSettings
 from geofence.assign import assign_ids
@@ -74,7 +75,7 @@ class Service:
         if self.grid_set is not None:
             grid_set = self.grid_set
 
-            def assigner(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+            def assigner(lon: np.ndarray, lat: np.ndarray) -> pl.Series:
                 return assign_ids(grid_set, lon, lat)
 
             self.live = LiveState(grid_set, geofence, self.store, publish=self.mqtt.publish)

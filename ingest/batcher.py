@@ -69,7 +69,7 @@ class Batcher:
         """Called from the MQTT thread: must stay cheap."""
         self._queue.append(message)
         self._rows_in += count_rows(message.payload)
-        if self._rows_in - self._rows_out >= self.settings.batch_rows:
+        if self._rows_in - self._rows_out >= self.settings.batch_rows and not self._wake.is_set():
             self._wake.set()
 
     def pending(self) -> int:

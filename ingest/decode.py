@@ -124,7 +124,8 @@ class Decoded:
     """Columns of the readable pings (NaN where an optional field is absent), plus
     rejections and non-ping OwnTracks messages."""
 
-    device_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    device_code: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    device_names: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     ts: np.ndarray = field(default_factory=_empty)
     lat: np.ndarray = field(default_factory=_empty)
     lon: np.ndarray = field(default_factory=_empty)
@@ -155,7 +156,10 @@ class Decoded:
         if not runs:
             return
         counts = np.asarray([r[3] for r in runs], dtype=np.int64)
-        self.device_id = np.repeat(np.asarray([r[0] for r in runs], dtype=object), counts)
+        codes: dict[str, int] = {}
+        run_codes = [codes.setdefault(r[0], len(codes)) for r in runs]
+        self.device_names = np.asarray(list(codes), dtype=object)
+        self.device_code = np.repeat(np.asarray(run_codes, dtype=np.int64), counts)
         self.message = np.repeat(np.asarray([r[1] for r in runs], dtype=np.int64), counts)
         first = np.asarray([r[2] for r in runs], dtype=np.int64)
         shift = np.repeat(np.cumsum(counts) - counts - first, counts)

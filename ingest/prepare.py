@@ -25,8 +25,8 @@ PREVIOUS_FIX_LOOKBACK_S = 86400.0
 #: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
 OVERSIZED_KEPT_BYTES = 1024
 
-#: (lon, lat) -> grid id per point (None outside every grid).
-GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: (lon, lat) -> grid id per point (null outside every grid).
+GridAssigner = Callable[[np.ndarray, np.ndarray], pl.Series]
 
 EVENTS_SCHEMA = pl.Schema(
     {"device_id": pl.String(), "event": pl.String(), "received_at": pl.Datetime("us", "UTC")}
@@ -88,11 +88,11 @@ class Preparer:
         ts = np.asarray(decoded.ts, dtype=np.float64)
         lat = np.asarray(decoded.lat, dtype=np.float64)
         lon = np.asarray(decoded.lon, dtype=np.float64)
-        device = np.asarray(decoded.device_id, dtype=object)
         known = None
         if self.settings.strict_devices and self.known_devices is not None:
-            known_set = self.known_devices
-            known = np.fromiter((d in known_set for d in device), bool, len(device))
+            names, known_set = decoded.device_names, self.known_devices
+            known = np.fromiter((d in known_set for d in names), bool, len(names))
+            known = known[decoded.device_code]
         codes = find_bad_pings(
             ts=ts,
             lat=lat,
@@ -122,8 +122,8 @@ class Preparer:
             reject(int(msg_index[row]), decoded.item[row], reason, detail)
 
         good = codes == 0
-        columns = {
-            "device_id": device[good],
+        columns: dict[str, np.ndarray] = {
+            "device_code": decoded.device_code[good],
             "ts": ts[good],
             "lat": lat[good],
             "lon": lon[good],
@@ -131,13 +131,14 @@ class Preparer:
         }
         for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at"):
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
-        codes_sorted, names = self._sort_dedupe(columns)
+        codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])
         columns["flags"] = self._flag(columns, codes_sorted, names)
+        strings = {"device_id": pl.Series(names.tolist(), dtype=pl.String).gather(codes_sorted)}
         if self.assign is not None:
-            columns["grid_id"] = self.assign(columns["lon"], columns["lat"])
+            strings["grid_id"] = self.assign(columns["lon"], columns["lat"])
         else:
-            columns["grid_id"] = np.full(len(columns["ts"]), None, dtype=object)
+            strings["grid_id"] = pl.repeat(None, len(codes_sorted), dtype=pl.String, eager=True)
 
         counters = collections.Counter(f"rejected.{row[3]}" for row in rejected_rows)
         counters["received"] = len(decoded) + len(decoded.rejections)
@@ -163,20 +164,24 @@ class Preparer:
             schema_overrides={"received_at": pl.Int64, "payload": pl.Binary, "item": pl.Int32},
         ).with_columns(pl.col("received_at").cast(REJECTED_SCHEMA["received_at"]))
         return PreparedBatch(
-            pings=pings_from_columns(columns),
+            pings=pings_from_columns({**columns, **strings}),
             rejected=rejected.select(list(REJECTED_SCHEMA.names())),
             events=events,
             counters=dict(counters),
         )
 
     @staticmethod
-    def _sort_dedupe(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _sort_dedupe(
+        columns: dict[str, np.ndarray], device_names: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Sort by (device, ts) in place, fix times to the microsecond, and drop rows that
-        repeat a (device, ts) of this batch. Returns the device codes and their names."""
+        repeat a (device, ts) of this batch. Returns each row's device code and the names
+        the codes index (the devices with rows left)."""
         if len(columns["ts"]) == 0:
             return np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
         columns["ts"] = np.round(columns["ts"] * 1e6) / 1e6
-        names, codes = np.unique(columns["device_id"].astype(str), return_inverse=True)
+        used = np.bincount(columns["device_code"], minlength=len(device_names)) > 0
+        codes = (np.cumsum(used) - 1)[columns["device_code"]]
         order = np.lexsort((columns["ts"], codes))
         codes = codes[order]
         ts = columns["ts"][order]
@@ -185,7 +190,7 @@ class Preparer:
         order = order[keep]
         for key in list(columns):
             columns[key] = columns[key][order]
-        return np.ascontiguousarray(codes[keep], dtype=np.int64), names
+        return np.ascontiguousarray(codes[keep], dtype=np.int64), device_names[used]
 
     def _flag(
         self, columns: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarray

@@ -59,20 +59,21 @@ FLAG_POOR_ACCURACY = 1
 FLAG_SPEED_OUTLIER = 2
 
 
-def pings_from_columns(columns: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Build a batch DataFrame from decoder buffers: NaN optionals become NULL."""
+def pings_from_columns(columns: dict[str, np.ndarray | pl.Series]) -> pl.DataFrame:
+    """Build a batch DataFrame from decoder buffers (NaN optionals become NULL) and string
+    columns (polars Series)."""
     data: dict[str, pl.Series] = {}
     for c in PING_COLUMNS:
         values = columns[c.name]
-        if c.name in ("ts", "received_at"):
+        if isinstance(values, pl.Series):
+            s = values.alias(c.name).cast(c.polars)
+        elif c.name in ("ts", "received_at"):
             s = pl.Series(c.name, np.round(values * 1e6).astype(np.int64)).cast(c.polars)
         elif c.name == "sent_at":
             micros = pl.Series(c.name, np.round(values * 1e6), nan_to_null=True)
             s = micros.cast(pl.Int64).cast(c.polars)
         elif c.name in OPTIONAL_FIELDS:
             s = pl.Series(c.name, values.astype(c.numpy), nan_to_null=True)
-        elif c.numpy == "O":
-            s = pl.Series(c.name, values.tolist(), dtype=c.polars)
         else:
             s = pl.Series(c.name, values, dtype=c.polars)
         data[c.name] = s

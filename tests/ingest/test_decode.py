@@ -49,7 +49,7 @@ def test_columns_line_up_with_their_messages_and_items():
         zip(
             out.message.tolist(),
             out.item.tolist(),
-            out.device_id.tolist(),
+            out.device_names[out.device_code].tolist(),
             out.lon.tolist(),
             strict=True,
         )
