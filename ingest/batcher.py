@@ -111,8 +111,11 @@ class Batcher:
                 self._wake.wait(wait)
                 self._wake.clear()
                 continue
-            taken = [self._queue.popleft() for _ in range(len(self._queue))]
-            self._rows_out += sum(count_rows(m.payload) for m in taken)
+            taken, rows = [], 0
+            while self._queue and rows < self.settings.batch_rows:  # a batch's memory is
+                taken.append(self._queue.popleft())  # bounded by batch_rows, however long
+                rows += count_rows(taken[-1].payload)  # the queue has grown
+            self._rows_out += rows
             self._put((taken, self.preparer.prepare(taken)), committer)
 
     def _put(

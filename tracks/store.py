@@ -7,6 +7,8 @@ workers is meant to sit behind the same methods.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -18,6 +20,14 @@ import polars as pl
 
 from gridpatrol.errors import GridpatrolError
 from tracks.schema import SCHEMA_VERSION, TABLES
+
+log = logging.getLogger("gridpatrol.store")
+
+#: A write-ahead log this large is checkpointed by force. DuckDB 1.4 skips its automatic
+#: checkpoint (at 16 MB) while other transactions run, so with readers busy (the API, the
+#: live state) the log and the memory holding its rows would grow without end.
+#: ``FORCE CHECKPOINT`` waits for running transactions and holds new ones back meanwhile.
+WAL_FORCE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 REJECTED_SCHEMA = pl.Schema(
     {
@@ -174,4 +184,22 @@ class Store:
                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
                 )
                 con.unregister("batch_counters")
+        self._checkpoint_if_due()
         return WriteResult(stored=stored, duplicates=pings.height - stored)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}.wal")
+        except FileNotFoundError:
+            return 0
+
+    def _checkpoint_if_due(self) -> None:
+        """Checkpoint when automatic checkpoints have been held off too long. The batch is
+        committed already: a failure here is logged, and the next write tries again."""
+        if self._wal_bytes() < WAL_FORCE_CHECKPOINT_BYTES:
+            return
+        with self._lock:
+            try:
+                self._con.execute("FORCE CHECKPOINT")
+            except duckdb.Error as exc:
+                log.warning("checkpoint of %s failed, will retry: %s", self.path, exc)
