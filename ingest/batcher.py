@@ -1,8 +1,9 @@
 """The writer: collects messages, flushes on rows or age, commits, then acknowledges.
 
-The MQTT callback only appends to a deque; two threads do the work (prepare, commit). The
-queue is bounded by the MQTT receive window: the broker sends at most ``receive_maximum``
-unacknowledged QoS 1 messages, and nothing is acknowledged before it is committed.
+The MQTT callback only appends to a deque; two threads do the work (prepare, commit).
+Nothing is acknowledged before it is committed. The queue is bounded twice: by the MQTT
+receive window (the broker should send at most ``receive_maximum`` unacknowledged QoS 1
+messages) and, because a broker may not keep to it, by :data:`HELD_BATCHES`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ log = logging.getLogger("gridpatrol.ingest")
 
 #: Wait between attempts to write a batch the database refused.
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+
+#: The queue holds at most this many batches' rows; past that the MQTT thread waits in
+#: :meth:`Batcher.put` (it reads nothing more, so the broker holds the rest). The broker's
+#: receive window alone is not a bound: Mosquitto 2.0.11 was seen sending far more
+#: unacknowledged messages than the receive maximum once acknowledgements flow.
+HELD_BATCHES = 4
 
 
 def count_rows(payload: bytes) -> int:
@@ -61,19 +68,30 @@ class Batcher:
         self._rows_in = 0  # written by put() only
         self._rows_out = 0  # written by the writer only
         self._wake = threading.Event()
+        self._room = threading.Event()  # set by the writer when it takes from the queue
         self._stopping = threading.Event()
         self._handoff: queue.Queue[tuple[list[Message], PreparedBatch] | None] = queue.Queue(1)
         self._error: BaseException | None = None
 
     def put(self, message: Message) -> None:
-        """Called from the MQTT thread: must stay cheap."""
+        """Called from the MQTT thread: cheap, unless the queue is full, then it waits."""
         self._queue.append(message)
         self._rows_in += count_rows(message.payload)
-        if self._rows_in - self._rows_out >= self.settings.batch_rows and not self._wake.is_set():
-            self._wake.set()
+        if self._rows_in - self._rows_out >= self.settings.batch_rows:
+            if not self._wake.is_set():
+                self._wake.set()
+            self._wait_for_room()
 
     def pending(self) -> int:
         return len(self._queue)
+
+    def _wait_for_room(self) -> None:
+        limit = HELD_BATCHES * self.settings.batch_rows
+        while self._rows_in - self._rows_out >= limit and not self._stopping.is_set():
+            self._room.clear()
+            if self._rows_in - self._rows_out < limit:
+                return
+            self._room.wait(0.1)
 
     def stop(self) -> None:
         """Ask the loop to flush what it holds and return."""
@@ -116,6 +134,7 @@ class Batcher:
                 taken.append(self._queue.popleft())  # bounded by batch_rows, however long
                 rows += count_rows(taken[-1].payload)  # the queue has grown
             self._rows_out += rows
+            self._room.set()
             self._put((taken, self.preparer.prepare(taken)), committer)
 
     def _put(

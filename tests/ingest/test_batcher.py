@@ -1,0 +1,46 @@
+"""The writer's queue is bounded: past HELD_BATCHES batches the MQTT thread waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from ingest.batcher import HELD_BATCHES, Batcher
+from ingest.config import IngestSettings
+from ingest.prepare import Message, Preparer
+from tracks.queries import read_stats
+from tracks.store import Store
+
+
+def test_put_waits_while_the_queue_is_full_and_resumes_when_the_writer_takes(tmp_path: Path):
+    settings = IngestSettings(batch_rows=10, batch_age_ms=10)
+    now = time.time()
+    messages = [
+        Message(
+            "gridpatrol/v1/ping/q-1", b'{"ts": %f, "lat": 39.06, "lon": 117.16}' % (now - i), now
+        )
+        for i in range(1, 101)
+    ]
+    with Store(tmp_path / "gp.db") as store:
+        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None)
+        put = [0]
+
+        def publish() -> None:
+            for m in messages:
+                batcher.put(m)
+                put[0] += 1
+
+        mqtt = threading.Thread(target=publish)
+        mqtt.start()
+        time.sleep(0.5)
+        # the writer is not running: the queue is full, the put that filled it waits
+        assert put[0] == HELD_BATCHES * 10 - 1
+        assert batcher.pending() == HELD_BATCHES * 10
+        writer = threading.Thread(target=batcher.run)
+        writer.start()
+        mqtt.join(10)
+        assert put[0] == 100
+        batcher.stop()
+        writer.join(10)
+        assert read_stats(store)["stored"] == 100
