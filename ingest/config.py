@@ -21,7 +21,7 @@ class IngestSettings:
     receive_maximum: int = setting(
         10000, "unacknowledged QoS 1 messages the broker may send us (the backpressure window)"
     )
-    batch_rows: int = setting(20000, "flush a batch when it holds this many pings")
+    batch_rows: int = setting(40000, "flush a batch when it holds this many pings")
     batch_age_ms: int = setting(200, "flush a batch when its oldest message is this old")
     max_payload_bytes: int = setting(262144, "larger payloads are rejected")
     max_batch_items: int = setting(1000, "longer JSON arrays are rejected")
