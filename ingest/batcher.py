@@ -3,7 +3,8 @@
 The MQTT callback only appends to a deque; two threads do the work (prepare, commit).
 Nothing is acknowledged before it is committed. The queue is bounded twice: by the MQTT
 receive window (the broker should send at most ``receive_maximum`` unacknowledged QoS 1
-messages) and, because a broker may not keep to it, by :data:`HELD_BATCHES`.
+messages) and, because a broker may not keep to it, by :data:`HELD_BATCHES` batches of
+rows or bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 #: receive window alone is not a bound: Mosquitto 2.0.11 was seen sending far more
 #: unacknowledged messages than the receive maximum once acknowledgements flow.
 HELD_BATCHES = 4
+
+#: A batch also ends at this many payload bytes, so that large payloads (up to
+#: ``max_payload_bytes`` each) bound a batch's memory, and the queue's, as rows do.
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 def count_rows(payload: bytes) -> int:
@@ -65,8 +70,8 @@ class Batcher:
         self.on_stored = on_stored
         self.state = BatcherState()
         self._queue: collections.deque[Message] = collections.deque()
-        self._rows_in = 0  # written by put() only
-        self._rows_out = 0  # written by the writer only
+        self._rows_in = self._bytes_in = 0  # written by put() only
+        self._rows_out = self._bytes_out = 0  # written by the writer only
         self._wake = threading.Event()
         self._room = threading.Event()  # set by the writer when it takes from the queue
         self._stopping = threading.Event()
@@ -77,7 +82,8 @@ class Batcher:
         """Called from the MQTT thread: cheap, unless the queue is full, then it waits."""
         self._queue.append(message)
         self._rows_in += count_rows(message.payload)
-        if self._rows_in - self._rows_out >= self.settings.batch_rows:
+        self._bytes_in += len(message.payload)
+        if self._holds(1):
             if not self._wake.is_set():
                 self._wake.set()
             self._wait_for_room()
@@ -85,11 +91,17 @@ class Batcher:
     def pending(self) -> int:
         return len(self._queue)
 
+    def _holds(self, batches: int) -> bool:
+        """Whether the queue holds this many batches' worth, in rows or in bytes."""
+        return (
+            self._rows_in - self._rows_out >= batches * self.settings.batch_rows
+            or self._bytes_in - self._bytes_out >= batches * BATCH_BYTES
+        )
+
     def _wait_for_room(self) -> None:
-        limit = HELD_BATCHES * self.settings.batch_rows
-        while self._rows_in - self._rows_out >= limit and not self._stopping.is_set():
+        while self._holds(HELD_BATCHES) and not self._stopping.is_set():
             self._room.clear()
-            if self._rows_in - self._rows_out < limit:
+            if not self._holds(HELD_BATCHES):
                 return
             self._room.wait(0.1)
 
@@ -124,16 +136,19 @@ class Batcher:
                 self._wake.clear()
                 continue
             wait = self._queue[0].received_at + age - time.time()
-            full = self._rows_in - self._rows_out >= self.settings.batch_rows
+            full = self._holds(1)
             if not full and wait > 0 and not self._stopping.is_set():
                 self._wake.wait(wait)
                 self._wake.clear()
                 continue
-            taken, rows = [], 0
-            while self._queue and rows < self.settings.batch_rows:  # a batch's memory is
-                taken.append(self._queue.popleft())  # bounded by batch_rows, however long
-                rows += count_rows(taken[-1].payload)  # the queue has grown
+            taken, rows, size = [], 0, 0
+            # a batch's memory is bounded, however long the queue has grown
+            while self._queue and rows < self.settings.batch_rows and size < BATCH_BYTES:
+                taken.append(self._queue.popleft())
+                rows += count_rows(taken[-1].payload)
+                size += len(taken[-1].payload)
             self._rows_out += rows
+            self._bytes_out += size
             self._room.set()
             self._put((taken, self.preparer.prepare(taken)), committer)
 

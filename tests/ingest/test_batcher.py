@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from ingest.batcher import HELD_BATCHES, Batcher
+from ingest.batcher import BATCH_BYTES, HELD_BATCHES, Batcher
 from ingest.config import IngestSettings
 from ingest.prepare import Message, Preparer
 from tracks.queries import read_stats
@@ -44,3 +44,31 @@ def test_put_waits_while_the_queue_is_full_and_resumes_when_the_writer_takes(tmp
         batcher.stop()
         writer.join(10)
         assert read_stats(store)["stored"] == 100
+
+
+def test_large_payloads_fill_the_queue_by_bytes(tmp_path: Path):
+    """Junk of 1 MiB a message (rejected as too large) is held by bytes, not rows."""
+    settings = IngestSettings(batch_age_ms=10)
+    junk = b"x" * (1024 * 1024)
+    per_batch = BATCH_BYTES // len(junk)
+    messages = [Message("gridpatrol/v1/ping/q-2", junk, time.time()) for _ in range(100)]
+    with Store(tmp_path / "gp.db") as store:
+        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None)
+        put = [0]
+
+        def publish() -> None:
+            for m in messages:
+                batcher.put(m)
+                put[0] += 1
+
+        mqtt = threading.Thread(target=publish)
+        mqtt.start()
+        time.sleep(0.5)
+        assert batcher.pending() == HELD_BATCHES * per_batch
+        writer = threading.Thread(target=batcher.run)
+        writer.start()
+        mqtt.join(10)
+        assert put[0] == 100
+        batcher.stop()
+        writer.join(10)
+        assert read_stats(store)["rejected"] == {"payload_too_large": 100}
