@@ -26,9 +26,9 @@ log = logging.getLogger("gridpatrol.ingest")
 #: Wait between attempts to write a batch the database refused.
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 
-#: The queue holds at most this many batches' rows; past that the MQTT thread waits in
-#: :meth:`Batcher.put` (it reads nothing more, so the broker holds the rest). The broker's
-#: receive window alone is not a bound: Mosquitto 2.0.11 was seen sending far more
+#: The queue holds at most this many batches (in rows or bytes); past that the MQTT thread
+#: waits in :meth:`Batcher.put` (it reads nothing more, so the broker holds the rest). The
+#: broker's receive window alone is not a bound: Mosquitto 2.0.11 was seen sending far more
 #: unacknowledged messages than the receive maximum once acknowledgements flow.
 HELD_BATCHES = 4
 

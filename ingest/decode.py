@@ -75,6 +75,9 @@ class EpochPing(msgspec.Struct):
 #: Fields of a ping in column order (``sent`` is the ``sent_at`` column).
 FLOAT_FIELDS = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent")
 
+#: What a typed decode raises on a payload it cannot read; the slow path finds out why.
+UNREADABLE = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+
 _epoch_pings = msgspec.json.Decoder(EpochPing | list[EpochPing])
 _native = msgspec.json.Decoder(NativePing | list[NativePing])
 _owntracks = msgspec.json.Decoder(OwnTracksMessage | list[OwnTracksMessage])
@@ -248,7 +251,7 @@ class Decoder:
                 value = _epoch_pings.decode(payload)
             except msgspec.ValidationError:
                 pass  # an id, a null, a ts string, a wrong type...: read as NativePing below
-            except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+            except UNREADABLE:
                 self._decode_slow(out, index, device, owntracks, payload)
                 return
             else:  # the common case, taken whole: a ping or an array of them
@@ -264,7 +267,7 @@ class Decoder:
         decoder = _owntracks if owntracks else _native
         try:
             value = decoder.decode(payload)
-        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        except UNREADABLE:
             self._decode_slow(out, index, device, owntracks, payload)
             return
         items = self._items(out, index, value)
