@@ -68,6 +68,7 @@ class MqttIngest:
             client.username_pw_set(settings.username, settings.password or None)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.client = client
@@ -123,6 +124,19 @@ class MqttIngest:
             client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
         else:
             client.subscribe([(t, 1) for t in topics])
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: list[Any], props: Any
+    ) -> None:
+        """Ready only now: a message published before the broker holds the subscription
+        of a new session is not delivered to it."""
+        answers = list(zip(subscription_topics(self.settings), reasons, strict=False))
+        refused = [f"{t} ({r})" for t, r in answers if r.is_failure]
+        if refused:
+            log.error("broker refused the subscription to %s", ", ".join(refused))
+        accepted = [t for t, r in answers if not r.is_failure]
+        if accepted:
+            log.info("subscribed to %s", ", ".join(accepted))
         self.connected.set()
 
     def _on_disconnect(

@@ -49,10 +49,10 @@ def start_serve(
     )
     assert process.stderr is not None
     for line in process.stderr:
-        if b"connected to" in line:
+        if b"subscribed to" in line:
             break
     else:
-        raise AssertionError(f"serve exited with {process.wait()} before connecting")
+        raise AssertionError(f"serve exited with {process.wait()} before subscribing")
     stderr = process.stderr
 
     def drain() -> None:
