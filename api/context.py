@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from api.config import ApiSettings
 from api.tokens import TokenFile
+from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
-from geofence.live import Alert, LiveState
 from ingest.batcher import BatcherState
+from patrol.stage import LiveStage
 from tracks.store import Store
 
 
@@ -49,7 +50,7 @@ def _offer(q: asyncio.Queue[Alert], alert: Alert) -> None:
 class ApiContext:
     store: Store
     grid_set: GridSet | None
-    live: LiveState | None
+    live: LiveStage | None
     geofence: GeofenceSettings
     settings: ApiSettings
     tokens: TokenFile | None

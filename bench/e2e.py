@@ -132,7 +132,7 @@ def ingest_rate(
     committed = [0]
     finished = [0.0]
     done = threading.Event()
-    inner = service.batcher.on_stored
+    inner = service.batcher.on_committed
 
     def count(batch: PreparedBatch) -> None:
         if inner is not None:
@@ -142,7 +142,7 @@ def ingest_rate(
             finished[0] = time.perf_counter()
             done.set()
 
-    service.batcher.on_stored = count
+    service.batcher.on_committed = count
     started = time.perf_counter()
     procs = _publish(broker, files)
     done.wait(600)
@@ -160,7 +160,7 @@ def steady_latency(
     """Publish-to-commit latency (s) of every ping at a steady rate; and sent, stored."""
     service, thread = start_service(broker, db)
     latencies: list[np.ndarray] = []
-    inner = service.batcher.on_stored
+    inner = service.batcher.on_committed
 
     def record(batch: PreparedBatch) -> None:
         committed = time.time()
@@ -169,7 +169,7 @@ def steady_latency(
         if inner is not None:
             inner(batch)
 
-    service.batcher.on_stored = record
+    service.batcher.on_committed = record
     pace = subprocess.run(
         [sys.executable, "-m", "bench.pace", str(broker.port), str(rate), str(seconds)],
         capture_output=True, text=True, check=True,

@@ -335,8 +335,10 @@ def api(ctx: Context) -> list[Result]:
     port = free_port()
     settings = IngestSettings(broker=broker.url, client_id="bench-api", session_expiry_s=10,
                               batch_age_ms=20)  # fmt: skip
+    ahead = [0.0]  # the live clock runs this far ahead of the wall clock
     service = Service(ServeOptions(db=db, http=f"127.0.0.1:{port}"), settings,
-                      GeofenceSettings(tick_s=0.05))  # fmt: skip
+                      GeofenceSettings(tick_s=0.05),
+                      clock=lambda: time.time() + ahead[0])  # fmt: skip
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     results = []
@@ -381,10 +383,10 @@ def api(ctx: Context) -> list[Result]:
         listener.start()
         time.sleep(0.5)
         g = 0
-        live.last_visit[g] = time.time() - 7200
-        live.overdue.pop(grid_set.ids[g], None)
-        while grid_set.ids[g] not in live.overdue:
+        ahead[0] = 7200.0  # two hours on: every grid is overdue
+        while grid_set.ids[g] not in live.snapshot().overdue:
             time.sleep(0.05)
+        ahead[0] = 0.0  # back to now, when the visit below is recent
         geom = grid_set.by_id[grid_set.ids[g]].geometry
         p = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
         pub = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-sse", protocol=paho.MQTTv5)

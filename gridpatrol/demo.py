@@ -67,8 +67,8 @@ def _status(service: Service, sim_clock: list[float], sent: list[int]) -> Table:
     table.add_column("what")
     table.add_column("now", justify="right")
     stats = read_stats(service.store)
-    live = service.live
-    assert live is not None
+    assert service.live is not None
+    live = service.live.snapshot()
     sim = time.strftime("%H:%M", time.localtime(sim_clock[0])) if sim_clock[0] else "-"
     alerts = service.store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
     rejected = stats["rejected"]

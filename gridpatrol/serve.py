@@ -5,24 +5,25 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import numpy as np
-import polars as pl
 
 from api.config import ApiSettings
-from geofence.assign import assign_ids
+from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
-from geofence.live import LiveState
 from geofence.registry import read_grids, save_grids
 from gridpatrol.errors import ConfigError
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
 from ingest.mqtt import MqttIngest
 from ingest.prepare import Message, PreparedBatch, Preparer
+from patrol.live import Clock
+from patrol.stage import CommittedBatch, LiveStage
 from tracks.queries import import_devices, known_device_ids
 from tracks.store import Store
 
@@ -37,6 +38,10 @@ class ServeOptions:
     http: str | None = None  # HOST:PORT of the API and map
     tokens: Path | None = None
 
+
+#: After the subscription is acknowledged, the broker starts sending what it held; until
+#: the first of it is batched, a silence may just mean it has not arrived yet.
+SETTLE_AFTER_SUBSCRIBE_S = 2.0
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -57,6 +62,8 @@ class Service:
         ingest: IngestSettings,
         geofence: GeofenceSettings | None = None,
         api: ApiSettings | None = None,
+        *,
+        clock: Clock = time.time,
     ) -> None:
         geofence = geofence or GeofenceSettings()
         self.store = Store(options.db)
@@ -70,26 +77,29 @@ class Service:
         known = known_device_ids(self.store) if ingest.strict_devices else None
         self.grid_set = read_grids(self.store)
         self.mqtt = MqttIngest(ingest, self._deliver)
-        self.live: LiveState | None = None
+        self.live: LiveStage | None = None
         assigner = None
+        grid_ids: list[str] = []
         if self.grid_set is not None:
             grid_set = self.grid_set
+            grid_ids = grid_set.ids
 
-            def assigner(lon: np.ndarray, lat: np.ndarray) -> pl.Series:
-                return assign_ids(grid_set, lon, lat)
+            def assigner(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+                return assign(grid_set, lon, lat)
 
-            self.live = LiveState(grid_set, geofence, self.store, publish=self.mqtt.publish)
+            self.live = LiveStage(grid_set, geofence, self.store, publish=self.mqtt.publish,
+                                  draining=self._draining, clock=clock)  # fmt: skip
         else:
             log.warning("no grids imported: pings are stored without grids, no live alerts")
-        preparer = Preparer(ingest, self.store, assign=assigner, known_devices=known)
+        preparer = Preparer(
+            ingest, self.store, assign=assigner, grid_ids=grid_ids, known_devices=known
+        )
         preparer.warm_up()
         if self.live is not None:
             self.live.warm_up()
         self.batcher = Batcher(
-            ingest, preparer, self.store, ack=self.mqtt.ack, on_stored=self._on_stored
+            ingest, preparer, self.store, ack=self.mqtt.ack, on_committed=self._on_committed
         )
-        self.tick_s = geofence.tick_s
-        self._stopped = threading.Event()
         self.http: HttpServer | None = None
         if options.http is not None:
             self.http = HttpServer(self, options, geofence, api or ApiSettings())
@@ -97,28 +107,28 @@ class Service:
     def _deliver(self, message: Message) -> None:
         self.batcher.put(message)
 
-    def _on_stored(self, batch: PreparedBatch) -> None:
+    def _on_committed(self, batch: PreparedBatch) -> None:
         if self.live is not None:
-            self.live.on_stored(batch.pings)
-            if batch.events.height:
-                self.live.on_events(batch.events)
+            self.live.submit(CommittedBatch(batch.pings, batch.grid, batch.events))
 
-    def _tick_loop(self) -> None:
-        while not self._stopped.wait(self.tick_s):
-            if self.live is not None:
-                self.live.tick()
+    def _draining(self) -> bool:
+        """Whether messages may still wait in the broker: new live alerts wait meanwhile."""
+        if not self.mqtt.connected.is_set():
+            return True
+        settling = time.monotonic() - self.mqtt.subscribed_at < SETTLE_AFTER_SUBSCRIBE_S
+        return settling or self.batcher.draining()
 
     def run(self) -> None:
         self.mqtt.start()
-        ticker = threading.Thread(target=self._tick_loop, name="live-tick", daemon=True)
-        ticker.start()
+        if self.live is not None:
+            self.live.start()
         if self.http is not None:
             self.http.start()
         try:
             self.batcher.run()
         finally:
-            self._stopped.set()
-            ticker.join()
+            if self.live is not None:
+                self.live.stop()
             if self.http is not None:
                 self.http.stop()
             self.mqtt.stop()

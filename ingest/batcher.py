@@ -32,6 +32,9 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 #: unacknowledged messages than the receive maximum once acknowledgements flow.
 HELD_BATCHES = 4
 
+#: For this long after the writer took a full batch, ingest counts as draining a backlog.
+DRAINING_HOLD_S = 2.0
+
 #: A batch also ends at this many payload bytes, so that large payloads (up to
 #: ``max_payload_bytes`` each) bound a batch's memory, and the queue's, as rows do.
 BATCH_BYTES = 16 * 1024 * 1024
@@ -61,13 +64,13 @@ class Batcher:
         store: Store,
         *,
         ack: Callable[[list[Message]], None],
-        on_stored: Callable[[PreparedBatch], None] | None = None,
+        on_committed: Callable[[PreparedBatch], None] | None = None,
     ) -> None:
         self.settings = settings
         self.preparer = preparer
         self.store = store
         self.ack = ack
-        self.on_stored = on_stored
+        self.on_committed = on_committed
         self.state = BatcherState()
         self._queue: collections.deque[Message] = collections.deque()
         self._rows_in = self._bytes_in = 0  # written by put() only
@@ -77,6 +80,7 @@ class Batcher:
         self._stopping = threading.Event()
         self._handoff: queue.Queue[tuple[list[Message], PreparedBatch] | None] = queue.Queue(1)
         self._error: BaseException | None = None
+        self._last_full_at = -float("inf")  # monotonic time the writer last took a full batch
 
     def put(self, message: Message) -> None:
         """Called from the MQTT thread: cheap, unless the queue is full, then it waits."""
@@ -90,6 +94,12 @@ class Batcher:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    def draining(self) -> bool:
+        """Whether a backlog is being worked through: a full batch waits, or one was taken
+        within the last DRAINING_HOLD_S (messages then arrive as fast as they are stored)."""
+        recent = time.monotonic() - self._last_full_at < DRAINING_HOLD_S
+        return recent or self._holds(1)
 
     def _holds(self, batches: int) -> bool:
         """Whether the queue holds this many batches' worth, in rows or in bytes."""
@@ -147,6 +157,8 @@ class Batcher:
                 taken.append(self._queue.popleft())
                 rows += count_rows(taken[-1].payload)
                 size += len(taken[-1].payload)
+            if rows >= self.settings.batch_rows or size >= BATCH_BYTES:
+                self._last_full_at = time.monotonic()
             self._rows_out += rows
             self._bytes_out += size
             self._room.set()
@@ -198,16 +210,16 @@ class Batcher:
                     return False
 
     def commit(self, messages: list[Message], batch: PreparedBatch) -> None:
-        """Commit in one transaction, hand to the live stage, then acknowledge."""
+        """Commit in one transaction, acknowledge, then hand the batch to ``on_committed``."""
         started = time.perf_counter()
         self.store.write_batch(batch.pings, batch.rejected, batch.counters, batch.events)
         if self.state.failing_since is not None:
             log.warning("database writable again: resuming")
         self.state.failing_since = None
         self.state.last_error = ""
-        if self.on_stored is not None:
-            self.on_stored(batch)
         self.ack(messages)
         self.state.batches += 1
         self.state.messages += len(messages)
         self.state.last_flush_s = time.perf_counter() - started
+        if self.on_committed is not None:
+            self.on_committed(batch)

@@ -53,6 +53,7 @@ class MqttIngest:
         self._deliver = deliver
         self.generation = 0
         self.connected = threading.Event()
+        self.subscribed_at = 0.0  # monotonic time of the last SUBACK
         self.last_connect_error = ""
         if settings.protocol not in ("5", "3.1.1"):
             raise ConfigError(f"MQTT protocol must be 5 or 3.1.1, got {settings.protocol!r}")
@@ -137,6 +138,7 @@ class MqttIngest:
         accepted = [t for t, r in answers if not r.is_failure]
         if accepted:
             log.info("subscribed to %s", ", ".join(accepted))
+        self.subscribed_at = time.monotonic()
         self.connected.set()
 
     def _on_disconnect(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,8 +25,8 @@ PREVIOUS_FIX_LOOKBACK_S = 86400.0
 #: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
 OVERSIZED_KEPT_BYTES = 1024
 
-#: (lon, lat) -> grid id per point (null outside every grid).
-GridAssigner = Callable[[np.ndarray, np.ndarray], pl.Series]
+#: (lon, lat) -> index of the leaf grid holding each point (int32, -1 outside every grid).
+GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 EVENTS_SCHEMA = pl.Schema(
     {"device_id": pl.String(), "event": pl.String(), "received_at": pl.Datetime("us", "UTC")}
@@ -51,6 +51,7 @@ class PreparedBatch:
     rejected: pl.DataFrame
     events: pl.DataFrame
     counters: dict[str, int]
+    grid: np.ndarray  # int32 leaf index per ping row (-1 outside every grid, or no grids)
 
 
 class Preparer:
@@ -62,11 +63,14 @@ class Preparer:
         store: Store,
         *,
         assign: GridAssigner | None = None,
+        grid_ids: Sequence[str] = (),
         known_devices: set[str] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.assign = assign
+        # a grid id per leaf index, then null for -1 (outside)
+        self._grid_names = pl.Series("grid_id", [*grid_ids, None], dtype=pl.String)
         self.known_devices = known_devices
         self.decoder = Decoder(
             max_payload_bytes=settings.max_payload_bytes,
@@ -136,9 +140,12 @@ class Preparer:
         columns["flags"] = self._flag(columns, codes_sorted, names)
         strings = {"device_id": pl.Series(names.tolist(), dtype=pl.String).gather(codes_sorted)}
         if self.assign is not None:
-            strings["grid_id"] = self.assign(columns["lon"], columns["lat"])
+            grid = self.assign(columns["lon"], columns["lat"])
         else:
-            strings["grid_id"] = pl.repeat(None, len(codes_sorted), dtype=pl.String, eager=True)
+            grid = np.full(len(codes_sorted), -1, dtype=np.int32)
+        strings["grid_id"] = self._grid_names.gather(
+            np.where(grid < 0, len(self._grid_names) - 1, grid)
+        )
 
         counters = collections.Counter(f"rejected.{row[3]}" for row in rejected_rows)
         counters["received"] = len(decoded) + len(decoded.rejections)
@@ -168,6 +175,7 @@ class Preparer:
             rejected=rejected.select(list(REJECTED_SCHEMA.names())),
             events=events,
             counters=dict(counters),
+            grid=grid,
         )
 
     @staticmethod

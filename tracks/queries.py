@@ -73,6 +73,45 @@ def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) ->
         cur.unregister("first_fix")
 
 
+def read_last_visits(store: Store) -> dict[str, float]:
+    """Per grid: the newest usable fix inside it (epoch seconds)."""
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT grid_id, epoch(max(ts)) FROM pings "
+            "WHERE flags = 0 AND grid_id IS NOT NULL GROUP BY grid_id"
+        )
+        .fetchall()
+    )
+    return {grid_id: float(ts) for grid_id, ts in rows}
+
+
+def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | None]]:
+    """Per device: its newest usable fix as (epoch seconds, lon, lat, grid id)."""
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT device_id, epoch(max(ts)), arg_max(lon, ts), arg_max(lat, ts), "
+            "arg_max(grid_id, ts) FROM pings WHERE flags = 0 GROUP BY device_id"
+        )
+        .fetchall()
+    )
+    return {d: (float(ts), float(lon), float(lat), grid) for d, ts, lon, lat, grid in rows}
+
+
+def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
+    """Per subject (grid or device): the kind and event time of its newest alert."""
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
+            "epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id"
+        )
+        .fetchall()
+    )
+    return [(kind, subject, float(at)) for kind, subject, at in rows]
+
+
 def import_devices(store: Store, path: Path) -> int:
     """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
     try:

@@ -41,6 +41,19 @@ REJECTED_SCHEMA = pl.Schema(
 )
 
 
+ALERTS_SCHEMA = pl.Schema(
+    {
+        "alert_id": pl.String(),
+        "kind": pl.String(),
+        "grid_id": pl.String(),
+        "device_id": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "raised_at": pl.Datetime("us", "UTC"),
+        "detail": pl.String(),
+    }
+)
+
+
 class StoreError(GridpatrolError):
     """The database cannot be opened or written (disk full, read-only, locked, corrupt)."""
 
@@ -186,6 +199,13 @@ class Store:
                 con.unregister("batch_counters")
         self._checkpoint_if_due()
         return WriteResult(stored=stored, duplicates=pings.height - stored)
+
+    def write_alerts(self, alerts: pl.DataFrame) -> None:
+        """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""
+        with self.transaction() as con:
+            con.register("new_alerts", alerts.select(list(ALERTS_SCHEMA.names())))
+            con.execute("INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")
+            con.unregister("new_alerts")
 
     def _wal_bytes(self) -> int:
         try:

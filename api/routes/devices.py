@@ -45,12 +45,12 @@ def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
         )
         .fetchall()
     )
-    live = context.live
+    live = context.live.snapshot() if context.live is not None else None
     out = []
     for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
         if not principal.sees_grid(grid_id):
             continue
-        online = live is not None and device_id in live.last_seen and device_id not in live.offline
+        online = live is not None and live.is_online(device_id)
         out.append({
             "device_id": device_id, "kind": kind, "worker": worker, "assigned_grid": grid_id,
             "last_seen": _iso(ts, tz), "lat": lat, "lon": lon, "current_grid": current,

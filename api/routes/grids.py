@@ -19,7 +19,7 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
     grid_set = need_grids(context)
     tz = ZoneInfo(context.geofence.timezone)
     rows = dict(context.store.cursor().execute("SELECT grid_id, geometry FROM grids").fetchall())
-    live = context.live
+    live = context.live.snapshot() if context.live is not None else None
     features = []
     leaves = {gid: i for i, gid in enumerate(grid_set.ids)}
     for grid in grid_set.grids:
@@ -30,8 +30,7 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
         status = "ok"
         if live is not None:
             members = [leaves[i] for i in grid_set.leaf_descendants(grid.id)]
-            visits = live.last_visit[members] if members else np.empty(0)
-            latest = float(visits.max()) if len(visits) else -np.inf
+            latest = live.newest_visit(members)
             if np.isfinite(latest):
                 last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
             overdue = [live.overdue[i] for i in grid_set.leaf_descendants(grid.id)

@@ -78,8 +78,8 @@ class _Collector:
                                     value=1.0 if state.failing_since is not None else 0.0)  # fmt: skip
         yield GaugeMetricFamily("gridpatrol_queue_depth", "messages received, not yet batched",
                                 value=self.context.queue_depth())  # fmt: skip
-        live = self.context.live
-        if live is not None:
+        if self.context.live is not None:
+            live = self.context.live.snapshot()
             yield GaugeMetricFamily("gridpatrol_grids_overdue", "grids overdue now",
                                     value=len(live.overdue))  # fmt: skip
             yield GaugeMetricFamily("gridpatrol_devices_offline", "devices offline now",

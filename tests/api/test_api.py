@@ -14,7 +14,8 @@ import pytest
 
 from api.tokens import add_token, revoke_token
 from tests.api.conftest import Served
-from tests.mqtt_helpers import wait_for
+from tests.geofence.town import lonlat
+from tests.mqtt_helpers import publish_all, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -140,11 +141,15 @@ def test_stats_health_and_metrics(served: Served):
 
 
 def test_alerts_history_and_live_stream(served: Served, broker):
+    live = served.service.live
+    assert live is not None
+    # A's last fix is 110 s old at start and its interval is 1 min: overdue, in the history
+    wait_for(lambda: "A" in live.snapshot().overdue, what="A overdue")
     history = served.get("/api/v1/alerts", served.admin).json()
-    assert any(a["kind"] == "overdue" for a in history)
+    assert any(a["kind"] == "overdue" and a["grid_id"] == "A" for a in history)
     scoped = served.get("/api/v1/alerts", served.supervisor).json()
-    assert all(a["grid_id"] in (None, "C") for a in scoped)
-    got: list[dict] = []
+    assert scoped and all(a["grid_id"] in (None, "C") for a in scoped)
+    cleared: list[dict] = []
     ready = threading.Event()
 
     def listen() -> None:
@@ -154,18 +159,19 @@ def test_alerts_history_and_live_stream(served: Served, broker):
             for line in response.iter_lines():
                 ready.set()
                 if line.startswith("data: "):
-                    got.append(json.loads(line[6:]))
-                    return
+                    alert = json.loads(line[6:])
+                    if alert["kind"] == "cleared":
+                        cleared.append(alert)
+                        return
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
     assert ready.wait(10)
-    live = served.service.live
-    assert live is not None
-    live.overdue.pop("A", None)
-    live.last_visit[0] = time.time() - 3600  # A is now an hour without a visit
+    lon, lat = lonlat(-100, 0)  # a visit to A now
+    publish_all(broker, [("gridpatrol/v1/ping/d1",
+                          json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode())])  # fmt: skip
     thread.join(15)
-    assert got and got[0]["kind"] == "overdue" and got[0]["grid_id"] == "A"
+    assert cleared and cleared[0]["grid_id"] == "A"
 
 
 def test_token_changes_apply_without_restart(served: Served):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.api.conftest import Served
+from tests.geofence.town import lonlat
+from tests.mqtt_helpers import publish_all, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -19,7 +22,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-def test_map_draws_grids_and_shows_a_live_alert(served: Served):
+def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
@@ -37,14 +40,17 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served):
         time.sleep(1.0)  # the alert stream connects after the first drawing
         live = served.service.live
         assert live is not None
-        c = served.service.grid_set.ids.index("C")  # type: ignore[union-attr]
-        live.overdue.pop("C", None)
-        live.last_visit[c] = time.time() - 7200
+        # C's last fix is 110 s old at start and its interval is 1 min: overdue on the map
+        wait_for(lambda: "C" in live.snapshot().overdue, what="C overdue")
+        page.wait_for_selector("path.grid.overdue[data-grid='C']")
+        lon, lat = lonlat(100, 0)  # a visit to C now: the 'cleared' alert comes live
+        publish_all(broker, [("gridpatrol/v1/ping/d2",
+                              json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode())])  # fmt: skip
         page.wait_for_function(
-            "[...document.querySelectorAll('#alerts li.overdue')].some(li => li.textContent.includes(' C '))",
+            "[...document.querySelectorAll('#alerts li.cleared')].some(li => li.textContent.includes(' C '))",
             timeout=10000,
         )  # fmt: skip
-        page.wait_for_selector("path.grid.overdue[data-grid='C']")
+        page.wait_for_selector("path.grid.ok[data-grid='C']")
         page.click("path.grid[data-grid='A']")
         page.wait_for_selector("#grid-panel table")
         page.screenshot(path=str(ARTIFACTS / "map.png"))

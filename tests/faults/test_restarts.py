@@ -106,9 +106,9 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
             .execute("SELECT count(*), count(DISTINCT ts), max(epoch(ts)) FROM pings")
             .fetchone()
         )
-        live = service.live
-        assert live is not None
-        a = service.grid_set.ids.index("A")  # type: ignore[union-attr]
+        assert service.live is not None
+        live = service.live.snapshot()
+        a = live.grid_ids.index("A")
         assert rows is not None and rows[0] == rows[1] == sent
         assert live.last_visit[a] == pytest.approx(rows[2])
         assert live.last_seen["k3"] == pytest.approx(rows[2])
@@ -139,9 +139,8 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
         wait_for(lambda: read_stats(service.store)["received"] == 6, what="6 pings counted")
         stats = read_stats(service.store)
         flags = service.store.cursor().execute("SELECT flags FROM pings ORDER BY ts").fetchall()
-        live = service.live
-        assert live is not None
-        watermark = live.watermark
+        assert service.live is not None
+        watermark = service.live.snapshot().event_time
     assert stats["rejected"] == {"ts_too_old": 2, "ts_future": 1, "ts_milliseconds": 1}
     assert flags == [(0,), (0,)]  # the rejected far-away fixes did not make a speed outlier
     assert watermark == pytest.approx(now - 50, abs=1e-3)  # event time not pushed ahead

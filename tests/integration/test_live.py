@@ -14,6 +14,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from tests.clock import ShiftedClock
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
 
@@ -50,13 +51,16 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
     geofence = GeofenceSettings(tick_s=0.1, offline_after_s=3600)
     client, alerts = subscribe_alerts(broker)
     lon, lat = lonlat(-100, 0)  # in grid A
-    service = Service(ServeOptions(db=db, grids=grids), ingest, geofence)
-    assert service.live is not None
-    service.live.last_visit[:] = time.time() - 55  # every grid last visited 55 s ago
+    clock = ShiftedClock(-55.0)  # serve starts watching the never-visited grids 55 s ago
+    service = Service(ServeOptions(db=db, grids=grids), ingest, geofence, clock=clock)
+    live = service.live
+    assert live is not None
     with running(service):
+        wait_for(lambda: live.health.ticks, what="the first tick (it starts the watch)")
+        clock.shift_s = 0.0
         overdue = next_alert(alerts, "overdue")
         assert overdue["grid_id"] in ("A", "B", "C")
-        wait_for(lambda: len(service.live.overdue) == 3, what="all three grids overdue")
+        wait_for(lambda: len(live.snapshot().overdue) == 3, what="all three grids overdue")
         publish_all(
             broker,
             [
@@ -68,7 +72,7 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
         )
         cleared = next_alert(alerts, "cleared")
         assert cleared["grid_id"] == "A"
-        wait_for(lambda: "A" not in service.live.overdue, what="A cleared")
+        wait_for(lambda: "A" not in live.snapshot().overdue, what="A cleared")
         stored = (
             service.store.cursor()
             .execute("SELECT kind, grid_id FROM alerts ORDER BY raised_at")
@@ -79,8 +83,9 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
 
     restarted = Service(ServeOptions(db=db), ingest, geofence)
     assert restarted.live is not None
-    assert set(restarted.live.overdue) == {"B", "C"}
-    a = restarted.grid_set.ids.index("A")  # type: ignore[union-attr]
-    assert restarted.live.last_visit[a] == pytest.approx(time.time(), abs=30)
-    assert restarted.live.last_seen["live-1"] == pytest.approx(time.time(), abs=30)
+    after = restarted.live.snapshot()
+    assert set(after.overdue) == {"B", "C"}
+    a = after.grid_ids.index("A")
+    assert after.last_visit[a] == pytest.approx(time.time(), abs=30)
+    assert after.last_seen["live-1"] == pytest.approx(time.time(), abs=30)
     restarted.store.close()

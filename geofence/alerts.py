@@ -1,0 +1,53 @@
+"""Alerts: the conditions the live stage raises and clears, as data (no storage, no transport).
+
+Alerts are published on MQTT under ``gridpatrol/v1/alerts/{kind}/{grid_id or device_id}``
+and kept in the ``alerts`` table; :class:`AlertKind` is the one list of kinds (the API
+serves it to the live map).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class AlertKind(StrEnum):
+    OVERDUE = "overdue"  # a grid in service hours without a visit for longer than its interval
+    CLEARED = "cleared"  # an overdue grid visited again
+    DEVICE_OFFLINE = "device_offline"  # a device silent longer than the offline threshold
+    DEVICE_ONLINE = "device_online"  # an offline device heard from again
+
+
+#: The kind that ends each condition.
+ENDED_BY = {AlertKind.OVERDUE: AlertKind.CLEARED, AlertKind.DEVICE_OFFLINE: AlertKind.DEVICE_ONLINE}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    at: float  # when the condition began (event time), epoch seconds
+    raised_at: float  # when gridpatrol raised it (the live clock), epoch seconds
+    grid_id: str | None = None
+    device_id: str | None = None
+    detail: str = ""
+
+    @property
+    def subject(self) -> str:
+        return self.grid_id or self.device_id or ""
+
+    @property
+    def alert_id(self) -> str:
+        return f"{self.kind}:{self.subject}:{self.at:.3f}"
+
+    def to_json(self, tz: ZoneInfo) -> dict[str, object]:
+        return {
+            "alert_id": self.alert_id,
+            "kind": str(self.kind),
+            "grid_id": self.grid_id,
+            "device_id": self.device_id,
+            "at": dt.datetime.fromtimestamp(self.at, tz).isoformat(),
+            "raised_at": dt.datetime.fromtimestamp(self.raised_at, tz).isoformat(),
+            "detail": self.detail,
+        }

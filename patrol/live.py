@@ -1,0 +1,317 @@
+"""Live state: each grid's last visit, the grids overdue and the devices offline *now*.
+
+Alerts are about the present. A condition (a grid overdue, a device offline) is raised when
+it becomes true at the live clock's now, and ended (cleared, device online) when it stops
+being true now. Fixes older than the offline threshold, or a visit older than the grid's
+interval, update the state but end nothing: replaying a backlog of old fixes leaves each
+condition as it is until the replay reaches the present, so the alert history never flaps.
+New conditions are raised only by :meth:`LiveState.evaluate` with ``may_raise`` (the live
+stage passes False while a backlog drains), so a device whose messages still wait in the
+broker is not called offline.
+
+One thread (the live stage) calls the methods; readers take :meth:`LiveState.snapshot`, an
+immutable view replaced after every change.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from geofence.alerts import Alert, AlertKind
+from geofence.config import GeofenceSettings
+from geofence.fixes import Fixes
+from geofence.grids import GridSet
+from geofence.service import service_intervals
+from geofence.visits import find_visits
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class LastFix:
+    ts: float
+    lon: float
+    lat: float
+    grid: int  # leaf index, -1 outside
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the live state knew at ``taken_at``; never changes after it is made."""
+
+    taken_at: float
+    event_time: float  # the newest fix time seen (-inf before the first)
+    grid_ids: tuple[str, ...]
+    last_visit: np.ndarray  # per leaf, epoch seconds, -inf when never visited (read-only)
+    overdue: Mapping[str, float]  # leaf grid id -> overdue since
+    last_seen: Mapping[str, float]  # device id -> newest usable fix time
+    last_fix: Mapping[str, LastFix]
+    offline: frozenset[str]
+
+    def is_online(self, device_id: str) -> bool:
+        return device_id in self.last_seen and device_id not in self.offline
+
+    def newest_visit(self, leaves: Sequence[int] | np.ndarray) -> float:
+        """The newest visit of any of these leaves (-inf when none)."""
+        if len(leaves) == 0:
+            return -math.inf
+        return float(self.last_visit[np.asarray(leaves, dtype=np.int64)].max())
+
+
+@dataclass
+class StoredState:
+    """What storage tells at start: the live state is rebuilt from it."""
+
+    last_visit: Mapping[str, float] = field(default_factory=dict)  # grid id -> ts
+    last_fix: Mapping[str, tuple[float, float, float, str | None]] = field(default_factory=dict)
+    # device id -> (ts, lon, lat, grid id)
+    open_alerts: Sequence[tuple[str, str, float]] = ()  # newest (kind, subject, at) per subject
+
+
+class LiveState:
+    def __init__(
+        self, grid_set: GridSet, settings: GeofenceSettings, *, clock: Clock = time.time
+    ) -> None:
+        self.grid_set = grid_set
+        self.settings = settings
+        self.clock = clock
+        self.tz = ZoneInfo(settings.timezone)
+        self._leaf = {gid: i for i, gid in enumerate(grid_set.ids)}
+        self._interval = np.array([grid_set.by_id[g].interval_s for g in grid_set.ids], float)
+        self._hours = [grid_set.by_id[g].service_hours for g in grid_set.ids]
+        self._last_visit = np.full(len(grid_set.ids), -np.inf)
+        self._overdue: dict[str, float] = {}
+        self._last_fix: dict[str, LastFix] = {}
+        self._offline: dict[str, float] = {}  # device -> offline since
+        self._last_will: dict[str, float] = {}  # device -> time of its last will
+        self._watermark = -math.inf  # newest fix time seen
+        self._watch_from: float | None = None  # grids never visited are overdue from here
+        self._snapshot = self._make_snapshot()
+
+    # --- reading ---------------------------------------------------------------------
+
+    def snapshot(self) -> LiveSnapshot:
+        return self._snapshot
+
+    def now(self) -> float:
+        if self.settings.live_clock == "event":
+            return self._watermark if math.isfinite(self._watermark) else self.clock()
+        return self.clock()
+
+    def started(self) -> bool:
+        """Whether the live clock runs: on event time, not before the first fix."""
+        return self.settings.live_clock != "event" or math.isfinite(self._watermark)
+
+    # --- changing --------------------------------------------------------------------
+
+    def load(self, stored: StoredState) -> None:
+        """Start from what storage holds (replaces nothing already applied)."""
+        for grid_id, ts in stored.last_visit.items():
+            g = self._leaf.get(grid_id)
+            if g is not None:
+                self._last_visit[g] = max(self._last_visit[g], ts)
+        for device_id, (ts, lon, lat, in_grid) in stored.last_fix.items():
+            leaf = self._leaf.get(in_grid, -1) if in_grid is not None else -1
+            self._remember(device_id, LastFix(ts, lon, lat, leaf))
+        for kind, subject, at in stored.open_alerts:
+            if kind == AlertKind.OVERDUE and subject in self._leaf:
+                self._overdue[subject] = at
+            elif kind == AlertKind.DEVICE_OFFLINE:
+                self._offline[subject] = at
+        self._snapshot = self._make_snapshot()
+
+    def apply_fixes(
+        self,
+        device_ids: Sequence[str],
+        ts: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        grid: np.ndarray,
+    ) -> list[Alert]:
+        """Usable fixes just committed (any order), each with its leaf index (-1 outside).
+
+        Updates last visits (fixes inside and segments crossing a grid, joined to each
+        device's previous fix) and last-seen times; ends the conditions that stopped being
+        true now. Returns the alerts that ended them.
+        """
+        if len(ts) == 0:
+            return []
+        fixes = self._fixes(device_ids, ts, lon, lat, grid)
+        visits = find_visits(self.grid_set, fixes, self.settings.segment_max_s)
+        newest = np.full(len(self.grid_set.ids), -np.inf)
+        np.maximum.at(newest, visits.grid, visits.ts)
+        touched = np.flatnonzero(newest > self._last_visit)
+        self._last_visit[touched] = newest[touched]
+        last = np.flatnonzero(np.diff(fixes.device, append=-1))  # each device's newest row
+        devices = []
+        for k in last:
+            device_id = fixes.devices[fixes.device[k]]
+            t = float(fixes.ts[k])
+            known = self._last_fix.get(device_id)
+            if known is None or t >= known.ts:
+                self._remember(device_id, LastFix(t, float(fixes.lon[k]), float(fixes.lat[k]),
+                                                  int(fixes.grid[k])))  # fmt: skip
+            devices.append(device_id)
+        self._watermark = max(self._watermark, float(fixes.ts.max()))
+        now = self.now()
+        alerts = self._end_overdue(now, [self.grid_set.ids[g] for g in touched])
+        alerts += self._end_offline(now, devices)
+        self._snapshot = self._make_snapshot()
+        return alerts
+
+    def apply_last_wills(self, device_ids: Sequence[str], at: Sequence[float]) -> None:
+        """OwnTracks last wills: the device is offline from then, unless a newer fix comes."""
+        for device_id, t in zip(device_ids, at, strict=True):
+            self._last_will[device_id] = max(t, self._last_will.get(device_id, -math.inf))
+
+    def evaluate(self, *, may_raise: bool = True, now: float | None = None) -> list[Alert]:
+        """End the conditions no longer true now and, if ``may_raise``, raise new ones."""
+        if not self.started():
+            return []
+        now = self.now() if now is None else now
+        if self._watch_from is None:
+            self._watch_from = now
+        alerts = self._end_overdue(now, list(self._overdue))
+        alerts += self._end_offline(now, list(self._offline))
+        if may_raise:
+            alerts += self._raise_overdue(now)
+            alerts += self._raise_offline(now)
+        if alerts:
+            self._snapshot = self._make_snapshot()
+        return alerts
+
+    # --- the conditions --------------------------------------------------------------
+
+    def _service_start(self, g: int, now: float) -> float | None:
+        """Start of the service interval holding ``now``; None out of service hours."""
+        current = service_intervals(self._hours[g], now - 2 * 86400, now + 1e-3, self.tz)
+        if not len(current) or current[-1, 1] < now or current[-1, 0] > now:
+            return None
+        return float(current[-1, 0])
+
+    def _raise_overdue(self, now: float) -> list[Alert]:
+        alerts = []
+        assert self._watch_from is not None
+        for g, grid_id in enumerate(self.grid_set.ids):
+            if grid_id in self._overdue:
+                continue
+            opened = self._service_start(g, now)
+            if opened is None:
+                continue
+            last = self._last_visit[g]
+            since = max(last if math.isfinite(last) else self._watch_from, opened)
+            interval = self._interval[g]
+            if now - since > interval:
+                at = since + interval
+                self._overdue[grid_id] = at
+                detail = f"no visit for {int(interval) // 60} min"
+                alerts.append(Alert(AlertKind.OVERDUE, at, self.clock(), grid_id=grid_id,
+                                    detail=detail))  # fmt: skip
+        return alerts
+
+    def _end_overdue(self, now: float, grid_ids: Sequence[str]) -> list[Alert]:
+        """Clear an overdue grid visited after it fell due, by a visit that is recent now."""
+        alerts = []
+        for grid_id in grid_ids:
+            since = self._overdue.get(grid_id)
+            if since is None:
+                continue
+            g = self._leaf[grid_id]
+            visit = float(self._last_visit[g])
+            if visit > since - self._interval[g] and now - visit <= self._interval[g]:
+                del self._overdue[grid_id]
+                alerts.append(Alert(AlertKind.CLEARED, visit, self.clock(), grid_id=grid_id))
+        return alerts
+
+    def _last_will_since(self, device_id: str) -> float | None:
+        """The time of a last will newer than every fix of the device, if there is one."""
+        fix = self._last_fix.get(device_id)
+        will = self._last_will.get(device_id, -math.inf)
+        return will if will > (fix.ts if fix is not None else -math.inf) else None
+
+    def _offline_now(self, device_id: str, now: float) -> bool:
+        if self._last_will_since(device_id) is not None:
+            return True
+        fix = self._last_fix.get(device_id)
+        return fix is not None and now - fix.ts > self.settings.offline_after_s
+
+    def _raise_offline(self, now: float) -> list[Alert]:
+        alerts = []
+        limit = self.settings.offline_after_s
+        for device_id in set(self._last_fix) | set(self._last_will):
+            if device_id in self._offline or not self._offline_now(device_id, now):
+                continue
+            will = self._last_will_since(device_id)
+            if will is not None:
+                at, detail = will, "last will: the app lost its connection"
+            else:
+                at, detail = self._last_fix[device_id].ts + limit, f"silent for {limit:.0f} s"
+            self._offline[device_id] = at
+            alerts.append(Alert(AlertKind.DEVICE_OFFLINE, at, self.clock(), device_id=device_id,
+                                detail=detail))  # fmt: skip
+        return alerts
+
+    def _end_offline(self, now: float, device_ids: Sequence[str]) -> list[Alert]:
+        alerts = []
+        for device_id in device_ids:
+            if device_id not in self._offline or self._offline_now(device_id, now):
+                continue
+            del self._offline[device_id]
+            fix = self._last_fix[device_id]
+            alerts.append(Alert(AlertKind.DEVICE_ONLINE, fix.ts, self.clock(),
+                                device_id=device_id))  # fmt: skip
+        return alerts
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _remember(self, device_id: str, fix: LastFix) -> None:
+        self._last_fix[device_id] = fix
+        self._watermark = max(self._watermark, fix.ts)
+
+    def _fixes(
+        self,
+        device_ids: Sequence[str],
+        ts: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        grid: np.ndarray,
+    ) -> Fixes:
+        """The new fixes and each device's previous newest fix, sorted by (device, ts)."""
+        names = list(dict.fromkeys(device_ids))
+        prev = [(d, self._last_fix[d]) for d in names if d in self._last_fix]
+        all_names = np.asarray([*device_ids, *(d for d, _ in prev)], dtype=object)
+        all_ts = np.concatenate([ts, [p.ts for _, p in prev]])
+        all_lon = np.concatenate([lon, [p.lon for _, p in prev]])
+        all_lat = np.concatenate([lat, [p.lat for _, p in prev]])
+        all_grid = np.concatenate([grid, [p.grid for _, p in prev]]).astype(np.int32)
+        uniq, codes = np.unique(all_names.astype(str), return_inverse=True)
+        order = np.lexsort((all_ts, codes))
+        return Fixes(
+            devices=[str(n) for n in uniq],
+            device=np.ascontiguousarray(codes[order], dtype=np.int64),
+            ts=np.ascontiguousarray(all_ts[order], dtype=np.float64),
+            lon=np.ascontiguousarray(all_lon[order], dtype=np.float64),
+            lat=np.ascontiguousarray(all_lat[order], dtype=np.float64),
+            grid=np.ascontiguousarray(all_grid[order], dtype=np.int32),
+        )
+
+    def _make_snapshot(self) -> LiveSnapshot:
+        visits = self._last_visit.copy()
+        visits.flags.writeable = False
+        return LiveSnapshot(
+            taken_at=self.now(),
+            event_time=self._watermark,
+            grid_ids=tuple(self.grid_set.ids),
+            last_visit=visits,
+            overdue=MappingProxyType(dict(self._overdue)),
+            last_seen=MappingProxyType({d: f.ts for d, f in self._last_fix.items()}),
+            last_fix=MappingProxyType(dict(self._last_fix)),
+            offline=frozenset(self._offline),
+        )

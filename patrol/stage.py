@@ -1,0 +1,224 @@
+"""The live stage: committed batches in, live state and alerts out, on its own thread.
+
+Ingest hands each batch over after it is committed and acknowledged (:meth:`LiveStage.submit`,
+a bounded queue), so neither the acknowledgement's latency nor ingest's progress depends on
+this stage. A failure here is logged, counted and shown in ``/health``; it never stops
+ingest. A batch the stage could not take in time is dropped and the state is rebuilt from
+storage once the queue is empty again, since storage holds every fact the state is made of.
+
+This is where derived patrol data is maintained as batches are committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+from geofence.alerts import Alert
+from geofence.config import GeofenceSettings
+from geofence.grids import GridSet
+from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
+from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
+from tracks.store import ALERTS_SCHEMA, Store, StoreError
+
+log = logging.getLogger("gridpatrol.live")
+
+ALERT_TOPIC = "gridpatrol/v1/alerts/{kind}/{subject}"
+
+#: Committed batches the stage may hold before ``submit`` waits.
+QUEUE_BATCHES = 8
+
+#: How long ``submit`` waits for room before it drops the batch (and the stage rebuilds).
+SUBMIT_WAIT_S = 5.0
+
+
+class CommittedBatch(NamedTuple):
+    """What one commit stored: its pings, the leaf index of each (from prepare), events."""
+
+    pings: pl.DataFrame
+    grid: np.ndarray  # int32 leaf index per ping row, -1 outside every grid
+    events: pl.DataFrame
+
+
+@dataclass
+class StageHealth:
+    """For /health and /metrics."""
+
+    batches: int = 0
+    ticks: int = 0
+    alerts: int = 0
+    failures: int = 0
+    dropped: int = 0
+    rebuilds: int = 0
+    last_error: str = ""
+    last_error_at: float | None = None
+
+
+class LiveStage:
+    def __init__(
+        self,
+        grid_set: GridSet,
+        settings: GeofenceSettings,
+        store: Store,
+        *,
+        publish: Callable[[str, bytes], None] | None = None,
+        draining: Callable[[], bool] = lambda: False,
+        clock: Clock = time.time,
+    ) -> None:
+        self.grid_set = grid_set
+        self.settings = settings
+        self.store = store
+        self.publish = publish
+        self.draining = draining
+        self.clock = clock
+        self.health = StageHealth()
+        self.listeners: list[Callable[[Alert], None]] = []  # called with every new alert
+        self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
+        self._stale = False
+        self._thread: threading.Thread | None = None
+        self.state = self._rebuilt()
+
+    def snapshot(self) -> LiveSnapshot:
+        return self.state.snapshot()
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def warm_up(self) -> None:
+        """Compile the kernels now, not inside the first batch's latency."""
+        probe = LiveState(self.grid_set, self.settings, clock=self.clock)
+        b = self.grid_set.bbox
+        probe.apply_fixes(["warm-up", "warm-up"], np.array([0.0, 1.0]),
+                          np.array([b[0, 0], b[0, 2]]), np.array([b[0, 1], b[0, 3]]),
+                          np.array([-1, -1], dtype=np.int32))  # fmt: skip
+
+    def _rebuilt(self) -> LiveState:
+        state = LiveState(self.grid_set, self.settings, clock=self.clock)
+        state.load(StoredState(read_last_visits(self.store), read_last_fixes(self.store),
+                               read_latest_alerts(self.store)))  # fmt: skip
+        return state
+
+    # --- the ingest side -------------------------------------------------------------
+
+    def submit(self, batch: CommittedBatch) -> None:
+        """Called by the commit thread after the acknowledgement."""
+        try:
+            self._queue.put(batch, timeout=SUBMIT_WAIT_S)
+        except queue.Full:
+            self.health.dropped += 1
+            self._stale = True
+            log.error("live stage behind by %d batches: one dropped, will rebuild from storage",
+                      QUEUE_BATCHES)  # fmt: skip
+
+    # --- the thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="live-stage", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Handle what was submitted, then end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(30)
+        self._thread = None
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            try:
+                batch = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                batch = _NOTHING
+            if batch is None:
+                return
+            if batch is not _NOTHING:
+                self._guarded(self.apply, batch)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.settings.tick_s
+                self._guarded(self.tick)
+
+    def _guarded(self, step: Callable[..., object], *args: object) -> None:
+        try:
+            step(*args)
+        except Exception as exc:  # a bug or bad state: counted and shown, ingest goes on
+            self.health.failures += 1
+            self.health.last_error = f"{type(exc).__name__}: {exc}"
+            self.health.last_error_at = time.time()
+            log.exception("live stage failed; ingest continues")
+
+    def apply(self, batch: CommittedBatch) -> None:
+        """One committed batch: visits and activity, and the conditions they end."""
+        self.health.batches += 1
+        usable = np.flatnonzero(batch.pings["flags"].to_numpy() == 0)
+        pings = batch.pings[usable]
+        alerts = self.state.apply_fixes(
+            pings["device_id"].to_list(),
+            pings["ts"].dt.epoch("us").to_numpy() / 1e6,
+            pings["lon"].to_numpy(),
+            pings["lat"].to_numpy(),
+            np.ascontiguousarray(batch.grid[usable], dtype=np.int32),
+        )
+        wills = batch.events.filter(pl.col("event") == "lwt")
+        if wills.height:
+            self.state.apply_last_wills(
+                wills["device_id"].to_list(),
+                (wills["received_at"].dt.epoch("us").to_numpy() / 1e6).tolist(),
+            )
+        self._raise(alerts)
+
+    def tick(self) -> list[Alert]:
+        """Raise what has come due; new conditions wait while a backlog drains."""
+        self.health.ticks += 1
+        if self._stale and self._queue.empty():
+            self._stale = False
+            self.health.rebuilds += 1
+            self.state = self._rebuilt()
+        may_raise = self._queue.empty() and not self.draining()
+        alerts = self.state.evaluate(may_raise=may_raise)
+        self._raise(alerts)
+        return alerts
+
+    def _raise(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        self.health.alerts += len(alerts)
+        frame = pl.DataFrame(
+            {
+                "alert_id": [a.alert_id for a in alerts],
+                "kind": [str(a.kind) for a in alerts],
+                "grid_id": [a.grid_id for a in alerts],
+                "device_id": [a.device_id for a in alerts],
+                "ts": [int(a.at * 1e6) for a in alerts],
+                "raised_at": [int(a.raised_at * 1e6) for a in alerts],
+                "detail": [a.detail for a in alerts],
+            },
+            schema_overrides={"grid_id": pl.String, "device_id": pl.String},
+        ).with_columns(pl.col("ts", "raised_at").cast(ALERTS_SCHEMA["ts"]))
+        try:
+            self.store.write_alerts(frame)
+        except StoreError as exc:  # still published and streamed; the history misses them
+            log.error("%d alert(s) not stored: %s", len(alerts), exc)
+        tz = self.state.tz
+        for alert in alerts:
+            log.info("alert %s %s at %s", alert.kind, alert.subject,
+                     dt.datetime.fromtimestamp(alert.at, tz).isoformat())  # fmt: skip
+            if self.publish is not None:
+                topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.subject)
+                self.publish(topic, json.dumps(alert.to_json(tz)).encode())
+            for listener in self.listeners:
+                listener(alert)
+
+
+_NOTHING = CommittedBatch(pl.DataFrame(), np.empty(0, dtype=np.int32), pl.DataFrame())
