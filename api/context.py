@@ -12,7 +12,7 @@ from api.tokens import TokenFile
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
-from ingest.batcher import BatcherState
+from ingest.batcher import Backlog, BatcherState
 from patrol.stage import LiveStage
 from tracks.store import Store
 
@@ -57,4 +57,6 @@ class ApiContext:
     batcher_state: BatcherState | None = None
     broker_connected: Callable[[], bool] = lambda: True
     queue_depth: Callable[[], int] = lambda: 0
+    backlog: Callable[[], Backlog] = lambda: Backlog(0, 0.0, 0.0)
+    mqtt_connects: Callable[[], int] = lambda: 0
     hub: AlertHub = field(default_factory=AlertHub)
