@@ -56,7 +56,8 @@ class MqttIngest:
         self.settings = settings
         self.host, self.port = parse_broker_url(settings.broker)
         self._deliver = deliver
-        self.generation = 0
+        self.generation = 0  # +1 at every connect and every disconnect
+        self._generation_lock = threading.Lock()
         self.connected = threading.Event()
         self.subscribed_at = 0.0  # monotonic time of the last SUBACK
         self.connects = 0  # successful connections, the first one included
@@ -106,12 +107,15 @@ class MqttIngest:
         """Acknowledge committed messages that came on the current connection.
 
         Messages from an earlier connection are redelivered by the broker and then stored
-        as duplicates; acking them by packet id could ack another message.
+        as duplicates; acking them by packet id could ack another message. The generation
+        moves on at the disconnect, before paho reconnects (and clears its queue of
+        packets to send), and the lock keeps an ack from slipping in between.
         """
-        generation = self.generation
-        for m in messages:
-            if m.qos and m.generation == generation:
-                self.client.ack(m.mid, m.qos)
+        with self._generation_lock:
+            generation = self.generation
+            for m in messages:
+                if m.qos and m.generation == generation:
+                    self.client.ack(m.mid, m.qos)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos)
@@ -123,7 +127,8 @@ class MqttIngest:
             self.last_connect_error = str(reason)
             log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
-        self.generation += 1
+        with self._generation_lock:
+            self.generation += 1
         self.connects += 1
         self.last_connect_error = ""
         log.info(
@@ -158,6 +163,8 @@ class MqttIngest:
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.connected.clear()
+        with self._generation_lock:
+            self.generation += 1  # acks of this connection's messages are void from now
         if reason.is_failure:
             key = str(reason)
             self.connection_losses[key] = self.connection_losses.get(key, 0) + 1
