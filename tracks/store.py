@@ -74,6 +74,7 @@ class Store:
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET enable_progress_bar = false")  # no bars in serve's output
             if read_only:
                 self._check_schema()
             else:
@@ -170,14 +171,17 @@ class Store:
                 stored += fresh.height
             if maybe.height:
                 con.register("batch_pings", maybe)
-                lo, hi = maybe["ts"].min(), maybe["ts"].max()
-                # (device_id, ts) is unique: rows already stored are skipped (the range lets
-                # DuckDB skip row groups by their ts min/max)
+                bounds = [maybe["ts"].min(), maybe["ts"].max()]
+                bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
+                # (device_id, ts) is unique: rows already stored are skipped (the ranges let
+                # DuckDB skip row groups by their min/max: of ts where rows came in time
+                # order, of device_id where a backlog came device by device)
                 row = con.execute(
                     "INSERT INTO pings SELECT * FROM batch_pings b WHERE NOT EXISTS ("
                     "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
+                    "AND p.device_id BETWEEN ? AND ? "
                     "AND p.device_id = b.device_id AND p.ts = b.ts)",
-                    [lo, hi],
+                    bounds,
                 ).fetchone()
                 con.unregister("batch_pings")
                 stored += int(row[0]) if row else 0
