@@ -32,6 +32,7 @@ from ingest.prepare import PreparedBatch
 DEVICES = 500
 PERIOD_S = 30.0
 PER_MESSAGE = 60
+CHUNK = 20_000  # messages published before waiting for their acknowledgements
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ def publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(600)
+    for lo in range(0, len(messages), CHUNK):  # packet ids wrap at 65,535: wait per chunk
+        infos = [client.publish(t, p, qos=1) for t, p in messages[lo : lo + CHUNK]]
+        for info in infos:
+            info.wait_for_publish(600)
     client.disconnect()
     client.loop_stop()
 

@@ -14,11 +14,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from geofence.config import GeofenceSettings
 from geofence.generate import square_grids
-from gridpatrol.broker import Mosquitto
+from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import connect, running, wait_for
@@ -152,7 +153,8 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     HeldStore.hold.set()
     ingest = IngestSettings(broker=broker.url, client_id=f"held-{uuid.uuid4().hex[:6]}",
                             session_expiry_s=60, keepalive_s=2, batch_rows=100)  # fmt: skip
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest)
+    port = free_port()
+    service = Service(ServeOptions(db=tmp_path / "gp.db", http=f"127.0.0.1:{port}"), ingest)
     acked: list[int] = []
 
     def ack(messages: list) -> None:  # what the writer acknowledges, then the real ack
@@ -173,6 +175,11 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
         time.sleep(8.0)
         assert acked == [] and service.batcher.state.batches == 0
         assert service.mqtt.connected.is_set()
+        health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10).json()
+        assert health["backlog"]["messages"] == 300 and health["backlog"]["stalled_s"] >= 8
+        metrics = httpx.get(f"http://127.0.0.1:{port}/api/v1/metrics", timeout=10).text
+        assert "gridpatrol_backlog_messages 300.0" in metrics
+        assert "gridpatrol_mqtt_connects_total 1.0" in metrics
         HeldStore.hold.clear()
         wait_for(lambda: read_stats(service.store)["received"] == 3000, timeout_s=30,
                  what="everything stored")  # fmt: skip
