@@ -22,12 +22,12 @@ import shapely
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.data import CITY, town_grid_file
+from bench.e2e import CommitCounter
 from geofence.config import GeofenceSettings
 from geofence.grids import load_grids
 from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
-from ingest.prepare import PreparedBatch
 
 DEVICES = 500
 PERIOD_S = 30.0
@@ -98,34 +98,19 @@ def drain(
     thread.join(60)  # the session stays with the broker: the backlog waits for serve there
     publish(broker, messages)
     service = Service(ServeOptions(db=db), ingest, GeofenceSettings())
-    committed = [0]
-    finished = [0.0]
-    peak = [0]
-    done = threading.Event()
-    inner = service.batcher.on_committed
-
-    def count(batch: PreparedBatch) -> None:
-        if inner is not None:
-            inner(batch)
-        committed[0] += batch.counters.get("received", 0)
-        peak[0] = max(peak[0], service.batcher.backlog().messages)
-        if committed[0] >= expected and not done.is_set():
-            finished[0] = time.perf_counter()
-            done.set()
-
-    service.batcher.on_committed = count
+    counter = CommitCounter(service, expected)
     thread = threading.Thread(target=service.run, daemon=True)
     started = time.perf_counter()
     thread.start()
-    done.wait(1800)
-    elapsed = (finished[0] or time.perf_counter()) - started
+    counter.done.wait(1800)
+    rate, elapsed = counter.rate_since(started)
     time.sleep(3.0)  # the backlog drained: what is true now is raised
     stored = service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()
     alerts = service.store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
     service.stop()
     thread.join(120)
-    return Drain(committed[0] / elapsed, elapsed, int(stored[0]) if stored else 0,
-                 service.mqtt.connects, int(alerts[0]) if alerts else 0, peak[0])  # fmt: skip
+    return Drain(rate, elapsed, int(stored[0]) if stored else 0, service.mqtt.connects,
+                 int(alerts[0]) if alerts else 0, counter.peak_backlog)  # fmt: skip
 
 
 def district_backlog(folder: Path, pings: int) -> tuple[Drain, Drain, int]:

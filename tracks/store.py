@@ -7,6 +7,7 @@ workers is meant to sit behind the same methods.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -54,6 +55,12 @@ ALERTS_SCHEMA = pl.Schema(
 )
 
 
+#: The keys of about this many recently written pings are kept in memory: a redelivered
+#: window (a reconnect's, whose rows were committed but not acknowledged) is found there
+#: without reading the table. The receive window (10,000 messages) of 50-ping messages.
+RECENT_KEYS = 500_000
+
+
 class StoreError(GridpatrolError):
     """The database cannot be opened or written (disk full, read-only, locked, corrupt)."""
 
@@ -71,6 +78,7 @@ class Store:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._newest: pl.DataFrame | None = None  # device_id, newest stored ts (epoch us)
+        self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
@@ -162,6 +170,9 @@ class Store:
         the insert really did, in the same transaction.
         """
         fresh, maybe = self._split_by_newest(pings)
+        if maybe.height and self._recent:  # a redelivery: found among the recent batches
+            recent = pl.concat(self._recent)
+            maybe = maybe.join(recent, on=["device_id", "ts"], how="anti", maintain_order="left")
         with self.transaction() as con:
             stored = 0
             if fresh.height:  # newer than every stored fix of their device: no check needed
@@ -209,6 +220,10 @@ class Store:
                 )
                 con.unregister("batch_counters")
         self._remember_newest(pings)
+        if pings.height:
+            self._recent.append(pings.select("device_id", "ts"))
+            while sum(f.height for f in self._recent) > RECENT_KEYS + pings.height:
+                self._recent.popleft()
         self._checkpoint_if_due()
         return WriteResult(stored=stored, duplicates=pings.height - stored)
 
@@ -216,7 +231,8 @@ class Store:
         """Rows newer than their device's newest stored fix, and the others (which may be
         stored already). The newest fix per device is read once, then kept up to date by
         this writer, so the duplicate check of a batch of new fixes reads no stored rows
-        however large the table is; only late or repeated fixes are checked against it."""
+        however large the table is; only late or repeated fixes are checked further (among
+        the recent batches' keys, then against the table)."""
         if pings.height == 0:
             return pings, pings
         if self._newest is None:

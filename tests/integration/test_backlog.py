@@ -9,7 +9,6 @@ acknowledges nothing before it commits.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -23,8 +22,8 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import connect, running, wait_for
+from tests.stores import HeldStore
 from tracks.queries import read_stats
-from tracks.store import Store
 
 pytestmark = pytest.mark.broker
 
@@ -130,19 +129,6 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
                       ("device_offline", "w100"), ("overdue", first_grid)]  # fmt: skip
 
 
-class HeldStore(Store):
-    """A real DuckDB store whose writes wait while ``hold`` is set (a slow disk)."""
-
-    hold = threading.Event()
-    writes_started = threading.Event()
-
-    def write_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.writes_started.set()
-        while self.hold.is_set():
-            time.sleep(0.05)
-        return super().write_batch(*args, **kwargs)
-
-
 def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -150,7 +136,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     import gridpatrol.serve
 
     monkeypatch.setattr(gridpatrol.serve, "Store", HeldStore)
-    HeldStore.hold.set()
+    HeldStore.reset()
     ingest = IngestSettings(broker=broker.url, client_id=f"held-{uuid.uuid4().hex[:6]}",
                             session_expiry_s=60, keepalive_s=2, batch_rows=100)  # fmt: skip
     port = free_port()
@@ -169,7 +155,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
                 for k in range(300)]  # fmt: skip
     with running(service):
         publish_fast(broker, messages)
-        assert HeldStore.writes_started.wait(10)
+        assert HeldStore.writing.wait(10)
         # the queue fills; after keepalive_s / 2 reading goes on so paho can read PINGRESPs
         wait_for(lambda: service.batcher.state.read_throughs, what="the queue full for 1 s")
         time.sleep(8.0)

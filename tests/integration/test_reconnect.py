@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,23 +26,10 @@ from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
+from tests.stores import HeldStore
 from tracks.queries import read_stats
-from tracks.store import Store
 
 pytestmark = pytest.mark.broker
-
-
-class HeldStore(Store):
-    """A real DuckDB store whose writes wait while ``hold`` is set."""
-
-    hold = threading.Event()
-    writing = threading.Event()
-
-    def write_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.writing.set()
-        while self.hold.is_set():
-            time.sleep(0.02)
-        return super().write_batch(*args, **kwargs)
 
 
 def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -68,7 +54,7 @@ def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             real_ack(batch)
 
         service.batcher.ack = ack
-        HeldStore.hold.set()
+        HeldStore.reset()
         with running(service):
             publish_all(broker, messages)
             assert HeldStore.writing.wait(10)  # point 1: the batch is being written
