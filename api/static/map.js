@@ -7,10 +7,11 @@ const API = "/api/v1";
 const NS = "http://www.w3.org/2000/svg";
 const M_PER_DEG = 111320; // the plane is in metres, so path data and markers stay legible
 const MARKER_PX = 3; // device marker radius on screen, whatever the zoom
+const LABEL_PX = 13; // district names' size on screen
 const ALERT_FLUSH_MS = 200; // alerts arriving together are drawn together
 const MAX_ALERTS = 200;
 const svg = document.getElementById("map");
-const layers = Object.fromEntries(["leaves", "parents", "devices", "overlay"].map(id => [id, document.getElementById(id)]));
+const layers = Object.fromEntries(["leaves", "parents", "devices", "labels", "overlay"].map(id => [id, document.getElementById(id)]));
 let token = sessionStorage.getItem("gridpatrol-token") || "";
 let project = null;
 let home = null; // the whole map: [x, y, w, h] in metres
@@ -80,6 +81,7 @@ function drawView() {
   svg.setAttribute("viewBox", view.join(" "));
   const px = Math.max(view[2] / svg.clientWidth, view[3] / svg.clientHeight) || 1;
   svg.style.setProperty("--marker-r", (MARKER_PX * px).toFixed(3) + "px");
+  svg.style.setProperty("--label-size", (LABEL_PX * px).toFixed(3) + "px");
 }
 
 // svg's scale and offset for the current view (preserveAspectRatio xMidYMid meet)
@@ -119,6 +121,7 @@ svg.addEventListener("pointerdown", ev => {
 });
 svg.addEventListener("pointermove", ev => {
   if (!drag) return;
+  if (!(ev.buttons & 1)) { drag = null; return; } // released outside the map
   const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
   if (!drag.moved && Math.hypot(dx, dy) < 4) return;
   if (!drag.moved) { drag.moved = true; svg.setPointerCapture(drag.id); svg.classList.add("dragging"); }
@@ -180,7 +183,7 @@ async function drawGrids() {
   project = project || makeProjection(fc.features);
   const byParent = {};
   for (const f of fc.features) if (f.properties.parent) (byParent[f.properties.parent] ||= []).push(f.properties.id);
-  const fragments = { leaves: document.createDocumentFragment(), parents: document.createDocumentFragment() };
+  const fragments = { leaves: document.createDocumentFragment(), parents: document.createDocumentFragment(), labels: document.createDocumentFragment() };
   for (const f of fc.features) {
     const id = f.properties.id;
     if (!f.geometry || grids[id]) continue;
@@ -200,6 +203,15 @@ async function drawGrids() {
     else for (let p = g.props.parent; p && grids[p]; p = grids[p].props.parent) (g.ancestors ||= []).push(p);
     g.path.setAttribute("class", gridClass(id));
   }
+  for (const [id, g] of Object.entries(grids)) {
+    if (!g.leaves || layers.labels.querySelector(`[data-grid="${CSS.escape(id)}"]`)) continue;
+    const label = document.createElementNS(NS, "text");
+    label.setAttribute("x", (g.box[0] + g.box[2]) / 2); label.setAttribute("y", (g.box[1] + g.box[3]) / 2);
+    label.dataset.grid = id;
+    label.textContent = g.props.name || id;
+    fragments.labels.appendChild(label);
+  }
+  layers.labels.appendChild(fragments.labels);
   layers.leaves.appendChild(fragments.leaves);
   layers.parents.appendChild(fragments.parents);
   summarise();
@@ -220,6 +232,8 @@ function select(id) {
   selected = id;
   if (before && grids[before]) grids[before].path.setAttribute("class", gridClass(before));
   if (id && grids[id]) grids[id].path.setAttribute("class", gridClass(id));
+  // drawn again on top, so that no neighbour or district outline hides part of it
+  document.getElementById("highlight").setAttribute("d", grids[id]?.path.getAttribute("d") || "");
 }
 
 function today() {

@@ -164,6 +164,7 @@ def test_district_map(district: District):
         page.wait_for_selector("path.grid.selected[data-grid='G1234']")
         page.wait_for_selector("#grid-panel table")
         assert view_box(page)[2] < home[2] / 2
+        page.screenshot(path=str(ARTIFACTS / "map-district-search.png"))
         search(page, worker_name(1234))
         found = page.wait_for_selector("circle.device.found")
         assert found.get_attribute("data-device") == "dev-1234"
@@ -176,6 +177,7 @@ def test_district_map(district: District):
         page.check("#districts")
         assert page.locator("path.grid").first.is_hidden()
         assert page.locator("path.parent:visible").count() == DISTRICTS
+        assert page.locator("#labels text:visible").count() == DISTRICTS
         quick = district.service.grid_set.by_id[QUICK[0]]
         page.wait_for_selector(f"path.parent.overdue[data-grid='{quick.parent}']")
         page.screenshot(path=str(ARTIFACTS / "map-district-parents.png"))
