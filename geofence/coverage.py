@@ -82,11 +82,10 @@ def coverage_rows(
         a, b = int(cells.off[g]), int(cells.off[g + 1])
         totals[grid_id] = (b - a, count_stamped(cells.cells, a, b, stamp, 1))
     rows = [_row(i, *totals[i]) for i in grid_set.ids]
-    for grid in grid_set.grids:
-        if grid.id not in totals:
-            leaves = grid_set.leaf_descendants(grid.id)
-            n = sum(totals[i][0] for i in leaves)
-            rows.append(_row(grid.id, n, sum(totals[i][1] for i in leaves)))
+    for parent in grid_set.tree.parents:
+        leaves = grid_set.tree.leaves_under[parent]
+        n = sum(totals[i][0] for i in leaves)
+        rows.append(_row(parent, n, sum(totals[i][1] for i in leaves)))
     return rows
 
 
@@ -101,7 +100,6 @@ def device_coverage_rows(
     """Per device with an assigned grid: how much of that grid its own track covered."""
     stamp = np.zeros(cells.nx * cells.ny, dtype=np.int32)
     bounds = np.searchsorted(fixes.device, np.arange(len(fixes.devices) + 1))
-    position = {grid_id: g for g, grid_id in enumerate(grid_set.ids)}
     rows = []
     for d, device_id in enumerate(fixes.devices):
         grid_id = assigned.get(device_id)
@@ -111,8 +109,7 @@ def device_coverage_rows(
         rows_slice = slice(int(bounds[d]), int(bounds[d + 1]))
         _stamp(cells, grid_set, fixes, rows_slice, stamp, value, reach_m, segment_max_s)
         n = covered = 0
-        for leaf in grid_set.leaf_descendants(grid_id):
-            g = position[leaf]
+        for g in grid_set.tree.positions_under[grid_id]:
             a, b = int(cells.off[g]), int(cells.off[g + 1])
             n += b - a
             covered += count_stamped(cells.cells, a, b, stamp, value)

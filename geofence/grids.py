@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,63 @@ class Plane:
         return x / self.kx + self.lon0, y / self.ky + self.lat0
 
 
+@dataclass(frozen=True)
+class GridTree:
+    """The parent/child structure of a grid file, built once with its :class:`GridSet`.
+
+    Every user (reports, the API's grid list and token scopes, presence) reads these maps
+    instead of walking the parents again.
+    """
+
+    position: Mapping[str, int]  # leaf id -> index into GridSet.ids
+    children: Mapping[str, tuple[str, ...]]  # grid id -> its direct children, file order
+    leaves_under: Mapping[str, tuple[str, ...]]  # grid id -> leaf ids under it (a leaf: itself)
+    positions_under: Mapping[str, np.ndarray]  # the same leaves as int32 indices (read-only)
+    parents: tuple[str, ...]  # the grids that are not leaves, file order
+
+    def subtree(self, roots: Iterable[str]) -> frozenset[str]:
+        """The ids of ``roots`` and every grid below them (unknown ids are kept as given)."""
+        found: set[str] = set()
+        stack = list(roots)
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self.children.get(current, ()))
+        return frozenset(found)
+
+
+def build_tree(grids: list[Grid], ids: list[str]) -> GridTree:
+    """Children, the leaves under every grid and their positions, in one pass up the parents."""
+    by_id = {g.id: g for g in grids}
+    children: dict[str, list[str]] = {}
+    for g in grids:
+        if g.parent is not None:
+            children.setdefault(g.parent, []).append(g.id)
+    under: dict[str, list[int]] = {g.id: [] for g in grids}
+    for index, leaf in enumerate(ids):
+        current: str | None = leaf
+        seen: set[str] = set()
+        while current is not None and current in by_id and current not in seen:
+            seen.add(current)
+            under[current].append(index)
+            current = by_id[current].parent
+    positions: dict[str, np.ndarray] = {}
+    for gid, found in under.items():
+        array = np.asarray(found, dtype=np.int32)
+        array.setflags(write=False)
+        positions[gid] = array
+    return GridTree(
+        position=MappingProxyType({gid: i for i, gid in enumerate(ids)}),
+        children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
+        leaves_under=MappingProxyType(
+            {gid: tuple(ids[i] for i in found) for gid, found in under.items()}
+        ),
+        positions_under=MappingProxyType(positions),
+        parents=tuple(g.id for g in grids if g.id in children),
+    )
+
+
 @dataclass
 class GridSet:
     """All grids of a file; ``ids`` are the leaves in file order (the assignment's indices)."""
@@ -89,28 +148,15 @@ class GridSet:
     raster: np.ndarray
     records: np.ndarray
     by_id: dict[str, Grid] = field(default_factory=dict)
+    tree: GridTree = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_id = {g.id: g for g in self.grids}
+        self.tree = build_tree(self.grids, self.ids)
 
     @property
     def leaves(self) -> list[Grid]:
         return [self.by_id[i] for i in self.ids]
-
-    def leaf_descendants(self, grid_id: str) -> list[str]:
-        """The leaf ids under ``grid_id`` (itself, for a leaf), in file order."""
-        children: dict[str, list[str]] = {}
-        for g in self.grids:
-            if g.parent is not None:
-                children.setdefault(g.parent, []).append(g.id)
-        found: set[str] = set()
-        stack = [grid_id]
-        while stack:
-            current = stack.pop()
-            if current not in children:
-                found.add(current)
-            stack.extend(children.get(current, []))
-        return [i for i in self.ids if i in found]
 
 
 def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import Auth, Context, parse_time
+from tracks.alerts import read_alerts
+from tracks.devices import read_devices
 
 router = APIRouter(tags=["alerts"])
 
@@ -27,24 +29,15 @@ def list_alerts(
     start = (parse_time(since, "since") if since is not None
              else dt.datetime.now(dt.UTC) - dt.timedelta(days=1))  # fmt: skip
     tz = ZoneInfo(context.geofence.timezone)
-    rows = (
-        context.store.cursor()
-        .execute(
-            "SELECT a.alert_id, a.kind, a.grid_id, a.device_id, a.ts, a.raised_at, a.detail, "
-            "d.grid_id FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id "
-            "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
-            [start, limit],
-        )
-        .fetchall()
-    )
     out = []
-    for alert_id, kind, grid_id, device_id, at, raised, detail, device_grid in rows:
-        if not principal.sees_grid(grid_id if grid_id is not None else device_grid):
+    for row in read_alerts(context.store, start, limit).iter_rows(named=True):
+        grid_id = row["grid_id"]
+        if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
             continue
         out.append({
-            "alert_id": alert_id, "kind": kind, "grid_id": grid_id, "device_id": device_id,
-            "at": at.astimezone(tz).isoformat(), "raised_at": raised.astimezone(tz).isoformat(),
-            "detail": detail,
+            "alert_id": row["alert_id"], "kind": row["kind"], "grid_id": grid_id,
+            "device_id": row["device_id"], "at": row["ts"].astimezone(tz).isoformat(),
+            "raised_at": row["raised_at"].astimezone(tz).isoformat(), "detail": row["detail"],
         })  # fmt: skip
     return out
 
@@ -56,9 +49,8 @@ def list_alerts(
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
     tz = ZoneInfo(context.geofence.timezone)
-    devices = dict(
-        context.store.cursor().execute("SELECT device_id, grid_id FROM devices").fetchall()
-    )
+    registry = read_devices(context.store).select("device_id", "grid_id").iter_rows()
+    devices = {device_id: grid_id for device_id, grid_id in registry}
     queue = context.hub.subscribe()
     keepalive = context.settings.sse_keepalive_s
 

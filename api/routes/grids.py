@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,10 +17,10 @@ router = APIRouter(tags=["grids"])
 def list_grids(context: Context, principal: Auth) -> dict[str, object]:
     grid_set = need_grids(context)
     tz = ZoneInfo(context.geofence.timezone)
-    rows = dict(context.store.cursor().execute("SELECT grid_id, geometry FROM grids").fetchall())
+    geometries = context.grid_geometries()
     live = context.live.snapshot() if context.live is not None else None
+    tree = grid_set.tree
     features = []
-    leaves = {gid: i for i, gid in enumerate(grid_set.ids)}
     for grid in grid_set.grids:
         if not principal.sees_grid(grid.id):
             continue
@@ -29,12 +28,10 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
         overdue_since = None
         status = "ok"
         if live is not None:
-            members = [leaves[i] for i in grid_set.leaf_descendants(grid.id)]
-            latest = live.newest_visit(members)
+            latest = live.newest_visit(tree.positions_under[grid.id])
             if np.isfinite(latest):
                 last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
-            overdue = [live.overdue[i] for i in grid_set.leaf_descendants(grid.id)
-                       if i in live.overdue]  # fmt: skip
+            overdue = [live.overdue[i] for i in tree.leaves_under[grid.id] if i in live.overdue]
             if overdue:
                 overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
                 status = "overdue"
@@ -45,11 +42,11 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
             "id": grid.id,
             "properties": {
                 "id": grid.id, "name": grid.name, "parent": grid.parent,
-                "is_leaf": grid.id in leaves, "interval_min": grid.interval_s / 60,
+                "is_leaf": grid.id in tree.position, "interval_min": grid.interval_s / 60,
                 "service_hours": grid.service_hours, "last_visit": last_visit,
                 "overdue_since": overdue_since, "status": status,
             },
-            "geometry": json.loads(rows.get(grid.id, "null")),
+            "geometry": geometries.get(grid.id),
         })  # fmt: skip
     today = dt.datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     return {

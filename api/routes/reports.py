@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import Auth, Context, TimeWindow, need_grids
 from api.errors import ApiError
-from geofence.reports import run_report
-from geofence.scorecard import scorecard_rows
+from patrol.reports import run_report
+from patrol.scorecard import run_scorecard
+from tracks.devices import read_devices
 
 router = APIRouter(tags=["reports"])
 
@@ -30,14 +31,10 @@ def _check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
 def _check_device(context: Context, principal: Auth, device_id: str | None) -> None:
     if device_id is None:
         return
-    row = (
-        context.store.cursor()
-        .execute("SELECT grid_id FROM devices WHERE device_id = ?", [device_id])
-        .fetchone()
-    )
-    if row is None:
+    row = read_devices(context.store, device_id)
+    if row.height == 0:
         raise ApiError(404, f"no registered device {device_id!r}")
-    if not principal.sees_grid(row[0]):
+    if not principal.sees_grid(row["grid_id"][0]):
         raise ApiError(403, f"device {device_id!r} is outside your grids")
 
 
@@ -73,5 +70,5 @@ def scorecard(context: Context, principal: Auth,
               date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
     if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):
         raise ApiError(422, f"date: {date.isoformat()} is out of range")
-    rows = scorecard_rows(need_grids(context), context.store, date, context.geofence)
+    rows = run_scorecard(need_grids(context), context.store, date, context.geofence)
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]

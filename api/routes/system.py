@@ -26,7 +26,7 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     problems: list[str] = []
     database = "ok"
     try:
-        context.store.cursor().execute("SELECT 1").fetchone()
+        context.store.probe()
     except Exception as exc:  # the point of a health check: report, don't raise
         database = f"error: {exc}"
         problems.append("database unreadable")
