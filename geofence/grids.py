@@ -7,7 +7,6 @@ coordinate buffers and bucket index the assignment kernel reads.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +18,14 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from base.errors import GridpatrolError
 from geofence._rings import Candidates
-from geofence.index import Rings
-from gridpatrol.errors import GridpatrolError
+from geofence.check import find_invalid, find_overlaps, plane_of
+from geofence.check import repair as repair_grids
+from geofence.index import Rings, build_index, build_raster, build_rings, flatten
+from geofence.service import parse_service_hours
+from geofence.shapes import Grid, Plane
 
-EARTH_RADIUS_M = 6371008.8
 DEFAULT_INTERVAL_MIN = 30.0
 MAX_VERTICES = 2_000_000
 MAX_FILE_BYTES = 128 * 1024 * 1024
@@ -41,38 +43,6 @@ class GridFileError(GridpatrolError):
         shown = "\n  ".join(problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"{path}: {len(problems)} problem(s):\n  {shown}{more}")
-
-
-@dataclass(frozen=True)
-class Grid:
-    id: str
-    name: str
-    parent: str | None
-    interval_s: int
-    service_hours: str | None
-    geometry: BaseGeometry | None
-
-
-@dataclass(frozen=True)
-class Plane:
-    """Local equirectangular metres around (lon0, lat0)."""
-
-    lon0: float
-    lat0: float
-
-    @property
-    def kx(self) -> float:
-        return EARTH_RADIUS_M * math.radians(1.0) * math.cos(math.radians(self.lat0))
-
-    @property
-    def ky(self) -> float:
-        return EARTH_RADIUS_M * math.radians(1.0)
-
-    def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
-
-    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x / self.kx + self.lon0, y / self.ky + self.lat0
 
 
 @dataclass(frozen=True)
@@ -187,8 +157,6 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
         return None
     hours = props.get("service_hours")
     if hours is not None:
-        from geofence.service import parse_service_hours
-
         try:
             parse_service_hours(hours)
         except ValueError as exc:
@@ -287,9 +255,6 @@ def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
 
 def build_grid_set(grids: list[Grid]) -> GridSet:
     """Buffers and index for checked grids (leaves: grids that no grid names as parent)."""
-    from geofence.check import plane_of
-    from geofence.index import build_index, build_raster, build_rings, flatten
-
     parents = {g.parent for g in grids if g.parent is not None}
     leaves = [g for g in grids if g.id not in parents]
     geoms = [g.geometry for g in leaves if g.geometry is not None]
@@ -319,9 +284,6 @@ def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[s
 
     With ``repair``, geometry problems are fixed where possible; returns what changed.
     """
-    from geofence.check import find_invalid, find_overlaps, plane_of
-    from geofence.check import repair as repair_grids
-
     problems: list[str] = []
     grids = parse_grids(read_features(path), problems)
     if problems:

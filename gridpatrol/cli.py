@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from api.config import ApiSettings
+from base.errors import GridpatrolError
+from base.settings import build_settings
 from geofence.config import GeofenceSettings
-from gridpatrol.errors import GridpatrolError
-from gridpatrol.settings import build_settings
 from ingest.config import IngestSettings
 
 

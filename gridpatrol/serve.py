@@ -13,10 +13,10 @@ from types import FrameType
 import numpy as np
 
 from api.config import ApiSettings
+from base.errors import ConfigError
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
-from gridpatrol.errors import ConfigError
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
 from ingest.mqtt import MqttIngest

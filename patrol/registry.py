@@ -9,7 +9,8 @@ import polars as pl
 import shapely
 from shapely.geometry import mapping, shape
 
-from geofence.grids import Grid, GridSet, build_grid_set
+from geofence.grids import GridSet, build_grid_set
+from geofence.shapes import Grid
 from tracks.grids import read_grid_rows
 from tracks.schema import GRIDS
 from tracks.store import Store

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gridpatrol.errors import ConfigError
+from base.errors import ConfigError
 from tracks.store import Store
 
 DEVICE_KINDS = ("tracker", "phone")

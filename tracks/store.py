@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from gridpatrol.errors import GridpatrolError
+from base.errors import GridpatrolError
 from tracks.schema import ALERTS, DEVICE_EVENTS, DEVICES, GRIDS, REJECTED, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger("gridpatrol.store")
