@@ -16,8 +16,8 @@ def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     out = np.empty(len(lon), dtype=np.int32)
     s = grid_set
     assign_points(
-        lon, lat, s.rings.kernel_args(), s.candidates,
-        s.raster_origin, s.raster_shape, s.raster, s.records, out,
+        lon, lat, s.rings, s.candidates,
+        s.raster, out,
     )  # fmt: skip
     return out
 

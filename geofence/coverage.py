@@ -42,7 +42,7 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
         lon, lat = plane.to_lonlat((ii + 0.5) * cell_m, (jj + 0.5) * cell_m)
         inside = np.empty(len(ii), dtype=np.bool_)
         cells_inside(g, np.ascontiguousarray(lon), np.ascontiguousarray(lat),
-                     s.rings.kernel_args(), inside)  # fmt: skip
+                     s.rings, inside)  # fmt: skip
         parts.append(((jj - j0) * nx + (ii - i0))[inside])
         off.append(off[-1] + int(inside.sum()))
     cells = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)

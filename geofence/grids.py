@@ -19,10 +19,10 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from base.errors import GridpatrolError
-from geofence._rings import Candidates
+from geofence._rings import Candidates, Raster, RingBuffers
 from geofence.check import find_invalid, find_overlaps, plane_of
 from geofence.check import repair as repair_grids
-from geofence.index import Rings, build_index, build_raster, build_rings, flatten
+from geofence.index import build_index, build_raster, build_rings, flatten
 from geofence.service import parse_service_hours
 from geofence.shapes import Grid, Plane
 
@@ -109,14 +109,11 @@ class GridSet:
     grids: list[Grid]
     ids: list[str]
     plane: Plane
-    rings: Rings
+    rings: RingBuffers  # the leaves' boundaries, the kernels' buffers
     bbox: np.ndarray
     candidates: Candidates  # fine bucket index: the grids that may hold a point
     coarse: Candidates  # coarse bucket index: the grids a track segment may meet
-    raster_origin: np.ndarray
-    raster_shape: np.ndarray
-    raster: np.ndarray
-    records: np.ndarray
+    raster: Raster  # fine raster: most points answered by one lookup
     by_id: dict[str, Grid] = field(default_factory=dict)
     tree: GridTree = field(init=False)
 
@@ -272,10 +269,7 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
         bbox=flat["bbox"],
         candidates=index,
         coarse=coarse,
-        raster_origin=raster["raster_origin"],
-        raster_shape=raster["raster_shape"],
-        raster=raster["raster"],
-        records=raster["records"],
+        raster=raster,
     )
 
 

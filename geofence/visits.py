@@ -26,7 +26,7 @@ def crossing_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Vi
         out_time = np.empty(capacity, dtype=np.float64)
         found = find_crossings(
             fixes.device, fixes.ts, fixes.lon, fixes.lat, fixes.grid, segment_max_s,
-            s.rings.kernel_args(), s.coarse,
+            s.rings, s.coarse,
             out_grid, out_time,
         )  # fmt: skip
         if found <= capacity:

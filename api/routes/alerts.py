@@ -13,13 +13,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import Auth, Context, parse_time
+from api.models import AlertKindInfo, AlertOut, GridStatus
+from geofence.alerts import ENDED_BY, AlertKind
 from tracks.alerts import read_alerts
 from tracks.devices import read_devices
 
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/alerts", summary="Alerts raised since a time (default: the last 24 hours)")
+@router.get(
+    "/alerts",
+    summary="Alerts raised since a time (default: the last 24 hours)",
+    response_model=list[AlertOut],
+)
 def list_alerts(
     context: Context,
     principal: Auth,
@@ -42,10 +48,29 @@ def list_alerts(
     return out
 
 
+#: The status a grid takes with each grid alert (the live map colours grids by it).
+GRID_STATUS: dict[AlertKind, GridStatus] = {AlertKind.OVERDUE: "overdue", AlertKind.CLEARED: "ok"}
+
+
+@router.get(
+    "/alerts/kinds",
+    summary="Every alert kind, the kind that ends it, and the grid status it sets",
+    response_model=list[AlertKindInfo],
+)
+def alert_kinds(principal: Auth) -> list[dict[str, object]]:
+    ends = {end: begin for begin, end in ENDED_BY.items()}
+    return [
+        {"kind": kind, "ends": ends.get(kind), "ended_by": ENDED_BY.get(kind),
+         "grid_status": GRID_STATUS.get(kind)}
+        for kind in AlertKind
+    ]  # fmt: skip
+
+
 @router.get(
     "/alerts/stream",
     summary="New alerts as Server-Sent Events (event: alert, data: the alert as JSON)",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
     tz = ZoneInfo(context.geofence.timezone)

@@ -9,11 +9,16 @@ import numpy as np
 from fastapi import APIRouter
 
 from api.deps import Auth, Context, need_grids
+from api.models import GridCollection
 
 router = APIRouter(tags=["grids"])
 
 
-@router.get("/grids", summary="Grids with live status (GeoJSON FeatureCollection)")
+@router.get(
+    "/grids",
+    summary="Grids with live status (GeoJSON FeatureCollection)",
+    response_model=GridCollection,
+)
 def list_grids(context: Context, principal: Auth) -> dict[str, object]:
     grid_set = need_grids(context)
     tz = ZoneInfo(context.geofence.timezone)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import Auth, Context, TimeWindow, need_grids
 from api.errors import ApiError
+from api.models import ComplianceRow, CoverageRow, DeviceCoverageRow, PresenceRow, ScorecardRow
 from patrol.reports import run_report
 from patrol.scorecard import run_scorecard
 from tracks.devices import read_devices
@@ -47,25 +48,41 @@ def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
 
 
-@router.get("/compliance", summary="The interval rule per grid (leaves, then parents)")
+@router.get(
+    "/compliance",
+    response_model=list[ComplianceRow],
+    summary="The interval rule per grid (leaves, then parents)",
+)
 def compliance(context: Context, principal: Auth, window: TimeWindow,
                grid_id: GridId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("compliance", context, principal, window, grid_id=grid_id)
 
 
-@router.get("/coverage", summary="Coverage per grid, or of one device's assigned grid")
+@router.get(
+    "/coverage",
+    response_model=list[CoverageRow] | list[DeviceCoverageRow],
+    summary="Coverage per grid, or of one device's assigned grid",
+)
 def coverage(context: Context, principal: Auth, window: TimeWindow, grid_id: GridId = None,
              device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("coverage", context, principal, window, grid_id=grid_id, device_id=device_id)
 
 
-@router.get("/presence", summary="Presence (到位率) per device in its assigned grid")
+@router.get(
+    "/presence",
+    response_model=list[PresenceRow],
+    summary="Presence (到位率) per device in its assigned grid",
+)
 def presence(context: Context, principal: Auth, window: TimeWindow,
              device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("presence", context, principal, window, device_id=device_id)
 
 
-@router.get("/scorecard", summary="Each worker's day: presence, coverage, compliance, score")
+@router.get(
+    "/scorecard",
+    response_model=list[ScorecardRow],
+    summary="Each worker's day: presence, coverage, compliance, score",
+)
 def scorecard(context: Context, principal: Auth,
               date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
     if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):

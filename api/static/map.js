@@ -176,6 +176,13 @@ async function replay(deviceId) {
 }
 document.getElementById("device-pick").onchange = ev => replay(ev.target.value);
 
+// alert kind -> the status a grid takes with it, from GET /alerts/kinds (the one list of kinds)
+const GRID_STATUS = {};
+
+async function loadAlertKinds() {
+  for (const k of await api("/alerts/kinds")) if (k.grid_status) GRID_STATUS[k.kind] = k.grid_status;
+}
+
 function showAlert(a) {
   const li = document.createElement("li");
   li.className = a.kind;
@@ -183,8 +190,7 @@ function showAlert(a) {
   const list = document.getElementById("alerts");
   list.prepend(li);
   while (list.children.length > 200) list.lastChild.remove();
-  if (a.kind === "overdue") setStatus(a.grid_id, "overdue");
-  if (a.kind === "cleared") setStatus(a.grid_id, "ok");
+  if (a.grid_id && GRID_STATUS[a.kind]) setStatus(a.grid_id, GRID_STATUS[a.kind]);
 }
 
 async function streamAlerts() {
@@ -212,6 +218,7 @@ async function streamAlerts() {
 
 async function start() {
   try {
+    await loadAlertKinds();
     await drawGrids();
     await drawDevices();
     (await api("/alerts")).reverse().forEach(showAlert);
