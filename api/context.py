@@ -32,6 +32,11 @@ class AlertHub:
             self._clients.append((asyncio.get_running_loop(), q))
         return q
 
+    def clients(self) -> int:
+        """How many streams are connected now."""
+        with self._lock:
+            return len(self._clients)
+
     def unsubscribe(self, q: asyncio.Queue[Alert]) -> None:
         with self._lock:
             self._clients = [(lp, c) for lp, c in self._clients if c is not q]
