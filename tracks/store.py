@@ -123,7 +123,8 @@ class Store:
             raise StoreError(f"cannot read {self.path}: {exc}") from exc
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A reader cursor on the same database (DuckDB allows one writing process)."""
+        """A reader cursor on the same database (DuckDB allows one writing process): for the
+        named reads of ``tracks/`` (and tests), never handed further."""
         cur = self._con.cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
