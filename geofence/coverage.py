@@ -41,8 +41,8 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
         ii, jj = gi.ravel(), gj.ravel()
         lon, lat = plane.to_lonlat((ii + 0.5) * cell_m, (jj + 0.5) * cell_m)
         inside = np.empty(len(ii), dtype=np.bool_)
-        cells_inside(g, np.ascontiguousarray(lon), np.ascontiguousarray(lat),
-                     s.rings, inside)  # fmt: skip
+        cells_inside(g=g, lon=np.ascontiguousarray(lon), lat=np.ascontiguousarray(lat),
+                     rings=s.rings, out=inside)  # fmt: skip
         parts.append(((jj - j0) * nx + (ii - i0))[inside])
         off.append(off[-1] + int(inside.sum()))
     cells = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
@@ -55,9 +55,9 @@ def _stamp(
 ) -> None:  # fmt: skip
     x, y = grid_set.plane.to_xy(fixes.lon[rows], fixes.lat[rows])
     mark_cells(
-        fixes.ts[rows], np.ascontiguousarray(x), np.ascontiguousarray(y), fixes.device[rows],
-        segment_max_s, cells.cell_m, reach_m, cells.i0, cells.j0, cells.nx, cells.ny,
-        stamp, value,
+        ts=fixes.ts[rows], x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),
+        device=fixes.device[rows], max_dt=segment_max_s, cell_m=cells.cell_m, reach_m=reach_m,
+        i0=cells.i0, j0=cells.j0, nx=cells.nx, ny=cells.ny, stamp=stamp, value=value,
     )  # fmt: skip
 
 
