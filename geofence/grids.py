@@ -1,6 +1,7 @@
 """Grids: read and check a GeoJSON file, and hold the leaves as flat buffers with an index.
 
-A :class:`GridSet` keeps every feature (leaves and parents) and, for the leaves, the
+A :class:`GridSet` keeps every feature (leaves and parents), their :class:`GridTree` (built
+once: children, the leaves under each grid and their positions) and, for the leaves, the
 coordinate buffers and bucket index the assignment kernel reads.
 """
 

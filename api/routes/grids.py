@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from fastapi import APIRouter
 
 from api.deps import Auth, Context, need_grids
@@ -26,6 +26,10 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
     live = context.live.snapshot() if context.live is not None else None
     tree = grid_set.tree
     features = []
+    if live is not None:
+        # one pass over the leaves' newest visits; parents take the newest of their leaves
+        visits = live.last_visit.tolist()
+        overdue_at = live.overdue
     for grid in grid_set.grids:
         if not principal.sees_grid(grid.id):
             continue
@@ -33,10 +37,15 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
         overdue_since = None
         status = "ok"
         if live is not None:
-            latest = live.newest_visit(tree.positions_under[grid.id])
-            if np.isfinite(latest):
+            leaf = tree.position.get(grid.id)
+            if leaf is not None:
+                latest = visits[leaf]
+                overdue = [overdue_at[grid.id]] if grid.id in overdue_at else []
+            else:
+                latest = max((visits[i] for i in tree.positions_under[grid.id]), default=-math.inf)
+                overdue = [overdue_at[i] for i in tree.leaves_under[grid.id] if i in overdue_at]
+            if math.isfinite(latest):
                 last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
-            overdue = [live.overdue[i] for i in tree.leaves_under[grid.id] if i in live.overdue]
             if overdue:
                 overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
                 status = "overdue"

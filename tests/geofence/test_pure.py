@@ -5,6 +5,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import geofence
 
@@ -22,3 +23,12 @@ def test_geofence_modules_import_no_storage_transport_or_http():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_geofence_tests_need_no_database():
+    here = Path(__file__).parent
+    for path in sorted(here.glob("*.py")):
+        imports = [line for line in path.read_text().splitlines()
+                   if line.startswith(("import ", "from "))]  # fmt: skip
+        roots = {line.split()[1].split(".")[0] for line in imports}
+        assert not roots & set(FORBIDDEN), (path.name, roots & set(FORBIDDEN))
