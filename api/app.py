@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.context import ApiContext
 from api.errors import install_error_handlers
+from api.models import ERROR_RESPONSES
 from api.routes import alerts, devices, grids, reports, system
 
 STATIC = Path(__file__).parent / "static"
@@ -25,7 +26,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     for module in (grids, devices, reports, alerts, system):
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridpatrol.settings import setting
+from base.settings import setting
 
 
 @dataclass(frozen=True, kw_only=True)

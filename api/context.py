@@ -1,4 +1,4 @@
-"""What the API reads: the store (through cursors), grids, live state, ingest state."""
+"""What the API reads: the store (through named reads), grids, live state, ingest state."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from api.config import ApiSettings
 from api.tokens import TokenFile
@@ -13,6 +14,7 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from ingest.batcher import Backlog, BatcherState
+from patrol.registry import read_geometries
 from patrol.stage import LiveStage
 from tracks.store import Store
 
@@ -29,6 +31,11 @@ class AlertHub:
         with self._lock:
             self._clients.append((asyncio.get_running_loop(), q))
         return q
+
+    def clients(self) -> int:
+        """How many streams are connected now."""
+        with self._lock:
+            return len(self._clients)
 
     def unsubscribe(self, q: asyncio.Queue[Alert]) -> None:
         with self._lock:
@@ -60,3 +67,11 @@ class ApiContext:
     backlog: Callable[[], Backlog] = lambda: Backlog(0, 0.0, 0.0)
     mqtt_connects: Callable[[], int] = lambda: 0
     hub: AlertHub = field(default_factory=AlertHub)
+    _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    def grid_geometries(self) -> dict[str, Any]:
+        """Each grid's GeoJSON geometry as imported, read once: the grids do not change
+        while serve runs (an import replaces them only before serve starts)."""
+        if self._geometries is None:
+            self._geometries = read_geometries(self.store)
+        return self._geometries

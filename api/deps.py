@@ -34,18 +34,7 @@ class Principal:
 def scope_of(grid_set: GridSet | None, roots: list[str]) -> frozenset[str]:
     if grid_set is None:
         return frozenset(roots)
-    children: dict[str, list[str]] = {}
-    for g in grid_set.grids:
-        if g.parent is not None:
-            children.setdefault(g.parent, []).append(g.id)
-    found: set[str] = set()
-    stack = list(roots)
-    while stack:
-        current = stack.pop()
-        if current not in found:
-            found.add(current)
-            stack.extend(children.get(current, []))
-    return frozenset(found)
+    return grid_set.tree.subtree(roots)
 
 
 def get_principal(request: Request, context: Context) -> Principal:

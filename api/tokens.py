@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gridpatrol.errors import ConfigError
+from base.errors import ConfigError
 
 ROLES = ("admin", "supervisor")
 

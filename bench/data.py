@@ -12,8 +12,8 @@ import polars as pl
 from geofence.assign import assign_ids
 from geofence.generate import irregular_town
 from geofence.grids import GridSet, load_grids
-from geofence.registry import save_grids
 from gridpatrol.simulate import patrol_loop
+from patrol.registry import save_grids
 from tracks.store import Store
 
 

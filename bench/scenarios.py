@@ -18,11 +18,12 @@ import shapely
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
 from geofence import assign, load_grids
 from geofence.config import GeofenceSettings
-from geofence.fixes import load_fixes
-from geofence.registry import read_grids
-from geofence.reports import assigned_grids, compute_report
+from geofence.reports import compute_report
 from ingest.decode import Decoder
 from ingest.validate import find_bad_pings
+from patrol.fixes import load_fixes
+from patrol.registry import read_grids
+from patrol.reports import assigned_grids
 from tracks.store import Store
 
 
@@ -410,6 +411,64 @@ def api(ctx: Context) -> list[Result]:
 
 SCENARIOS["api"] = api
 DEFAULT.append("api")
+
+#: Parent areas of the grids-api city: 1,652 leaves and 17 parents, 1,669 grids in all.
+CITY_AREAS = 17
+
+
+def grids_api(ctx: Context) -> list[Result]:
+    """GET /api/v1/grids in-process (FastAPI's test client, no socket) for the generated city
+    of 1,652 leaves under 17 parents, with live state: half the leaves visited, none overdue."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test client
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.config import ApiSettings
+    from api.context import ApiContext
+    from geofence.generate import irregular_town
+    from geofence.grids import check_grids
+    from patrol.registry import read_grids, save_grids
+    from patrol.stage import LiveStage
+
+    town = TOWN if ctx.smoke else CITY
+    areas = 4 if ctx.smoke else CITY_AREAS
+    path = ctx.workdir / f"{town.name}-{town.grids}-{areas}areas.geojson"
+    if not path.exists():
+        fc = irregular_town(117.16, 39.06, grids=town.grids, areas=areas,
+                            radius_m=town.radius_m, seed=7, service_hours=None)  # fmt: skip
+        path.write_text(json.dumps(fc))
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    with Store(folder / "grids.db") as store:
+        save_grids(store, check_grids(path)[0])
+        grid_set = read_grids(store)
+        assert grid_set is not None
+        now = time.time()
+        live = LiveStage(grid_set, GeofenceSettings(), store, clock=lambda: now)
+        visited = np.arange(0, len(grid_set.ids), 2, dtype=np.int32)
+        b = grid_set.bbox[visited]
+        live.state.apply_fixes(
+            [f"dev-{g}" for g in visited], np.full(len(visited), now - 60.0),
+            (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, visited,
+        )  # fmt: skip
+        context = ApiContext(store=store, grid_set=grid_set, live=live,
+                             geofence=GeofenceSettings(), settings=ApiSettings(), tokens=None)  # fmt: skip
+        with TestClient(create_app(context)) as client:
+
+            def get() -> object:
+                response = client.get("/api/v1/grids")
+                assert response.status_code == 200, response.text
+                return response
+
+            seconds = best_of(get, repeat=5)
+    case = f"GET /grids in-process, {len(grid_set.grids)} grids ({len(grid_set.ids)} leaves)"
+    return [Result("grids-api", case, seconds * 1e3, "ms", note="goal < 50 ms")]
+
+
+SCENARIOS["grids-api"] = grids_api
+DEFAULT.append("grids-api")
 
 
 def backlog(ctx: Context) -> list[Result]:

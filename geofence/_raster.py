@@ -11,6 +11,7 @@ from numba import njit
 
 from geofence._rings import (
     Candidates,
+    Raster,
     RingBuffers,
     first_covering,
     frame_of,
@@ -26,17 +27,15 @@ def assign_points(
     lat: np.ndarray,
     rings: RingBuffers,
     candidates: Candidates,
-    raster_origin: np.ndarray,
-    raster_shape: np.ndarray,
-    raster: np.ndarray,
-    records: np.ndarray,
+    grid_raster: Raster,
     out: np.ndarray,
 ) -> None:
     """out[i] = first grid (file order) covering point i, or -1.
 
     A point in a raster cell that no boundary touches takes the cell's label; a point in a
     cell that edges touch is placed by the cell's record, or, near an edge, exactly."""
-    x0, y0, inv_w, inv_h, nx, ny = frame_of(raster_origin, raster_shape)
+    raster, records = grid_raster.cells, grid_raster.records
+    x0, y0, inv_w, inv_h, nx, ny = frame_of(grid_raster.origin, grid_raster.shape)
     # first every point's cell label, noting (without a branch) those that need more
     pending = np.empty(len(lon), dtype=np.int64)
     n_pending = 0
@@ -152,8 +151,9 @@ def build_cell_records(
     Record layout (float64): count, Rx, Ry, then per candidate: grid, covers R, edge count,
     then per edge ax, ay, bx, by, side of R. Count -1: no usable R or too many edges, test
     exactly. The raster label of the cell becomes -(start + 2). Returns the records."""
-    xs, ys, vertex_ring, ring_poly, _, _, _, _, _ = rings
-    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
+    xs, ys, vertex_ring, ring_poly = rings.xs, rings.ys, rings.vertex_ring, rings.ring_poly
+    bbox, index_origin, index_shape = candidates.bbox, candidates.origin, candidates.shape
+    bucket_off, bucket_items = candidates.bucket_off, candidates.bucket_items
     n_grids = len(bbox)
     w = 1.0 / raster_origin[2]
     h = 1.0 / raster_origin[3]

@@ -6,6 +6,8 @@ only the edges of its grid's horizontal slab. Kernels take flat contiguous array
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -17,11 +19,39 @@ OUTSIDE = 0
 INSIDE = 1
 BOUNDARY = 2
 
-#: The leaves' boundary buffers as kernels take them: xs, ys, vertex_ring, ring_poly,
-#: poly_off, slab_geom, slab_int, slab_off, slab_edges (see geofence.index.Rings).
-RingBuffers = tuple[np.ndarray, ...]
-#: A bucket index of candidate grids: bbox, origin, shape, bucket_off, bucket_items.
-Candidates = tuple[np.ndarray, ...]
+
+class RingBuffers(NamedTuple):
+    """The leaves' boundaries as flat buffers, with their edges listed per horizontal slab
+    of each grid: what the kernels read to test a point or a segment against a grid."""
+
+    xs: np.ndarray  # float64 vertex x (lon), every ring closed
+    ys: np.ndarray  # float64 vertex y (lat)
+    vertex_ring: np.ndarray  # int32: ring of the edge starting at each vertex
+    ring_poly: np.ndarray  # int32: polygon of each ring
+    poly_off: np.ndarray  # first ring of each polygon (its shell; holes follow)
+    slab_geom: np.ndarray  # float64 (grids, 2): lowest y, slabs per degree
+    slab_int: np.ndarray  # int64 (grids, 2): first slab, slab count
+    slab_off: np.ndarray  # per slab: start in slab_edges
+    slab_edges: np.ndarray  # edge start vertices, ring order within a slab
+
+
+class Raster(NamedTuple):
+    """A fine raster over the leaves that answers most points with one lookup."""
+
+    origin: np.ndarray  # float64 (4,): x0, y0, cells per unit x, per unit y
+    shape: np.ndarray  # int64 (2,): cells along x, along y
+    cells: np.ndarray  # int32 per cell: a grid holding all of it, -1 none, -(record + 2)
+    records: np.ndarray  # per touched cell: the grids' sides of its edges (build_cell_records)
+
+
+class Candidates(NamedTuple):
+    """A uniform bucket index of the grids that may hold a point (or meet a segment)."""
+
+    bbox: np.ndarray  # float64 (grids, 4): min x, min y, max x, max y per grid
+    origin: np.ndarray  # float64 (4,): x0, y0, buckets per unit x, per unit y
+    shape: np.ndarray  # int64 (2,): buckets along x, along y
+    bucket_off: np.ndarray  # int64: bucket b lists bucket_items[bucket_off[b]:bucket_off[b+1]]
+    bucket_items: np.ndarray  # int32 grid indices, file order within a bucket
 
 
 @njit(cache=True, inline="always")
@@ -239,7 +269,9 @@ def grid_covers(
     """True when grid g covers the point: interior or boundary, holes excluded, hole edges in.
 
     Reads only the edges of the point's slab; they come in ring order, shells before holes."""
-    xs, ys, vertex_ring, ring_poly, poly_off, slab_geom, slab_int, slab_off, slab_edges = rings
+    xs, ys, vertex_ring, ring_poly = rings.xs, rings.ys, rings.vertex_ring, rings.ring_poly
+    poly_off, slab_geom, slab_int = rings.poly_off, rings.slab_geom, rings.slab_int
+    slab_off, slab_edges = rings.slab_off, rings.slab_edges
     s = slab_int[g, 0] + slab_of(py, slab_geom[g, 0], slab_geom[g, 1], slab_int[g, 1])
     ring = -1
     poly = -1
@@ -296,7 +328,8 @@ def first_covering(
 ) -> int:
     """The first grid (file order) covering the point, or -1: exact tests of the candidates
     that the point's bucket lists."""
-    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
+    bbox, index_origin, index_shape = candidates.bbox, candidates.origin, candidates.shape
+    bucket_off, bucket_items = candidates.bucket_off, candidates.bucket_items
     fx = (px - index_origin[0]) * index_origin[2]
     fy = (py - index_origin[1]) * index_origin[3]
     nx = index_shape[0]

@@ -21,7 +21,8 @@ def _first_entry(
     rings: RingBuffers,
 ) -> float:
     """Smallest t in [0, 1] where a + t (b - a) meets a boundary of grid g, or -1."""
-    xs, ys, _, _, _, slab_geom, slab_int, slab_off, slab_edges = rings
+    xs, ys, slab_geom, slab_int = rings.xs, rings.ys, rings.slab_geom, rings.slab_int
+    slab_off, slab_edges = rings.slab_off, rings.slab_edges
     rx = bx - ax
     ry = by - ay
     rr = rx * rx + ry * ry
@@ -77,7 +78,8 @@ def find_crossings(
 
     Rows are sorted by (device, ts). Writes up to len(out_grid) visits; returns how many were
     found (more than the capacity means: call again with bigger outputs)."""
-    bbox, index_origin, index_shape, bucket_off, bucket_items = candidates
+    bbox, index_origin, index_shape = candidates.bbox, candidates.origin, candidates.shape
+    bucket_off, bucket_items = candidates.bucket_off, candidates.bucket_items
     x0, y0, inv_w, inv_h, nx, ny = frame_of(index_origin, index_shape)
     seen = np.full(len(bbox), -1, dtype=np.int64)
     found = 0

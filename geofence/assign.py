@@ -15,10 +15,8 @@ def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lat = np.ascontiguousarray(lat, dtype=np.float64)
     out = np.empty(len(lon), dtype=np.int32)
     s = grid_set
-    assign_points(
-        lon, lat, s.rings.kernel_args(), s.candidates,
-        s.raster_origin, s.raster_shape, s.raster, s.records, out,
-    )  # fmt: skip
+    assign_points(lon=lon, lat=lat, rings=s.rings, candidates=s.candidates,
+                  grid_raster=s.raster, out=out)  # fmt: skip
     return out
 
 

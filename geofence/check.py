@@ -7,7 +7,7 @@ import dataclasses
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geofence.grids import Grid, Plane
+from geofence.shapes import Grid, Plane
 
 #: Leaf grids may overlap by at most this much (m²) before the file is refused.
 OVERLAP_TOLERANCE_M2 = 1.0

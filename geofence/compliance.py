@@ -63,22 +63,19 @@ def compliance_rows(
             ],
         }
         totals[grid_id] = (count, max_gap, overdue, window)
-    for grid in grid_set.grids:
-        if grid.id in rows:
-            continue
-        leaves = grid_set.leaf_descendants(grid.id)
+    tree = grid_set.tree
+    for parent in tree.parents:
+        leaves = tree.leaves_under[parent]
         count = sum(totals[i][0] for i in leaves)
         max_gap = max((totals[i][1] for i in leaves), default=0.0)
         overdue = sum(totals[i][2] for i in leaves)
         window = sum(totals[i][3] for i in leaves)
-        rows[grid.id] = {
-            "grid_id": grid.id,
+        rows[parent] = {
+            "grid_id": parent,
             "visits": count,
             "max_gap_s": round(max_gap, 3),
             "overdue_s": round(overdue, 3),
             "compliance": round(1.0 - overdue / window, 6) if window > 0 else None,
             "violations": [],
         }
-    leaf_rows = [rows[i] for i in grid_set.ids]
-    parent_rows = [rows[g.id] for g in grid_set.grids if g.id not in set(grid_set.ids)]
-    return leaf_rows + parent_rows
+    return [rows[i] for i in grid_set.ids] + [rows[i] for i in tree.parents]

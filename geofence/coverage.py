@@ -41,8 +41,8 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
         ii, jj = gi.ravel(), gj.ravel()
         lon, lat = plane.to_lonlat((ii + 0.5) * cell_m, (jj + 0.5) * cell_m)
         inside = np.empty(len(ii), dtype=np.bool_)
-        cells_inside(g, np.ascontiguousarray(lon), np.ascontiguousarray(lat),
-                     s.rings.kernel_args(), inside)  # fmt: skip
+        cells_inside(g=g, lon=np.ascontiguousarray(lon), lat=np.ascontiguousarray(lat),
+                     rings=s.rings, out=inside)  # fmt: skip
         parts.append(((jj - j0) * nx + (ii - i0))[inside])
         off.append(off[-1] + int(inside.sum()))
     cells = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
@@ -55,9 +55,9 @@ def _stamp(
 ) -> None:  # fmt: skip
     x, y = grid_set.plane.to_xy(fixes.lon[rows], fixes.lat[rows])
     mark_cells(
-        fixes.ts[rows], np.ascontiguousarray(x), np.ascontiguousarray(y), fixes.device[rows],
-        segment_max_s, cells.cell_m, reach_m, cells.i0, cells.j0, cells.nx, cells.ny,
-        stamp, value,
+        ts=fixes.ts[rows], x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),
+        device=fixes.device[rows], max_dt=segment_max_s, cell_m=cells.cell_m, reach_m=reach_m,
+        i0=cells.i0, j0=cells.j0, nx=cells.nx, ny=cells.ny, stamp=stamp, value=value,
     )  # fmt: skip
 
 
@@ -82,11 +82,10 @@ def coverage_rows(
         a, b = int(cells.off[g]), int(cells.off[g + 1])
         totals[grid_id] = (b - a, count_stamped(cells.cells, a, b, stamp, 1))
     rows = [_row(i, *totals[i]) for i in grid_set.ids]
-    for grid in grid_set.grids:
-        if grid.id not in totals:
-            leaves = grid_set.leaf_descendants(grid.id)
-            n = sum(totals[i][0] for i in leaves)
-            rows.append(_row(grid.id, n, sum(totals[i][1] for i in leaves)))
+    for parent in grid_set.tree.parents:
+        leaves = grid_set.tree.leaves_under[parent]
+        n = sum(totals[i][0] for i in leaves)
+        rows.append(_row(parent, n, sum(totals[i][1] for i in leaves)))
     return rows
 
 
@@ -101,7 +100,6 @@ def device_coverage_rows(
     """Per device with an assigned grid: how much of that grid its own track covered."""
     stamp = np.zeros(cells.nx * cells.ny, dtype=np.int32)
     bounds = np.searchsorted(fixes.device, np.arange(len(fixes.devices) + 1))
-    position = {grid_id: g for g, grid_id in enumerate(grid_set.ids)}
     rows = []
     for d, device_id in enumerate(fixes.devices):
         grid_id = assigned.get(device_id)
@@ -111,8 +109,7 @@ def device_coverage_rows(
         rows_slice = slice(int(bounds[d]), int(bounds[d + 1]))
         _stamp(cells, grid_set, fixes, rows_slice, stamp, value, reach_m, segment_max_s)
         n = covered = 0
-        for leaf in grid_set.leaf_descendants(grid_id):
-            g = position[leaf]
+        for g in grid_set.tree.positions_under[grid_id]:
             a, b = int(cells.off[g]), int(cells.off[g + 1])
             n += b - a
             covered += count_stamped(cells.cells, a, b, stamp, value)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from geofence.assign import assign
 from geofence.grids import GridSet
-from tracks.store import Store
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,9 @@ def make_fixes(
     )
 
 
-def load_fixes(grid_set: GridSet, store: Store, start: dt.datetime, end: dt.datetime) -> Fixes:
-    """Usable (unflagged) fixes with start <= ts < end."""
-    frame = (
-        store.cursor()
-        .execute(
-            "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
-            "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts",
-            [start, end],
-        )
-        .pl()
-    )
+def fixes_from_frame(grid_set: GridSet, frame: pl.DataFrame) -> Fixes:
+    """Fixes from a frame already sorted by (device_id, ts) with columns device_id, us (fix
+    time, epoch microseconds), lon, lat; grids assigned here."""
     runs = frame["device_id"].rle_id()
     lon = np.ascontiguousarray(frame["lon"].to_numpy(), dtype=np.float64)
     lat = np.ascontiguousarray(frame["lat"].to_numpy(), dtype=np.float64)

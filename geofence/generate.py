@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from geofence.grids import EARTH_RADIUS_M
+from geofence.shapes import EARTH_RADIUS_M
 
 
 def _metres_per_degree(lat: float) -> tuple[float, float]:

@@ -1,15 +1,17 @@
 """Grids: read and check a GeoJSON file, and hold the leaves as flat buffers with an index.
 
-A :class:`GridSet` keeps every feature (leaves and parents) and, for the leaves, the
+A :class:`GridSet` keeps every feature (leaves and parents), their :class:`GridTree` (built
+once: children, the leaves under each grid and their positions) and, for the leaves, the
 coordinate buffers and bucket index the assignment kernel reads.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -17,11 +19,14 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geofence._rings import Candidates
-from geofence.index import Rings
-from gridpatrol.errors import GridpatrolError
+from base.errors import GridpatrolError
+from geofence._rings import Candidates, Raster, RingBuffers
+from geofence.check import find_invalid, find_overlaps, plane_of
+from geofence.check import repair as repair_grids
+from geofence.index import build_index, build_raster, build_rings, flatten
+from geofence.service import parse_service_hours
+from geofence.shapes import Grid, Plane
 
-EARTH_RADIUS_M = 6371008.8
 DEFAULT_INTERVAL_MIN = 30.0
 MAX_VERTICES = 2_000_000
 MAX_FILE_BYTES = 128 * 1024 * 1024
@@ -42,35 +47,60 @@ class GridFileError(GridpatrolError):
 
 
 @dataclass(frozen=True)
-class Grid:
-    id: str
-    name: str
-    parent: str | None
-    interval_s: int
-    service_hours: str | None
-    geometry: BaseGeometry | None
+class GridTree:
+    """The parent/child structure of a grid file, built once with its :class:`GridSet`.
+
+    Every user (reports, the API's grid list and token scopes, presence) reads these maps
+    instead of walking the parents again.
+    """
+
+    position: Mapping[str, int]  # leaf id -> index into GridSet.ids
+    children: Mapping[str, tuple[str, ...]]  # grid id -> its direct children, file order
+    leaves_under: Mapping[str, tuple[str, ...]]  # grid id -> leaf ids under it (a leaf: itself)
+    positions_under: Mapping[str, np.ndarray]  # the same leaves as int32 indices (read-only)
+    parents: tuple[str, ...]  # the grids that are not leaves, file order
+
+    def subtree(self, roots: Iterable[str]) -> frozenset[str]:
+        """The ids of ``roots`` and every grid below them (unknown ids are kept as given)."""
+        found: set[str] = set()
+        stack = list(roots)
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self.children.get(current, ()))
+        return frozenset(found)
 
 
-@dataclass(frozen=True)
-class Plane:
-    """Local equirectangular metres around (lon0, lat0)."""
-
-    lon0: float
-    lat0: float
-
-    @property
-    def kx(self) -> float:
-        return EARTH_RADIUS_M * math.radians(1.0) * math.cos(math.radians(self.lat0))
-
-    @property
-    def ky(self) -> float:
-        return EARTH_RADIUS_M * math.radians(1.0)
-
-    def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
-
-    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x / self.kx + self.lon0, y / self.ky + self.lat0
+def build_tree(grids: list[Grid], ids: list[str]) -> GridTree:
+    """Children, the leaves under every grid and their positions, in one pass up the parents."""
+    by_id = {g.id: g for g in grids}
+    children: dict[str, list[str]] = {}
+    for g in grids:
+        if g.parent is not None:
+            children.setdefault(g.parent, []).append(g.id)
+    under: dict[str, list[int]] = {g.id: [] for g in grids}
+    for index, leaf in enumerate(ids):
+        current: str | None = leaf
+        seen: set[str] = set()
+        while current is not None and current in by_id and current not in seen:
+            seen.add(current)
+            under[current].append(index)
+            current = by_id[current].parent
+    positions: dict[str, np.ndarray] = {}
+    for gid, found in under.items():
+        array = np.asarray(found, dtype=np.int32)
+        array.setflags(write=False)
+        positions[gid] = array
+    return GridTree(
+        position=MappingProxyType({gid: i for i, gid in enumerate(ids)}),
+        children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
+        leaves_under=MappingProxyType(
+            {gid: tuple(ids[i] for i in found) for gid, found in under.items()}
+        ),
+        positions_under=MappingProxyType(positions),
+        parents=tuple(g.id for g in grids if g.id in children),
+    )
 
 
 @dataclass
@@ -80,37 +110,21 @@ class GridSet:
     grids: list[Grid]
     ids: list[str]
     plane: Plane
-    rings: Rings
+    rings: RingBuffers  # the leaves' boundaries, the kernels' buffers
     bbox: np.ndarray
     candidates: Candidates  # fine bucket index: the grids that may hold a point
     coarse: Candidates  # coarse bucket index: the grids a track segment may meet
-    raster_origin: np.ndarray
-    raster_shape: np.ndarray
-    raster: np.ndarray
-    records: np.ndarray
+    raster: Raster  # fine raster: most points answered by one lookup
     by_id: dict[str, Grid] = field(default_factory=dict)
+    tree: GridTree = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_id = {g.id: g for g in self.grids}
+        self.tree = build_tree(self.grids, self.ids)
 
     @property
     def leaves(self) -> list[Grid]:
         return [self.by_id[i] for i in self.ids]
-
-    def leaf_descendants(self, grid_id: str) -> list[str]:
-        """The leaf ids under ``grid_id`` (itself, for a leaf), in file order."""
-        children: dict[str, list[str]] = {}
-        for g in self.grids:
-            if g.parent is not None:
-                children.setdefault(g.parent, []).append(g.id)
-        found: set[str] = set()
-        stack = [grid_id]
-        while stack:
-            current = stack.pop()
-            if current not in children:
-                found.add(current)
-            stack.extend(children.get(current, []))
-        return [i for i in self.ids if i in found]
 
 
 def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
@@ -141,8 +155,6 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
         return None
     hours = props.get("service_hours")
     if hours is not None:
-        from geofence.service import parse_service_hours
-
         try:
             parse_service_hours(hours)
         except ValueError as exc:
@@ -241,9 +253,6 @@ def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
 
 def build_grid_set(grids: list[Grid]) -> GridSet:
     """Buffers and index for checked grids (leaves: grids that no grid names as parent)."""
-    from geofence.check import plane_of
-    from geofence.index import build_index, build_raster, build_rings, flatten
-
     parents = {g.parent for g in grids if g.parent is not None}
     leaves = [g for g in grids if g.id not in parents]
     geoms = [g.geometry for g in leaves if g.geometry is not None]
@@ -261,10 +270,7 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
         bbox=flat["bbox"],
         candidates=index,
         coarse=coarse,
-        raster_origin=raster["raster_origin"],
-        raster_shape=raster["raster_shape"],
-        raster=raster["raster"],
-        records=raster["records"],
+        raster=raster,
     )
 
 
@@ -273,9 +279,6 @@ def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[s
 
     With ``repair``, geometry problems are fixed where possible; returns what changed.
     """
-    from geofence.check import find_invalid, find_overlaps, plane_of
-    from geofence.check import repair as repair_grids
-
     problems: list[str] = []
     grids = parse_grids(read_features(path), problems)
     if problems:

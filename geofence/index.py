@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geofence._raster import build_cell_records, label_cells, list_touched_cells
-from geofence._rings import Candidates, RingBuffers, build_slabs
+from geofence._rings import Candidates, Raster, RingBuffers, build_slabs
 
 #: Buckets per leaf grid in the index of candidate grids (more: fewer candidates per bucket).
 BUCKETS_PER_GRID = 256
@@ -29,33 +27,12 @@ def polygons_of(geom: BaseGeometry) -> list[shapely.Polygon]:
     return [g for g in getattr(geom, "geoms", []) if isinstance(g, shapely.Polygon)]
 
 
-@dataclass(frozen=True)
-class Rings:
-    """The leaves' boundaries as flat buffers, with their edges listed per horizontal slab
-    of each grid: what the Numba kernels read to test a point or a segment against a grid."""
-
-    xs: np.ndarray  # vertex coordinates, every ring closed
-    ys: np.ndarray
-    vertex_ring: np.ndarray  # ring of the edge starting at each vertex
-    ring_poly: np.ndarray  # polygon of each ring
-    poly_off: np.ndarray  # first ring of each polygon (its shell; holes follow)
-    slab_geom: np.ndarray  # per grid: lowest y, slabs per degree
-    slab_int: np.ndarray  # per grid: first slab, slab count
-    slab_off: np.ndarray  # per slab: start in slab_edges
-    slab_edges: np.ndarray  # edge start vertices, ring order within a slab
-
-    def kernel_args(self) -> RingBuffers:
-        """The buffers in the order the kernels take them."""
-        return (self.xs, self.ys, self.vertex_ring, self.ring_poly, self.poly_off,
-                self.slab_geom, self.slab_int, self.slab_off, self.slab_edges)  # fmt: skip
-
-
-def build_rings(flat: dict[str, np.ndarray]) -> Rings:
+def build_rings(flat: dict[str, np.ndarray]) -> RingBuffers:
     ring_off, poly_off, grid_off = flat["ring_off"], flat["poly_off"], flat["grid_off"]
     geom, ints, off, edges = build_slabs(
         flat["ys"], ring_off, poly_off, grid_off, flat["bbox"], EDGES_PER_SLAB
     )
-    return Rings(
+    return RingBuffers(
         xs=flat["xs"],
         ys=flat["ys"],
         vertex_ring=np.repeat(np.arange(len(ring_off) - 1, dtype=np.int32), np.diff(ring_off)),
@@ -135,12 +112,10 @@ def build_index(
     off = np.zeros(nx * ny + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(c) for c in candidates])
     items = np.fromiter((g for c in candidates for g in c), dtype=np.int32, count=int(off[-1]))
-    return (bbox, origin, shape, off, items)
+    return Candidates(bbox=bbox, origin=origin, shape=shape, bucket_off=off, bucket_items=items)
 
 
-def build_raster(
-    flat: dict[str, np.ndarray], rings: Rings, candidates: Candidates
-) -> dict[str, np.ndarray]:
+def build_raster(flat: dict[str, np.ndarray], rings: RingBuffers, candidates: Candidates) -> Raster:
     """A fine raster over the leaves: per cell the grid holding all of it, -1 (no grid), or
     for a cell that edges may touch, -(start + 2) of its record (see build_cell_records).
     Most points are answered by one lookup, most others by one record."""
@@ -157,12 +132,7 @@ def build_raster(
     list_touched_cells(*args, cell_off[:-1].copy(), cell_edges)
     poly_grid = np.repeat(np.arange(len(bbox), dtype=np.int32), np.diff(flat["grid_off"]))
     records = build_cell_records(
-        rings.kernel_args(), candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
+        rings, candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
     )
-    label_cells(rings.kernel_args(), candidates, origin, nx, ny, raster)
-    return {
-        "raster_origin": origin,
-        "raster_shape": shape,
-        "raster": raster,
-        "records": records,
-    }
+    label_cells(rings, candidates, origin, nx, ny, raster)
+    return Raster(origin=origin, shape=shape, cells=raster, records=records)

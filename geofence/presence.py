@@ -23,13 +23,12 @@ def presence_rows(
     stop = np.minimum(np.minimum(nxt, fixes.ts + segment_max_s), end)
     duration = np.maximum(0.0, stop - fixes.ts)
     bounds = np.searchsorted(fixes.device, np.arange(len(fixes.devices) + 1))
-    position = {grid_id: g for g, grid_id in enumerate(grid_set.ids)}
     rows: list[dict[str, object]] = []
     for d, device_id in enumerate(fixes.devices):
         grid_id = assigned.get(device_id)
         if grid_id is None or grid_id not in grid_set.by_id:
             continue
-        leaves = np.array([position[i] for i in grid_set.leaf_descendants(grid_id)], dtype=np.int32)
+        leaves = grid_set.tree.positions_under[grid_id]
         a, b = int(bounds[d]), int(bounds[d + 1])
         total = float(duration[a:b].sum())
         inside = float(duration[a:b][np.isin(fixes.grid[a:b], leaves)].sum())

@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 from geofence.compliance import compliance_rows
 from geofence.config import GeofenceSettings
 from geofence.coverage import device_coverage_rows, grid_cells
-from geofence.fixes import load_fixes
+from geofence.fixes import Fixes
 from geofence.grids import GridSet
 from geofence.presence import presence_rows
 from geofence.visits import find_visits
-from tracks.store import Store
 
 VIOLATION_POINTS = 2.0
 MAX_DEDUCTION = 20.0
@@ -40,19 +39,17 @@ def day_window(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
 
 
 def scorecard_rows(
-    grid_set: GridSet, store: Store, day: dt.date, settings: GeofenceSettings
+    grid_set: GridSet,
+    fixes: Fixes,
+    workers: list[tuple[str, str | None, str]],
+    day: dt.date,
+    settings: GeofenceSettings,
 ) -> list[dict[str, object]]:
+    """One row per worker's device (``workers``: device_id, worker, assigned grid id, in
+    the order of the rows) whose grid exists, from the day's usable ``fixes``."""
     tz = ZoneInfo(settings.timezone)
     start, end = day_window(day, tz)
-    workers = (
-        store.cursor()
-        .execute(
-            "SELECT device_id, worker, grid_id FROM devices WHERE grid_id IS NOT NULL ORDER BY worker"
-        )
-        .fetchall()
-    )
     assigned = {d: g for d, _, g in workers if g in grid_set.by_id}
-    fixes = load_fixes(grid_set, store, start, end)
     visits = find_visits(grid_set, fixes, settings.segment_max_s)
     compliance = {r["grid_id"]: r for r in compliance_rows(
         grid_set, visits, start.timestamp(), end.timestamp(), tz)}  # fmt: skip

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from gridpatrol.errors import GridpatrolError
+from base.errors import GridpatrolError
 
 MAX_INFLIGHT_MESSAGES = 10000
 MAX_QUEUED_MESSAGES = 1000000

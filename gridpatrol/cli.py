@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from api.config import ApiSettings
+from base.errors import GridpatrolError
+from base.settings import build_settings
 from geofence.config import GeofenceSettings
-from gridpatrol.errors import GridpatrolError
-from gridpatrol.settings import build_settings
 from ingest.config import IngestSettings
 
 
@@ -210,7 +210,7 @@ def _simulate_command(args: argparse.Namespace) -> int:
 def _grids_command(args: argparse.Namespace) -> int:
     from geofence.generate import square_grids
     from geofence.grids import check_grids
-    from geofence.registry import save_grids
+    from patrol.registry import save_grids
     from tracks.store import Store
 
     if args.grids_command == "generate":
@@ -241,8 +241,8 @@ def _grids_command(args: argparse.Namespace) -> int:
 
 
 def _report_command(args: argparse.Namespace) -> int:
-    from geofence.registry import read_grids
-    from geofence.reports import format_rows, run_report
+    from patrol.registry import read_grids
+    from patrol.reports import format_rows, run_report
     from tracks.store import Store
 
     start, end = _parse_time(args.start, "--start"), _parse_time(args.end, "--end")

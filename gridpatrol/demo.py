@@ -24,11 +24,12 @@ from rich.table import Table
 
 from api.tokens import add_token
 from geofence.config import GeofenceSettings
-from geofence.registry import read_grids
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
+from patrol.registry import read_grids
+from tracks.alerts import count_alerts
 from tracks.queries import read_stats
 
 DEMO_PORT = 8080
@@ -70,7 +71,6 @@ def _status(service: Service, sim_clock: list[float], sent: list[int]) -> Table:
     assert service.live is not None
     live = service.live.snapshot()
     sim = time.strftime("%H:%M", time.localtime(sim_clock[0])) if sim_clock[0] else "-"
-    alerts = service.store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
     rejected = stats["rejected"]
     assert isinstance(rejected, dict)
     for name, value in [
@@ -81,7 +81,7 @@ def _status(service: Service, sim_clock: list[float], sent: list[int]) -> Table:
         ("rejected", sum(rejected.values())),
         ("grids overdue now", len(live.overdue)),
         ("devices offline now", len(live.offline)),
-        ("alerts raised", alerts[0] if alerts else 0),
+        ("alerts raised", count_alerts(service.store)),
     ]:
         table.add_row(name, str(value))
     return table

@@ -13,16 +13,16 @@ from types import FrameType
 import numpy as np
 
 from api.config import ApiSettings
+from base.errors import ConfigError
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
-from geofence.registry import read_grids, save_grids
-from gridpatrol.errors import ConfigError
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
 from ingest.mqtt import MqttIngest
 from ingest.prepare import Message, PreparedBatch, Preparer
 from patrol.live import Clock
+from patrol.registry import read_grids, save_grids
 from patrol.stage import CommittedBatch, LiveStage
 from tracks.queries import import_devices, known_device_ids
 from tracks.store import Store

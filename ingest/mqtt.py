@@ -15,7 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gridpatrol.errors import ConfigError
+from base.errors import ConfigError
 from ingest.config import IngestSettings
 from ingest.connection import BufferedClient
 from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX

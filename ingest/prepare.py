@@ -17,7 +17,7 @@ from ingest.reasons import Reason
 from ingest.schema import pings_from_columns
 from ingest.validate import CODES, describe, find_bad_pings
 from tracks.queries import read_previous_fixes
-from tracks.store import REJECTED_SCHEMA, Store
+from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA, Store
 
 #: How far back the speed check looks in the database for a late fix's predecessor.
 PREVIOUS_FIX_LOOKBACK_S = 86400.0
@@ -27,10 +27,6 @@ OVERSIZED_KEPT_BYTES = 1024
 
 #: (lon, lat) -> index of the leaf grid holding each point (int32, -1 outside every grid).
 GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-EVENTS_SCHEMA = pl.Schema(
-    {"device_id": pl.String(), "event": pl.String(), "received_at": pl.Datetime("us", "UTC")}
-)
 
 
 class Message(NamedTuple):

@@ -1,56 +1,24 @@
-"""The one schema of a ping: its columns, their numpy, polars and SQL types.
+"""A ping as ingest builds it: the decoder's numpy buffers and the batch DataFrame.
 
-Everything else (the decoder's column buffers, the batch DataFrame, the ``pings`` table)
-is derived from :data:`PING_COLUMNS`; ``tests/ingest/test_schema.py`` checks they agree.
+Both are derived from :data:`tracks.schema.PING_COLUMNS`, the one declaration of the
+``pings`` table (its SQL, polars and numpy types); ``tests/ingest/test_schema.py`` checks
+they agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import polars as pl
 
+from tracks.schema import PING_COLUMNS, PINGS, TS_UNIT
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    numpy: str  # numpy dtype of the column buffer ("O" for strings)
-    polars: pl.DataType
-    sql: str
-    help: str
-
-
-TS_UNIT: Literal["us"] = "us"
-
-PING_COLUMNS: tuple[Column, ...] = (
-    Column("device_id", "O", pl.String(), "VARCHAR NOT NULL", "device id from the topic"),
-    Column("ts", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ NOT NULL", "fix time"),
-    Column("lat", "f8", pl.Float64(), "DOUBLE NOT NULL", "WGS84 latitude, degrees"),
-    Column("lon", "f8", pl.Float64(), "DOUBLE NOT NULL", "WGS84 longitude, degrees"),
-    Column("acc", "f4", pl.Float32(), "REAL", "horizontal accuracy, m"),
-    Column("spd", "f4", pl.Float32(), "REAL", "speed over ground, m/s"),
-    Column("hdg", "f4", pl.Float32(), "REAL", "heading, degrees from north"),
-    Column("alt", "f4", pl.Float32(), "REAL", "altitude, m"),
-    Column("bat", "f4", pl.Float32(), "REAL", "battery, %"),
-    Column(
-        "flags", "u1", pl.UInt8(), "UTINYINT NOT NULL", "bit 1: poor accuracy, bit 2: speed outlier"
-    ),
-    Column("grid_id", "O", pl.String(), "VARCHAR", "leaf grid holding the fix, NULL outside all"),
-    Column(
-        "sent_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ", "device send time, if given"
-    ),
-    Column(
-        "received_at", "f8", pl.Datetime(TS_UNIT, "UTC"), "TIMESTAMPTZ NOT NULL", "arrival time"
-    ),
-)
+__all__ = ["PING_COLUMNS", "PING_DTYPE", "PING_SCHEMA", "TS_UNIT", "pings_from_columns"]
 
 #: Numeric columns as one numpy structured dtype (timestamps as float epoch seconds).
 PING_DTYPE = np.dtype([(c.name, c.numpy) for c in PING_COLUMNS if c.numpy != "O"])
 
 #: The same columns as polars sees them in a batch.
-PING_SCHEMA = pl.Schema({c.name: c.polars for c in PING_COLUMNS})
+PING_SCHEMA = PINGS.schema
 
 #: Optional float fields of a ping (NaN in buffers, NULL in the table).
 OPTIONAL_FIELDS = ("acc", "spd", "hdg", "alt", "bat")

@@ -1,4 +1,7 @@
-"""Track storage: the DuckDB file (one writer, cursors for readers) and named queries."""
+"""Storage: every table (tracks.schema), the DuckDB store (one writer) and the named reads.
+
+The interface the rest of gridpatrol uses is described at the top of tracks/store.py.
+"""
 
 from tracks.store import Store, StoreError, WriteResult
 

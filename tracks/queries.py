@@ -1,4 +1,6 @@
-"""Named reads on the store, returning polars DataFrames or plain dicts."""
+"""Named reads of pings and counters, returning polars DataFrames (or plain maps for the
+live state's start-up and the counters). The registry's reads are in :mod:`tracks.devices`,
+the grids' in :mod:`tracks.grids`, the alerts' in :mod:`tracks.alerts`."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gridpatrol.errors import ConfigError
+from base.errors import ConfigError
 from tracks.store import Store
 
 DEVICE_KINDS = ("tracker", "phone")
@@ -46,6 +48,28 @@ def read_track(store: Store, device_id: str, start: dt.datetime, end: dt.datetim
         )
         .pl()
     )
+
+
+def read_fixes(store: Store, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Usable (unflagged) fixes with start <= ts < end, sorted by (device_id, ts).
+
+    Columns: device_id, us (fix time, epoch microseconds), lon, lat.
+    """
+    return (
+        store.cursor()
+        .execute(
+            "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
+            "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts",
+            [start, end],
+        )
+        .pl()
+    )
+
+
+def count_pings(store: Store) -> int:
+    """Rows in ``pings``."""
+    row = store.cursor().execute("SELECT count(*) FROM pings").fetchone()
+    return int(row[0]) if row else 0
 
 
 def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) -> pl.DataFrame:
@@ -132,10 +156,7 @@ def import_devices(store: Store, path: Path) -> int:
         raise ConfigError(f"{path}: device {row['device_id']!r}: kind must be tracker or phone")
     if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
         raise ConfigError(f"{path}: device_id must be present and unique on every row")
-    with store.transaction() as con:
-        con.register("devices_csv", frame)
-        con.execute("INSERT OR REPLACE INTO devices SELECT * FROM devices_csv")
-        con.unregister("devices_csv")
+    store.upsert_devices(frame)
     return frame.height
 
 

@@ -1,61 +1,184 @@
-"""The DuckDB tables: a public interface that users query with SQL (see docs/storage.md).
+"""The tables: one declaration per table builds both its DDL and its polars schema.
+
+The tables are a public interface that users query with SQL (see docs/storage.md). Each
+:class:`Table` lists its columns once; :attr:`Table.ddl` is what the store creates and
+:attr:`Table.schema` is the polars schema of the frames written to it and read from it
+(``tests/tracks/test_schema.py`` creates a database and checks every table agrees).
 
 Bump :data:`SCHEMA_VERSION` (and teach :mod:`tracks.store` the migration) on every change.
 """
 
 from __future__ import annotations
 
-from ingest.schema import PING_COLUMNS
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
 
 SCHEMA_VERSION = 1
 
-_ping_columns = ",\n    ".join(f"{c.name} {c.sql}" for c in PING_COLUMNS)
+TS_UNIT: Literal["us"] = "us"
 
-TABLES = f"""
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pings (
-    {_ping_columns}
-);
-CREATE TABLE IF NOT EXISTS rejected (
-    topic VARCHAR NOT NULL,
-    payload BLOB NOT NULL,
-    item INTEGER NOT NULL,
-    reason VARCHAR NOT NULL,
-    detail VARCHAR NOT NULL,
-    received_at TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name VARCHAR PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL CHECK (kind IN ('tracker', 'phone')),
-    worker VARCHAR,
-    grid_id VARCHAR
-);
-CREATE TABLE IF NOT EXISTS device_events (
-    device_id VARCHAR NOT NULL,
-    event VARCHAR NOT NULL,
-    received_at TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS grids (
-    grid_id VARCHAR PRIMARY KEY,
-    position INTEGER NOT NULL,
-    name VARCHAR,
-    parent VARCHAR,
-    is_leaf BOOLEAN NOT NULL,
-    interval_s INTEGER NOT NULL,
-    service_hours VARCHAR,
-    geometry VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL,
-    grid_id VARCHAR,
-    device_id VARCHAR,
-    ts TIMESTAMPTZ NOT NULL,
-    raised_at TIMESTAMPTZ NOT NULL,
-    detail VARCHAR NOT NULL
-);
-"""
+#: The SQL types the tables use and the polars type each one reads and writes as.
+SQL_TO_POLARS: dict[str, pl.DataType] = {
+    "VARCHAR": pl.String(),
+    "BLOB": pl.Binary(),
+    "BOOLEAN": pl.Boolean(),
+    "UTINYINT": pl.UInt8(),
+    "INTEGER": pl.Int32(),
+    "BIGINT": pl.Int64(),
+    "REAL": pl.Float32(),
+    "DOUBLE": pl.Float64(),
+    "TIMESTAMPTZ": pl.Datetime(TS_UNIT, "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql: str  # a key of SQL_TO_POLARS
+    help: str
+    nullable: bool = True
+    constraint: str = ""  # e.g. "PRIMARY KEY", "CHECK (...)"
+    numpy: str = ""  # numpy dtype of ingest's column buffer ("O": strings); pings only
+
+    @property
+    def polars(self) -> pl.DataType:
+        return SQL_TO_POLARS[self.sql]
+
+    @property
+    def ddl(self) -> str:
+        parts = [self.name, self.sql]
+        if not self.nullable:
+            parts.append("NOT NULL")
+        if self.constraint:
+            parts.append(self.constraint)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    help: str
+
+    @property
+    def ddl(self) -> str:
+        body = ",\n    ".join(c.ddl for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n);"
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.polars for c in self.columns})
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.schema)
+
+
+PING_COLUMNS: tuple[Column, ...] = (
+    Column("device_id", "VARCHAR", "device id from the topic", False, numpy="O"),
+    Column("ts", "TIMESTAMPTZ", "fix time", False, numpy="f8"),
+    Column("lat", "DOUBLE", "WGS84 latitude, degrees", False, numpy="f8"),
+    Column("lon", "DOUBLE", "WGS84 longitude, degrees", False, numpy="f8"),
+    Column("acc", "REAL", "horizontal accuracy, m", numpy="f4"),
+    Column("spd", "REAL", "speed over ground, m/s", numpy="f4"),
+    Column("hdg", "REAL", "heading, degrees from north", numpy="f4"),
+    Column("alt", "REAL", "altitude, m", numpy="f4"),
+    Column("bat", "REAL", "battery, %", numpy="f4"),
+    Column("flags", "UTINYINT", "bit 1: poor accuracy, bit 2: speed outlier", False, numpy="u1"),
+    Column("grid_id", "VARCHAR", "leaf grid holding the fix, NULL outside all", numpy="O"),
+    Column("sent_at", "TIMESTAMPTZ", "device send time, if given", numpy="f8"),
+    Column("received_at", "TIMESTAMPTZ", "arrival time", False, numpy="f8"),
+)
+
+SCHEMA_VERSION_TABLE = Table(
+    "schema_version",
+    (Column("version", "INTEGER", "the schema version of the file", False),),
+    "one row: the schema version this file was created with",
+)
+PINGS = Table("pings", PING_COLUMNS, "one row per stored fix; (device_id, ts) is unique")
+REJECTED = Table(
+    "rejected",
+    (
+        Column("topic", "VARCHAR", "the message's topic", False),
+        Column("payload", "BLOB", "the raw payload, on the message's first rejected row", False),
+        Column("item", "INTEGER", "index in an array payload", False),
+        Column("reason", "VARCHAR", "reason code (docs/mqtt.md)", False),
+        Column("detail", "VARCHAR", "what was wrong", False),
+        Column("received_at", "TIMESTAMPTZ", "arrival time", False),
+    ),
+    "one row per rejected ping",
+)
+COUNTERS = Table(
+    "counters",
+    (
+        Column(
+            "name",
+            "VARCHAR",
+            "received, stored, duplicates, rejected.<reason>, ...",
+            False,
+            "PRIMARY KEY",
+        ),
+        Column("value", "BIGINT", "the count", False),
+    ),
+    "ingest counters, updated in the transaction of the rows they count",
+)
+DEVICES = Table(
+    "devices",
+    (
+        Column("device_id", "VARCHAR", "the device", False, "PRIMARY KEY"),
+        Column(
+            "kind", "VARCHAR", "tracker or phone", False, "CHECK (kind IN ('tracker', 'phone'))"
+        ),
+        Column("worker", "VARCHAR", "the worker carrying it"),
+        Column("grid_id", "VARCHAR", "the assigned grid, a leaf or a parent"),
+    ),
+    "the device registry, imported from a CSV",
+)
+DEVICE_EVENTS = Table(
+    "device_events",
+    (
+        Column("device_id", "VARCHAR", "the device", False),
+        Column("event", "VARCHAR", "the OwnTracks _type", False),
+        Column("received_at", "TIMESTAMPTZ", "arrival time", False),
+    ),
+    "non-location OwnTracks messages",
+)
+GRIDS = Table(
+    "grids",
+    (
+        Column("grid_id", "VARCHAR", "the grid", False, "PRIMARY KEY"),
+        Column("position", "INTEGER", "file order", False),
+        Column("name", "VARCHAR", "display name"),
+        Column("parent", "VARCHAR", "the parent grid, NULL at the top"),
+        Column("is_leaf", "BOOLEAN", "no grid names it as parent", False),
+        Column("interval_s", "INTEGER", "longest allowed gap between visits, s", False),
+        Column("service_hours", "VARCHAR", "HH:MM-HH:MM, NULL: all day"),
+        Column("geometry", "VARCHAR", "GeoJSON geometry text ('null' for none)", False),
+    ),
+    "the imported grids, replaced whole by each import",
+)
+ALERTS = Table(
+    "alerts",
+    (
+        Column("alert_id", "VARCHAR", "kind:subject:time", False, "PRIMARY KEY"),
+        Column("kind", "VARCHAR", "an AlertKind", False),
+        Column("grid_id", "VARCHAR", "the grid, for grid alerts"),
+        Column("device_id", "VARCHAR", "the device, for device alerts"),
+        Column("ts", "TIMESTAMPTZ", "when the condition began", False),
+        Column("raised_at", "TIMESTAMPTZ", "when gridpatrol raised it", False),
+        Column("detail", "VARCHAR", "a line for people", False),
+    ),
+    "the alert history",
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    SCHEMA_VERSION_TABLE, PINGS, REJECTED, COUNTERS, DEVICES, DEVICE_EVENTS, GRIDS, ALERTS,
+)  # fmt: skip
+
+#: The DDL the store applies on open.
+TABLES = "\n".join(t.ddl for t in ALL_TABLES)

@@ -1,8 +1,21 @@
 """The DuckDB file: one writer connection owned here, cursors for readers.
 
-This class is the storage interface the rest of gridpatrol uses; nothing else opens the
-database. A DuckLake (PostgreSQL catalog, Parquet files) implementation for several ingest
-workers is meant to sit behind the same methods.
+The storage interface
+---------------------
+Nothing outside ``tracks/`` speaks SQL or sees a connection. The rest of gridpatrol uses:
+
+* :class:`Store` (this module): ``Store(path, read_only=...)``, ``close()``, ``probe()``
+  (raises :class:`StoreError` when unreadable) and the writes, one method each:
+  ``write_batch`` (pings, rejections, device events and counters of one flush, in one
+  transaction), ``write_alerts``, ``replace_grids``, ``upsert_devices``. Each takes polars
+  frames of the table's schema (:mod:`tracks.schema`).
+* named reads that return polars frames (or plain values for scalars and the live state's
+  start-up maps): :mod:`tracks.queries` (pings, counters, the live state's start-up),
+  :mod:`tracks.devices` (the registry), :mod:`tracks.grids`, :mod:`tracks.alerts`.
+
+A DuckLake store (PostgreSQL catalog, Parquet files) for several ingest workers implements
+the same methods and reads; ``cursor()`` and ``transaction()`` are this engine's own, used
+by the read modules beside it (and by tests and the bench, which build files directly).
 """
 
 from __future__ import annotations
@@ -19,8 +32,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from gridpatrol.errors import GridpatrolError
-from tracks.schema import SCHEMA_VERSION, TABLES
+from base.errors import GridpatrolError
+from tracks.schema import ALERTS, DEVICE_EVENTS, DEVICES, GRIDS, REJECTED, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger("gridpatrol.store")
 
@@ -30,29 +43,10 @@ log = logging.getLogger("gridpatrol.store")
 #: ``FORCE CHECKPOINT`` waits for running transactions and holds new ones back meanwhile.
 WAL_FORCE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
-REJECTED_SCHEMA = pl.Schema(
-    {
-        "topic": pl.String(),
-        "payload": pl.Binary(),
-        "item": pl.Int32(),
-        "reason": pl.String(),
-        "detail": pl.String(),
-        "received_at": pl.Datetime("us", "UTC"),
-    }
-)
-
-
-ALERTS_SCHEMA = pl.Schema(
-    {
-        "alert_id": pl.String(),
-        "kind": pl.String(),
-        "grid_id": pl.String(),
-        "device_id": pl.String(),
-        "ts": pl.Datetime("us", "UTC"),
-        "raised_at": pl.Datetime("us", "UTC"),
-        "detail": pl.String(),
-    }
-)
+#: The polars schemas of the frames the writes take (declared once in tracks.schema).
+REJECTED_SCHEMA = REJECTED.schema
+ALERTS_SCHEMA = ALERTS.schema
+EVENTS_SCHEMA = DEVICE_EVENTS.schema
 
 
 #: The keys of about this many recently written pings are kept in memory: a redelivered
@@ -131,8 +125,16 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def probe(self) -> None:
+        """Raise :class:`StoreError` unless the database answers a read (for /health)."""
+        try:
+            self.cursor().execute("SELECT 1").fetchone()
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A reader cursor on the same database (DuckDB allows one writing process)."""
+        """A reader cursor on the same database (DuckDB allows one writing process): for the
+        named reads of ``tracks/`` (and tests), never handed further."""
         cur = self._con.cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
@@ -270,6 +272,21 @@ class Store:
             con.register("new_alerts", alerts.select(list(ALERTS_SCHEMA.names())))
             con.execute("INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")
             con.unregister("new_alerts")
+
+    def replace_grids(self, grids: pl.DataFrame) -> None:
+        """Replace every stored grid with these rows (the ``grids`` table's schema)."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM grids")
+            con.register("grid_rows", grids.select(GRIDS.names).cast(GRIDS.schema))
+            con.execute("INSERT INTO grids SELECT * FROM grid_rows")
+            con.unregister("grid_rows")
+
+    def upsert_devices(self, devices: pl.DataFrame) -> None:
+        """Insert these registry rows, replacing a stored device with the same id."""
+        with self.transaction() as con:
+            con.register("devices_rows", devices.select(DEVICES.names).cast(DEVICES.schema))
+            con.execute("INSERT OR REPLACE INTO devices SELECT * FROM devices_rows")
+            con.unregister("devices_rows")
 
     def _wal_bytes(self) -> int:
         try:

@@ -13,11 +13,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import Auth, Context, parse_time
+from api.models import AlertKindInfo, AlertOut, GridStatus
+from geofence.alerts import ENDED_BY, AlertKind
+from tracks.alerts import read_alerts
+from tracks.devices import read_devices
 
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/alerts", summary="Alerts raised since a time (default: the last 24 hours)")
+@router.get(
+    "/alerts",
+    summary="Alerts raised since a time (default: the last 24 hours)",
+    response_model=list[AlertOut],
+)
 def list_alerts(
     context: Context,
     principal: Auth,
@@ -27,38 +35,47 @@ def list_alerts(
     start = (parse_time(since, "since") if since is not None
              else dt.datetime.now(dt.UTC) - dt.timedelta(days=1))  # fmt: skip
     tz = ZoneInfo(context.geofence.timezone)
-    rows = (
-        context.store.cursor()
-        .execute(
-            "SELECT a.alert_id, a.kind, a.grid_id, a.device_id, a.ts, a.raised_at, a.detail, "
-            "d.grid_id FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id "
-            "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
-            [start, limit],
-        )
-        .fetchall()
-    )
     out = []
-    for alert_id, kind, grid_id, device_id, at, raised, detail, device_grid in rows:
-        if not principal.sees_grid(grid_id if grid_id is not None else device_grid):
+    for row in read_alerts(context.store, start, limit).iter_rows(named=True):
+        grid_id = row["grid_id"]
+        if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
             continue
         out.append({
-            "alert_id": alert_id, "kind": kind, "grid_id": grid_id, "device_id": device_id,
-            "at": at.astimezone(tz).isoformat(), "raised_at": raised.astimezone(tz).isoformat(),
-            "detail": detail,
+            "alert_id": row["alert_id"], "kind": row["kind"], "grid_id": grid_id,
+            "device_id": row["device_id"], "at": row["ts"].astimezone(tz).isoformat(),
+            "raised_at": row["raised_at"].astimezone(tz).isoformat(), "detail": row["detail"],
         })  # fmt: skip
     return out
+
+
+#: The status a grid takes with each grid alert (the live map colours grids by it).
+GRID_STATUS: dict[AlertKind, GridStatus] = {AlertKind.OVERDUE: "overdue", AlertKind.CLEARED: "ok"}
+
+
+@router.get(
+    "/alerts/kinds",
+    summary="Every alert kind, the kind that ends it, and the grid status it sets",
+    response_model=list[AlertKindInfo],
+)
+def alert_kinds(principal: Auth) -> list[dict[str, object]]:
+    ends = {end: begin for begin, end in ENDED_BY.items()}
+    return [
+        {"kind": kind, "ends": ends.get(kind), "ended_by": ENDED_BY.get(kind),
+         "grid_status": GRID_STATUS.get(kind)}
+        for kind in AlertKind
+    ]  # fmt: skip
 
 
 @router.get(
     "/alerts/stream",
     summary="New alerts as Server-Sent Events (event: alert, data: the alert as JSON)",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
     tz = ZoneInfo(context.geofence.timezone)
-    devices = dict(
-        context.store.cursor().execute("SELECT device_id, grid_id FROM devices").fetchall()
-    )
+    registry = read_devices(context.store).select("device_id", "grid_id").iter_rows()
+    devices = {device_id: grid_id for device_id, grid_id in registry}
     queue = context.hub.subscribe()
     keepalive = context.settings.sse_keepalive_s
 

@@ -14,9 +14,16 @@ from fastapi.responses import Response
 
 from api.deps import Auth, Context, TimeWindow
 from api.errors import ApiError
+from api.models import JSON_ERROR_RESPONSES, Device, TrackFeature
+from tracks.devices import read_device_positions, read_devices
 from tracks.queries import read_track
 
 router = APIRouter(tags=["devices"])
+
+
+class GeoJSONResponse(Response):
+    media_type = "application/geo+json"
+
 
 DeviceId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -25,26 +32,12 @@ def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat() if value is not None else None
 
 
-@router.get("/devices", summary="Every device's latest position and state")
+@router.get(
+    "/devices", summary="Every device's latest position and state", response_model=list[Device]
+)
 def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
     tz = ZoneInfo(context.geofence.timezone)
-    rows = (
-        context.store.cursor()
-        .execute(
-            """
-        WITH last AS (
-            SELECT device_id, max(ts) AS ts, arg_max(lat, ts) AS lat, arg_max(lon, ts) AS lon,
-                   arg_max(grid_id, ts) AS current_grid
-            FROM pings WHERE flags = 0 GROUP BY device_id
-        )
-        SELECT coalesce(d.device_id, l.device_id), d.kind, d.worker, d.grid_id,
-               l.ts, l.lat, l.lon, l.current_grid
-        FROM devices d FULL OUTER JOIN last l ON l.device_id = d.device_id
-        ORDER BY 1
-        """
-        )
-        .fetchall()
-    )
+    rows = read_device_positions(context.store).iter_rows()
     live = context.live.snapshot() if context.live is not None else None
     out = []
     for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
@@ -60,15 +53,29 @@ def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:
-    row = (
-        context.store.cursor()
-        .execute("SELECT grid_id FROM devices WHERE device_id = ?", [device_id])
-        .fetchone()
-    )
-    return (row is not None, row[0] if row else None)
+    row = read_devices(context.store, device_id)
+    return (row.height > 0, row["grid_id"][0] if row.height else None)
 
 
-@router.get("/devices/{device_id}/track", summary="One device's track in a window")
+@router.get(
+    "/devices/{device_id}/track",
+    summary="One device's track in a window",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "model": TrackFeature,
+            "description": "the track: GeoJSON, or a CSV, GPX or Parquet download",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/gpx+xml": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+        },
+        **JSON_ERROR_RESPONSES,
+    },
+)
 def device_track(
     device_id: DeviceId,
     window: TimeWindow,
@@ -113,4 +120,4 @@ def device_track(
         },
         "geometry": {"type": "LineString", "coordinates": coords},
     }
-    return Response(json.dumps(feature), media_type="application/geo+json")
+    return GeoJSONResponse(json.dumps(feature))

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from fastapi import APIRouter
 
 from api.deps import Auth, Context, need_grids
+from api.models import GridCollection
 
 router = APIRouter(tags=["grids"])
 
 
-@router.get("/grids", summary="Grids with live status (GeoJSON FeatureCollection)")
+@router.get(
+    "/grids",
+    summary="Grids with live status (GeoJSON FeatureCollection)",
+    response_model=GridCollection,
+)
 def list_grids(context: Context, principal: Auth) -> dict[str, object]:
     grid_set = need_grids(context)
     tz = ZoneInfo(context.geofence.timezone)
-    rows = dict(context.store.cursor().execute("SELECT grid_id, geometry FROM grids").fetchall())
+    geometries = context.grid_geometries()
     live = context.live.snapshot() if context.live is not None else None
+    tree = grid_set.tree
     features = []
-    leaves = {gid: i for i, gid in enumerate(grid_set.ids)}
+    if live is not None:
+        # one pass over the leaves' newest visits; parents take the newest of their leaves
+        visits = live.last_visit.tolist()
+        overdue_at = live.overdue
     for grid in grid_set.grids:
         if not principal.sees_grid(grid.id):
             continue
@@ -29,12 +37,15 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
         overdue_since = None
         status = "ok"
         if live is not None:
-            members = [leaves[i] for i in grid_set.leaf_descendants(grid.id)]
-            latest = live.newest_visit(members)
-            if np.isfinite(latest):
+            leaf = tree.position.get(grid.id)
+            if leaf is not None:
+                latest = visits[leaf]
+                overdue = [overdue_at[grid.id]] if grid.id in overdue_at else []
+            else:
+                latest = max((visits[i] for i in tree.positions_under[grid.id]), default=-math.inf)
+                overdue = [overdue_at[i] for i in tree.leaves_under[grid.id] if i in overdue_at]
+            if math.isfinite(latest):
                 last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
-            overdue = [live.overdue[i] for i in grid_set.leaf_descendants(grid.id)
-                       if i in live.overdue]  # fmt: skip
             if overdue:
                 overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
                 status = "overdue"
@@ -45,11 +56,11 @@ def list_grids(context: Context, principal: Auth) -> dict[str, object]:
             "id": grid.id,
             "properties": {
                 "id": grid.id, "name": grid.name, "parent": grid.parent,
-                "is_leaf": grid.id in leaves, "interval_min": grid.interval_s / 60,
+                "is_leaf": grid.id in tree.position, "interval_min": grid.interval_s / 60,
                 "service_hours": grid.service_hours, "last_visit": last_visit,
                 "overdue_since": overdue_since, "status": status,
             },
-            "geometry": json.loads(rows.get(grid.id, "null")),
+            "geometry": geometries.get(grid.id),
         })  # fmt: skip
     today = dt.datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     return {

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import Auth, Context, TimeWindow, need_grids
 from api.errors import ApiError
-from geofence.reports import run_report
-from geofence.scorecard import scorecard_rows
+from api.models import ComplianceRow, CoverageRow, DeviceCoverageRow, PresenceRow, ScorecardRow
+from patrol.reports import run_report
+from patrol.scorecard import run_scorecard
+from tracks.devices import read_devices
 
 router = APIRouter(tags=["reports"])
 
@@ -30,14 +32,10 @@ def _check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
 def _check_device(context: Context, principal: Auth, device_id: str | None) -> None:
     if device_id is None:
         return
-    row = (
-        context.store.cursor()
-        .execute("SELECT grid_id FROM devices WHERE device_id = ?", [device_id])
-        .fetchone()
-    )
-    if row is None:
+    row = read_devices(context.store, device_id)
+    if row.height == 0:
         raise ApiError(404, f"no registered device {device_id!r}")
-    if not principal.sees_grid(row[0]):
+    if not principal.sees_grid(row["grid_id"][0]):
         raise ApiError(403, f"device {device_id!r} is outside your grids")
 
 
@@ -50,28 +48,44 @@ def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
 
 
-@router.get("/compliance", summary="The interval rule per grid (leaves, then parents)")
+@router.get(
+    "/compliance",
+    response_model=list[ComplianceRow],
+    summary="The interval rule per grid (leaves, then parents)",
+)
 def compliance(context: Context, principal: Auth, window: TimeWindow,
                grid_id: GridId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("compliance", context, principal, window, grid_id=grid_id)
 
 
-@router.get("/coverage", summary="Coverage per grid, or of one device's assigned grid")
+@router.get(
+    "/coverage",
+    response_model=list[CoverageRow] | list[DeviceCoverageRow],
+    summary="Coverage per grid, or of one device's assigned grid",
+)
 def coverage(context: Context, principal: Auth, window: TimeWindow, grid_id: GridId = None,
              device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("coverage", context, principal, window, grid_id=grid_id, device_id=device_id)
 
 
-@router.get("/presence", summary="Presence (到位率) per device in its assigned grid")
+@router.get(
+    "/presence",
+    response_model=list[PresenceRow],
+    summary="Presence (到位率) per device in its assigned grid",
+)
 def presence(context: Context, principal: Auth, window: TimeWindow,
              device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
     return _report("presence", context, principal, window, device_id=device_id)
 
 
-@router.get("/scorecard", summary="Each worker's day: presence, coverage, compliance, score")
+@router.get(
+    "/scorecard",
+    response_model=list[ScorecardRow],
+    summary="Each worker's day: presence, coverage, compliance, score",
+)
 def scorecard(context: Context, principal: Auth,
               date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
     if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):
         raise ApiError(422, f"date: {date.isoformat()} is out of range")
-    rows = scorecard_rows(need_grids(context), context.store, date, context.geofence)
+    rows = run_scorecard(need_grids(context), context.store, date, context.geofence)
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]

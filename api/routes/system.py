@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from api.context import ApiContext
 from api.deps import Auth, Context
+from api.models import Health, Stats
 from tracks.queries import read_stats
 
 router = APIRouter(tags=["system"])
@@ -22,7 +23,11 @@ STALL_AFTER_S = 30.0
 LIVE_FAILURE_SHOWN_S = 300.0
 
 
-@router.get("/stats", summary="Ingest counters (same keys as `gridpatrol stats --format json`)")
+@router.get(
+    "/stats",
+    response_model=Stats,
+    summary="Ingest counters (same keys as `gridpatrol stats --format json`)",
+)
 def stats(context: Context, principal: Auth) -> dict[str, object]:
     counts = read_stats(context.store)
     return {k: counts[k] for k in ("received", "stored", "duplicates", "rejected")}
@@ -32,7 +37,7 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     problems: list[str] = []
     database = "ok"
     try:
-        context.store.cursor().execute("SELECT 1").fetchone()
+        context.store.probe()
     except Exception as exc:  # the point of a health check: report, don't raise
         database = f"error: {exc}"
         problems.append("database unreadable")
@@ -68,7 +73,12 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     return (200 if not problems else 503), body
 
 
-@router.get("/health", summary="200 when storing and connected, 503 with the causes when not")
+@router.get(
+    "/health",
+    summary="200 when storing and connected, 503 with the causes when not",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "degraded: the problems say why"}},
+)
 def health(context: Context) -> JSONResponse:
     status, body = health_body(context)
     return JSONResponse(body, status)
@@ -137,7 +147,7 @@ class _Collector:
                                     value=len(live.offline))  # fmt: skip
 
 
-@router.get("/metrics", summary="Prometheus text format", response_class=Response)
+@router.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse)
 def metrics(context: Context, principal: Auth) -> Response:
     registry = CollectorRegistry()
     registry.register(_Collector(context))

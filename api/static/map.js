@@ -458,6 +458,13 @@ async function replay(deviceId) {
 }
 document.getElementById("device-pick").onchange = ev => replay(ev.target.value);
 
+// alert kind -> the status a grid takes with it, from GET /alerts/kinds (the one list of kinds)
+const GRID_STATUS = {};
+
+async function loadAlertKinds() {
+  for (const k of await api("/alerts/kinds")) if (k.grid_status) GRID_STATUS[k.kind] = k.grid_status;
+}
+
 // ---- alerts: a plain list of time, kind, subject, detail; newest first ----
 
 let pendingAlerts = [];
@@ -505,10 +512,7 @@ function flushAlerts() {
   const fragment = document.createDocumentFragment();
   const changes = [];
   for (const a of batch.slice(-MAX_ALERTS).reverse()) fragment.appendChild(alertItem(a));
-  for (const a of batch) {
-    if (a.kind === "overdue") changes.push([a.grid_id, "overdue"]);
-    if (a.kind === "cleared") changes.push([a.grid_id, "ok"]);
-  }
+  for (const a of batch) if (a.grid_id && GRID_STATUS[a.kind]) changes.push([a.grid_id, GRID_STATUS[a.kind]]);
   list.prepend(fragment);
   while (list.children.length > MAX_ALERTS) list.lastChild.remove();
   setStatuses(changes);
@@ -553,6 +557,7 @@ document.getElementById("lang").onclick = () => {
 
 async function start() {
   try {
+    await loadAlertKinds();
     await drawGrids();
     await drawDevices();
     (await api("/alerts")).reverse().forEach(queueAlert);

@@ -31,6 +31,7 @@ class Served:
     tokens: Path
     start: str
     end: str
+    last_fix: float  # d1's and d2's newest fix, epoch seconds
 
     def get(self, path: str, token: str | None = None, **params: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -68,6 +69,7 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
              == 100, what="100 pings stored")  # fmt: skip
     start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3600))
     end = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 60))
-    yield Served(service, f"http://127.0.0.1:{port}", admin, supervisor, tokens, start, end)
+    yield Served(service, f"http://127.0.0.1:{port}", admin, supervisor, tokens, start, end,
+                 now - 600 + 10 * 49)  # fmt: skip
     service.stop()
     thread.join(30)

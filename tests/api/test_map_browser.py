@@ -37,7 +37,9 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
         page.goto(served.url + "/")
         page.wait_for_function("document.querySelectorAll('path.grid').length === 3")
         page.wait_for_function("document.querySelectorAll('circle.device').length === 2")
-        time.sleep(1.0)  # the alert stream connects after the first drawing
+        assert served.service.http is not None
+        hub = served.service.http.context.hub
+        wait_for(lambda: hub.clients() > 0, what="the map's alert stream to connect")
         live = served.service.live
         assert live is not None
         # C's last fix is 110 s old at start and its interval is 1 min: overdue on the map

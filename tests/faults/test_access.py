@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import queue
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -17,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gridpatrol.broker import find_mosquitto, free_port
 from gridpatrol.brokerconfig import write_broker_config
+from tests.mqtt_helpers import wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -34,6 +36,11 @@ def client(
     return c, result.get(timeout=10)
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture
 def secured_broker(tmp_path):
     binary = find_mosquitto()
@@ -47,7 +54,8 @@ def secured_broker(tmp_path):
     log = tmp_path / "mosquitto.log"
     with open(log, "wb") as sink:
         proc = subprocess.Popen([binary, "-c", str(files.config)], stderr=sink)
-    time.sleep(0.7)
+    wait_for(lambda: proc.poll() is not None or _accepts(port), timeout_s=10,
+             what="Mosquitto to listen")  # fmt: skip
     assert proc.poll() is None, log.read_text()
     with open(files.credentials, newline="") as f:
         creds = {row["username"]: row["password"] for row in csv.DictReader(f)}
@@ -63,20 +71,22 @@ def test_devices_publish_only_their_own_topics(secured_broker):
     assert not reason.is_failure
     got: queue.Queue[str] = queue.Queue()
     service.on_message = lambda c, u, m: got.put(m.topic)
+    subscribed = threading.Event()
+    service.on_subscribe = lambda *args: subscribed.set()
     service.subscribe([("gridpatrol/v1/ping/+", 1), ("owntracks/+/+", 1)])
-    time.sleep(0.3)
+    assert subscribed.wait(10)
     bike, reason = client(port, "bike-01", creds["bike-01"], "bike-01")
     assert not reason.is_failure
     bike.publish("gridpatrol/v1/ping/bike-02", b'{"ts": 1, "lat": 1, "lon": 1}', qos=1)  # spoof
     bike.publish("gridpatrol/v1/ping/bike-01", b'{"ts": 1, "lat": 1, "lon": 1}', qos=1)
     phone, reason = client(port, "wang.phone", creds["wang.phone"], "phone")
-    phone.publish("owntracks/wang/phone", b'{"_type": "lwt"}', qos=1)
     phone.publish("owntracks/li/phone", b'{"_type": "lwt"}', qos=1)  # spoof
-    time.sleep(1.0)
-    topics = []
-    while not got.empty():
-        topics.append(got.get())
+    phone.publish("owntracks/wang/phone", b'{"_type": "lwt"}', qos=1)
+    # each client's spoof goes before its allowed message, and a client's messages arrive in
+    # order: once both allowed ones are here, a spoof let through would be here too
+    topics = [got.get(timeout=10), got.get(timeout=10)]
     assert sorted(topics) == ["gridpatrol/v1/ping/bike-01", "owntracks/wang/phone"]
+    assert got.empty(), got.get()
     for c in (service, bike, phone):
         c.disconnect()
         c.loop_stop()

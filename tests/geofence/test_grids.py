@@ -67,3 +67,29 @@ def test_broken_files_get_one_clear_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(GridFileError, match=message):
         load_grids(path)
+
+
+def test_the_tree_is_built_once_with_the_grid_set(tmp_path):
+    """Two levels: R over P (over A, B) and C; Q (over D) stands alone. Written out:
+    leaves in file order A B C D at positions 0 1 2 3; under R: A B C; under P: A B."""
+    path = write(tmp_path, [
+        feature("R", None),
+        feature("P", None, parent="R"),
+        feature("A", rect(0, 0, 100, 100), parent="P"),
+        feature("B", rect(100, 0, 200, 100), parent="P"),
+        feature("C", rect(200, 0, 300, 100), parent="R"),
+        feature("Q", None),
+        feature("D", rect(300, 0, 400, 100), parent="Q"),
+    ])  # fmt: skip
+    tree = load_grids(path).tree
+    assert dict(tree.position) == {"A": 0, "B": 1, "C": 2, "D": 3}
+    assert tree.parents == ("R", "P", "Q")
+    assert tree.children["R"] == ("P", "C")
+    assert tree.leaves_under["R"] == ("A", "B", "C")
+    assert tree.leaves_under["P"] == ("A", "B")
+    assert tree.leaves_under["A"] == ("A",)
+    assert tree.positions_under["R"].tolist() == [0, 1, 2]
+    assert tree.positions_under["Q"].tolist() == [3]
+    assert not tree.positions_under["R"].flags.writeable
+    assert tree.subtree(["P", "Q"]) == {"P", "A", "B", "Q", "D"}
+    assert tree.subtree(["nope"]) == {"nope"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from geofence.grids import Plane
+from geofence.shapes import Plane
 
 LON0, LAT0 = 117.0, 39.0
 PLANE = Plane(LON0, LAT0)

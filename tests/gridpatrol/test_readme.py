@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from api.config import ApiSettings
+from base.settings import build_settings, describe_settings
 from geofence.config import GeofenceSettings
-from gridpatrol.settings import build_settings, describe_settings
 from ingest.config import IngestSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -25,3 +25,13 @@ def test_environment_variables_and_flags_override_defaults():
     env = {"GRIDPATROL_INGEST_BATCH_ROWS": "77", "GRIDPATROL_INGEST_STRICT_DEVICES": "yes"}
     settings = build_settings(IngestSettings, "ingest", {"batch_age_ms": 9}, env)
     assert (settings.batch_rows, settings.strict_devices, settings.batch_age_ms) == (77, True, 9)
+
+
+def test_the_layout_table_names_every_package_and_the_import_contracts():
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["importlinter"]["root_packages"]
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for package in packages:
+        assert f"| `{package}/` |" in layout, package

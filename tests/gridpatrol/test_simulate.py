@@ -32,7 +32,7 @@ def test_the_fleet_mixes_trackers_batches_and_owntracks_phones():
     native = [p for _, t, p in messages if t.startswith("gridpatrol/v1/ping/")]
     phones = [json.loads(p) for _, t, p in messages if t.startswith("owntracks/")]
     assert any(p.startswith(b"[") and len(json.loads(p)) == 12 for p in native)
-    assert all(p["_type"] == "location" and 5 <= p["acc"] <= 60 for p in phones)
+    assert phones and all(p["_type"] == "location" and 5 <= p["acc"] <= 60 for p in phones)
     topics = {t for _, t, _ in messages}
     assert len(topics) == 70  # 30 trackers and 40 phones
     assert max(t for t, _, _ in messages) <= START + 3600

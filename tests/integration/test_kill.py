@@ -12,12 +12,13 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gridpatrol.broker import Mosquitto
+from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
-from tests.mqtt_helpers import connect, running, wait_for
+from tests.mqtt_helpers import connect, publish_all, running, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -27,6 +28,13 @@ TOTAL = 20_000
 def start_serve(
     broker: Mosquitto, db: Path, client_id: str, *extra: str
 ) -> subprocess.Popen[bytes]:
+    return start_serve_drained(broker, db, client_id, *extra)[0]
+
+
+def start_serve_drained(
+    broker: Mosquitto, db: Path, client_id: str, *extra: str
+) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+    """serve in a process, once subscribed; the thread drains its stderr to the end."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -59,8 +67,9 @@ def start_serve(
         stderr.read()
         stderr.close()
 
-    threading.Thread(target=drain, daemon=True).start()
-    return process
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    return process, drainer
 
 
 def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
@@ -68,7 +77,7 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
 ):
     db = tmp_path / "gp.db"
     client_id = f"kill-{uuid.uuid4().hex[:6]}"
-    serve = start_serve(broker, db, client_id)
+    serve, drainer = start_serve_drained(broker, db, client_id)
     base = time.time() - 3 * 86400  # inside the 7-day window, one fix per 10 ms
     publisher = connect(broker, max_inflight=500)
     infos = []
@@ -80,7 +89,7 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
             wait_for(lambda: infos[TOTAL // 4].is_published(), what="first quarter acked")
             serve.send_signal(signal.SIGKILL)
             serve.wait()
-            time.sleep(0.2)  # let the drain thread close the pipe
+            drainer.join(10)  # the pipe is closed
             killed = True
     assert killed
     for info in infos:
@@ -102,10 +111,14 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
 
     with running(service):
         wait_for(lambda: stored() >= TOTAL, timeout_s=60, what="every ping stored")
-        time.sleep(0.5)  # anything redelivered late would show up as an extra row
+        # a marker published now comes after anything the broker still had to redeliver:
+        # once it is stored, a late redelivery would already show as an extra row
+        marker = json.dumps({"ts": time.time(), "lat": 39.06, "lon": 117.16}).encode()
+        publish_all(broker, [("gridpatrol/v1/ping/kill-marker", marker)])
+        wait_for(lambda: stored() >= TOTAL + 1, timeout_s=30, what="the marker stored")
         rows = cur.execute(
             "SELECT count(*), count(DISTINCT (device_id, ts)), min(epoch(ts)), max(epoch(ts)) "
-            "FROM pings"
+            "FROM pings WHERE device_id <> 'kill-marker'"
         ).fetchone()
     assert rows is not None
     assert rows[0] == rows[1] == TOTAL
@@ -115,7 +128,10 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
 
 def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Path):
     db = tmp_path / "gp.db"
-    serve = start_serve(broker, db, f"term-{uuid.uuid4().hex[:6]}")
+    port = free_port()
+    # batches wait for 10 minutes: everything received is still held when SIGTERM comes
+    serve = start_serve(broker, db, f"term-{uuid.uuid4().hex[:6]}", "--http",
+                        f"127.0.0.1:{port}", "--batch-age-ms", "600000")  # fmt: skip
     publisher = connect(broker)
     now = time.time()
     infos = [
@@ -130,10 +146,12 @@ def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Pat
         info.wait_for_publish(10)
     publisher.disconnect()
     publisher.loop_stop()
-    time.sleep(1.0)
+    # SIGTERM once serve holds all 100 messages, none of them committed yet
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).json()
+             ["queue_depth"] == 100, timeout_s=30, what="serve to hold every message")  # fmt: skip
+    assert httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", timeout=5).json()["stored"] == 0
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(30) == 0
-    time.sleep(0.2)
     out = subprocess.run(
         [sys.executable, "-m", "gridpatrol", "stats", "--db", str(db), "--format", "json"],
         capture_output=True,

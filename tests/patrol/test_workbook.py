@@ -23,11 +23,13 @@ import polars as pl
 import pytest
 
 from geofence.config import GeofenceSettings
-from geofence.fixes import load_fixes
 from geofence.grids import check_grids, load_grids
-from geofence.registry import save_grids
-from geofence.reports import assigned_grids, compute_report
-from geofence.scorecard import day_window, scorecard_rows
+from geofence.reports import compute_report
+from geofence.scorecard import day_window
+from patrol.fixes import load_fixes
+from patrol.registry import save_grids
+from patrol.reports import assigned_grids
+from patrol.scorecard import run_scorecard
 from patrol.workbook import write_workbook
 from tests.geofence.town import lonlat, three_in_a_row
 from tracks.store import Store
@@ -78,7 +80,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
             "coverage": report("coverage"),
             "device_coverage": report("coverage", by_device=True),
             "presence": report("presence"),
-            "scorecard": scorecard_rows(grid_set, store, DAY, SETTINGS),
+            "scorecard": run_scorecard(grid_set, store, DAY, SETTINGS),
         }
 
 

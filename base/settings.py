@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from gridpatrol.errors import ConfigError
+from base.errors import ConfigError
 
 T = TypeVar("T")
 

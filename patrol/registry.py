@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import polars as pl
 import shapely
 from shapely.geometry import mapping, shape
 
-from geofence.grids import Grid, GridSet, build_grid_set
+from geofence.grids import GridSet, build_grid_set
+from geofence.shapes import Grid
+from tracks.grids import read_grid_rows
+from tracks.schema import GRIDS
 from tracks.store import Store
 
 
@@ -28,32 +32,28 @@ def save_grids(store: Store, grids: list[Grid]) -> None:
                 json.dumps(mapping(g.geometry)) if g.geometry is not None else "null" for g in grids
             ],
         },
-        schema_overrides={"parent": pl.String, "service_hours": pl.String, "position": pl.Int32},
+        schema=GRIDS.schema,
     )
-    with store.transaction() as con:
-        con.execute("DELETE FROM grids")
-        con.register("grid_rows", frame)
-        con.execute("INSERT INTO grids SELECT * FROM grid_rows")
-        con.unregister("grid_rows")
+    store.replace_grids(frame)
 
 
 def read_grids(store: Store) -> GridSet | None:
     """The stored grids, indexed; None when no grids were imported."""
-    rows = (
-        store.cursor()
-        .execute(
-            "SELECT grid_id, name, parent, interval_s, service_hours, geometry "
-            "FROM grids ORDER BY position"
-        )
-        .fetchall()
-    )
-    if not rows:
+    rows = read_grid_rows(store)
+    if rows.height == 0:
         return None
     grids = []
-    for gid, name, parent, interval_s, hours, geometry in rows:
-        geo = json.loads(geometry)
+    for row in rows.iter_rows(named=True):
+        geo = json.loads(row["geometry"])
         geom = shape(geo) if geo is not None else None
         if geom is not None:
             shapely.prepare(geom)
-        grids.append(Grid(gid, name, parent, interval_s, hours, geom))
+        grids.append(Grid(row["grid_id"], row["name"], row["parent"], row["interval_s"],
+                          row["service_hours"], geom))  # fmt: skip
     return build_grid_set(grids)
+
+
+def read_geometries(store: Store) -> dict[str, Any]:
+    """Each stored grid's geometry as GeoJSON (a dict, or None), as imported."""
+    rows = read_grid_rows(store)
+    return {gid: json.loads(text) for gid, text in rows.select("grid_id", "geometry").iter_rows()}

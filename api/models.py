@@ -1,0 +1,208 @@
+"""Response models: what every route returns, as /openapi.json documents it.
+
+They describe the JSON as it is (same keys, in the same order, same values); they are not
+storage rows. ``extra="forbid"`` documents each object as closed, so a key added without its
+model fails the schemathesis conformance test.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geofence.alerts import AlertKind
+
+GridStatus = Literal["ok", "overdue", "no_data"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Model):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorBody(Model):
+    """The one error shape of every endpoint."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "missing or unknown token"),
+        (403, "outside the token's grids"),
+        (404, "no such grid or device"),
+        (422, "a parameter is invalid; the message names it"),
+        (500, "internal error"),
+        (503, "no grids imported"),
+    )
+}
+
+
+#: The same, for a route whose own responses are not JSON (FastAPI would document a model's
+#: error under the route's media type): the error bodies are JSON all the same.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, response in ERROR_RESPONSES.items()
+}
+
+
+class GridProperties(Model):
+    id: str
+    name: str
+    parent: str | None
+    is_leaf: bool
+    interval_min: float
+    service_hours: str | None
+    last_visit: str | None = Field(description="newest visit of the grid or its leaves")
+    overdue_since: str | None
+    status: GridStatus
+
+
+class GridFeature(Model):
+    type: Literal["Feature"]
+    id: str
+    properties: GridProperties
+    geometry: dict[str, Any] | None = Field(description="GeoJSON Polygon or MultiPolygon")
+
+
+class GridCollection(Model):
+    type: Literal["FeatureCollection"]
+    timezone: str
+    service_day_start: str
+    features: list[GridFeature]
+
+
+class Device(Model):
+    device_id: str
+    kind: Literal["tracker", "phone"] | None
+    worker: str | None
+    assigned_grid: str | None
+    last_seen: str | None
+    lat: float | None
+    lon: float | None
+    current_grid: str | None
+    online: bool
+
+
+class TrackProperties(Model):
+    device_id: str
+    times: list[str]
+    flags: list[int]
+    grid_ids: list[str | None]
+
+
+class TrackGeometry(Model):
+    type: Literal["LineString"]
+    coordinates: list[list[float]]
+
+
+class TrackFeature(Model):
+    """``format=geojson`` (the default); csv, gpx and parquet are downloads."""
+
+    type: Literal["Feature"]
+    properties: TrackProperties
+    geometry: TrackGeometry
+
+
+class ComplianceRow(Model):
+    grid_id: str
+    visits: int
+    max_gap_s: float
+    overdue_s: float
+    compliance: float | None
+    violations: list[list[str]] = Field(description="[start, end] of each overdue stretch")
+
+
+class CoverageRow(Model):
+    grid_id: str
+    cells: int
+    covered: int
+    coverage: float | None
+
+
+class DeviceCoverageRow(Model):
+    """With ``device_id``: how much of its assigned grid the device's own track covered."""
+
+    device_id: str
+    grid_id: str
+    cells: int
+    covered: int
+    coverage: float | None
+
+
+class PresenceRow(Model):
+    device_id: str
+    grid_id: str
+    presence: float | None
+
+
+class ScorecardRow(Model):
+    date: str
+    worker: str | None
+    device_id: str
+    grid_id: str
+    presence: float | None
+    coverage: float | None
+    compliance: float | None
+    violations: int
+    score: float
+
+
+class AlertOut(Model):
+    alert_id: str
+    kind: AlertKind
+    grid_id: str | None
+    device_id: str | None
+    at: str
+    raised_at: str
+    detail: str
+
+
+class AlertKindInfo(Model):
+    kind: AlertKind
+    ends: AlertKind | None = Field(description="the kind whose condition this one ends")
+    ended_by: AlertKind | None = Field(description="the kind that ends this one's condition")
+    grid_status: GridStatus | None = Field(
+        description="the status a grid takes with this alert (None: a device alert)"
+    )
+
+
+class Stats(Model):
+    received: int
+    stored: int
+    duplicates: int
+    rejected: dict[str, int]
+
+
+class Backlog(Model):
+    messages: int = Field(description="messages received, not yet acknowledged")
+    oldest_age_s: float = Field(description="age of the oldest of them, s")
+    stalled_s: float = Field(description="s without a commit while messages wait (0: none wait)")
+
+
+class LiveStageHealth(Model):
+    batches: int = Field(description="committed batches the live stage has applied")
+    failures: int = Field(description="live-stage steps that failed (ingest went on)")
+    last_error: str
+    pending: int = Field(description="committed batches waiting for the live stage")
+
+
+class Health(Model):
+    status: Literal["ok", "degraded"]
+    problems: list[str]
+    database: str
+    writes: str
+    broker_connected: bool
+    queue_depth: int
+    backlog: Backlog
+    live_stage: LiveStageHealth | None = Field(description="null when serve has no grids")

@@ -1,0 +1,74 @@
+"""Reports over a window from storage: one code path for ``gridpatrol report`` and the API."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+from geofence.config import GeofenceSettings
+from geofence.grids import GridSet
+from geofence.reports import compute_report
+from patrol.fixes import load_fixes
+from tracks.devices import read_assignments
+from tracks.store import Store
+
+
+def assigned_grids(store: Store) -> dict[str, str]:
+    """Device id -> its assigned grid id, for every device with one."""
+    rows = read_assignments(store).select("device_id", "grid_id").iter_rows()
+    return {device_id: grid_id for device_id, grid_id in rows}
+
+
+def run_report(
+    kind: str,
+    grid_set: GridSet,
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: GeofenceSettings,
+    *,
+    grid_id: str | None = None,
+    device_id: str | None = None,
+) -> list[dict[str, object]]:
+    """Rows of one report; ``grid_id`` keeps that grid's row, ``device_id`` that device's."""
+    fixes = load_fixes(grid_set, store, start, end)
+    assigned = assigned_grids(store)
+    rows = compute_report(
+        kind, grid_set, fixes, start, end, settings, assigned, by_device=device_id is not None
+    )
+    if grid_id is not None:
+        rows = [r for r in rows if r["grid_id"] == grid_id]
+    if device_id is not None:
+        rows = [r for r in rows if r.get("device_id") == device_id]
+    return rows
+
+
+def format_rows(rows: list[dict[str, object]], fmt: str) -> str:
+    """Rows as JSON, CSV or an aligned text table (``gridpatrol report --format``)."""
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=1)
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(keys)
+        for r in rows:
+            writer.writerow([json.dumps(r[k]) if isinstance(r[k], list) else r[k] for k in keys])
+        return out.getvalue()
+    cells = [[_cell(r[k]) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list):
+        return f"{len(value)} violation(s)" if value else "-"
+    if value is None:
+        return "-"
+    return str(value)
