@@ -252,8 +252,11 @@ class Gateway:
                 session.transport.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
         if self._http is not None:
             self._http.shutdown()
+            self._http.server_close()
         self.publisher.stop()
 
     def health(self) -> dict[str, object]:

@@ -54,6 +54,7 @@ class Publisher:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self.connected.clear()  # a disconnect we asked for is no news
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -7,6 +7,7 @@ following the standard, retransmits after a timeout that grows with each try (T,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 
 from ingest.jt808 import messages as m
@@ -37,10 +38,12 @@ class Terminal:
         return self
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
         if self._task is not None:
             self._task.cancel()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):  # the platform may have closed it first
+                await self._writer.wait_closed()
 
     @property
     def connected(self) -> bool:
