@@ -14,6 +14,7 @@ import hmac
 import logging
 import secrets
 import signal
+import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -302,3 +303,43 @@ async def run_gateway(settings: Jt808Settings) -> None:
     await stop.wait()
     log.info("stopping the gateway")
     await gateway.stop()
+
+
+class GatewayThread:
+    """A gateway on its own event loop in a daemon thread, beside serve (demo and tests)."""
+
+    def __init__(self, settings: Jt808Settings, secret: bytes) -> None:
+        self.settings = settings
+        self.secret = secret
+        self.gateway: Gateway | None = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jt808", daemon=True)
+        self._error: OSError | None = None
+
+    def _run(self) -> None:
+        async def start() -> None:
+            try:
+                gateway = Gateway(self.settings, self.secret)
+                await gateway.start()
+                self.gateway = gateway
+            except OSError as exc:  # reported by start()
+                self._error = exc
+            self._ready.set()
+
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def start(self, timeout_s: float = 10.0) -> Gateway:
+        self._thread.start()
+        if not self._ready.wait(timeout_s) or self.gateway is None:
+            raise ConfigError(f"the JT/T 808 gateway did not start on {self.settings.listen}: "
+                              f"{self._error}")  # fmt: skip
+        return self.gateway
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
