@@ -251,6 +251,10 @@ class Gateway:
         for session in list(self.sessions):
             if session.transport is not None:
                 session.transport.close()
+        for _ in range(100):  # the sockets close on the next loop iterations
+            if not self.sessions:
+                break
+            await asyncio.sleep(0.01)
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._server is not None:

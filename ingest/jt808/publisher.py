@@ -57,6 +57,9 @@ class Publisher:
         self.connected.clear()  # a disconnect we asked for is no news
         self.client.disconnect()
         self.client.loop_stop()
+        # paho keeps its wake-up socket pair open until the client is finalised, which a gc
+        # pass may do after finalising the sockets (they then warn); close them now
+        self.client._reset_sockets()
 
     @property
     def pending(self) -> int:

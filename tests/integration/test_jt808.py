@@ -9,6 +9,7 @@ import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,10 +31,22 @@ pytestmark = pytest.mark.broker
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def serve(broker: Mosquitto, tmp_path: Path, **options: object) -> Service:
-    settings = IngestSettings(broker=broker.url, client_id=f"jt-{uuid.uuid4().hex[:6]}",
-                              session_expiry_s=300, batch_age_ms=50)  # fmt: skip
-    return Service(ServeOptions(db=tmp_path / "gp.db", **options), settings)  # type: ignore[arg-type]
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    made: list[Service] = []
+
+    def make(broker: Mosquitto, **options: object) -> Service:
+        settings = IngestSettings(broker=broker.url, client_id=f"jt-{uuid.uuid4().hex[:6]}",
+                                  session_expiry_s=300, batch_age_ms=50)  # fmt: skip
+        made.append(Service(ServeOptions(db=tmp_path / "gp.db", **options), settings))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield make
+    # paho keeps its wake-up socket pair open after loop_stop until the client is finalised;
+    # serve's client hangs off a reference cycle (Service and MqttIngest), and a gc pass may
+    # finalise the sockets first, which then warn. Close them here, not in gc's order.
+    for service in made:
+        service.mqtt.client._reset_sockets()
 
 
 def start_gateway(broker: Mosquitto) -> GatewayThread:
@@ -48,8 +61,8 @@ def rows(service: Service, sql: str) -> list[tuple]:
     return service.store.cursor().execute(sql).fetchall()
 
 
-def test_reports_are_stored_with_time_position_speed_and_heading(broker, tmp_path):
-    service = serve(broker, tmp_path)
+def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve):
+    service = serve(broker)
     gateway = start_gateway(broker)
     base = float(int(time.time()) - 600)
     try:
@@ -82,9 +95,9 @@ def test_reports_are_stored_with_time_position_speed_and_heading(broker, tmp_pat
     ]
 
 
-def test_a_broker_restart_in_the_middle_loses_nothing(tmp_path):
+def test_a_broker_restart_in_the_middle_loses_nothing(serve):
     broker = Mosquitto(persistence=True).start()
-    service = serve(broker, tmp_path)
+    service = serve(broker)
     gateway = start_gateway(broker)
     terminals, reports = 20, 60
     base = float(int(time.time()) - 3600)
@@ -143,12 +156,14 @@ def window() -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 8, tzinfo=TZ)
 
 
-def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(broker, tmp_path):
+def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
+    broker, serve, tmp_path
+):
     """Grid A (interval 30 min), 08:00-09:00. Live reports in A at 08:00 and 08:55: one gap of
     55 min, overdue from 08:30 to 08:55 (1500 s). The blind-area batch, sent after them, holds
     08:20 and 08:40: gaps 20, 20, 15 and 5 min, no violation."""
     grids = three_in_a_row(tmp_path / "grids.geojson")
-    service = serve(broker, tmp_path, grids=grids)
+    service = serve(broker, grids=grids)
     gateway = start_gateway(broker)
     start = window()
     lon, lat = lonlat(-100, 0)
