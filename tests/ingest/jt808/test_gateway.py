@@ -76,13 +76,14 @@ def test_unsupported_unpositioned_and_wrong_codes_are_answered_and_counted(broke
             terminal = await Terminal("013900000301").connect("127.0.0.1", gw.port)
             assert await terminal.result(0x0900, b"\x01hello") == m.UNSUPPORTED
             assert await terminal.authenticate("not-the-code") == m.FAILURE
+            assert await terminal.authenticate("\xe9t\xe9") == m.FAILURE  # non-ASCII: no crash
             body = m.build_location(39.06, 117.16, TS, status=0)  # positioned bit clear
             assert await terminal.result(m.LOCATION, body) == m.OK
             assert await terminal.result(m.LOCATION, body[:20]) == m.MESSAGE_ERROR
             assert await terminal.result(m.DEREGISTER, b"") == m.OK
             await terminal.close()
             assert dropped(gw, "unsupported") == 1
-            assert dropped(gw, "auth_failed") == 1
+            assert dropped(gw, "auth_failed") == 2
             assert dropped(gw, "not_positioned") == 1
             assert dropped(gw, "bad_body") == 1
             assert gw.metrics.pings.labels("no")._value.get() == 0
