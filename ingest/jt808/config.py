@@ -24,7 +24,9 @@ class Jt808Settings:
     require_auth: bool = setting(
         False, "refuse locations from a connection that has not authenticated (0x0102)"
     )
-    max_connections: int = setting(20000, "more connections are refused at once")
+    max_connections: int = setting(
+        16000, "more connections are refused at once (keep it under ulimit -n)"
+    )
     idle_timeout_s: float = setting(
         600.0, "a connection silent this long is closed (terminals send heartbeats)"
     )

@@ -25,3 +25,13 @@ def test_environment_variables_and_flags_override_defaults():
     env = {"GRIDPATROL_INGEST_BATCH_ROWS": "77", "GRIDPATROL_INGEST_STRICT_DEVICES": "yes"}
     settings = build_settings(IngestSettings, "ingest", {"batch_age_ms": 9}, env)
     assert (settings.batch_rows, settings.strict_devices, settings.batch_age_ms) == (77, True, 9)
+
+
+def test_every_jt808_setting_is_in_its_doc():
+    from ingest.jt808.config import Jt808Settings
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "jt808.md").read_text()
+    for env, default, help_line in describe_settings(Jt808Settings, "jt808"):
+        assert f"`{env}`" in doc, env
+        assert help_line in doc, help_line
+        assert f"`{default}`" in doc, (env, default)
