@@ -38,7 +38,8 @@ class Jt808Result:
     steady_cpu: float  # the gateway's CPU over that window, fraction of one core
     rss_mb: float  # the gateway's RSS with every terminal connected
     max_rate: float  # reports/s answered with every terminal reporting back to back
-    max_cpu: float
+    max_cpu: float  # the gateway's CPU then, fraction of one core
+    load_cpu: float  # this process (the terminals) during the back-to-back phase, of one core
     ref_rate: float  # mosquitto_pub messages/s, same payloads, QoS 1
     ref_cpu: float  # mosquitto_pub's CPU, fraction of one core
 
@@ -68,7 +69,7 @@ def _cpu(process: psutil.Process) -> float:
 
 
 async def _fleet(port: int, terminals: int, steady_s: float, max_s: float,
-                 gateway: psutil.Process) -> tuple[float, float, float, float, float]:  # fmt: skip
+                 gateway: psutil.Process) -> tuple[float, ...]:  # fmt: skip
     answered = [0]
     phase = ["steady"]
     base = float(int(time.time()) - 86400)
@@ -103,15 +104,16 @@ async def _fleet(port: int, terminals: int, steady_s: float, max_s: float,
     n1, c1, t1 = answered[0], _cpu(gateway), time.monotonic()
     phase[0] = "max"
     await asyncio.sleep(1.0)
-    n2, c2, t2 = answered[0], _cpu(gateway), time.monotonic()
+    me = psutil.Process()
+    n2, c2, t2, l2 = answered[0], _cpu(gateway), time.monotonic(), _cpu(me)
     await asyncio.sleep(max_s)
-    n3, c3, t3 = answered[0], _cpu(gateway), time.monotonic()
+    n3, c3, t3, l3 = answered[0], _cpu(gateway), time.monotonic(), _cpu(me)
     phase[0] = "stop"
     await asyncio.gather(*tasks, return_exceptions=True)
     for t in fleet:
         await t.close()
     return ((n1 - n0) / (t1 - t0), (c1 - c0) / (t1 - t0), rss, (n3 - n2) / (t3 - t2),
-            (c3 - c2) / (t3 - t2))  # fmt: skip
+            (c3 - c2) / (t3 - t2), (l3 - l2) / (t3 - t2))  # fmt: skip
 
 
 def _mosquitto_pub(broker: Mosquitto, count: int) -> tuple[float, float]:
@@ -140,7 +142,7 @@ def run(terminals: int, steady_s: float, max_s: float) -> Jt808Result:
     process = _start_gateway(broker, port, http)
     try:
         gateway = psutil.Process(process.pid)
-        steady, steady_cpu, rss, top, top_cpu = asyncio.run(
+        steady, steady_cpu, rss, top, top_cpu, load_cpu = asyncio.run(
             _fleet(port, terminals, steady_s, max_s, gateway)
         )
         ref_rate, ref_cpu = _mosquitto_pub(broker, max(2000, int(top * max_s)))
@@ -148,4 +150,5 @@ def run(terminals: int, steady_s: float, max_s: float) -> Jt808Result:
         process.terminate()
         process.wait(30)
         broker.cleanup()
-    return Jt808Result(terminals, steady, steady_cpu, rss, top, top_cpu, ref_rate, ref_cpu)
+    return Jt808Result(terminals, steady, steady_cpu, rss, top, top_cpu, load_cpu, ref_rate,
+                       ref_cpu)  # fmt: skip

@@ -193,10 +193,15 @@ class Session(asyncio.Protocol):
                 return  # unanswered: the terminal retransmits the whole report
             futures.append(future)
         label = "yes" if authenticated else "no"
-        # gather of plain futures makes no task: one callback when every PUBACK is in
-        asyncio.gather(*futures).add_done_callback(
-            lambda done: self.answer_acked(header, done.result(), len(pings), label)
-        )
+        count = len(pings)
+        if len(futures) == 1:
+            futures[0].add_done_callback(
+                lambda done: self.answer_acked(header, [done.result()], count, label)
+            )
+        else:  # gather of plain futures makes no task: one callback when every PUBACK is in
+            asyncio.gather(*futures).add_done_callback(
+                lambda done: self.answer_acked(header, done.result(), count, label)
+            )
 
     def answer_acked(self, header: Header, reasons: list[Drop | None], count: int,
                      label: str) -> None:  # fmt: skip
@@ -285,10 +290,12 @@ class Gateway:
 
     async def _sweep(self) -> None:
         """Close idle connections and expire incomplete subpackaged messages."""
-        every = min(5.0, self.settings.idle_timeout_s / 4, self.settings.subpackage_timeout_s / 4)
+        every = min(5.0, self.settings.idle_timeout_s / 4, self.settings.subpackage_timeout_s / 4,
+                    self.settings.puback_timeout_s / 4)  # fmt: skip
         while True:
             await asyncio.sleep(every)
             now = self.loop.time()
+            self.publisher.expire(now)
             self.metrics.pending.set(self.publisher.pending)
             for session in list(self.sessions):
                 expired = session.reassembly.expire(now)

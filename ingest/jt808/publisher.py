@@ -1,9 +1,10 @@
 """Publishing from asyncio through paho, with each PUBACK handed back as a future.
 
 paho's network loop runs in its own thread; ``on_publish`` fires there when the broker
-acknowledges a QoS 1 message. It only posts the message id onto the asyncio loop
-(``call_soon_threadsafe``), never blocks. A publish and the registration of its future happen
-in one step on the asyncio thread, so an acknowledgement is never seen before its future.
+acknowledges a QoS 1 message. It only appends the message id to a list and, when the list
+was empty, wakes the asyncio loop (``call_soon_threadsafe``) to drain it: never blocks. A
+publish and the registration of its future happen in one step on the asyncio thread, so an
+acknowledgement is never drained before its future exists.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class Publisher:
         self.settings = settings
         self.loop = loop
         self.connected = threading.Event()
-        self._pending: dict[int, tuple[asyncio.Future[Drop | None], asyncio.TimerHandle]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[Drop | None], float]] = {}
+        self._acks: list[tuple[int, bool]] = []  # from paho's thread, drained on the loop
+        self._lock = threading.Lock()  # held for an append or a swap, never across paho calls
         v5 = settings.protocol == "5"
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              protocol=paho.MQTTv5 if v5 else paho.MQTTv311)  # fmt: skip
@@ -73,29 +76,36 @@ class Publisher:
             return Drop.BROKER_AWAY
         info = self.client.publish(TOPIC_PREFIX + device_id, payload, qos=1)
         future: asyncio.Future[Drop | None] = self.loop.create_future()
-        timer = self.loop.call_later(self.settings.puback_timeout_s, self._expire, future)
-        self._pending[info.mid] = (future, timer)
+        self._pending[info.mid] = (future, self.loop.time())
         return future
 
-    @staticmethod
-    def _expire(future: asyncio.Future[Drop | None]) -> None:
-        # the message id stays pending until paho has its PUBACK (it resends after a
-        # reconnect), so the backlog stays bounded by max_pending_publishes
-        if not future.done():
-            future.set_result(Drop.PUBACK_TIMEOUT)
+    def expire(self, now: float) -> None:
+        """Give up waiting for PUBACKs older than the timeout (called every few seconds).
 
-    def _acked(self, mid: int, refused: bool) -> None:
-        entry = self._pending.pop(mid, None)
-        if entry is None:
-            return
-        future, timer = entry
-        timer.cancel()
-        if not future.done():
-            future.set_result(Drop.BROKER_REFUSED if refused else None)
+        Their message ids stay pending until paho has the PUBACK (it resends after a
+        reconnect), so the backlog stays bounded by max_pending_publishes."""
+        oldest = now - self.settings.puback_timeout_s
+        for future, sent_at in self._pending.values():  # in publish order
+            if sent_at > oldest:
+                break
+            if not future.done():
+                future.set_result(Drop.PUBACK_TIMEOUT)
+
+    def _drain(self) -> None:
+        with self._lock:
+            acks, self._acks = self._acks, []
+        for mid, refused in acks:
+            entry = self._pending.pop(mid, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(Drop.BROKER_REFUSED if refused else None)
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        refused = bool(getattr(reason, "is_failure", False))
-        self.loop.call_soon_threadsafe(self._acked, mid, refused)
+        # PUBACKs are handed over in bunches: one loop wake-up for all that came meanwhile
+        with self._lock:
+            self._acks.append((mid, bool(getattr(reason, "is_failure", False))))
+            if len(self._acks) > 1:
+                return  # a drain is already on its way
+        self.loop.call_soon_threadsafe(self._drain)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
