@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from ingest.jt808.reasons import Drop
 
-FLAG = 0x7E
-ESCAPE = 0x7D
 _FLAG_B = b"\x7e"
 _ESCAPE_B = b"\x7d"
 MIN_FRAME = 13  # the shortest 2013 header (12 bytes) and a check code

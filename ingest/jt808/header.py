@@ -18,7 +18,6 @@ ENCRYPTION_MASK = 0x1C00
 SUBPACKAGE_BIT = 0x2000
 VERSION_BIT = 0x4000
 MAX_BODY = LENGTH_MASK  # a longer message must be subpackaged
-VERSION_2019 = 1  # the protocol version byte of JT/T 808-2019
 
 
 @dataclass(frozen=True, slots=True)
