@@ -511,3 +511,27 @@ def duplicates(ctx: Context) -> list[Result]:
 
 SCENARIOS["backlog"] = backlog
 SCENARIOS["duplicates"] = duplicates
+
+
+def jt808(ctx: Context) -> list[Result]:
+    from bench.jt808 import PERIOD_S
+    from bench.jt808 import run as run_jt808
+
+    terminals = 50 if ctx.smoke else min(ctx.n, 10_000)
+    r = run_jt808(terminals, 3.0 if ctx.smoke else 30.0, 2.0 if ctx.smoke else 15.0)
+    every = f"{terminals:,} terminals, one 0x0200 each per {PERIOD_S:.0f} s"
+    return [
+        Result("jt808", f"reports/s answered after PUBACK, {every}", r.steady_rate, "reports/s",
+               note=f"goal {terminals / PERIOD_S:,.0f}/s"),
+        Result("jt808", f"gateway CPU, {every}", r.steady_cpu * 100, "% of a core",
+               note="goal <= 50 % with 10,000 terminals"),
+        Result("jt808", f"gateway RSS with {terminals:,} terminals connected", r.rss_mb, "MB"),
+        Result("jt808", f"reports/s, {terminals:,} terminals back to back", r.max_rate,
+               "reports/s", "mosquitto_pub, same payloads, QoS 1 (msg/s)", r.ref_rate,
+               note=f"gateway CPU {r.max_cpu * 100:.0f} % of a core (the terminals' process "
+                    f"{r.load_cpu * 100:.0f} %), mosquitto_pub {r.ref_cpu * 100:.0f} %"),
+    ]  # fmt: skip
+
+
+SCENARIOS["jt808"] = jt808
+DEFAULT.append("jt808")

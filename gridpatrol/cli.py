@@ -16,6 +16,7 @@ from base.errors import GridpatrolError
 from base.settings import build_settings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
+from ingest.jt808.config import Jt808Settings
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -110,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--hours", type=float, default=12.0)
     simulate.add_argument("--duration", type=float, help="stop after this many seconds")
+    simulate.add_argument("--protocol", choices=("mqtt", "jt808"), default="mqtt",
+                          help="how the trackers report: MQTT, or JT/T 808 to --gateway")  # fmt: skip
+    simulate.add_argument("--gateway", help="HOST:PORT of a JT/T 808 gateway (gridpatrol jt808)")
+    demo.add_argument("--trackers", choices=("mqtt", "jt808"), default="mqtt",
+                      help="jt808: the trackers speak JT/T 808 to a gateway beside serve")  # fmt: skip
+
+    jt808 = commands.add_parser("jt808", help="a JT/T 808 gateway: TCP terminals to MQTT pings")
+    _add_settings_flags(jt808, Jt808Settings)
     return parser
 
 
@@ -177,6 +186,8 @@ def _simulate_command(args: argparse.Namespace) -> int:
     host, port = parse_broker_url(args.broker)
     grid_set = load_grids(args.grids)
     devices = read_sim_devices(args.devices)
+    if args.protocol == "jt808" and not args.gateway:
+        raise GridpatrolError("--protocol jt808 needs --gateway HOST:PORT")
     unknown = [d.grid_id for d in devices if d.grid_id not in grid_set.ids]
     if unknown:
         raise GridpatrolError(
@@ -193,14 +204,26 @@ def _simulate_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise GridpatrolError(f"cannot connect to {args.broker}: {exc}") from exc
     client.loop_start()
+    fleet = None
+    if args.protocol == "jt808":
+        from gridpatrol.fleet808 import Fleet808, Router, jt808_devices
+        from ingest.jt808.config import parse_host_port
+
+        devices = jt808_devices(devices)
+        fleet = Fleet808(*parse_host_port(args.gateway), sim_start=sim_start)
+        trackers = {d.device_id for d in devices if d.kind == "tracker"}
+        print(f"JT/T 808 trackers report as devices {min(trackers)} to {max(trackers)}")
     plan = plan_messages(grid_set, devices, seed=args.seed, start=sim_start, hours=args.hours)
     with Progress() as progress:
         task = progress.add_task("simulated day", total=args.hours * 3600)
         sent = publish_plan(
-            client, plan, sim_start=sim_start, real_start=real_start, speedup=args.speedup,
-            stop_at=stop_at,
+            client if fleet is None else Router(client, fleet, trackers), plan,
+            sim_start=sim_start, real_start=real_start, speedup=args.speedup, stop_at=stop_at,
             on_progress=lambda at: progress.update(task, completed=at - sim_start),
         )  # fmt: skip
+    if fleet is not None:
+        fleet.stop()
+        print(f"JT/T 808 trackers: {fleet.reported} fixes answered by the gateway")
     client.disconnect()
     client.loop_stop()
     print(f"published {sent} messages")
@@ -299,12 +322,20 @@ def _run(args: argparse.Namespace) -> int:
                 speedup=args.speedup,
                 seed=args.seed,
                 hours=args.hours,
+                trackers=args.trackers,
             )
         )
     if args.command == "broker-config":
         return _broker_config_command(args)
     if args.command == "simulate":
         return _simulate_command(args)
+    if args.command == "jt808":
+        import asyncio
+
+        from ingest.jt808.gateway import run_gateway
+
+        asyncio.run(run_gateway(build_settings(Jt808Settings, "jt808", vars(args))))
+        return 0
     if args.command == "grids":
         return _grids_command(args)
     if args.command == "report":

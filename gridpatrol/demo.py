@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import secrets
 import shutil
 import socket
 import threading
@@ -25,9 +26,12 @@ from rich.table import Table
 from api.tokens import add_token
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
+from gridpatrol.fleet808 import Fleet808, Router, jt808_devices
 from gridpatrol.serve import ServeOptions, Service
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
+from ingest.jt808.config import Jt808Settings
+from ingest.jt808.gateway import GatewayThread
 from patrol.registry import read_grids
 from tracks.alerts import count_alerts
 from tracks.queries import read_stats
@@ -51,6 +55,7 @@ class DemoOptions:
     speedup: float
     seed: int
     hours: float
+    trackers: str = "mqtt"  # or jt808: through a JT/T 808 gateway beside serve
 
 
 def demo_files() -> tuple[Path, Path]:
@@ -106,6 +111,14 @@ def run_demo(options: DemoOptions) -> int:
     ingest = IngestSettings(broker=broker.url, client_id=f"demo-{uuid.uuid4().hex[:6]}",
                             max_age_s=2 * 86400.0, protocol=broker.protocol)  # fmt: skip
     geofence = GeofenceSettings(live_clock="event", offline_after_s=900.0)
+    sim_devices = read_sim_devices(devices)
+    if options.trackers == "jt808":  # serve registers the trackers under their JT/T 808 ids
+        sim_devices = jt808_devices(sim_devices)
+        frame = pl.read_csv(devices, schema_overrides={"grid_id": pl.String})
+        devices = workdir / "devices-jt808.csv"
+        frame.with_columns(device_id=pl.Series([d.device_id for d in sim_devices])).write_csv(
+            devices
+        )
     db = workdir / "demo.db"
     tokens = workdir / "tokens.jsonl"
     _, token = add_token(tokens, "admin", [], "demo")
@@ -121,7 +134,7 @@ def run_demo(options: DemoOptions) -> int:
     real_start = time.time()
     sim_start = real_start - options.hours * 3600
     stop_at = real_start + (options.duration_s or options.hours * 3600 / options.speedup)
-    plan = plan_messages(grid_set, read_sim_devices(devices), seed=options.seed,
+    plan = plan_messages(grid_set, sim_devices, seed=options.seed,
                          start=sim_start, hours=options.hours)  # fmt: skip
     sim_clock = [0.0]
     sent = [0]
@@ -140,9 +153,19 @@ def run_demo(options: DemoOptions) -> int:
     publisher.max_inflight_messages_set(1000)
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
+    client: object = publisher
+    gateway = fleet = None
+    if options.trackers == "jt808":
+        gateway = GatewayThread(Jt808Settings(listen="127.0.0.1:0", broker=broker.url,
+                                              protocol=broker.protocol, client_id="demo-jt808"),
+                                secrets.token_bytes(32))  # fmt: skip
+        port808 = gateway.start().port
+        fleet = Fleet808("127.0.0.1", port808, sim_start)
+        client = Router(publisher, fleet, {d.device_id for d in sim_devices if d.kind == "tracker"})
+        console.print(f"JT/T 808 gateway on 127.0.0.1:{port808}: the 30 trackers report through it")
 
     def simulate() -> None:
-        publish_plan(publisher, plan, sim_start=sim_start, real_start=real_start,
+        publish_plan(client, plan, sim_start=sim_start, real_start=real_start,
                      speedup=options.speedup, stop_at=stop_at, on_progress=progress)  # fmt: skip
         stop.set()
 
@@ -159,6 +182,9 @@ def run_demo(options: DemoOptions) -> int:
         console.print("stopping...")
     finally:
         stop_at = 0.0
+        if fleet is not None and gateway is not None:
+            fleet.stop()
+            gateway.stop()
         publisher.disconnect()
         publisher.loop_stop()
         time.sleep(0.5)

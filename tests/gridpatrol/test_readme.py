@@ -35,3 +35,13 @@ def test_the_layout_table_names_every_package_and_the_import_contracts():
     layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
     for package in packages:
         assert f"| `{package}/` |" in layout, package
+
+
+def test_every_jt808_setting_is_in_its_doc():
+    from ingest.jt808.config import Jt808Settings
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "jt808.md").read_text()
+    for env, default, help_line in describe_settings(Jt808Settings, "jt808"):
+        assert f"`{env}`" in doc, env
+        assert help_line in doc, help_line
+        assert f"`{default}`" in doc, (env, default)

@@ -1,0 +1,150 @@
+"""The simulated fleet's trackers speaking JT/T 808 to a gateway instead of MQTT.
+
+Tracker ``N`` (its position in the devices file, from 1) gets the phone number
+``0139000000NN`` and so, by the gateway's rule, the device id ``139000000NN``
+(:func:`jt808_devices`). The plan (``simulate.plan_messages``) is the same as over MQTT;
+:class:`Router` sends the trackers' messages to :class:`Fleet808` and the phones' to MQTT, so
+``simulate.publish_plan`` paces both. Each tracker registers, authenticates, reports (0x0200;
+a JSON array becomes a 0x0704 batch), sends heartbeats when idle, and loses the network for
+ten minutes every four hours: what it measured meanwhile follows as blind-area batches
+(0x0704 type 1), subpackaged when longer than a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import replace
+
+from gridpatrol.simulate import SimDevice
+from ingest.jt808 import messages as m
+from ingest.jt808.terminal import NoAnswer, Terminal
+
+log = logging.getLogger("gridpatrol.simulate")
+
+FIRST_PHONE = 13900000000
+DEAD_ZONE_S = 600.0  # ten minutes without network ...
+DEAD_ZONE_EVERY = 24  # ... in every 24th ten minutes (four hours), staggered by tracker
+HEARTBEAT_S = 20.0  # real seconds of silence before a heartbeat
+
+
+def jt808_devices(devices: list[SimDevice]) -> list[SimDevice]:
+    """The devices with each tracker's id replaced by its JT/T 808 device id."""
+    return [replace(d, device_id=str(FIRST_PHONE + i + 1)) if d.kind == "tracker" else d
+            for i, d in enumerate(devices)]  # fmt: skip
+
+
+def location_body(fix: dict[str, float]) -> bytes:
+    """A native tracker fix (simulate's JSON object) as a 0x0200 body."""
+    return m.build_location(fix["lat"], fix["lon"], fix["ts"], speed=round(fix.get("spd", 0) * 36),
+                            direction=round(fix.get("hdg", 0)) % 360)  # fmt: skip
+
+
+class Fleet808:
+    """One terminal per tracker on an event loop in a thread; :meth:`send` is thread-safe."""
+
+    def __init__(self, host: str, port: int, sim_start: float) -> None:
+        self.host, self.port = host, port
+        self.sim_start = sim_start
+        self.loop = asyncio.new_event_loop()
+        self.queues: dict[str, asyncio.Queue[list[dict[str, float]]]] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        self.terminals: dict[str, Terminal] = {}
+        self.stopping = False
+        self.reported = 0  # fixes the gateway answered
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fleet808", daemon=True)
+        self._thread.start()
+
+    def send(self, device_id: str, payload: bytes) -> None:
+        fixes = json.loads(payload)
+        self.loop.call_soon_threadsafe(
+            self._put, device_id, fixes if isinstance(fixes, list) else [fixes]
+        )
+
+    def _put(self, device_id: str, fixes: list[dict[str, float]]) -> None:
+        queue = self.queues.get(device_id)
+        if queue is None:
+            queue = self.queues[device_id] = asyncio.Queue()
+            self.tasks.append(self.loop.create_task(self._tracker(device_id, queue)))
+        queue.put_nowait(fixes)
+
+    def _dead(self, index: int, ts: float) -> bool:
+        return (
+            int((ts - self.sim_start) // DEAD_ZONE_S) % DEAD_ZONE_EVERY == index % DEAD_ZONE_EVERY
+        )
+
+    async def _tracker(self, device_id: str, queue: asyncio.Queue[list[dict[str, float]]]) -> None:
+        phone = device_id.rjust(12, "0")
+        index = int(device_id) - FIRST_PHONE
+        held: list[bytes] = []  # measured in a dead zone, not yet sent
+        fixes: list[dict[str, float]] | None = None
+        while not self.stopping:
+            terminal = self.terminals.get(device_id)
+            try:
+                if terminal is None or not terminal.connected:
+                    terminal = await Terminal(phone).connect(self.host, self.port)
+                    self.terminals[device_id] = terminal
+                    await terminal.authenticate(await terminal.register(f"SIM{index:04d}"))
+                if fixes is None:
+                    try:
+                        fixes = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                    except TimeoutError:
+                        await terminal.result(m.HEARTBEAT, b"")
+                        continue
+                if self._dead(index, fixes[-1]["ts"]):
+                    held += [location_body(f) for f in fixes]
+                    fixes = None
+                    continue
+                if held:  # back in coverage: the blind-area supplement first
+                    await terminal.result(m.BATCH, m.build_batch(held, m.BATCH_BLIND_AREA))
+                    self.reported += len(held)
+                    held = []
+                if len(fixes) == 1:
+                    await terminal.result(m.LOCATION, location_body(fixes[0]))
+                else:
+                    batch = m.build_batch([location_body(f) for f in fixes], m.BATCH_NORMAL)
+                    await terminal.result(m.BATCH, batch)
+                self.reported += len(fixes)
+                fixes = None
+            except (OSError, NoAnswer) as exc:  # the gateway is away: try again, keep the fixes
+                log.warning("tracker %s: %s; reconnecting", device_id, exc)
+                if terminal is not None:
+                    await terminal.close()
+                self.terminals.pop(device_id, None)
+                await asyncio.sleep(1.0)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.stopping = True
+            for _ in range(3):  # Python 3.11's wait_for can swallow a cancellation: repeat
+                for task in self.tasks:
+                    task.cancel()
+                _, pending = await asyncio.wait(self.tasks, timeout=1.0) if self.tasks else ((), ())
+                if not pending:
+                    break
+            for terminal in self.terminals.values():
+                await terminal.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+class Router:
+    """``publish(topic, payload, qos)`` for ``publish_plan``: trackers to JT/T 808, the rest
+    to the MQTT client."""
+
+    def __init__(self, mqtt: object, fleet: Fleet808, trackers: set[str]) -> None:
+        self.mqtt = mqtt
+        self.fleet = fleet
+        self.trackers = trackers
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> object:
+        device = topic.rsplit("/", 1)[1]
+        if device in self.trackers:
+            self.fleet.send(device, payload)
+            return None
+        return self.mqtt.publish(topic, payload, qos=qos)  # type: ignore[attr-defined]

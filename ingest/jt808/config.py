@@ -1,0 +1,71 @@
+"""JT/T 808 gateway settings: one frozen dataclass, built once by ``gridpatrol jt808``."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from base.errors import ConfigError
+from base.settings import setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class Jt808Settings:
+    listen: str = setting("0.0.0.0:6808", "HOST:PORT the terminals connect to (TCP)")
+    broker: str = setting("mqtt://127.0.0.1:1883", "MQTT broker URL, mqtt://HOST:PORT")
+    protocol: str = setting("5", "MQTT version: 5, or 3.1.1 for a broker without MQTT 5")
+    username: str = setting("", "MQTT user name (empty: none)")
+    password: str = setting("", "MQTT password")
+    client_id: str = setting("gridpatrol-jt808", "MQTT client id of the gateway")
+    http: str = setting("", "HOST:PORT for /metrics and /health (empty: none)")
+    auth_secret_file: str = setting(
+        "", "file whose bytes key the authentication codes (empty: a new random key per start)"
+    )
+    require_auth: bool = setting(
+        False, "refuse locations from a connection that has not authenticated (0x0102)"
+    )
+    max_connections: int = setting(
+        16000, "more connections are refused at once (keep it under ulimit -n)"
+    )
+    idle_timeout_s: float = setting(
+        600.0, "a connection silent this long is closed (terminals send heartbeats)"
+    )
+    max_frame_bytes: int = setting(4096, "a longer frame (escaped, without 7E) is dropped")
+    max_subpackages: int = setting(64, "a message announced in more subpackages is dropped")
+    max_reassembly_bytes: int = setting(
+        131072, "bytes of incomplete subpackaged messages one connection may hold"
+    )
+    max_open_reassemblies: int = setting(
+        4, "incomplete subpackaged messages one connection may hold at once"
+    )
+    subpackage_timeout_s: float = setting(
+        120.0, "an incomplete subpackaged message is dropped after this long"
+    )
+    puback_timeout_s: float = setting(
+        30.0, "a report not acknowledged by the broker in this time stays unanswered"
+    )
+    max_pending_publishes: int = setting(
+        20000, "reports published but not yet acknowledged; more are left unanswered"
+    )
+    log_every_s: float = setting(10.0, "at most one log line per drop reason in this time")
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); port 0 picks a free one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """``mqtt://HOST:PORT``, as serve reads it (ingest.mqtt is not imported here: it pulls in
+    the database layer, which the gateway has no business with)."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port or 1883
+    except ValueError:
+        port = -1
+    if parsed.scheme != "mqtt" or not parsed.hostname or port < 0:
+        raise ConfigError(f"broker URL must look like mqtt://HOST:PORT, got {url!r}")
+    return parsed.hostname, port

@@ -1,0 +1,190 @@
+"""JT/T 808 message bodies: the ones the gateway reads, the answers it writes, and an encoder
+for the terminal side (simulator, tests, benchmark).
+
+Location basic information (0x0200, and each item of 0x0704), 28 bytes: alarm flag DWORD,
+status DWORD, latitude DWORD and longitude DWORD in 1e-6 degrees, altitude WORD (m), speed
+WORD (0.1 km/h), direction WORD (degrees), time BCD[6] YYMMDDhhmmss in GMT+8; then
+additional items, each id BYTE, length BYTE, value.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import struct
+from dataclasses import dataclass
+
+from ingest.jt808.header import read_bcd
+from ingest.jt808.reasons import Drop
+
+TERMINAL_RESPONSE = 0x0001
+HEARTBEAT = 0x0002
+DEREGISTER = 0x0003
+REGISTER = 0x0100
+AUTHENTICATE = 0x0102
+LOCATION = 0x0200
+BATCH = 0x0704
+PLATFORM_RESPONSE = 0x8001
+REGISTER_RESPONSE = 0x8100
+
+# results of the platform general response 0x8001
+OK, FAILURE, MESSAGE_ERROR, UNSUPPORTED = 0, 1, 2, 3
+
+STATUS_POSITIONED = 1 << 1
+STATUS_SOUTH = 1 << 2
+STATUS_WEST = 1 << 3
+BATCH_NORMAL, BATCH_BLIND_AREA = 0, 1
+GMT8_S = 8 * 3600
+_BASIC = struct.Struct(">IIIIHHH6s")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    alarm: int
+    status: int
+    lat: float  # degrees, negative in the south
+    lon: float  # degrees, negative in the west
+    alt_m: int
+    speed: int  # 0.1 km/h
+    direction: int  # degrees
+    ts: float  # epoch seconds
+    extras: tuple[tuple[int, bytes], ...] = ()  # additional items (id, value), none ours
+
+    @property
+    def positioned(self) -> bool:
+        return bool(self.status & STATUS_POSITIONED)
+
+    def to_ping(self) -> dict[str, float]:
+        """The native payload object of docs/mqtt.md."""
+        return {"ts": self.ts, "lat": self.lat, "lon": self.lon, "spd": round(self.speed / 36, 3),
+                "hdg": self.direction, "alt": self.alt_m}  # fmt: skip
+
+
+def read_time(data: bytes) -> float | Drop:
+    """BCD[6] YYMMDDhhmmss in GMT+8 (years 2000 to 2099) to epoch seconds."""
+    digits = read_bcd(data)
+    if digits is None:
+        return Drop.BAD_BCD
+    yy, mo, dd, hh, mi, ss = (int(digits[i : i + 2]) for i in range(0, 12, 2))
+    try:
+        dt.datetime(2000 + yy, mo, dd, hh, mi, ss)
+    except ValueError:
+        return Drop.BAD_TIME
+    return float(calendar.timegm((2000 + yy, mo, dd, hh, mi, ss)) - GMT8_S)
+
+
+def write_time(ts: float) -> bytes:
+    return bytes.fromhex(
+        dt.datetime.fromtimestamp(int(ts) + GMT8_S, dt.UTC).strftime("%y%m%d%H%M%S")
+    )
+
+
+def parse_location(body: bytes) -> Location | Drop:
+    if len(body) < _BASIC.size:
+        return Drop.BAD_BODY
+    alarm, status, lat, lon, alt, speed, direction, when = _BASIC.unpack_from(body)
+    ts = read_time(when)
+    if isinstance(ts, Drop):
+        return ts
+    extras = []
+    at = _BASIC.size
+    while at + 2 <= len(body):  # a truncated last item is ignored, like an unknown one
+        item, size = body[at], body[at + 1]
+        if at + 2 + size > len(body):
+            break
+        extras.append((item, body[at + 2 : at + 2 + size]))
+        at += 2 + size
+    return Location(
+        alarm, status, -lat / 1e6 if status & STATUS_SOUTH else lat / 1e6,
+        -lon / 1e6 if status & STATUS_WEST else lon / 1e6, alt, speed, direction, ts,
+        tuple(extras),
+    )  # fmt: skip
+
+
+def build_location(
+    lat: float, lon: float, ts: float, *, speed: int = 0, direction: int = 0, alt_m: int = 0,
+    alarm: int = 0, status: int = STATUS_POSITIONED, extras: tuple[tuple[int, bytes], ...] = (),
+) -> bytes:  # fmt: skip
+    if lat < 0:
+        status |= STATUS_SOUTH
+    if lon < 0:
+        status |= STATUS_WEST
+    body = _BASIC.pack(alarm, status, round(abs(lat) * 1e6), round(abs(lon) * 1e6), alt_m,
+                       speed, direction, write_time(ts))  # fmt: skip
+    return body + b"".join(bytes((item, len(value))) + value for item, value in extras)
+
+
+def parse_batch(body: bytes) -> tuple[int, list[Location | Drop]] | Drop:
+    """Data type (0 normal, 1 blind-area supplement) and its items, or why it is unusable."""
+    if len(body) < 3:
+        return Drop.BAD_BODY
+    count, kind = struct.unpack_from(">HB", body)
+    items: list[Location | Drop] = []
+    at = 3
+    for _ in range(count):
+        if at + 2 > len(body):
+            return Drop.BAD_BODY
+        (size,) = struct.unpack_from(">H", body, at)
+        if at + 2 + size > len(body):
+            return Drop.BAD_BODY
+        items.append(parse_location(body[at + 2 : at + 2 + size]))
+        at += 2 + size
+    if at != len(body):
+        return Drop.BAD_BODY
+    return kind, items
+
+
+def build_batch(locations: list[bytes], kind: int = BATCH_NORMAL) -> bytes:
+    return struct.pack(">HB", len(locations), kind) + b"".join(
+        struct.pack(">H", len(item)) + item for item in locations
+    )
+
+
+def parse_auth(body: bytes, version: int | None) -> str | Drop:
+    """The authentication code: the whole body (2013), or length-prefixed (2019)."""
+    if version is None:
+        return body.rstrip(b"\x00").decode("latin-1")
+    if not body or body[0] + 1 > len(body):
+        return Drop.BAD_BODY
+    return body[1 : 1 + body[0]].decode("latin-1")
+
+
+def build_auth(code: str, version: int | None, imei: str = "", software: str = "") -> bytes:
+    raw = code.encode("latin-1")
+    if version is None:
+        return raw
+    return (bytes((len(raw),)) + raw + imei.encode().ljust(15, b"\x00")[:15]
+            + software.encode().ljust(20, b"\x00")[:20])  # fmt: skip
+
+
+def build_register(version: int | None, *, terminal_id: str, plate: str = "") -> bytes:
+    """Province, city, manufacturer, model and terminal id (2013: 5, 20, 7 bytes; 2019: 11,
+    30, 30), plate colour 0 (no plate) and the plate."""
+    sizes = (5, 20, 7) if version is None else (11, 30, 30)
+    fields = [b"GRIDP", b"SIM-TRACKER", terminal_id.encode()]
+    padded = b"".join(f.ljust(n, b"\x00")[:n] for f, n in zip(fields, sizes, strict=True))
+    return struct.pack(">HH", 12, 100) + padded + b"\x00" + plate.encode()
+
+
+def build_general_response(serial: int, msg_id: int, result: int) -> bytes:
+    return struct.pack(">HHB", serial, msg_id, result)
+
+
+def parse_general_response(body: bytes) -> tuple[int, int, int] | Drop:
+    """(answered serial, answered message id, result)."""
+    if len(body) < 5:
+        return Drop.BAD_BODY
+    serial, msg_id, result = struct.unpack_from(">HHB", body)
+    return serial, msg_id, result
+
+
+def build_register_response(serial: int, result: int, code: str) -> bytes:
+    return struct.pack(">HB", serial, result) + (code.encode("latin-1") if result == OK else b"")
+
+
+def parse_register_response(body: bytes) -> tuple[int, int, str] | Drop:
+    """(answered serial, result, authentication code)."""
+    if len(body) < 3:
+        return Drop.BAD_BODY
+    serial, result = struct.unpack_from(">HB", body)
+    return serial, result, body[3:].decode("latin-1")

@@ -1,0 +1,64 @@
+"""``gridpatrol jt808`` and ``simulate --protocol jt808`` on the command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from gridpatrol.broker import free_port
+from gridpatrol.demo import demo_files
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gridpatrol", *args], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_bad_flags_give_one_line_and_exit_2(tmp_path):
+    out = run("jt808", "--broker", "http://nowhere")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "mqtt://HOST:PORT" in out.stderr
+    out = run("jt808", "--listen", "nowhere", "--broker", "mqtt://127.0.0.1:1")
+    assert out.returncode == 2 and "expected HOST:PORT" in out.stderr
+    out = run("jt808", "--auth-secret-file", str(tmp_path / "none"))
+    assert out.returncode == 2 and "--auth-secret-file" in out.stderr
+    grids, devices = demo_files()
+    out = run("simulate", "--broker", "mqtt://127.0.0.1:1", "--grids", str(grids), "--devices",
+              str(devices), "--protocol", "jt808")  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == "gridpatrol: error: --protocol jt808 needs --gateway HOST:PORT"
+
+
+@pytest.mark.broker
+def test_the_gateway_serves_health_and_stops_on_sigterm(broker, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"s" * 32)
+    http = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "gridpatrol", "jt808", "--listen",
+                                f"127.0.0.1:{free_port()}", "--broker", broker.url,
+                                "--auth-secret-file", str(secret), "--http",
+                                f"127.0.0.1:{http}"])  # fmt: skip
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/health") as response:
+                    health = json.loads(response.read())
+                    if health["broker"]:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert health == {"broker": True, "connections": 0, "pending_publishes": 0}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
