@@ -64,18 +64,25 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._con = self._connect(read_only)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
             if read_only:
                 self._check_schema()
             else:
                 self._apply_schema()
         except duckdb.Error as exc:
+            self._con.close()
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         except StoreError:
             self._con.close()
             raise
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
 
     def _apply_schema(self) -> None:
         self._con.execute(TABLES)
@@ -193,14 +200,18 @@ class Store:
                     {"name": list(rows), "value": list(rows.values())},
                     schema={"name": pl.String, "value": pl.Int64},
                 )
-                con.register("batch_counters", frame)
-                con.execute(
-                    "INSERT INTO counters SELECT * FROM batch_counters "
-                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-                )
-                con.unregister("batch_counters")
+                self._add_counters(con, frame)
         self._checkpoint_if_due()
         return WriteResult(stored=stored, duplicates=pings.height - stored)
+
+    def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+        """Add increments (name, value) to the counters, in the caller's transaction."""
+        con.register("batch_counters", frame)
+        con.execute(
+            "INSERT INTO counters SELECT * FROM batch_counters "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+        )
+        con.unregister("batch_counters")
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""
