@@ -27,6 +27,7 @@ folder, with downloads off: nothing is fetched at run time.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from pathlib import Path
 
 import duckdb
@@ -69,8 +70,16 @@ def extension_directory() -> Path:
     return Path(str(dist.locate_file(EXTENSION_FOLDER)))
 
 
+#: A password in a libpq connection string; never printed (prefer PGPASSWORD or ~/.pgpass).
+PASSWORD = re.compile(r"password=('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def redact(text: str) -> str:
+    return PASSWORD.sub("password=***", text)
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    return redact(" ".join(str(exc).split()))
 
 
 def _quote(text: str) -> str:
@@ -84,7 +93,7 @@ class LakeStore(Store):
         # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...")
         self.catalog = catalog
         self.data_path = data_path
-        super().__init__(f"ducklake:{catalog}", read_only=read_only)
+        super().__init__(redact(f"ducklake:{catalog}"), read_only=read_only)
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = {
