@@ -50,15 +50,19 @@ def test_serve_on_a_lake_stores_what_a_file_stores(broker, lake: Lake, tmp_path,
         publish_all(broker, messages)
         for s in (on_file, on_lake):
             wait_for(lambda s=s: read_stats(s.store)["received"] == 122, what="122 pings")
+        # unlike the file, the lake is read by another process's store while serve writes
+        lake_args = ["--db", lake.db, "--data-path", str(lake.data_path)]
+        assert main(["stats", *lake_args, "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)["stored"] == 120
     assert list(lake.data_path.rglob("*.parquet")), "the lake wrote no Parquet file"
     tz = dt.timezone(dt.timedelta(hours=8))
     start = dt.datetime.fromtimestamp(now - 3600, tz).isoformat()
     end = dt.datetime.fromtimestamp(now, tz).isoformat()
     outputs = []
-    for db, data_path in ((str(file_db), []), (lake.db, ["--data-path", str(lake.data_path)])):
-        assert main(["stats", "--db", db, *data_path, "--format", "json"]) == 0
-        assert main(["report", "compliance", "--db", db, *data_path, "--start", start,
-                     "--end", end, "--format", "json"]) == 0  # fmt: skip
+    for db_args in (["--db", str(file_db)], lake_args):
+        assert main(["stats", *db_args, "--format", "json"]) == 0
+        assert main(["report", "compliance", *db_args, "--start", start, "--end", end,
+                     "--format", "json"]) == 0  # fmt: skip
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
     stats = json.loads(outputs[0].splitlines()[0])
