@@ -61,11 +61,13 @@ class PostgresCluster:
             raise PostgresError(f"{' '.join(args)} failed: {done.stderr.strip()}")
 
     def start(self) -> PostgresCluster:
-        self.data.mkdir(mode=0o700)
-        if self._as_postgres:
-            shutil.chown(self.data, SUPERUSER)
-        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
-                  "-U", SUPERUSER, "--no-sync")  # fmt: skip
+        """Create the cluster on first start; start it (again, after :meth:`stop`)."""
+        if not self.data.exists():
+            self.data.mkdir(mode=0o700)
+            if self._as_postgres:
+                shutil.chown(self.data, SUPERUSER)
+            self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
+                      "-U", SUPERUSER, "--no-sync")  # fmt: skip
         options = (f"-k {self.data} -p {self.port} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c max_connections=200")  # fmt: skip
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-w", "-l",
@@ -85,8 +87,12 @@ class PostgresCluster:
         host = f"host=127.0.0.1 port={self.port} user={SUPERUSER}"
         return f"ducklake:postgres:dbname={database} {host}"
 
-    def cleanup(self) -> None:
+    def stop(self) -> None:
+        """Stop at once, as a crash would (the data stays for a new :meth:`start`)."""
         if (self.data / "postmaster.pid").exists():
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
                       "stop")  # fmt: skip
+
+    def cleanup(self) -> None:
+        self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -33,7 +33,8 @@ def open_store(db: str | Path, data_path: Path | None, *, read_only: bool = Fals
             raise StoreError(f"{db}: a lake's catalog must be ducklake:postgres:<connection>")
         if data_path is None:
             raise StoreError(f"{db}: a lake needs --data-path (the folder of its Parquet files)")
-        return LakeStore(catalog, data_path, read_only=read_only)
+        # absolute: the catalog records it, and other processes start elsewhere
+        return LakeStore(catalog, data_path.absolute(), read_only=read_only)
     if data_path is not None:
         raise StoreError(f"--data-path is for a DuckLake --db (ducklake:postgres:...), not {db}")
     if read_only and not Path(db).exists():

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tracks.schema import ALERTS, ALL_TABLES, DEVICES, SCHEMA_VERSION, Table
+from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
 from tracks.store import Store, StoreError
 
 #: The name the lake is attached as; every connection of the store reads it by default.
@@ -89,6 +89,8 @@ def _quote(text: str) -> str:
 class LakeStore(Store):
     """A DuckLake attached to an in-memory DuckDB; writes serialised by the store's lock."""
 
+    DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
+
     def __init__(self, catalog: str, data_path: Path, *, read_only: bool = False) -> None:
         # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...")
         self.catalog = catalog
@@ -118,14 +120,6 @@ class LakeStore(Store):
             con.close()
             raise StoreError(f"cannot open {self.path}: {_one_line(exc)}") from exc
         return con
-
-    def _apply_schema(self) -> None:
-        self._con.execute("\n".join(lake_ddl(t) for t in ALL_TABLES))
-        version = self._schema_version()
-        if version is None:
-            self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-        else:
-            self._refuse_newer(version)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = super().cursor()

@@ -84,8 +84,11 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
 
+    #: The DDL applied on open (the lake's leaves out what DuckLake cannot express).
+    DDL = TABLES
+
     def _apply_schema(self) -> None:
-        self._con.execute(TABLES)
+        self._con.execute(self.DDL)
         version = self._schema_version()
         if version is None:
             self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
