@@ -132,3 +132,9 @@ def test_a_lake_of_a_newer_gridpatrol_is_refused(lake: Lake, capsys):
         con.execute("INSERT INTO schema_version VALUES (99)")
     err = error_of(["stats", "--db", lake.db, "--data-path", str(lake.data_path)], capsys)
     assert "schema version 99, newer than this gridpatrol" in err
+
+
+def test_reading_a_lake_never_created(lake: Lake, capsys):
+    """stats and report open read-only: they never create a lake in an empty database."""
+    err = error_of(["stats", "--db", lake.db, "--data-path", str(lake.data_path)], capsys)
+    assert "does not exist" in err and not lake.data_path.exists()
