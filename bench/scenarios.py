@@ -535,3 +535,27 @@ def jt808(ctx: Context) -> list[Result]:
 
 SCENARIOS["jt808"] = jt808
 DEFAULT.append("jt808")
+
+
+def lake(ctx: Context) -> list[Result]:
+    """The DuckLake store beside the DuckDB file: 40,000-ping writes, a one-day report."""
+    from bench.lake import run_lake
+
+    file, lake = run_lake(ctx.workdir, ctx.n, ctx.smoke, best_of)
+    results = []
+    for f in (lake, file):
+        per = np.array(f.write_s)
+        note = f"per batch median {np.median(per) * 1e3:.0f} ms, max {per.max() * 1e3:.0f} ms"
+        case = f"write_batch of {f.batch_rows} pings x {f.batches}, {f.engine}"
+        results.append(Result("lake", case, f.batch_rows * len(per) / per.sum(), "pings/s",
+                              note=note))  # fmt: skip
+        case = f"compliance, one town day ({f.day_pings} pings), {f.engine}"
+        results.append(Result("lake", case, f.report_s, "s",
+                              note=f"of which reading fixes {f.load_s:.2f} s"))  # fmt: skip
+    results[0].reference, results[0].ref_value = "DuckDB file", results[2].value
+    results[1].reference, results[1].ref_value = "DuckDB file", results[3].value
+    return results
+
+
+SCENARIOS["lake"] = lake
+DEFAULT.append("lake")

@@ -29,13 +29,21 @@ def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
             parser.add_argument(flag, type=kind, default=None, help=f.metadata["help"])
 
 
+def _add_db_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", required=True,
+                        help="DuckDB file (created if absent), or a DuckLake: "
+                        "'ducklake:postgres:dbname=NAME host=H port=P user=U'")  # fmt: skip
+    parser.add_argument("--data-path", type=Path,
+                        help="a DuckLake's folder of Parquet files (the one it was created with)")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridpatrol", description=__doc__)
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="receive pings over MQTT and store them")
-    serve.add_argument("--db", type=Path, required=True, help="DuckDB file (created if absent)")
+    _add_db_flags(serve)
     serve.add_argument("--devices", type=Path, help="devices CSV to import at start")
     serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
     serve.add_argument("--http", help="HOST:PORT to serve the API and the live map on")
@@ -58,19 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     t_revoke.add_argument("id")
 
     stats = commands.add_parser("stats", help="print the ingest counters")
-    stats.add_argument("--db", type=Path, required=True)
+    _add_db_flags(stats)
     stats.add_argument("--format", choices=("table", "json"), default="table")
 
     devices = commands.add_parser("devices", help="manage the device registry")
     devices_cmd = devices.add_subparsers(dest="devices_command", required=True)
     dev_import = devices_cmd.add_parser("import", help="load device_id,kind,worker,grid_id CSV")
     dev_import.add_argument("file", type=Path)
-    dev_import.add_argument("--db", type=Path, required=True)
+    _add_db_flags(dev_import)
     grids = commands.add_parser("grids", help="import, check or generate grid files")
     grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
     g_import = grids_cmd.add_parser("import", help="check a GeoJSON grid file and store it")
     g_import.add_argument("file", type=Path)
-    g_import.add_argument("--db", type=Path, required=True)
+    _add_db_flags(g_import)
     g_import.add_argument("--repair", action="store_true", help="fix what can be fixed")
     g_check = grids_cmd.add_parser("check", help="check a GeoJSON grid file, store nothing")
     g_check.add_argument("file", type=Path)
@@ -83,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="compliance, coverage or presence over a window")
     report.add_argument("kind", choices=("compliance", "coverage", "presence"))
-    report.add_argument("--db", type=Path, required=True)
+    _add_db_flags(report)
     report.add_argument("--start", required=True, help="ISO 8601 time with offset")
     report.add_argument("--end", required=True, help="ISO 8601 time with offset")
     report.add_argument("--grid", help="only this grid's row")
@@ -234,7 +242,7 @@ def _grids_command(args: argparse.Namespace) -> int:
     from geofence.generate import square_grids
     from geofence.grids import check_grids
     from patrol.registry import save_grids
-    from tracks.store import Store
+    from tracks.engines import open_store
 
     if args.grids_command == "generate":
         try:
@@ -255,7 +263,7 @@ def _grids_command(args: argparse.Namespace) -> int:
     for change in changes:
         print(f"repaired: {change}")
     if args.grids_command == "import":
-        with Store(args.db) as store:
+        with open_store(args.db, args.data_path) as store:
             save_grids(store, grids)
         print(f"imported {len(grids)} grids from {args.file}")
     else:
@@ -266,15 +274,13 @@ def _grids_command(args: argparse.Namespace) -> int:
 def _report_command(args: argparse.Namespace) -> int:
     from patrol.registry import read_grids
     from patrol.reports import format_rows, run_report
-    from tracks.store import Store
+    from tracks.engines import open_store
 
     start, end = _parse_time(args.start, "--start"), _parse_time(args.end, "--end")
     if end <= start:
         raise GridpatrolError("--end must be after --start")
     settings = build_settings(GeofenceSettings, "geofence", vars(args))
-    if not args.db.exists():
-        raise GridpatrolError(f"{args.db}: no such database")
-    with Store(args.db, read_only=True) as store:
+    with open_store(args.db, args.data_path, read_only=True) as store:
         grid_set = read_grids(store)
         if grid_set is None:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
@@ -287,8 +293,8 @@ def _report_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tracks.engines import open_store
     from tracks.queries import import_devices, read_stats
-    from tracks.store import Store
 
     if args.command == "serve":
         from gridpatrol.serve import ServeOptions, serve
@@ -296,15 +302,13 @@ def _run(args: argparse.Namespace) -> int:
         ingest = build_settings(IngestSettings, "ingest", vars(args))
         geofence = build_settings(GeofenceSettings, "geofence", vars(args))
         api = build_settings(ApiSettings, "api", vars(args))
-        options = ServeOptions(db=args.db, devices=args.devices, grids=args.grids,
-                               http=args.http, tokens=args.tokens)  # fmt: skip
+        options = ServeOptions(db=args.db, data_path=args.data_path, devices=args.devices,
+                               grids=args.grids, http=args.http, tokens=args.tokens)  # fmt: skip
         return serve(options, ingest, geofence, api)
     if args.command == "tokens":
         return _tokens_command(args)
     if args.command == "stats":
-        if not args.db.exists():
-            raise GridpatrolError(f"{args.db}: no such database")
-        with Store(args.db, read_only=True) as store:
+        with open_store(args.db, args.data_path, read_only=True) as store:
             stats = read_stats(store)
         if args.format == "json":
             keys = ("received", "stored", "duplicates", "rejected")
@@ -341,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _report_command(args)
     if args.command == "devices":
-        with Store(args.db) as store:
+        with open_store(args.db, args.data_path) as store:
             count = import_devices(store, args.file)
         print(f"imported {count} devices")
         return 0

@@ -24,15 +24,16 @@ from ingest.prepare import Message, PreparedBatch, Preparer
 from patrol.live import Clock
 from patrol.registry import read_grids, save_grids
 from patrol.stage import CommittedBatch, LiveStage
+from tracks.engines import open_store
 from tracks.queries import import_devices, known_device_ids
-from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.serve")
 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    db: Path
+    db: str | Path  # a DuckDB file, or a DuckLake attach string (tracks.engines)
+    data_path: Path | None = None  # a DuckLake's Parquet folder
     devices: Path | None = None
     grids: Path | None = None
     http: str | None = None  # HOST:PORT of the API and map
@@ -66,7 +67,7 @@ class Service:
         clock: Clock = time.time,
     ) -> None:
         geofence = geofence or GeofenceSettings()
-        self.store = Store(options.db)
+        self.store = open_store(options.db, options.data_path)
         if options.grids is not None:
             grids, _ = check_grids(options.grids)
             save_grids(self.store, grids)
@@ -207,7 +208,7 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    log.info("serving %s from %s", options.db, ingest.broker)
+    log.info("serving %s from %s", service.store.path, ingest.broker)
     service.run()
     log.info("stopped cleanly")
     return 0

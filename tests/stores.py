@@ -12,8 +12,8 @@ from tracks.store import Store, WriteResult
 class HeldStore(Store):
     """While ``hold`` is set, ``write_batch`` waits (``writing`` tells it was called).
 
-    serve builds its store itself: a test puts this class in place of ``Store`` in
-    ``gridpatrol.serve`` and calls :meth:`reset` first (the events are the class's)."""
+    serve opens its store itself: a test puts this class in place of ``Store`` in
+    ``tracks.engines`` and calls :meth:`reset` first (the events are the class's)."""
 
     hold = threading.Event()
     writing = threading.Event()

@@ -17,7 +17,8 @@ DEVICE_KINDS = ("tracker", "phone")
 
 def read_stats(store: Store) -> dict[str, object]:
     """The ingest counters: received = stored + duplicates + sum(rejected), in pings."""
-    rows = store.cursor().execute("SELECT name, value FROM counters").fetchall()
+    # summed: the lake keeps one increment row per commit (tracks/lake.py), the file one row
+    rows = store.cursor().execute("SELECT name, sum(value) FROM counters GROUP BY name").fetchall()
     counts = dict(rows)
     rejected = {
         name.removeprefix("rejected."): value

@@ -73,8 +73,8 @@ class Store:
         self._lock = threading.Lock()
         self._newest: pl.DataFrame | None = None  # device_id, newest stored ts (epoch us)
         self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
+        self._con = self._connect(read_only)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute("SET enable_progress_bar = false")  # no bars in serve's output
             if read_only:
@@ -82,13 +82,23 @@ class Store:
             else:
                 self._apply_schema()
         except duckdb.Error as exc:
+            self._con.close()
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         except StoreError:
             self._con.close()
             raise
 
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    #: The DDL applied on open (the lake's leaves out what DuckLake cannot express).
+    DDL = TABLES
+
     def _apply_schema(self) -> None:
-        self._con.execute(TABLES)
+        self._con.execute(self.DDL)
         version = self._schema_version()
         if version is None:
             self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
@@ -215,12 +225,7 @@ class Store:
                     {"name": list(rows), "value": list(rows.values())},
                     schema={"name": pl.String, "value": pl.Int64},
                 )
-                con.register("batch_counters", frame)
-                con.execute(
-                    "INSERT INTO counters SELECT * FROM batch_counters "
-                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-                )
-                con.unregister("batch_counters")
+                self._add_counters(con, frame)
         self._remember_newest(pings)
         if pings.height:
             self._recent.append(pings.select("device_id", "ts"))
@@ -265,6 +270,15 @@ class Store:
             .group_by("device_id")
             .agg(pl.col("newest").max())
         )
+
+    def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+        """Add increments (name, value) to the counters, in the caller's transaction."""
+        con.register("batch_counters", frame)
+        con.execute(
+            "INSERT INTO counters SELECT * FROM batch_counters "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+        )
+        con.unregister("batch_counters")
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""

@@ -133,9 +133,9 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Keep-alive 2 s; the writer held for 8 s (four intervals) with the queue full."""
-    import gridpatrol.serve
+    import tracks.engines
 
-    monkeypatch.setattr(gridpatrol.serve, "Store", HeldStore)
+    monkeypatch.setattr(tracks.engines, "Store", HeldStore)
     HeldStore.reset()
     ingest = IngestSettings(broker=broker.url, client_id=f"held-{uuid.uuid4().hex[:6]}",
                             session_expiry_s=60, keepalive_s=2, batch_rows=100)  # fmt: skip

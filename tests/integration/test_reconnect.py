@@ -33,9 +33,9 @@ pytestmark = pytest.mark.broker
 
 
 def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import gridpatrol.serve
+    import tracks.engines
 
-    monkeypatch.setattr(gridpatrol.serve, "Store", HeldStore)
+    monkeypatch.setattr(tracks.engines, "Store", HeldStore)
     broker = Mosquitto(persistence=True).start()
     try:
         settings = IngestSettings(broker=broker.url, client_id=f"rc-{uuid.uuid4().hex[:6]}",

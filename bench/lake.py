@@ -1,0 +1,137 @@
+"""The ``lake`` scenario: the DuckLake store beside the DuckDB file, in the same run.
+
+Two figures, each for both engines: ``write_batch`` of 40,000-ping batches (ingest's flush
+size: every lake commit writes a Parquet file per table it touches and its catalog rows), and
+a compliance report of one town day (76 grids, 70 devices, 604,800 pings) read back. The day
+is copied into the lake in 40,000-ping commits in fix-time order, as ingest would have
+written it (about 15 Parquet files, each with a narrow ts range the read can skip by).
+PostgreSQL is a throwaway cluster of this run (:mod:`gridpatrol.postgres`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+
+from bench.data import TOWN, Town, build_day_db
+from geofence.config import GeofenceSettings
+from geofence.grids import check_grids
+from geofence.reports import compute_report
+from gridpatrol.postgres import PostgresCluster
+from patrol.fixes import load_fixes
+from patrol.registry import read_grids, save_grids
+from patrol.reports import assigned_grids
+from tracks.devices import read_devices
+from tracks.engines import open_store
+from tracks.lake import LakeStore
+from tracks.schema import PINGS, REJECTED
+from tracks.store import Store
+
+#: How the scenario times a call: best_of(fn, repeat) -> seconds (bench.scenarios.best_of).
+Timer = Callable[[Callable[[], object], int], float]
+
+BATCH_ROWS = 40_000  # ingest's default --batch-rows
+DEVICES = 70
+
+
+@dataclass(frozen=True)
+class Figures:
+    engine: str  # "DuckDB file" or "DuckLake"
+    batch_rows: int
+    batches: int
+    write_s: list[float]  # each write_batch
+    report_s: float  # best of two: read the day's fixes and compute compliance
+    load_s: float  # of which reading the fixes
+    day_pings: int
+
+
+def ping_batch(k: int, rows: int, start_us: int) -> pl.DataFrame:
+    """Batch ``k`` of fresh pings: DEVICES devices, a fix each per second, after batch k-1."""
+    n = np.arange(rows)
+    g = k * rows + n  # the ping's index over all batches: (device, second) never repeats
+    ts = start_us + g // DEVICES * 1_000_000
+    frame = pl.DataFrame({
+        "device_id": [f"dev-{d:04d}" for d in g % DEVICES], "ts": ts,
+        "lat": 39.06 + n * 1e-7, "lon": 117.16 + n * 1e-7, "acc": np.full(rows, 5.0),
+        "flags": np.zeros(rows, dtype=np.uint8), "received_at": ts,
+    })  # fmt: skip
+    missing = [pl.lit(None, PINGS.schema[c]).alias(c) for c in PINGS.names if c not in frame]
+    return frame.with_columns(missing).select(PINGS.names).cast(PINGS.schema)
+
+
+def copy_day(source: Store, target: Store, grids: Path) -> None:
+    """The day's grids, devices and pings into ``target``, pings in BATCH_ROWS commits."""
+    save_grids(target, check_grids(grids)[0])
+    target.upsert_devices(read_devices(source))
+    pings = source.cursor().execute("SELECT * FROM pings ORDER BY ts").pl()
+    for lo in range(0, pings.height, BATCH_ROWS):
+        target.write_batch(pings.slice(lo, BATCH_ROWS), REJECTED.empty(), {})
+
+
+@contextmanager
+def lake_store(folder: Path) -> Iterator[tuple[str, Path]]:
+    """A new lake on a throwaway PostgreSQL: (the --db attach string, the data path)."""
+    postgres = PostgresCluster().start()
+    try:
+        postgres.create_database("bench")
+        yield postgres.attach("bench"), folder / "lake"
+    finally:
+        postgres.cleanup()
+
+
+def measure(store: Store, source: Store, grids: Path, town: Town, day: dt.datetime,
+            rows: int, batches: int, best_of: Timer) -> tuple[list[float], float, float]:  # fmt: skip
+    """Fresh batches into ``store``; then compliance of the day (copied in first unless
+    ``store`` is a file: then read from the day's own file). Returns each write's seconds,
+    the report's and the fix read's."""
+    start_us = int(time.time() * 1e6) - 30 * 86400 * 1_000_000  # clear of the town's day
+    write_s = []
+    for k in range(batches):
+        frame = ping_batch(k, rows, start_us)
+        t0 = time.perf_counter()
+        result = store.write_batch(frame, REJECTED.empty(), {})
+        write_s.append(time.perf_counter() - t0)
+        assert result.stored == rows, result
+    reader = source
+    if isinstance(store, LakeStore):
+        copy_day(source, store, grids)
+        reader = store
+    grid_set = read_grids(reader)
+    assert grid_set is not None
+    assigned = assigned_grids(reader)
+    settings = GeofenceSettings()
+    end = day + dt.timedelta(hours=town.hours)
+
+    def report() -> object:
+        fixes = load_fixes(grid_set, reader, day, end)
+        return compute_report("compliance", grid_set, fixes, day, end, settings, assigned)
+
+    return write_s, best_of(report, 2), best_of(lambda: load_fixes(grid_set, reader, day, end), 1)
+
+
+def run_lake(workdir: Path, n: int, smoke: bool, best_of: Timer) -> list[Figures]:
+    """The file's figures, then the lake's."""
+    day = dt.datetime(2026, 11, 20, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    town = TOWN if not smoke else Town(TOWN.name + "-smoke", TOWN.grids, 5, TOWN.radius_m, 1.0)
+    rows = BATCH_ROWS if not smoke else 2_000
+    batches = max(2, min(n // rows, 25))
+    day_db, grids, day_pings = build_day_db(town, workdir, day.timestamp())
+    folder = Path(tempfile.mkdtemp(dir=workdir))
+    figures = []
+    with lake_store(folder) as (attach, data_path):
+        for engine, db, path in (("DuckDB file", str(folder / "writes.db"), None),
+                                 ("DuckLake", attach, data_path)):  # fmt: skip
+            with open_store(day_db, None, read_only=True) as source, open_store(db, path) as store:
+                write_s, report_s, load_s = measure(store, source, grids, town, day, rows,
+                                                    batches, best_of)  # fmt: skip
+            figures.append(Figures(engine, rows, batches, write_s, report_s, load_s, day_pings))
+    return figures

@@ -1,0 +1,176 @@
+"""The store's behaviour on both engines: a DuckDB file and a DuckLake (real PostgreSQL).
+
+Every rule a key enforces in the file (unique pings, one alert per id, one device per id,
+counters that add up) is enforced by the lake's writes instead (tracks/lake.py); the same
+test runs on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import polars as pl
+import pytest
+
+from conftest import Lake
+from tests.tracks.test_reads import T, fill, pings
+from tracks.alerts import count_alerts, read_alerts
+from tracks.devices import read_device_positions, read_devices
+from tracks.engines import open_store
+from tracks.grids import read_grid_rows
+from tracks.queries import (
+    count_pings,
+    read_fixes,
+    read_last_fixes,
+    read_latest_alerts,
+    read_stats,
+    read_track,
+)
+from tracks.schema import ALERTS, ALL_TABLES, DEVICES, GRIDS, REJECTED
+from tracks.store import Store
+
+Opener = Callable[..., Store]
+
+
+@pytest.fixture(params=["file", "lake"])
+def opener(request: pytest.FixtureRequest, tmp_path) -> Opener:
+    """Opens the test's store (again, for a reopen); ``read_only=True`` as reports do."""
+    if request.param == "file":
+        path = tmp_path / "gp.db"
+        return lambda read_only=False: open_store(path, None, read_only=read_only)
+    lake: Lake = request.getfixturevalue("lake")
+    return lambda read_only=False: open_store(lake.db, lake.data_path, read_only=read_only)
+
+
+def no_rejections() -> pl.DataFrame:
+    return REJECTED.empty()
+
+
+def test_tables_read_back_as_declared(opener: Opener):
+    with opener() as store:
+        for table in ALL_TABLES:
+            assert store.cursor().execute(f"SELECT * FROM {table.name}").pl().schema == (
+                table.schema
+            ), table.name
+
+
+def test_duplicates_fresh_late_repeated_and_after_reopen(opener: Opener):
+    first = pings([("a", 10, 117.0, 39.0, 0, None), ("a", 20, 117.0, 39.0, 0, None),
+                   ("b", 20, 117.0, 39.0, 0, None)])  # fmt: skip
+    with opener() as store:
+        assert store.write_batch(first, no_rejections(), {}).stored == 3
+        # repeated: the same batch again
+        again = store.write_batch(first, no_rejections(), {})
+        assert (again.stored, again.duplicates) == (0, 3)
+        # late: older than the newest stored fix; new (a, 5) is stored, stored (a, 10) is not
+        late = store.write_batch(
+            pings([("a", 5, 117.0, 39.0, 0, None), ("a", 10, 117.0, 39.0, 0, None)]),
+            no_rejections(), {},
+        )  # fmt: skip
+        assert (late.stored, late.duplicates) == (1, 1)
+    with opener() as store:  # after reopen
+        fresh = store.write_batch(
+            pings([("a", 20, 117.0, 39.0, 0, None), ("b", 30, 117.0, 39.0, 0, None)]),
+            no_rejections(), {},
+        )  # fmt: skip
+        assert (fresh.stored, fresh.duplicates) == (1, 1)
+        assert count_pings(store) == 5
+        track = read_track(store, "a", T, T + dt.timedelta(minutes=1))
+    assert track["ts"].to_list() == [T + dt.timedelta(seconds=s) for s in (5, 10, 20)]
+
+
+def test_counters_add_up_across_writes_and_reopen(opener: Opener):
+    batch = pings([("a", 10, 117.0, 39.0, 0, None), ("a", 20, 117.0, 39.0, 0, None)])
+    with opener() as store:
+        store.write_batch(batch, no_rejections(), {"received": 3, "rejected.bad_json": 1})
+        store.write_batch(batch, no_rejections(), {"received": 2})
+    with opener() as store:
+        store.write_batch(pings([("c", 1, 117.0, 39.0, 0, None)]), no_rejections(),
+                          {"received": 2, "rejected.bad_json": 1, "other.waypoint": 4})  # fmt: skip
+    with opener(read_only=True) as store:
+        stats = read_stats(store)
+    assert stats == {"received": 7, "stored": 3, "duplicates": 2,
+                     "rejected": {"bad_json": 2}, "other": {"waypoint": 4}}  # fmt: skip
+
+
+def devices(rows: list[tuple[str, str, str | None, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=DEVICES.schema, orient="row")
+
+
+def test_devices_upsert_replaces_by_id(opener: Opener):
+    with opener() as store:
+        store.upsert_devices(devices([("a", "phone", "Wang", "G1"), ("b", "tracker", None, None)]))
+        store.upsert_devices(devices([("b", "phone", "Li", "G2"), ("c", "tracker", None, "G3")]))
+        registry = read_devices(store)
+    assert registry.rows() == [("a", "phone", "Wang", "G1"), ("b", "phone", "Li", "G2"),
+                               ("c", "tracker", None, "G3")]  # fmt: skip
+
+
+def test_devices_of_an_unknown_kind_are_refused(opener: Opener):
+    from tracks.store import StoreError
+
+    with opener() as store:
+        with pytest.raises(StoreError):
+            store.upsert_devices(devices([("a", "drone", None, None)]))
+        assert read_devices(store).height == 0
+
+
+def alerts(ids: list[str], detail: str) -> pl.DataFrame:
+    n = len(ids)
+    return pl.DataFrame(
+        {"alert_id": ids, "kind": ["overdue"] * n, "grid_id": ["G1"] * n, "device_id": None,
+         "ts": [T] * n, "raised_at": [T] * n, "detail": [detail] * n},
+        schema=ALERTS.schema,
+    )  # fmt: skip
+
+
+def test_an_alert_is_stored_once(opener: Opener):
+    with opener() as store:
+        store.write_alerts(alerts(["x1"], "first"))
+        store.write_alerts(alerts(["x1", "x2"], "second"))
+    with opener() as store:
+        store.write_alerts(alerts(["x2", "x1"], "third"))
+        stored = read_alerts(store, T, limit=10).sort("alert_id")
+        assert count_alerts(store) == 2
+    assert stored.select("alert_id", "detail").rows() == [("x1", "first"), ("x2", "second")]
+
+
+def grids(ids: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"grid_id": ids, "position": list(range(len(ids))), "name": ids, "parent": None,
+         "is_leaf": True, "interval_s": 1800, "service_hours": None, "geometry": "null"},
+        schema=GRIDS.schema,
+    )  # fmt: skip
+
+
+def test_grids_are_replaced_whole(opener: Opener):
+    with opener() as store:
+        store.replace_grids(grids(["G1", "G2", "G3"]))
+        store.replace_grids(grids(["G9", "G1"]))
+        rows = read_grid_rows(store)
+    assert rows["grid_id"].to_list() == ["G9", "G1"] and rows.schema == GRIDS.schema
+
+
+def test_the_reads_give_the_same_frames_on_both_engines(tmp_path, lake: Lake):
+    answers = []
+    for db, data_path in ((tmp_path / "gp.db", None), (lake.db, lake.data_path)):
+        with open_store(db, data_path) as store:
+            fill(store)
+            store.replace_grids(grids(["G1", "G2", "G3"]))
+            end = T + dt.timedelta(minutes=1)
+            answers.append({
+                "devices": read_devices(store), "positions": read_device_positions(store),
+                "fixes": read_fixes(store, T, end), "track": read_track(store, "a", T, end),
+                "alerts": read_alerts(store, T, 10), "grids": read_grid_rows(store),
+                "stats": read_stats(store), "last_fixes": read_last_fixes(store),
+                "latest_alerts": sorted(read_latest_alerts(store)),
+            })  # fmt: skip
+    file, lake_answers = answers
+    for name, value in file.items():
+        if isinstance(value, pl.DataFrame):
+            assert value.equals(lake_answers[name]), name
+            assert value.schema == lake_answers[name].schema, name
+        else:
+            assert value == lake_answers[name], name
+    assert file["fixes"].height == 3 and file["positions"].height == 4

@@ -1,0 +1,42 @@
+"""Which store a ``--db`` names: a DuckDB file, or a DuckLake attach string with a data path.
+
+``open_store`` is the one place that chooses; the command line and serve call it, and get a
+:class:`tracks.store.Store` either way (docs/storage.md, "The DuckLake engine").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracks.lake import LakeStore
+from tracks.store import Store, StoreError
+
+#: A ``--db`` starting with this is a DuckLake attach string, e.g.
+#: ``ducklake:postgres:dbname=town host=127.0.0.1 port=5432 user=gridpatrol``.
+LAKE_PREFIX = "ducklake:"
+
+
+def is_lake(db: str | Path) -> bool:
+    return isinstance(db, str) and db.startswith(LAKE_PREFIX)
+
+
+def open_store(db: str | Path, data_path: Path | None, *, read_only: bool = False) -> Store:
+    """Open (or, for writing, create) the store ``db`` names.
+
+    A lake needs ``data_path`` (the folder of its Parquet files, the same one it was created
+    with); a file takes none. A file opened read-only must exist.
+    """
+    if is_lake(db):
+        assert isinstance(db, str)
+        catalog = db.removeprefix(LAKE_PREFIX)
+        if not catalog.startswith("postgres:"):
+            raise StoreError(f"{db}: a lake's catalog must be ducklake:postgres:<connection>")
+        if data_path is None:
+            raise StoreError(f"{db}: a lake needs --data-path (the folder of its Parquet files)")
+        # absolute: the catalog records it, and other processes start elsewhere
+        return LakeStore(catalog, data_path.absolute(), read_only=read_only)
+    if data_path is not None:
+        raise StoreError(f"--data-path is for a DuckLake --db (ducklake:postgres:...), not {db}")
+    if read_only and not Path(db).exists():
+        raise StoreError(f"{db}: no such database")
+    return Store(db, read_only=read_only)

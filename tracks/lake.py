@@ -1,0 +1,164 @@
+"""The DuckLake store: a PostgreSQL catalog and Parquet files, the same interface as the file.
+
+:class:`LakeStore` is a :class:`tracks.store.Store` whose connection is an in-memory DuckDB
+with the lake attached (and made the default catalog, for the writer and every cursor), so
+every named read of ``tracks/`` runs unchanged. What differs is what DuckLake cannot
+express: it has no PRIMARY KEY, UNIQUE, CHECK, index or ``ON CONFLICT`` /
+``INSERT OR REPLACE`` / ``INSERT OR IGNORE``. Each rule a key enforced in the file is
+enforced here by the write itself (docs/storage.md, "The DuckLake engine"):
+
+* tables: the same :class:`tracks.schema.Table` declarations, their constraints left out
+  of the DDL (``NOT NULL`` is kept: DuckLake has it);
+* ``counters``: append-only increment rows, summed by the read. Appends never conflict
+  between writers; an in-place update would rewrite the row's file on every commit and
+  conflict between concurrent writers;
+* ``devices``: delete the ids of the frame, insert the frame, in one transaction;
+* ``alerts``: insert the ids not stored yet (an anti-join);
+* ``grids``: delete all, insert all, in one transaction (as the file does);
+* ``schema_version``: inserted when the table is empty; the read takes ``max(version)``;
+* ``pings``: the file engine's anti-join on ``(device_id, ts)`` within the batch's time
+  range (DuckLake skips files by their ts min/max): correct for one writer. Two writers
+  that store the same ping at the same time would both insert it (the next milestone).
+
+Extensions load from the ``duckdb-ext-ducklake`` and ``duckdb-ext-postgres`` wheels'
+folder, with downloads off: nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
+from tracks.store import Store, StoreError
+
+#: The name the lake is attached as; every connection of the store reads it by default.
+LAKE = "lake"
+
+#: The wheels holding the extensions, and the folder of them each installs.
+EXTENSION_WHEELS = ("duckdb-ext-ducklake", "duckdb-ext-postgres")
+EXTENSION_FOLDER = "duckdb_ext/extensions"
+
+#: Rows DuckLake may keep in the catalog instead of a Parquet file: none. Flushing inlined
+#: rows beside writers duplicated them on DuckDB 1.4.4 (duckdb/ducklake#650), so every
+#: commit writes Parquet (one small file per table written: compaction is maintenance's).
+DATA_INLINING_ROW_LIMIT = 0
+
+DEVICE_KINDS = ("tracker", "phone")
+
+
+def lake_ddl(table: Table) -> str:
+    """The table's DDL as DuckLake takes it: its columns and NOT NULL, no other constraint."""
+    body = ",\n    ".join(
+        " ".join([c.name, c.sql] + ([] if c.nullable else ["NOT NULL"])) for c in table.columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n);"
+
+
+def extension_directory() -> Path:
+    """The folder of the installed extension wheels (DuckDB's ``extension_directory``)."""
+    try:
+        dist = importlib.metadata.distribution(EXTENSION_WHEELS[0])
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise StoreError(
+            f"a DuckLake store needs the Python packages {' and '.join(EXTENSION_WHEELS)}"
+        ) from exc
+    return Path(str(dist.locate_file(EXTENSION_FOLDER)))
+
+
+#: A password in a libpq connection string; never printed (prefer PGPASSWORD or ~/.pgpass).
+PASSWORD = re.compile(r"password=('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def redact(text: str) -> str:
+    return PASSWORD.sub("password=***", text)
+
+
+def _one_line(exc: BaseException) -> str:
+    return redact(" ".join(str(exc).split()))
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class LakeStore(Store):
+    """A DuckLake attached to an in-memory DuckDB; writes serialised by the store's lock."""
+
+    DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
+
+    def __init__(self, catalog: str, data_path: Path, *, read_only: bool = False) -> None:
+        # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...")
+        self.catalog = catalog
+        self.data_path = data_path
+        super().__init__(redact(f"ducklake:{catalog}"), read_only=read_only)
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "extension_directory": str(extension_directory()),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+        con = duckdb.connect(config=config)
+        try:
+            con.execute("LOAD ducklake")
+            con.execute("LOAD postgres")
+            options = [f"DATA_PATH {_quote(str(self.data_path))}"]
+            if read_only:
+                options.append("READ_ONLY")
+            else:
+                options.append(f"DATA_INLINING_ROW_LIMIT {DATA_INLINING_ROW_LIMIT}")
+            con.execute(
+                f"ATTACH {_quote('ducklake:' + self.catalog)} AS {LAKE} ({', '.join(options)})"
+            )
+            con.execute(f"USE {LAKE}")
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot open {self.path}: {_one_line(exc)}") from exc
+        return con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = super().cursor()
+        cur.execute(f"USE {LAKE}")
+        return cur
+
+    def _checkpoint_if_due(self) -> None:
+        """Nothing to do: a lake commit writes its Parquet files and catalog rows directly,
+        with no write-ahead log of this process."""
+
+    def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+        con.register("batch_counters", frame)
+        con.execute("INSERT INTO counters SELECT * FROM batch_counters")
+        con.unregister("batch_counters")
+
+    def write_alerts(self, alerts: pl.DataFrame) -> None:
+        """Append alerts whose id is not stored yet (the first of a repeated id wins)."""
+        frame = alerts.select(ALERTS.names).unique("alert_id", keep="first", maintain_order=True)
+        with self.transaction() as con:
+            con.register("new_alerts", frame)
+            con.execute(
+                "INSERT INTO alerts SELECT * FROM new_alerts n WHERE NOT EXISTS ("
+                "SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)"
+            )
+            con.unregister("new_alerts")
+
+    def upsert_devices(self, devices: pl.DataFrame) -> None:
+        """Replace the stored rows of these device ids with these rows."""
+        frame = devices.select(DEVICES.names).cast(DEVICES.schema)
+        bad = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS) | pl.col("device_id").is_null())
+        if bad.height or frame["device_id"].is_duplicated().any():
+            raise StoreError(
+                f"write to {self.path} failed: devices need a unique device_id and a kind of "
+                f"{' or '.join(DEVICE_KINDS)}"
+            )
+        with self.transaction() as con:
+            con.register("devices_rows", frame)
+            con.execute(
+                "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)"
+            )
+            con.execute("INSERT INTO devices SELECT * FROM devices_rows")
+            con.unregister("devices_rows")
