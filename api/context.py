@@ -13,7 +13,7 @@ from api.tokens import TokenFile
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
-from ingest.batcher import BatcherState
+from ingest.batcher import Backlog, BatcherState
 from patrol.registry import read_geometries
 from patrol.stage import LiveStage
 from tracks.store import Store
@@ -64,6 +64,8 @@ class ApiContext:
     batcher_state: BatcherState | None = None
     broker_connected: Callable[[], bool] = lambda: True
     queue_depth: Callable[[], int] = lambda: 0
+    backlog: Callable[[], Backlog] = lambda: Backlog(0, 0.0, 0.0)
+    mqtt_connects: Callable[[], int] = lambda: 0
     hub: AlertHub = field(default_factory=AlertHub)
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
 

@@ -184,6 +184,19 @@ class Stats(Model):
     rejected: dict[str, int]
 
 
+class HealthBacklog(Model):
+    messages: int = Field(description="messages received, not yet committed")
+    oldest_age_s: float
+    stalled_s: float = Field(description="time since the last commit while messages wait")
+
+
+class LiveStageHealth(Model):
+    batches: int
+    failures: int
+    last_error: str
+    pending: int
+
+
 class Health(Model):
     status: Literal["ok", "degraded"]
     problems: list[str]
@@ -191,3 +204,5 @@ class Health(Model):
     writes: str
     broker_connected: bool
     queue_depth: int
+    backlog: HealthBacklog
+    live_stage: LiveStageHealth | None = Field(description="null when serve runs without grids")

@@ -121,6 +121,35 @@ def stop_service(service: Service, thread: threading.Thread) -> None:
     thread.join(60)
 
 
+class CommitCounter:
+    """Counts the pings the writer commits, by its hook (polling the database would take a
+    share of the machine being measured); ``done`` is set once ``expected`` are in."""
+
+    def __init__(self, service: Service, expected: int) -> None:
+        self.service = service
+        self.expected = expected
+        self.committed = 0
+        self.finished = 0.0
+        self.peak_backlog = 0
+        self.done = threading.Event()
+        self._inner = service.batcher.on_committed
+        service.batcher.on_committed = self._count
+
+    def _count(self, batch: PreparedBatch) -> None:
+        if self._inner is not None:
+            self._inner(batch)
+        self.committed += batch.counters.get("received", 0)
+        self.peak_backlog = max(self.peak_backlog, self.service.batcher.backlog().messages)
+        if self.committed >= self.expected and not self.done.is_set():
+            self.finished = time.perf_counter()
+            self.done.set()
+
+    def rate_since(self, started: float) -> tuple[float, float]:
+        """Pings per second from ``started`` to the last commit; and those seconds."""
+        elapsed = (self.finished or time.perf_counter()) - started
+        return self.committed / elapsed, elapsed
+
+
 def ingest_rate(
     broker: Mosquitto, db: Path, files: list[Path], expected_pings: int
 ) -> tuple[float, int]:
@@ -129,29 +158,16 @@ def ingest_rate(
     The writer's commit hook counts what is committed (polling the database would take
     a share of the machine being measured)."""
     service, thread = start_service(broker, db)
-    committed = [0]
-    finished = [0.0]
-    done = threading.Event()
-    inner = service.batcher.on_committed
-
-    def count(batch: PreparedBatch) -> None:
-        if inner is not None:
-            inner(batch)
-        committed[0] += batch.counters.get("received", 0)
-        if committed[0] >= expected_pings and not done.is_set():
-            finished[0] = time.perf_counter()
-            done.set()
-
-    service.batcher.on_committed = count
+    counter = CommitCounter(service, expected_pings)
     started = time.perf_counter()
     procs = _publish(broker, files)
-    done.wait(600)
-    elapsed = (finished[0] or time.perf_counter()) - started
+    counter.done.wait(600)
+    rate, _ = counter.rate_since(started)
     for proc in procs:
         proc.wait()
     row = service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()
     stop_service(service, thread)
-    return committed[0] / elapsed, int(row[0]) if row else 0
+    return rate, int(row[0]) if row else 0
 
 
 def steady_latency(

@@ -469,3 +469,45 @@ def grids_api(ctx: Context) -> list[Result]:
 
 SCENARIOS["grids-api"] = grids_api
 DEFAULT.append("grids-api")
+
+
+def backlog(ctx: Context) -> list[Result]:
+    """A district's backlog after an outage (1,652 grids, 500 devices, days of fixes),
+    drained by serve with grids and the live stage, beside serve without grids."""
+    from bench.backlog import DEVICES, district_backlog
+
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    pings = 60_000 if ctx.smoke else 5 * ctx.n
+    with_grids, plain, published = district_backlog(folder, pings)
+    days = published / DEVICES * 30 / 86400
+    return [Result("backlog", f"drain of {published:,} pings ({days:.1f} days of {DEVICES} devices,"
+                   " 60 per message, 1,652 grids) with grids, devices and live alerts",
+                   with_grids.rate, "pings/s", "the same backlog, serve without grids",
+                   plain.rate,
+                   note=f"stored {with_grids.stored}, lost {published - with_grids.stored}; "
+                        f"{with_grids.connects} connection(s); {with_grids.alerts} alerts; "
+                        f"peak backlog {with_grids.peak_backlog} messages; "
+                        f"drained in {with_grids.seconds:.1f} s")]  # fmt: skip
+
+
+def duplicates(ctx: Context) -> list[Result]:
+    """The duplicate check's cost per batch at growing table sizes (1 M, 10 M, 100 M)."""
+    from bench.duplicates import measure
+
+    folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
+    sizes = [20_000, 200_000] if ctx.smoke else [ctx.n, 10 * ctx.n, 100 * ctx.n]
+    results = []
+    for size in sizes:
+        m = measure(folder, size)
+        rows = f"{int(m['rows']):,} rows stored"
+        ref = m["reference_s"] * 1e3
+        for case, key in (("fresh fixes", "fresh_s"), ("the same batch again", "repeated_s"),
+                          ("one device's late fixes", "late_s")):  # fmt: skip
+            results.append(Result("duplicates", f"{case}, {rows}", m[key] * 1e3, "ms/batch",
+                                  "old check of the fresh batch (ms)", ref,
+                                  note=f"table built in {m['build_s']:.0f} s"))  # fmt: skip
+    return results
+
+
+SCENARIOS["backlog"] = backlog
+SCENARIOS["duplicates"] = duplicates

@@ -76,7 +76,7 @@ class Service:
             log.info("imported %d devices from %s", count, options.devices)
         known = known_device_ids(self.store) if ingest.strict_devices else None
         self.grid_set = read_grids(self.store)
-        self.mqtt = MqttIngest(ingest, self._deliver)
+        self.mqtt = MqttIngest(ingest, self._deliver, may_read=self._may_read)
         self.live: LiveStage | None = None
         assigner = None
         grid_ids: list[str] = []
@@ -97,15 +97,18 @@ class Service:
         preparer.warm_up()
         if self.live is not None:
             self.live.warm_up()
-        self.batcher = Batcher(
-            ingest, preparer, self.store, ack=self.mqtt.ack, on_committed=self._on_committed
-        )
+        self.batcher = Batcher(ingest, preparer, self.store, ack=self.mqtt.ack,
+                               on_committed=self._on_committed,
+                               read_through_after_s=ingest.keepalive_s / 2)  # fmt: skip
         self.http: HttpServer | None = None
         if options.http is not None:
             self.http = HttpServer(self, options, geofence, api or ApiSettings())
 
     def _deliver(self, message: Message) -> None:
         self.batcher.put(message)
+
+    def _may_read(self) -> bool:
+        return self.batcher.may_read()
 
     def _on_committed(self, batch: PreparedBatch) -> None:
         if self.live is not None:
@@ -166,6 +169,8 @@ class HttpServer:
             batcher_state=service.batcher.state,
             broker_connected=service.mqtt.connected.is_set,
             queue_depth=service.batcher.pending,
+            backlog=service.batcher.backlog,
+            mqtt_connects=lambda: service.mqtt.connects,
         )  # fmt: skip
         if service.live is not None:
             service.live.listeners.append(self.context.hub.publish)

@@ -1,10 +1,12 @@
 """The writer: collects messages, flushes on rows or age, commits, then acknowledges.
 
-The MQTT callback only appends to a deque; two threads do the work (prepare, commit).
-Nothing is acknowledged before it is committed. The queue is bounded twice: by the MQTT
-receive window (the broker should send at most ``receive_maximum`` unacknowledged QoS 1
-messages) and, because a broker may not keep to it, by :data:`HELD_BATCHES` batches of
-rows or bytes.
+The MQTT callback only appends to a deque and never waits; two threads do the work
+(prepare, commit). Nothing is acknowledged before it is committed. The queue is bounded
+twice: by the MQTT receive window (the broker should send at most ``receive_maximum``
+unacknowledged QoS 1 messages) and, because a broker may not keep to it, by
+:data:`HELD_BATCHES` batches of rows or bytes: past that, :meth:`Batcher.may_read` tells the
+connection to stop reading the socket (TCP then holds the broker back) while paho's loop
+goes on writing acknowledgements and keep-alives.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 #: unacknowledged messages than the receive maximum once acknowledgements flow.
 HELD_BATCHES = 4
 
+#: While the queue is full, the connection asks :meth:`Batcher.may_read` at most this long
+#: before paho's loop goes on to write acknowledgements and keep-alives.
+READ_WAIT_S = 0.05
+
 #: For this long after the writer took a full batch, ingest counts as draining a backlog.
 DRAINING_HOLD_S = 2.0
 
@@ -50,10 +56,22 @@ class BatcherState:
     """What the writer has done so far: for health, metrics and tests."""
 
     batches: int = 0
-    messages: int = 0
+    messages: int = 0  # messages committed and acknowledged
     last_flush_s: float = 0.0
     last_error: str = ""
     failing_since: float | None = None
+    last_commit_at: float | None = None  # epoch seconds
+    read_throughs: int = 0  # times the queue bound gave way to keep the connection alive
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Messages received but not yet acknowledged, for /health and /metrics."""
+
+    messages: int
+    oldest_age_s: float  # age of the oldest of them (0 when none)
+    stalled_s: float  # while messages wait: seconds since the last commit (or since the
+    # oldest arrived, if later); 0 when none wait
 
 
 class Batcher:
@@ -65,6 +83,7 @@ class Batcher:
         *,
         ack: Callable[[list[Message]], None],
         on_committed: Callable[[PreparedBatch], None] | None = None,
+        read_through_after_s: float = 15.0,
     ) -> None:
         self.settings = settings
         self.preparer = preparer
@@ -81,16 +100,49 @@ class Batcher:
         self._handoff: queue.Queue[tuple[list[Message], PreparedBatch] | None] = queue.Queue(1)
         self._error: BaseException | None = None
         self._last_full_at = -float("inf")  # monotonic time the writer last took a full batch
+        self._read_through_after_s = read_through_after_s
+        self._full_since: float | None = None  # monotonic; set by may_read() only
+        self._reading_through = False  # likewise
+        # taken but not yet acknowledged: (oldest received_at, messages) per batch, in order
+        self._in_flight: collections.deque[tuple[float, int]] = collections.deque()
 
     def put(self, message: Message) -> None:
-        """Called from the MQTT thread: cheap, unless the queue is full, then it waits."""
+        """Called from the MQTT thread: cheap, never waits (see :meth:`may_read`)."""
         self._queue.append(message)
         self._rows_in += count_rows(message.payload)
         self._bytes_in += len(message.payload)
-        if self._holds(1):
-            if not self._wake.is_set():
-                self._wake.set()
-            self._wait_for_room()
+        if not self._wake.is_set() and self._holds(1):
+            self._wake.set()
+
+    def may_read(self, wait_s: float = READ_WAIT_S) -> bool:
+        """Called by the connection before it reads the socket: False while the queue holds
+        HELD_BATCHES batches (after waiting up to ``wait_s`` for room).
+
+        Not reading for long would stop paho from reading the broker's PINGRESP, and paho
+        drops a connection whose ping is not answered within the keep-alive. So after
+        ``read_through_after_s`` of a full queue, reading resumes until the writer makes
+        room: the writer then commits nothing and acknowledges nothing, and the broker sends
+        no more than its receive window of unacknowledged messages.
+        """
+        if not self._holds(HELD_BATCHES):
+            self._full_since = None
+            return True
+        now = time.monotonic()
+        if self._full_since is None:
+            self._full_since = now
+        elif now - self._full_since >= self._read_through_after_s:
+            if not self._reading_through:
+                self._reading_through = True
+                self.state.read_throughs += 1
+                log.warning("writer stalled %.0f s with a full queue: reading on to keep the "
+                            "broker connection (bounded by the receive window)",
+                            now - self._full_since)  # fmt: skip
+            return True
+        self._reading_through = False
+        self._room.clear()
+        if self._holds(HELD_BATCHES):
+            self._room.wait(wait_s)
+        return not self._holds(HELD_BATCHES)
 
     def pending(self) -> int:
         return len(self._queue)
@@ -101,19 +153,24 @@ class Batcher:
         recent = time.monotonic() - self._last_full_at < DRAINING_HOLD_S
         return recent or self._holds(1)
 
+    def backlog(self) -> Backlog:
+        """Received, not yet acknowledged: the queue plus the batches being written."""
+        in_flight = list(self._in_flight)
+        queued = list(self._queue)[:1]
+        messages = len(self._queue) + sum(n for _, n in in_flight)
+        if not messages:
+            return Backlog(0, 0.0, 0.0)
+        now = time.time()
+        oldest = min([t for t, _ in in_flight] + [m.received_at for m in queued])
+        since = max(oldest, self.state.last_commit_at or oldest)
+        return Backlog(messages, now - oldest, now - since)
+
     def _holds(self, batches: int) -> bool:
         """Whether the queue holds this many batches' worth, in rows or in bytes."""
         return (
             self._rows_in - self._rows_out >= batches * self.settings.batch_rows
             or self._bytes_in - self._bytes_out >= batches * BATCH_BYTES
         )
-
-    def _wait_for_room(self) -> None:
-        while self._holds(HELD_BATCHES) and not self._stopping.is_set():
-            self._room.clear()
-            if not self._holds(HELD_BATCHES):
-                return
-            self._room.wait(0.1)
 
     def stop(self) -> None:
         """Ask the loop to flush what it holds and return."""
@@ -161,6 +218,7 @@ class Batcher:
                 self._last_full_at = time.monotonic()
             self._rows_out += rows
             self._bytes_out += size
+            self._in_flight.append((taken[0].received_at, len(taken)))
             self._room.set()
             self._put((taken, self.preparer.prepare(taken)), committer)
 
@@ -218,6 +276,8 @@ class Batcher:
         self.state.failing_since = None
         self.state.last_error = ""
         self.ack(messages)
+        self._in_flight.popleft()
+        self.state.last_commit_at = time.time()
         self.state.batches += 1
         self.state.messages += len(messages)
         self.state.last_flush_s = time.perf_counter() - started

@@ -21,6 +21,9 @@ class IngestSettings:
     receive_maximum: int = setting(
         10000, "unacknowledged QoS 1 messages the broker may send us (the backpressure window)"
     )
+    keepalive_s: int = setting(
+        30, "MQTT keep-alive, s: the broker drops a connection silent for 1.5 times this"
+    )
     batch_rows: int = setting(40000, "flush a batch when it holds this many pings")
     batch_age_ms: int = setting(200, "flush a batch when its oldest message is this old")
     max_payload_bytes: int = setting(262144, "larger payloads are rejected")

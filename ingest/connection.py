@@ -13,6 +13,7 @@ paho already asks a socket's ``pending()`` (it does so for TLS sockets) before i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
@@ -28,21 +29,30 @@ READ_CHUNK_BYTES = 256 * 1024
 MAX_PACKETS_PER_READ = 1000
 
 
+#: Asked before each read of the socket; False: do not read now (backpressure).
+ReadGate = Callable[[], bool]
+
+
 class BufferedSocket:
     """A connected stream socket whose reads come from a large buffer (paho's SocketLike)."""
 
-    def __init__(self, sock: SocketLike) -> None:
+    def __init__(self, sock: SocketLike, may_read: ReadGate | None = None) -> None:
         self._sock = sock
+        self._may_read = may_read
         self._buffer = b""
         self._pos = 0
 
     def recv(self, size: int) -> bytes:
         """Up to ``size`` bytes: from the buffer, or from one new read when it is empty.
 
-        Raises what the socket raises (BlockingIOError when nothing has arrived); returns
-        b"" when the broker closed the connection, as ``socket.recv`` does.
+        Raises what the socket raises (BlockingIOError when nothing has arrived, and also
+        when the gate says not to read: paho then goes on to write and keep alive, and the
+        unread bytes wait in the kernel, so TCP holds the broker back); returns b"" when the
+        broker closed the connection, as ``socket.recv`` does.
         """
         if self._pos >= len(self._buffer):
+            if self._may_read is not None and not self._may_read():
+                raise BlockingIOError("backpressure: the writer's queue is full")
             data = self._sock.recv(READ_CHUNK_BYTES)
             self._buffer, self._pos = data, 0
             if not data:
@@ -72,10 +82,12 @@ class BufferedSocket:
 
 
 class BufferedClient(paho.Client):
-    """paho's client on a :class:`BufferedSocket`."""
+    """paho's client on a :class:`BufferedSocket`; ``may_read`` gates reads of the socket."""
+
+    may_read: ReadGate | None = None
 
     def _create_socket(self) -> SocketLike:
-        return BufferedSocket(super()._create_socket())
+        return BufferedSocket(super()._create_socket(), self.may_read)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read packets while whole ones may be buffered, up to MAX_PACKETS_PER_READ."""

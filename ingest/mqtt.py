@@ -47,13 +47,21 @@ def subscription_topics(settings: IngestSettings) -> list[str]:
 class MqttIngest:
     """Receives pings and hands each message to ``deliver``; acks only when told to."""
 
-    def __init__(self, settings: IngestSettings, deliver: Callable[[Message], None]) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        deliver: Callable[[Message], None],
+        may_read: Callable[[], bool] | None = None,
+    ) -> None:
         self.settings = settings
         self.host, self.port = parse_broker_url(settings.broker)
         self._deliver = deliver
-        self.generation = 0
+        self.generation = 0  # +1 at every connect and every disconnect
+        self._generation_lock = threading.Lock()
         self.connected = threading.Event()
         self.subscribed_at = 0.0  # monotonic time of the last SUBACK
+        self.connects = 0  # successful connections, the first one included
+        self.connection_losses: dict[str, int] = {}  # reason -> count
         self.last_connect_error = ""
         if settings.protocol not in ("5", "3.1.1"):
             raise ConfigError(f"MQTT protocol must be 5 or 3.1.1, got {settings.protocol!r}")
@@ -65,6 +73,7 @@ class MqttIngest:
             clean_session=None if self.v5 else False,
             manual_ack=True,
         )
+        client.may_read = may_read
         if settings.username:
             client.username_pw_set(settings.username, settings.password or None)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -80,10 +89,14 @@ class MqttIngest:
             props.SessionExpiryInterval = self.settings.session_expiry_s
             props.ReceiveMaximum = self.settings.receive_maximum
             self.client.connect_async(
-                self.host, self.port, keepalive=30, clean_start=False, properties=props
+                self.host,
+                self.port,
+                keepalive=self.settings.keepalive_s,
+                clean_start=False,
+                properties=props,
             )
         else:  # MQTT 3.1.1: a persistent session, no negotiated receive window
-            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.connect_async(self.host, self.port, keepalive=self.settings.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -94,12 +107,15 @@ class MqttIngest:
         """Acknowledge committed messages that came on the current connection.
 
         Messages from an earlier connection are redelivered by the broker and then stored
-        as duplicates; acking them by packet id could ack another message.
+        as duplicates; acking them by packet id could ack another message. The generation
+        moves on at the disconnect, before paho reconnects (and clears its queue of
+        packets to send), and the lock keeps an ack from slipping in between.
         """
-        generation = self.generation
-        for m in messages:
-            if m.qos and m.generation == generation:
-                self.client.ack(m.mid, m.qos)
+        with self._generation_lock:
+            generation = self.generation
+            for m in messages:
+                if m.qos and m.generation == generation:
+                    self.client.ack(m.mid, m.qos)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos)
@@ -111,7 +127,9 @@ class MqttIngest:
             self.last_connect_error = str(reason)
             log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
-        self.generation += 1
+        with self._generation_lock:
+            self.generation += 1
+        self.connects += 1
         self.last_connect_error = ""
         log.info(
             "connected to %s:%d (MQTT %s, session present: %s)",
@@ -145,7 +163,11 @@ class MqttIngest:
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         self.connected.clear()
+        with self._generation_lock:
+            self.generation += 1  # acks of this connection's messages are void from now
         if reason.is_failure:
+            key = str(reason)
+            self.connection_losses[key] = self.connection_losses.get(key, 0) + 1
             log.warning("disconnected from broker (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:

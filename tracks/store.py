@@ -20,6 +20,7 @@ by the read modules beside it (and by tests and the bench, which build files dir
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -48,6 +49,12 @@ ALERTS_SCHEMA = ALERTS.schema
 EVENTS_SCHEMA = DEVICE_EVENTS.schema
 
 
+#: The keys of about this many recently written pings are kept in memory: a redelivered
+#: window (a reconnect's, whose rows were committed but not acknowledged) is found there
+#: without reading the table. The receive window (10,000 messages) of 50-ping messages.
+RECENT_KEYS = 500_000
+
+
 class StoreError(GridpatrolError):
     """The database cannot be opened or written (disk full, read-only, locked, corrupt)."""
 
@@ -64,9 +71,12 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._newest: pl.DataFrame | None = None  # device_id, newest stored ts (epoch us)
+        self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET enable_progress_bar = false")  # no bars in serve's output
             if read_only:
                 self._check_schema()
             else:
@@ -161,21 +171,33 @@ class Store:
         ``counters`` are increments; ``stored`` and ``duplicates`` are added here from what
         the insert really did, in the same transaction.
         """
+        fresh, maybe = self._split_by_newest(pings)
+        if maybe.height and self._recent:  # a redelivery: found among the recent batches
+            recent = pl.concat(self._recent)
+            maybe = maybe.join(recent, on=["device_id", "ts"], how="anti", maintain_order="left")
         with self.transaction() as con:
             stored = 0
-            if pings.height:
-                con.register("batch_pings", pings)
-                lo, hi = pings["ts"].min(), pings["ts"].max()
-                # (device_id, ts) is unique: rows already stored are skipped (the range lets
-                # DuckDB skip row groups by their ts min/max)
+            if fresh.height:  # newer than every stored fix of their device: no check needed
+                con.register("batch_pings", fresh)
+                con.execute("INSERT INTO pings SELECT * FROM batch_pings")
+                con.unregister("batch_pings")
+                stored += fresh.height
+            if maybe.height:
+                con.register("batch_pings", maybe)
+                bounds = [maybe["ts"].min(), maybe["ts"].max()]
+                bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
+                # (device_id, ts) is unique: rows already stored are skipped (the ranges let
+                # DuckDB skip row groups by their min/max: of ts where rows came in time
+                # order, of device_id where a backlog came device by device)
                 row = con.execute(
                     "INSERT INTO pings SELECT * FROM batch_pings b WHERE NOT EXISTS ("
                     "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
+                    "AND p.device_id BETWEEN ? AND ? "
                     "AND p.device_id = b.device_id AND p.ts = b.ts)",
-                    [lo, hi],
+                    bounds,
                 ).fetchone()
                 con.unregister("batch_pings")
-                stored = int(row[0]) if row else 0
+                stored += int(row[0]) if row else 0
             if rejected.height:
                 con.register("batch_rejected", rejected)
                 con.execute("INSERT INTO rejected SELECT * FROM batch_rejected")
@@ -199,8 +221,50 @@ class Store:
                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
                 )
                 con.unregister("batch_counters")
+        self._remember_newest(pings)
+        if pings.height:
+            self._recent.append(pings.select("device_id", "ts"))
+            while sum(f.height for f in self._recent) > RECENT_KEYS + pings.height:
+                self._recent.popleft()
         self._checkpoint_if_due()
         return WriteResult(stored=stored, duplicates=pings.height - stored)
+
+    def _split_by_newest(self, pings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Rows newer than their device's newest stored fix, and the others (which may be
+        stored already). The newest fix per device is read once, then kept up to date by
+        this writer, so the duplicate check of a batch of new fixes reads no stored rows
+        however large the table is; only late or repeated fixes are checked further (among
+        the recent batches' keys, then against the table)."""
+        if pings.height == 0:
+            return pings, pings
+        if self._newest is None:
+            with self._lock:
+                self._newest = (
+                    self._con.execute(
+                        "SELECT device_id, epoch_us(max(ts)) AS newest FROM pings "
+                        "GROUP BY device_id"
+                    )
+                    .pl()
+                    .cast({"newest": pl.Int64})
+                )
+        newer = (
+            pings.select(pl.col("device_id"), pl.col("ts").dt.epoch("us").alias("us"))
+            .join(self._newest, on="device_id", how="left", maintain_order="left")
+            .select((pl.col("newest").is_null() | (pl.col("us") > pl.col("newest"))).alias("new"))
+            .to_series()
+        )
+        return pings.filter(newer), pings.filter(~newer)
+
+    def _remember_newest(self, pings: pl.DataFrame) -> None:
+        """After a commit every row of the batch is stored: move the newest fixes on."""
+        if pings.height == 0 or self._newest is None:
+            return
+        batch = pings.group_by("device_id").agg(pl.col("ts").max().dt.epoch("us").alias("newest"))
+        self._newest = (
+            pl.concat([self._newest, batch.cast({"newest": pl.Int64})])
+            .group_by("device_id")
+            .agg(pl.col("newest").max())
+        )
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""

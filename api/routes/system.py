@@ -16,6 +16,12 @@ from tracks.queries import read_stats
 
 router = APIRouter(tags=["system"])
 
+#: Messages waiting and no commit for this long: /health reports a stall.
+STALL_AFTER_S = 30.0
+
+#: A live-stage failure this recent makes /health report it.
+LIVE_FAILURE_SHOWN_S = 300.0
+
 
 @router.get(
     "/stats",
@@ -43,9 +49,27 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     broker = context.broker_connected()
     if not broker:
         problems.append("not connected to the broker")
+    backlog = context.backlog()
+    if backlog.stalled_s > STALL_AFTER_S:
+        problems.append(f"stalled: no commit for {backlog.stalled_s:.0f} s while "
+                        f"{backlog.messages} messages wait")  # fmt: skip
+    live: dict[str, object] | None = None
+    if context.live is not None:
+        stage = context.live.health
+        live = {"batches": stage.batches, "failures": stage.failures,
+                "last_error": stage.last_error, "pending": context.live.pending()}  # fmt: skip
+        if (
+            stage.last_error_at is not None
+            and time.time() - stage.last_error_at < LIVE_FAILURE_SHOWN_S
+        ):
+            problems.append(f"live stage failing: {stage.last_error}")
     body: dict[str, object] = {"status": "ok" if not problems else "degraded", "problems": problems,
             "database": database, "writes": writes, "broker_connected": broker,
-            "queue_depth": context.queue_depth()}  # fmt: skip
+            "queue_depth": context.queue_depth(),
+            "backlog": {"messages": backlog.messages,
+                        "oldest_age_s": round(backlog.oldest_age_s, 3),
+                        "stalled_s": round(backlog.stalled_s, 3)},
+            "live_stage": live}  # fmt: skip
     return (200 if not problems else 503), body
 
 
@@ -86,8 +110,35 @@ class _Collector:
             yield GaugeMetricFamily("gridpatrol_write_failing",
                                     "1 while database writes fail",
                                     value=1.0 if state.failing_since is not None else 0.0)  # fmt: skip
+            yield CounterMetricFamily("gridpatrol_read_throughs",
+                                      "times a full queue gave way to keep the connection",
+                                      value=state.read_throughs)  # fmt: skip
         yield GaugeMetricFamily("gridpatrol_queue_depth", "messages received, not yet batched",
                                 value=self.context.queue_depth())  # fmt: skip
+        backlog = self.context.backlog()
+        yield GaugeMetricFamily("gridpatrol_backlog_messages",
+                                "messages received, not yet acknowledged",
+                                value=backlog.messages)  # fmt: skip
+        yield GaugeMetricFamily("gridpatrol_backlog_oldest_seconds",
+                                "age of the oldest message not yet acknowledged",
+                                value=backlog.oldest_age_s)  # fmt: skip
+        yield GaugeMetricFamily("gridpatrol_stalled_seconds",
+                                "seconds without a commit while messages wait",
+                                value=backlog.stalled_s)  # fmt: skip
+        yield CounterMetricFamily("gridpatrol_mqtt_connects",
+                                  "connections to the broker (1 while never reconnected)",
+                                  value=self.context.mqtt_connects())  # fmt: skip
+        if self.context.live is not None:
+            stage = self.context.live.health
+            yield CounterMetricFamily("gridpatrol_live_failures",
+                                      "live-stage steps that failed (ingest went on)",
+                                      value=stage.failures)  # fmt: skip
+            yield CounterMetricFamily("gridpatrol_live_batches_dropped",
+                                      "batches the live stage could not take (it then rebuilt)",
+                                      value=stage.dropped)  # fmt: skip
+            yield GaugeMetricFamily("gridpatrol_live_pending",
+                                    "committed batches waiting for the live stage",
+                                    value=self.context.live.pending())  # fmt: skip
         if self.context.live is not None:
             live = self.context.live.snapshot()
             yield GaugeMetricFamily("gridpatrol_grids_overdue", "grids overdue now",

@@ -1,4 +1,9 @@
-"""The writer's queue is bounded: past HELD_BATCHES batches the MQTT thread waits."""
+"""The writer's queue is bounded: past HELD_BATCHES batches the connection stops reading.
+
+``put`` never waits (it runs in paho's callback, and paho's loop must go on writing
+acknowledgements and keep-alives); ``may_read`` is the gate the connection asks before it
+reads the socket.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +18,41 @@ from tracks.queries import read_stats
 from tracks.store import Store
 
 
-def fill_then_drain(tmp_path: Path, settings: IngestSettings, messages: list[Message]) -> dict:
-    """Put the messages from an "MQTT" thread while the writer is stopped; once put is
-    waiting, start the writer. Returns the puts returned before the writer started, the
-    queue's length then, and the counters at the end."""
-    with Store(tmp_path / "gp.db") as store:
-        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None)
-        put = [0]
+def fill_then_drain(
+    tmp_path: Path, settings: IngestSettings, messages: list[Message]
+) -> dict[str, object]:
+    """Put messages as a gated connection would, while the writer is stopped: each put
+    only after ``may_read`` allows it. Once the gate closes, start the writer.
 
-        def publish() -> None:
+    Returns the puts made while the writer was stopped, the queue's length then, whether
+    the gate opened again once the writer ran, and the counters at the end."""
+    with Store(tmp_path / "gp.db") as store:
+        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None,
+                          read_through_after_s=3600)  # fmt: skip
+        put = [0]
+        closed = threading.Event()
+
+        def connection() -> None:
             for m in messages:
+                while not batcher.may_read(wait_s=0.01):
+                    closed.set()
                 batcher.put(m)
                 put[0] += 1
 
-        mqtt = threading.Thread(target=publish)
+        mqtt = threading.Thread(target=connection)
         mqtt.start()
-        time.sleep(0.5)
-        returned, held = put[0], batcher.pending()
+        assert closed.wait(10), "the gate never closed"
+        held_puts, held = put[0], batcher.pending()
         writer = threading.Thread(target=batcher.run)
         writer.start()
         mqtt.join(10)
-        assert put[0] == len(messages)
+        assert not mqtt.is_alive() and put[0] == len(messages)
         batcher.stop()
         writer.join(10)
-        return {"returned": returned, "held": held, "stats": read_stats(store)}
+        return {"puts": held_puts, "held": held, "stats": read_stats(store)}
 
 
-def test_put_waits_while_the_queue_is_full_and_resumes_when_the_writer_takes(tmp_path: Path):
+def test_gate_closes_while_the_queue_is_full_and_opens_when_the_writer_takes(tmp_path: Path):
     settings = IngestSettings(batch_rows=10, batch_age_ms=10)
     now = time.time()
     messages = [
@@ -49,10 +62,10 @@ def test_put_waits_while_the_queue_is_full_and_resumes_when_the_writer_takes(tmp
         for i in range(1, 101)
     ]
     run = fill_then_drain(tmp_path, settings, messages)
-    # the writer was not running: the queue was full, the put that filled it waited
-    assert run["returned"] == HELD_BATCHES * 10 - 1
-    assert run["held"] == HELD_BATCHES * 10
-    assert run["stats"]["stored"] == 100
+    # the writer was not running: the gate closed when the queue held HELD_BATCHES batches
+    assert run["puts"] == run["held"] == HELD_BATCHES * 10
+    stats = run["stats"]
+    assert isinstance(stats, dict) and stats["stored"] == 100
 
 
 def test_large_payloads_fill_the_queue_by_bytes(tmp_path: Path):
@@ -61,4 +74,29 @@ def test_large_payloads_fill_the_queue_by_bytes(tmp_path: Path):
     messages = [Message("gridpatrol/v1/ping/q-2", junk, time.time()) for _ in range(100)]
     run = fill_then_drain(tmp_path, IngestSettings(batch_age_ms=10), messages)
     assert run["held"] == HELD_BATCHES * (BATCH_BYTES // len(junk))
-    assert run["stats"]["rejected"] == {"payload_too_large": 100}
+    stats = run["stats"]
+    assert isinstance(stats, dict) and stats["rejected"] == {"payload_too_large": 100}
+
+
+def test_a_stalled_writer_lets_reading_through_after_the_limit(tmp_path: Path):
+    """With the writer stopped, the gate stays closed for read_through_after_s, then opens
+    (so paho can read the broker's PINGRESP) and counts it once."""
+    settings = IngestSettings(batch_rows=10)
+    with Store(tmp_path / "gp.db") as store:
+        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None,
+                          read_through_after_s=0.5)  # fmt: skip
+        now = time.time()
+        for i in range(HELD_BATCHES * 10):
+            batcher.put(Message("gridpatrol/v1/ping/q-3", b'{"ts": %f, "lat": 1, "lon": 1}'
+                                % (now - i), now))  # fmt: skip
+        started = time.monotonic()
+        assert not batcher.may_read(wait_s=0.01)
+        while not batcher.may_read(wait_s=0.01):
+            assert time.monotonic() - started < 5, "the gate never gave way"
+        waited = time.monotonic() - started
+        assert 0.5 <= waited < 2.0
+        assert batcher.may_read(wait_s=0.01)
+        assert batcher.state.read_throughs == 1
+        backlog = batcher.backlog()
+        assert backlog.messages == HELD_BATCHES * 10
+        assert backlog.oldest_age_s >= 0.5 and backlog.stalled_s >= 0.5
