@@ -2,7 +2,7 @@
 # The Debian packages a make target needs, installed when missing; the one place that knows them.
 #
 #   scripts/system-deps.sh test    Mosquitto and its clients, Chromium (the map's browser test),
-#                                  LibreOffice Calc (the xlsx test),
+#                                  LibreOffice Calc (the workbook test reads the xlsx back),
 #                                  PostgreSQL (the lake's catalog)
 #   scripts/system-deps.sh demo    Mosquitto and its clients, PostgreSQL
 #
@@ -17,7 +17,7 @@ target="${1:-test}"
 have_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }
 have_clients() { command -v mosquitto_pub >/dev/null 2>&1; }
 have_chromium() { [ -x "${GRIDPATROL_CHROMIUM:-/usr/bin/chromium}" ]; }
-have_libreoffice() { command -v soffice >/dev/null 2>&1; }
+have_calc() { command -v soffice >/dev/null 2>&1; }
 have_postgresql() {
     command -v postgres >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
         || compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null
@@ -27,8 +27,10 @@ missing=()
 have_mosquitto || missing+=(mosquitto)
 have_clients || missing+=(mosquitto-clients)
 case "$target" in
-    test) have_chromium || missing+=(chromium)
-          have_libreoffice || missing+=(libreoffice-calc-nogui) ;;
+    test)
+        have_chromium || missing+=(chromium)
+        have_calc || missing+=(libreoffice-calc-nogui)
+        ;;
     demo) ;;
     *) echo "usage: $0 test|demo" >&2; exit 2 ;;
 esac

@@ -458,14 +458,14 @@ async function replay(deviceId) {
 }
 document.getElementById("device-pick").onchange = ev => replay(ev.target.value);
 
+// ---- alerts: a plain list of time, kind, subject, detail; newest first ----
+
 // alert kind -> the status a grid takes with it, from GET /alerts/kinds (the one list of kinds)
 const GRID_STATUS = {};
 
 async function loadAlertKinds() {
   for (const k of await api("/alerts/kinds")) if (k.grid_status) GRID_STATUS[k.kind] = k.grid_status;
 }
-
-// ---- alerts: a plain list of time, kind, subject, detail; newest first ----
 
 let pendingAlerts = [];
 

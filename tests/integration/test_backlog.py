@@ -107,7 +107,9 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
                  timeout_s=240, what="the whole backlog received")  # fmt: skip
         wait_for(lambda: len(service.live.snapshot().overdue) == 1, what="R0C0 overdue")  # type: ignore[union-attr]
         wait_for(lambda: len(service.live.snapshot().offline) == 3, what="3 devices offline")  # type: ignore[union-attr]
-        time.sleep(1.0)  # ticks go on: nothing more may be raised
+        # ticks go on (five more, 1 s at tick_s 0.2): nothing more may be raised
+        ticks = service.live.health.ticks  # type: ignore[union-attr]
+        wait_for(lambda: service.live.health.ticks >= ticks + 5, what="5 more ticks")  # type: ignore[union-attr]
         stats = read_stats(service.store)
         alerts = (
             service.store.cursor()
