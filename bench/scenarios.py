@@ -194,7 +194,8 @@ def compliance_city(ctx: Context) -> list[Result]:
 
 def store(ctx: Context) -> list[Result]:
     from ingest.config import IngestSettings
-    from ingest.prepare import Message, Preparer
+    from ingest.message import Message
+    from ingest.prepare import Preparer
 
     results = []
     sizes = [200, 1000] if ctx.smoke else [500, 2000, 5000, 20000]

@@ -19,8 +19,9 @@ from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
+from ingest.message import Message
 from ingest.mqtt import MqttIngest
-from ingest.prepare import Message, PreparedBatch, Preparer
+from ingest.prepare import PreparedBatch, Preparer
 from patrol.live import Clock
 from patrol.registry import read_grids, save_grids
 from patrol.stage import CommittedBatch, LiveStage

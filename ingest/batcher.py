@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingest.config import IngestSettings
-from ingest.prepare import Message, PreparedBatch, Preparer
+from ingest.message import Message
+from ingest.prepare import PreparedBatch, Preparer
 from tracks.store import Store, StoreError
 
 log = logging.getLogger("gridpatrol.ingest")

@@ -19,7 +19,7 @@ from base.errors import ConfigError
 from ingest.config import IngestSettings
 from ingest.connection import BufferedClient
 from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX
-from ingest.prepare import Message
+from ingest.message import Message
 
 log = logging.getLogger("gridpatrol.mqtt")
 
@@ -102,6 +102,9 @@ class MqttIngest:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho keeps its wake-up socket pair open until the client is finalised, which a gc
+        # pass may do after finalising the sockets (they then warn): close them now
+        self.client._reset_sockets()
 
     def ack(self, messages: list[Message]) -> None:
         """Acknowledge committed messages that came on the current connection.

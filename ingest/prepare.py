@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -13,6 +12,7 @@ import polars as pl
 from ingest._kernels import flag_fixes
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
+from ingest.message import Message
 from ingest.reasons import Reason
 from ingest.schema import pings_from_columns
 from ingest.validate import CODES, describe, find_bad_pings
@@ -27,18 +27,6 @@ OVERSIZED_KEPT_BYTES = 1024
 
 #: (lon, lat) -> index of the leaf grid holding each point (int32, -1 outside every grid).
 GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-class Message(NamedTuple):
-    """An MQTT message as ingest sees it, converted from paho's at the callback (a tuple:
-    the callback runs once per message and must stay cheap)."""
-
-    topic: str
-    payload: bytes
-    received_at: float  # epoch seconds
-    mid: int = 0
-    qos: int = 0
-    generation: int = 0  # connection generation: acks go only to the connection it came on
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def read_device_positions(store: Store) -> pl.DataFrame:
             """
             WITH last AS (
                 SELECT device_id, max(ts) AS ts, arg_max(lat, ts) AS lat,
-                       arg_max(lon, ts) AS lon, arg_max(grid_id, ts) AS current_grid
+                       arg_max(lon, ts) AS lon, arg_max([grid_id], ts)[1] AS current_grid
                 FROM pings WHERE flags = 0 GROUP BY device_id
             )
             SELECT coalesce(d.device_id, l.device_id) AS device_id, d.kind, d.worker,

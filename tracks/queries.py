@@ -117,7 +117,7 @@ def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | 
         store.cursor()
         .execute(
             "SELECT device_id, epoch(max(ts)), arg_max(lon, ts), arg_max(lat, ts), "
-            "arg_max(grid_id, ts) FROM pings WHERE flags = 0 GROUP BY device_id"
+            "arg_max([grid_id], ts)[1] FROM pings WHERE flags = 0 GROUP BY device_id"
         )
         .fetchall()
     )

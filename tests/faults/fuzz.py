@@ -15,7 +15,8 @@ import sys
 import time
 
 from ingest.config import IngestSettings
-from ingest.prepare import Message, Preparer
+from ingest.message import Message
+from ingest.prepare import Preparer
 from ingest.reasons import Reason
 from tracks.store import Store
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
-from ingest.prepare import Message, Preparer
+from ingest.message import Message
+from ingest.prepare import Preparer
 from tests.faults.fuzz import run
 from tracks.queries import read_stats
 from tracks.store import Store

@@ -137,10 +137,12 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
             ping(now - 50),
         ])  # fmt: skip
         wait_for(lambda: read_stats(service.store)["received"] == 6, what="6 pings counted")
+        live = service.live
+        assert live is not None  # the live stage applies the batch after the commit
+        wait_for(lambda: live.snapshot().event_time >= now - 50 - 1e-3, what="the live stage")
         stats = read_stats(service.store)
         flags = service.store.cursor().execute("SELECT flags FROM pings ORDER BY ts").fetchall()
-        assert service.live is not None
-        watermark = service.live.snapshot().event_time
+        watermark = live.snapshot().event_time
     assert stats["rejected"] == {"ts_too_old": 2, "ts_future": 1, "ts_milliseconds": 1}
     assert flags == [(0,), (0,)]  # the rejected far-away fixes did not make a speed outlier
     assert watermark == pytest.approx(now - 50, abs=1e-3)  # event time not pushed ahead

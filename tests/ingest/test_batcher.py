@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ingest.batcher import BATCH_BYTES, HELD_BATCHES, Batcher
 from ingest.config import IngestSettings
-from ingest.prepare import Message, Preparer
+from ingest.message import Message
+from ingest.prepare import Preparer
 from tracks.queries import read_stats
 from tracks.store import Store
 

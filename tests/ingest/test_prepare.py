@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from ingest.config import IngestSettings
-from ingest.prepare import Message, Preparer
+from ingest.message import Message
+from ingest.prepare import Preparer
 from tracks.store import Store
 
 TOPIC = "gridpatrol/v1/ping/"

@@ -33,20 +33,12 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    made: list[Service] = []
-
     def make(broker: Mosquitto, **options: object) -> Service:
         settings = IngestSettings(broker=broker.url, client_id=f"jt-{uuid.uuid4().hex[:6]}",
                                   session_expiry_s=300, batch_age_ms=50)  # fmt: skip
-        made.append(Service(ServeOptions(db=tmp_path / "gp.db", **options), settings))  # type: ignore[arg-type]
-        return made[-1]
+        return Service(ServeOptions(db=tmp_path / "gp.db", **options), settings)  # type: ignore[arg-type]
 
     yield make
-    # paho keeps its wake-up socket pair open after loop_stop until the client is finalised;
-    # serve's client hangs off a reference cycle (Service and MqttIngest), and a gc pass may
-    # finalise the sockets first, which then warn. Close them here, not in gc's order.
-    for service in made:
-        service.mqtt.client._reset_sockets()
 
 
 def start_gateway(broker: Mosquitto) -> GatewayThread:

@@ -94,3 +94,16 @@ def test_alerts_newest_first_with_the_device_grid(tmp_path):
         assert count_alerts(store) == 2
     assert alerts.select("alert_id", "device_grid").rows() == [("x2", "G1"), ("x1", None)]
     assert latest["alert_id"].to_list() == ["x2"] and later["alert_id"].to_list() == ["x2"]
+
+
+def test_a_newest_fix_outside_every_grid_has_no_current_grid(tmp_path):
+    """DuckDB's arg_max skips NULL arguments: the newest fix's grid must be read as a list."""
+    from tracks.queries import read_last_fixes
+
+    with Store(tmp_path / "gp.db") as store:
+        store.write_batch(pings([("m", 10, 117.0, 39.0, 0, "G2"), ("m", 20, 117.5, 39.5, 0, None)]),
+                          REJECTED.empty(), {})  # fmt: skip
+        positions = read_device_positions(store).row(0, named=True)
+        last = read_last_fixes(store)
+    assert positions["current_grid"] is None and positions["lon"] == 117.5
+    assert last["m"][3] is None and last["m"][1] == 117.5
