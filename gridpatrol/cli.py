@@ -89,14 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     g_gen.add_argument("--parent-every", type=int, default=0, help="N: N x N cells per parent")
     g_gen.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
-    report = commands.add_parser("report", help="compliance, coverage or presence over a window")
-    report.add_argument("kind", choices=("compliance", "coverage", "presence"))
+    report = commands.add_parser(
+        "report", help="compliance, coverage, presence or the scorecard over a window"
+    )
+    report.add_argument("kind", choices=("compliance", "coverage", "presence", "scorecard", "all"),
+                        help="scorecard: each worker's daily scores and their means over the "
+                             "whole days of the window; all: every report (json or xlsx)")  # fmt: skip
     _add_db_flags(report)
     report.add_argument("--start", required=True, help="ISO 8601 time with offset")
     report.add_argument("--end", required=True, help="ISO 8601 time with offset")
     report.add_argument("--grid", help="only this grid's row")
     report.add_argument("--device", help="coverage or presence of this device only")
-    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--format", choices=("table", "csv", "json", "xlsx"), default="table")
+    report.add_argument("--out", type=Path, help="the file to write (needed for xlsx)")
+    report.add_argument("--lang", choices=("zh", "en"), default="zh",
+                        help="xlsx headers: Chinese over the English keys, or English")  # fmt: skip
     _add_settings_flags(report, GeofenceSettings)
     bconf = commands.add_parser("broker-config", help="Mosquitto passwd, ACL and config files")
     bconf.add_argument("--devices", type=Path, required=True, help="devices CSV (device_id,...)")
@@ -273,12 +280,19 @@ def _grids_command(args: argparse.Namespace) -> int:
 
 def _report_command(args: argparse.Namespace) -> int:
     from patrol.registry import read_grids
-    from patrol.reports import format_rows, run_report
+    from patrol.reports import format_rows, run_report, run_reports
     from tracks.engines import open_store
 
     start, end = _parse_time(args.start, "--start"), _parse_time(args.end, "--end")
     if end <= start:
         raise GridpatrolError("--end must be after --start")
+    whole = args.kind in ("scorecard", "all")
+    if args.format == "xlsx" and args.out is None:
+        raise GridpatrolError("--format xlsx writes a file: give --out FILE.xlsx")
+    if args.kind == "all" and args.format not in ("json", "xlsx"):
+        raise GridpatrolError("report all: use --format json or xlsx")
+    if whole and (args.grid is not None or args.device is not None):
+        raise GridpatrolError(f"report {args.kind}: --grid and --device do not apply")
     settings = build_settings(GeofenceSettings, "geofence", vars(args))
     with open_store(args.db, args.data_path, read_only=True) as store:
         grid_set = read_grids(store)
@@ -286,9 +300,28 @@ def _report_command(args: argparse.Namespace) -> int:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
         if args.grid is not None and args.grid not in grid_set.by_id:
             raise GridpatrolError(f"--grid: no grid {args.grid!r}")
-        rows = run_report(args.kind, grid_set, store, start, end, settings,
-                          grid_id=args.grid, device_id=args.device)  # fmt: skip
-    print(format_rows(rows, args.format))
+        one = args.grid is not None or args.device is not None
+        if one or not (whole or args.format == "xlsx"):
+            rows = run_report(args.kind, grid_set, store, start, end, settings,
+                              grid_id=args.grid, device_id=args.device)  # fmt: skip
+            by_device = args.kind == "coverage" and args.device is not None
+            sheets = {"device_coverage" if by_device else args.kind: rows}
+        else:
+            sheets = run_reports(args.kind, grid_set, store, start, end, settings)
+    if args.format == "xlsx":
+        from patrol.workbook import write_workbook
+
+        try:
+            write_workbook(args.out, sheets, timezone=settings.timezone, language=args.lang)
+        except OSError as exc:
+            raise GridpatrolError(f"--out {args.out}: {exc}") from exc
+        print(f"wrote {args.out}: {', '.join(f'{k} ({len(v)} rows)' for k, v in sheets.items())}")
+    elif args.kind == "all":
+        print(json.dumps(sheets, ensure_ascii=False, indent=1))
+    elif args.kind == "scorecard":
+        print(format_rows(sheets["scorecard"] + sheets["assessment"], args.format))
+    else:
+        print(format_rows(next(iter(sheets.values())), args.format))
     return 0
 
 

@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 import io
 import json
+from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from geofence.reports import compute_report
 from patrol.fixes import load_fixes
+from patrol.scorecard import run_assessment, service_days
 from tracks.devices import read_assignments
 from tracks.store import Store
 
@@ -43,6 +45,39 @@ def run_report(
     if device_id is not None:
         rows = [r for r in rows if r.get("device_id") == device_id]
     return rows
+
+
+#: What ``gridpatrol report KIND`` and ``GET /reports/{kind}.xlsx`` put in a workbook.
+WORKBOOK_KINDS = ("compliance", "coverage", "presence", "scorecard", "all")
+
+
+def run_reports(
+    kind: str,
+    grid_set: GridSet,
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: GeofenceSettings,
+) -> dict[str, list[dict[str, object]]]:
+    """The sheets of one workbook kind (or of ``all``): sheet kind -> rows."""
+    kinds = ("compliance", "coverage", "presence", "scorecard") if kind == "all" else (kind,)
+    sheets: dict[str, list[dict[str, object]]] = {}
+    fixes = load_fixes(grid_set, store, start, end) if kinds != ("scorecard",) else None
+    assigned = assigned_grids(store)
+    for k in kinds:
+        if k == "scorecard":
+            days = service_days(start, end, ZoneInfo(settings.timezone))
+            sheets["scorecard"], sheets["assessment"] = run_assessment(
+                grid_set, store, days, settings
+            )
+            continue
+        assert fixes is not None
+        sheets[k] = compute_report(k, grid_set, fixes, start, end, settings, assigned)
+        if k == "coverage":
+            sheets["device_coverage"] = compute_report(
+                k, grid_set, fixes, start, end, settings, assigned, by_device=True
+            )
+    return sheets
 
 
 def format_rows(rows: list[dict[str, object]], fmt: str) -> str:

@@ -21,3 +21,45 @@ def run_scorecard(
     workers = list(read_assignments(store).iter_rows())
     fixes = load_fixes(grid_set, store, start, end)
     return scorecard_rows(grid_set, fixes, workers, day, settings)
+
+
+def service_days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.date]:
+    """The days (in ``tz``) whose whole day lies in [start, end)."""
+    day = start.astimezone(tz).date()
+    if day_window(day, tz)[0] < start:
+        day += dt.timedelta(days=1)
+    days = []
+    while day_window(day, tz)[1] <= end:
+        days.append(day)
+        day += dt.timedelta(days=1)
+    return days
+
+
+def run_assessment(
+    grid_set: GridSet, store: Store, days: list[dt.date], settings: GeofenceSettings
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Each worker's daily rows over ``days``, and one row per worker with the means of the
+    daily presence, coverage, compliance and score (days without a value left out), the
+    violations summed, and the days counted: the weekly or monthly assessment."""
+    daily = [row for day in days for row in run_scorecard(grid_set, store, day, settings)]
+    span = f"{days[0].isoformat()}..{days[-1].isoformat()}" if days else ""
+    by_device: dict[str, list[dict[str, object]]] = {}
+    for row in daily:
+        by_device.setdefault(str(row["device_id"]), []).append(row)
+    means = []
+    for rows in by_device.values():
+        first = rows[0]
+        mean: dict[str, object] = {"date": span, "worker": first["worker"],
+                                   "device_id": first["device_id"], "grid_id": first["grid_id"]}  # fmt: skip
+        for key in ("presence", "coverage", "compliance"):
+            mean[key] = _mean([r[key] for r in rows], 6)
+        mean["violations"] = sum(int(r["violations"]) for r in rows)  # type: ignore[call-overload]
+        mean["score"] = _mean([r["score"] for r in rows], 1)
+        mean["days"] = len(rows)
+        means.append(mean)
+    return daily, means
+
+
+def _mean(values: list[object], digits: int) -> float | None:
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    return round(sum(numbers) / len(numbers), digits) if numbers else None

@@ -29,6 +29,7 @@ SHEETS: dict[str, tuple[str, str]] = {
     "device_coverage": ("覆盖率（网格员）", "coverage by device"),
     "presence": ("到位率", "presence"),
     "scorecard": ("每日考核", "scorecard"),
+    "assessment": ("考核汇总", "assessment"),
 }
 
 #: The columns of each kind when it has no rows (otherwise the first row's keys, in order).
@@ -39,6 +40,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "presence": ("device_id", "grid_id", "presence"),
     "scorecard": ("date", "worker", "device_id", "grid_id", "presence", "coverage",
                   "compliance", "violations", "score"),
+    "assessment": ("date", "worker", "device_id", "grid_id", "presence", "coverage",
+                   "compliance", "violations", "score", "days"),
 }  # fmt: skip
 
 #: Chinese headers by key; a key not listed keeps its English name.
@@ -57,9 +60,14 @@ HEADERS = {
     "coverage": "覆盖率",
     "presence": "到位率",
     "score": "得分",
+    "days": "天数",
 }
-#: The scorecard's violations are a count, not a list of periods.
-SCORECARD_HEADERS = {"violations": "超时次数"}
+#: Headers that differ by kind: the scorecard's violations are a count, not a list of
+#: periods; the assessment's date is the days it covers.
+KIND_HEADERS = {
+    "scorecard": {"violations": "超时次数"},
+    "assessment": {"violations": "超时次数", "date": "考核时段"},
+}
 
 #: Ratios in 0..1 as percentages; the score (0..100 points) with one decimal.
 NUMBER_STYLES = {"compliance": "percent", "coverage": "percent", "presence": "percent",
@@ -102,7 +110,7 @@ def _write_sheet(sheet: Worksheet, kind: str, rows: Rows, tz: ZoneInfo, language
     keys = list(rows[0]) if rows else list(COLUMNS[kind])
     header = [keys]
     if language == "zh":
-        chinese = SCORECARD_HEADERS if kind == "scorecard" else {}
+        chinese = KIND_HEADERS.get(kind, {})
         header.insert(0, [chinese.get(k) or HEADERS.get(k, k) for k in keys])
     for i, labels in enumerate(header):
         sheet.write_row(i, 0, labels, formats["header" if i == 0 else "key"])

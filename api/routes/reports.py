@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import io
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import Auth, Context, TimeWindow, need_grids
 from api.errors import ApiError
 from api.models import ComplianceRow, CoverageRow, DeviceCoverageRow, PresenceRow, ScorecardRow
-from patrol.reports import run_report
+from patrol.reports import run_report, run_reports
 from patrol.scorecard import run_scorecard
+from patrol.workbook import write_workbook
 from tracks.devices import read_devices
 
 router = APIRouter(tags=["reports"])
@@ -89,3 +91,27 @@ def scorecard(context: Context, principal: Auth,
         raise ApiError(422, f"date: {date.isoformat()} is out of range")
     rows = run_scorecard(need_grids(context), context.store, date, context.geofence)
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WorkbookKind = Literal["compliance", "coverage", "presence", "scorecard", "all"]
+
+
+@router.get(
+    "/reports/{kind}.xlsx",
+    summary="The same reports as a workbook (gridpatrol report KIND --format xlsx)",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "one sheet per report (scorecard: daily and the means)"}},
+)  # fmt: skip
+def workbook(context: Context, principal: Auth, window: TimeWindow, kind: WorkbookKind,
+             lang: Literal["zh", "en"] = "zh") -> Response:  # fmt: skip
+    sheets = run_reports(kind, need_grids(context), context.store, window.start, window.end,
+                         context.geofence)  # fmt: skip
+    seen = {k: [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
+            for k, rows in sheets.items()}  # fmt: skip
+    out = io.BytesIO()
+    write_workbook(out, seen, timezone=context.geofence.timezone, language=lang)
+    name = f"{kind}-{window.start:%Y%m%d}-{window.end:%Y%m%d}.xlsx"
+    return Response(out.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import threading
 import time
+import zipfile
 from zoneinfo import ZoneInfo
 
 import gpxpy
@@ -213,3 +215,30 @@ def test_injection_and_oversized_parameters_never_crash(served: Served, evil: st
         assert response.status_code == status, (response.status_code, response.text)
         assert set(response.json()) == {"error"}
     assert served.get("/api/v1/stats", a).json()["stored"] >= 100  # the table is still there
+
+
+def test_reports_as_a_workbook_scoped_by_token(served: Served):
+    def strings(token: str) -> tuple[list[str], str]:
+        r = served.get("/api/v1/reports/all.xlsx", token, start=served.start, end=served.end)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert r.headers["content-disposition"].startswith('attachment; filename="all-')
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            names = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+            return names, z.read("xl/sharedStrings.xml").decode()
+
+    names, admin = strings(served.admin)
+    assert names == [
+        "合规率",
+        "覆盖率（网格）",
+        "覆盖率（网格员）",
+        "到位率",
+        "每日考核",
+        "考核汇总",
+    ]
+    _, supervisor = strings(served.supervisor)
+    assert ">d1<" in admin and ">d2<" in admin  # d1 is assigned A, d2 C
+    assert ">d1<" not in supervisor and ">d2<" in supervisor  # only C's rows
+    wrong = served.get("/api/v1/reports/nothing.xlsx", served.admin, start=served.start,
+                       end=served.end)  # fmt: skip
+    assert wrong.status_code == 422 and set(wrong.json()) == {"error"}

@@ -13,6 +13,9 @@ The day of tests/patrol/day.py (interval 43,200 s, the window one local day of 8
 from __future__ import annotations
 
 import json
+import re
+import zipfile
+from pathlib import Path
 
 from geofence.config import GeofenceSettings
 from gridpatrol.cli import main
@@ -72,3 +75,46 @@ def test_table_and_csv_formats():
     assert format_rows(rows, "csv").splitlines() == [
         "grid_id,visits,violations", 'A,2,"[[""a"", ""b""]]"', "B,10,[]"]  # fmt: skip
     assert format_rows([], "table") == ""
+
+
+def sheet_names(book: Path) -> list[str]:
+    with zipfile.ZipFile(book) as z:
+        xml = z.read("xl/workbook.xml").decode()
+    return re.findall(r'<sheet name="([^"]+)"', xml)
+
+
+def test_the_cli_writes_every_report_to_one_workbook(tmp_path, capsys):
+    db, _ = build_day(tmp_path)
+    book = tmp_path / "all.xlsx"
+    window = ["--db", str(db), "--start", START.isoformat(), "--end", END.isoformat()]
+    assert main(["report", "all", *window, "--format", "xlsx", "--out", str(book),
+                 "--cell-m", "30"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith(f"wrote {book}: compliance (4 rows)")
+    assert sheet_names(book) == ["合规率", "覆盖率（网格）", "覆盖率（网格员）", "到位率",
+                                 "每日考核", "考核汇总"]  # fmt: skip
+    english = tmp_path / "scorecard.xlsx"
+    assert main(["report", "scorecard", *window, "--format", "xlsx", "--out", str(english),
+                 "--lang", "en"]) == 0  # fmt: skip
+    assert sheet_names(english) == ["scorecard", "assessment"]
+
+
+def test_the_cli_scorecard_prints_the_days_then_the_means(tmp_path, capsys):
+    db, _ = build_day(tmp_path)
+    window = ["--db", str(db), "--start", START.isoformat(), "--end", END.isoformat()]
+    assert main(["report", "scorecard", *window, "--format", "json", "--cell-m", "30"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["date"], r["device_id"]) for r in rows] == [
+        ("2026-11-20", "d1"), ("2026-11-20", "d2"),
+        ("2026-11-20..2026-11-20", "d1"), ("2026-11-20..2026-11-20", "d2"),
+    ]  # fmt: skip
+    assert rows[2]["score"] == rows[0]["score"] == 63.2 and rows[2]["days"] == 1
+
+
+def test_report_refusals_are_one_line(tmp_path, capsys):
+    db, _ = build_day(tmp_path)
+    window = ["--db", str(db), "--start", START.isoformat(), "--end", END.isoformat()]
+    assert main(["report", "compliance", *window, "--format", "xlsx"]) == 2
+    assert main(["report", "all", *window, "--format", "csv"]) == 2
+    assert main(["report", "scorecard", *window, "--grid", "A"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "--out" in err[0] and "json or xlsx" in err[1], err

@@ -22,11 +22,14 @@ d2 (assigned C, never heard from)
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from geofence.config import GeofenceSettings
 from geofence.scorecard import score
-from patrol.scorecard import run_scorecard
+from patrol.scorecard import run_assessment, run_scorecard, service_days
 from tests.patrol.day import DAY, build_day
 from tracks.store import Store
 
@@ -63,3 +66,43 @@ def test_scorecard_rows_match_the_hand_worked_day(tmp_path):
 )
 def test_score_formula_by_hand(presence, coverage, compliance, violations, expected):
     assert score(presence, coverage, compliance, violations) == expected
+
+
+def test_assessment_over_two_days_by_hand(tmp_path):
+    """Over 2026-11-20 (the day above) and 2026-11-21 (no fixes at all):
+
+    on the 21st d1 is never heard from and A never visited, so d1's day is d2's of the 20th:
+    presence and coverage missing, compliance 0.5, one violation, score 13.0. Means leave the
+    missing days out: d1 presence 0.625, coverage 0.5, compliance (0.839583 + 0.5) / 2 =
+    0.6697915, score (63.2 + 13.0) / 2 = 38.1, violations 1 + 1 = 2; d2 as on either day,
+    violations 2.
+    """
+    db, grid_set = build_day(tmp_path)
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    with Store(db, read_only=True) as store:
+        daily, means = run_assessment(grid_set, store, days, SETTINGS)
+    assert [(r["date"], r["device_id"], r["score"]) for r in daily] == [
+        ("2026-11-20", "d1", 63.2), ("2026-11-20", "d2", 13.0),
+        ("2026-11-21", "d1", 13.0), ("2026-11-21", "d2", 13.0),
+    ]  # fmt: skip
+    span = "2026-11-20..2026-11-21"
+    assert means[0] == {
+        "date": span, "worker": "Li Wei", "device_id": "d1", "grid_id": "A", "presence": 0.625,
+        "coverage": 0.5, "compliance": pytest.approx(0.6697915, abs=1e-6), "violations": 2,
+        "score": 38.1, "days": 2,
+    }  # fmt: skip
+    assert means[1] == {
+        "date": span, "worker": "Wang Fang", "device_id": "d2", "grid_id": "C", "presence": None,
+        "coverage": None, "compliance": 0.5, "violations": 2, "score": 13.0, "days": 2,
+    }  # fmt: skip
+
+
+def test_service_days_are_the_whole_days_of_the_window():
+    tz = ZoneInfo("Asia/Shanghai")
+    start = dt.datetime(2026, 11, 20, 0, 0, tzinfo=tz)
+    assert service_days(start, start + dt.timedelta(days=7), tz) == [
+        DAY + dt.timedelta(days=k) for k in range(7)
+    ]
+    # a window starting at 06:00 and ending at 06:00 two days later holds one whole day
+    assert service_days(start + dt.timedelta(hours=6), start + dt.timedelta(days=2, hours=6),
+                        tz) == [DAY + dt.timedelta(days=1)]  # fmt: skip
