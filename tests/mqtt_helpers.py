@@ -29,14 +29,17 @@ def connect(broker: Mosquitto, client_id: str | None = None, max_inflight: int =
     return client
 
 
-def publish_all(broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
-    """Publish and wait for every PUBACK."""
-    client = connect(broker)
+def publish_all(
+    broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1, *, max_inflight: int = 20
+) -> None:
+    """Publish and wait for every PUBACK (by chunks: paho's packet ids wrap at 65,535)."""
+    client = connect(broker, max_inflight=max_inflight)
     try:
-        infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
+        for lo in range(0, len(messages), 20_000):
+            infos = [client.publish(t, p, qos=qos) for t, p in messages[lo : lo + 20_000]]
+            for info in infos:
+                info.wait_for_publish(120)
+                assert info.is_published()
     finally:
         client.disconnect()
         client.loop_stop()

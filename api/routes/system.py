@@ -99,52 +99,52 @@ class _Collector:
         for reason, value in counts["rejected"].items():  # type: ignore[attr-defined]
             rejected.add_metric([reason], value)
         yield rejected
-        state = self.context.batcher_state
+        for kind, name, help_line, value in self._values():
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(name, help_line, value=value)
+
+    def _values(self) -> list[tuple[str, str, str, float]]:
+        """(counter or gauge, name, help, value) of everything but the ping counters."""
+        context = self.context
+        values: list[tuple[str, str, str, float]] = []
+        state = context.batcher_state
         if state is not None:
-            yield CounterMetricFamily(
-                "gridpatrol_batches", "batches committed", value=state.batches
-            )
-            yield GaugeMetricFamily("gridpatrol_batch_seconds_last",
-                                    "prepare-to-ack time of the last batch",
-                                    value=state.last_flush_s)  # fmt: skip
-            yield GaugeMetricFamily("gridpatrol_write_failing",
-                                    "1 while database writes fail",
-                                    value=1.0 if state.failing_since is not None else 0.0)  # fmt: skip
-            yield CounterMetricFamily("gridpatrol_read_throughs",
-                                      "times a full queue gave way to keep the connection",
-                                      value=state.read_throughs)  # fmt: skip
-        yield GaugeMetricFamily("gridpatrol_queue_depth", "messages received, not yet batched",
-                                value=self.context.queue_depth())  # fmt: skip
-        backlog = self.context.backlog()
-        yield GaugeMetricFamily("gridpatrol_backlog_messages",
-                                "messages received, not yet acknowledged",
-                                value=backlog.messages)  # fmt: skip
-        yield GaugeMetricFamily("gridpatrol_backlog_oldest_seconds",
-                                "age of the oldest message not yet acknowledged",
-                                value=backlog.oldest_age_s)  # fmt: skip
-        yield GaugeMetricFamily("gridpatrol_stalled_seconds",
-                                "seconds without a commit while messages wait",
-                                value=backlog.stalled_s)  # fmt: skip
-        yield CounterMetricFamily("gridpatrol_mqtt_connects",
-                                  "connections to the broker (1 while never reconnected)",
-                                  value=self.context.mqtt_connects())  # fmt: skip
-        if self.context.live is not None:
-            stage = self.context.live.health
-            yield CounterMetricFamily("gridpatrol_live_failures",
-                                      "live-stage steps that failed (ingest went on)",
-                                      value=stage.failures)  # fmt: skip
-            yield CounterMetricFamily("gridpatrol_live_batches_dropped",
-                                      "batches the live stage could not take (it then rebuilt)",
-                                      value=stage.dropped)  # fmt: skip
-            yield GaugeMetricFamily("gridpatrol_live_pending",
-                                    "committed batches waiting for the live stage",
-                                    value=self.context.live.pending())  # fmt: skip
-        if self.context.live is not None:
-            live = self.context.live.snapshot()
-            yield GaugeMetricFamily("gridpatrol_grids_overdue", "grids overdue now",
-                                    value=len(live.overdue))  # fmt: skip
-            yield GaugeMetricFamily("gridpatrol_devices_offline", "devices offline now",
-                                    value=len(live.offline))  # fmt: skip
+            values += [
+                ("counter", "gridpatrol_batches", "batches committed", state.batches),
+                ("gauge", "gridpatrol_batch_seconds_last", "prepare-to-ack time of the last batch",
+                 state.last_flush_s),
+                ("gauge", "gridpatrol_write_failing", "1 while database writes fail",
+                 1.0 if state.failing_since is not None else 0.0),
+                ("counter", "gridpatrol_read_throughs",
+                 "times a full queue gave way to keep the connection", state.read_throughs),
+            ]  # fmt: skip
+        backlog = context.backlog()
+        values += [
+            ("gauge", "gridpatrol_queue_depth", "messages received, not yet batched",
+             context.queue_depth()),
+            ("gauge", "gridpatrol_backlog_messages", "messages received, not yet acknowledged",
+             backlog.messages),
+            ("gauge", "gridpatrol_backlog_oldest_seconds",
+             "age of the oldest message not yet acknowledged", backlog.oldest_age_s),
+            ("gauge", "gridpatrol_stalled_seconds",
+             "seconds without a commit while messages wait", backlog.stalled_s),
+            ("counter", "gridpatrol_mqtt_connects",
+             "connections to the broker (1 while never reconnected)", context.mqtt_connects()),
+        ]  # fmt: skip
+        if context.live is not None:
+            stage, live = context.live.health, context.live.snapshot()
+            values += [
+                ("counter", "gridpatrol_live_failures",
+                 "live-stage steps that failed (ingest went on)", stage.failures),
+                ("counter", "gridpatrol_live_batches_dropped",
+                 "batches the live stage could not take (it then rebuilt)", stage.dropped),
+                ("gauge", "gridpatrol_live_pending",
+                 "committed batches waiting for the live stage", context.live.pending()),
+                ("gauge", "gridpatrol_grids_overdue", "grids overdue now", len(live.overdue)),
+                ("gauge", "gridpatrol_devices_offline", "devices offline now",
+                 len(live.offline)),
+            ]  # fmt: skip
+        return values
 
 
 @router.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse)

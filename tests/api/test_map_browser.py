@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
+from tests.api.browser import ARTIFACTS, chromium_page
 from tests.api.conftest import Served
 from tests.geofence.town import lonlat
 from tests.mqtt_helpers import publish_all, wait_for
 
 pytestmark = pytest.mark.broker
 
-CHROMIUM = os.environ.get("GRIDPATROL_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
 
 def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
-        )
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
+    with chromium_page() as (page, errors):
         page.add_init_script(f"sessionStorage.setItem('gridpatrol-token', '{served.admin}')")
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(served.url + "/")
         page.wait_for_function("document.querySelectorAll('path.grid').length === 3")
         page.wait_for_function("document.querySelectorAll('circle.device').length === 2")
@@ -56,5 +40,4 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
         page.click("path.grid[data-grid='A']")
         page.wait_for_selector("#grid-panel table")
         page.screenshot(path=str(ARTIFACTS / "map.png"))
-        browser.close()
     assert not errors, errors

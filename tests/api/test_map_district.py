@@ -15,18 +15,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import shapely
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from geofence.config import GeofenceSettings
 from geofence.generate import irregular_town
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
-from tests.api.test_map_browser import ARTIFACTS, CHROMIUM, FLAGS
+from tests.api.browser import ARTIFACTS, chromium_page
 from tests.mqtt_helpers import publish_all, wait_for
 
 pytestmark = pytest.mark.broker
@@ -105,16 +104,7 @@ def search(page: Page, text: str) -> None:
 
 
 def test_district_map(district: District):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
-        )
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with chromium_page() as (page, errors):
         page.goto(district.url + "/")
         page.wait_for_function(f"document.querySelectorAll('path.grid').length === {LEAVES}")
         assert page.locator("path.parent").count() == DISTRICTS
@@ -193,5 +183,4 @@ def test_district_map(district: District):
         assert "grids" in page.inner_text("#summary")
         page.click("#lang")
         assert page.inner_text("aside h2 >> nth=2") == "告警"
-        browser.close()
     assert not errors, errors

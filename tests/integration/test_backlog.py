@@ -21,7 +21,7 @@ from geofence.generate import square_grids
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
-from tests.mqtt_helpers import connect, running, wait_for
+from tests.mqtt_helpers import publish_all, running, wait_for
 from tests.stores import HeldStore
 from tracks.queries import read_stats
 
@@ -65,18 +65,6 @@ def backlog_messages(grids: list[dict], now: float) -> tuple[list[tuple[str, byt
     return messages, distinct, repeated
 
 
-def publish_fast(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
-    client = connect(broker, max_inflight=1000)
-    try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(120)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     broker: Mosquitto, tmp_path: Path
 ):
@@ -98,7 +86,7 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     now = time.time()
     messages, distinct, repeated = backlog_messages(grids, now)
     assert len(messages) > 2 * ingest.receive_maximum and distinct > 1_000_000
-    publish_fast(broker, messages)
+    publish_all(broker, messages, max_inflight=1000)
 
     service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest, geofence)
     assert service.live is not None
@@ -156,7 +144,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
                              for i in range(10)]).encode())
                 for k in range(300)]  # fmt: skip
     with running(service):
-        publish_fast(broker, messages)
+        publish_all(broker, messages, max_inflight=1000)
         assert HeldStore.writing.wait(10)
         # the queue fills; after keepalive_s / 2 reading goes on so paho can read PINGRESPs
         wait_for(lambda: service.batcher.state.read_throughs, what="the queue full for 1 s")
