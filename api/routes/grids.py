@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import Auth, Context, need_grids
 from api.models import GridCollection
@@ -19,10 +20,16 @@ router = APIRouter(tags=["grids"])
     summary="Grids with live status (GeoJSON FeatureCollection)",
     response_model=GridCollection,
 )
-def list_grids(context: Context, principal: Auth) -> dict[str, object]:
+def list_grids(
+    context: Context,
+    principal: Auth,
+    geometry: Annotated[
+        bool, Query(description="false: statuses only, every geometry null (the map's refresh)")
+    ] = True,
+) -> dict[str, object]:
     grid_set = need_grids(context)
     tz = ZoneInfo(context.geofence.timezone)
-    geometries = context.grid_geometries()
+    geometries = context.grid_geometries() if geometry else {}
     live = context.live.snapshot() if context.live is not None else None
     tree = grid_set.tree
     features = []

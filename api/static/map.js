@@ -218,7 +218,7 @@ async function drawGrids() {
 }
 
 async function refreshGrids() {
-  const fc = await api("/grids");
+  const fc = await api("/grids?geometry=false"); // statuses only: the shapes do not change
   dayStart = fc.service_day_start;
   for (const f of fc.features) {
     const { status, ...rest } = f.properties; // the status is set below, with the parents'

@@ -34,8 +34,10 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo("Asia/Shanghai")).isoformat()
 
 
-def statuses(context: ApiContext) -> dict[str, tuple[str, str | None, str | None]]:
-    body = list_grids(context, ADMIN)
+def statuses(
+    context: ApiContext, geometry: bool = True
+) -> dict[str, tuple[str, str | None, str | None]]:
+    body = list_grids(context, ADMIN, geometry=geometry)
     features = body["features"]
     assert isinstance(features, list)
     return {
@@ -72,3 +74,8 @@ def test_status_follows_the_live_clock(tmp_path):
             "B": ("overdue", None, iso(T0 + 60)),
             "C": ("overdue", None, iso(T0 + 60)),
         }
+        # the map's refresh asks for the statuses only: the same, without the shapes
+        assert statuses(context, geometry=False) == statuses(context)
+        shapes = list_grids(context, ADMIN, geometry=False)["features"]
+        assert isinstance(shapes, list) and all(f["geometry"] is None for f in shapes)
+        assert all(f["geometry"] for f in list_grids(context, ADMIN)["features"])  # type: ignore[union-attr]
