@@ -500,7 +500,13 @@ function pickGrid(id) {
   pickMatch(0);
 }
 
+// alert ids already listed: the history and the stream overlap around each (re)connection
+const seenAlerts = new Set();
+
 function queueAlert(a) {
+  if (seenAlerts.has(a.alert_id)) return;
+  seenAlerts.add(a.alert_id);
+  if (seenAlerts.size > 10 * MAX_ALERTS) seenAlerts.delete(seenAlerts.values().next().value);
   pendingAlerts.push(a);
   if (pendingAlerts.length === 1) setTimeout(flushAlerts, ALERT_FLUSH_MS);
 }
@@ -523,6 +529,9 @@ async function streamAlerts() {
   for (;;) {
     try {
       const r = await fetch(API + "/alerts/stream", { headers: headers() });
+      // subscribed now: what was raised before is in the history, what comes after in the
+      // stream (read the history only after subscribing, or an alert in between is lost)
+      (await api("/alerts")).reverse().forEach(queueAlert);
       const reader = r.body.getReader(), decoder = new TextDecoder();
       let buffer = "";
       for (;;) {
@@ -560,7 +569,7 @@ async function start() {
     await loadAlertKinds();
     await drawGrids();
     await drawDevices();
-    (await api("/alerts")).reverse().forEach(queueAlert);
+    (await api("/alerts")).reverse().forEach(queueAlert); // again once the stream is open
     if (started) return;
     started = true;
     streamAlerts();
