@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.geofence.town import lonlat, three_in_a_row
-from tests.mqtt_helpers import publish_all, wait_for
+from tests.mqtt_helpers import publish_all, running, wait_for
 
 
 @dataclass
@@ -53,23 +52,21 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
     options = ServeOptions(db=folder / "gp.db", grids=grids, devices=devices,
                            http=f"127.0.0.1:{port}", tokens=tokens)  # fmt: skip
     service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    assert service.mqtt.connected.wait(10)
-    assert service.http is not None
-    wait_for(service.http.started, what="the API to listen")
-    now = time.time()
-    messages = []
-    for device, x in (("d1", -100), ("d2", 100)):
-        lon, lat = lonlat(x, 0)
-        fixes = [{"ts": now - 600 + 10 * i, "lat": lat, "lon": lon + i * 1e-6} for i in range(50)]
-        messages.append((f"gridpatrol/v1/ping/{device}", json.dumps(fixes).encode()))
-    publish_all(broker, messages)
-    wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
-             == 100, what="100 pings stored")  # fmt: skip
-    start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3600))
-    end = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 60))
-    yield Served(service, f"http://127.0.0.1:{port}", admin, supervisor, tokens, start, end,
-                 now - 600 + 10 * 49)  # fmt: skip
-    service.stop()
-    thread.join(30)
+    with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
+        assert service.http is not None
+        wait_for(service.http.started, what="the API to listen")
+        now = time.time()
+        messages = []
+        for device, x in (("d1", -100), ("d2", 100)):
+            lon, lat = lonlat(x, 0)
+            fixes = [
+                {"ts": now - 600 + 10 * i, "lat": lat, "lon": lon + i * 1e-6} for i in range(50)
+            ]
+            messages.append((f"gridpatrol/v1/ping/{device}", json.dumps(fixes).encode()))
+        publish_all(broker, messages)
+        wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
+                 == 100, what="100 pings stored")  # fmt: skip
+        start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3600))
+        end = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 60))
+        yield Served(service, f"http://127.0.0.1:{port}", admin, supervisor, tokens, start, end,
+                     now - 600 + 10 * 49)  # fmt: skip

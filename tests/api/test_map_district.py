@@ -10,7 +10,6 @@ their districts.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.api.browser import ARTIFACTS, chromium_page
-from tests.mqtt_helpers import publish_all, wait_for
+from tests.mqtt_helpers import publish_all, running, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -74,23 +73,19 @@ def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Ite
     options = ServeOptions(db=folder / "gp.db", grids=grids, devices=devices,
                            http=f"127.0.0.1:{port}")  # fmt: skip
     service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    assert service.mqtt.connected.wait(10)
-    assert service.http is not None
-    wait_for(service.http.started, what="the API to listen")
-    now = time.time()
-    # the device id is a level of the topic, so each device's ping is a message of its own
-    publish_all(broker, [
-        (f"gridpatrol/v1/ping/dev-{i:04d}",
-         json.dumps({"ts": now - (900 if i < len(OFFLINE) else 0), "lat": lat, "lon": lon}).encode())
-        for i, (lon, lat) in enumerate(where)
-    ])  # fmt: skip
-    wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
-             == DEVICES, what=f"{DEVICES} pings stored")  # fmt: skip
-    yield District(f"http://127.0.0.1:{port}", service)
-    service.stop()
-    thread.join(30)
+    with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
+        assert service.http is not None
+        wait_for(service.http.started, what="the API to listen")
+        now = time.time()
+        # the device id is a level of the topic, so each device's ping is a message of its own
+        publish_all(broker, [
+            (f"gridpatrol/v1/ping/dev-{i:04d}",
+             json.dumps({"ts": now - (900 if i < len(OFFLINE) else 0), "lat": lat, "lon": lon}).encode())
+            for i, (lon, lat) in enumerate(where)
+        ])  # fmt: skip
+        wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
+                 == DEVICES, what=f"{DEVICES} pings stored")  # fmt: skip
+        yield District(f"http://127.0.0.1:{port}", service)
 
 
 def view_box(page: Page) -> list[float]:
