@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
-from tracks.store import Store, StoreError
+from tracks.store import Store, StoreError, execute_with
 
 #: The name the lake is attached as; every connection of the store reads it by default.
 LAKE = "lake"
@@ -131,20 +131,17 @@ class LakeStore(Store):
         with no write-ahead log of this process."""
 
     def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-        con.register("batch_counters", frame)
-        con.execute("INSERT INTO counters SELECT * FROM batch_counters")
-        con.unregister("batch_counters")
+        execute_with(
+            con, "batch_counters", frame, "INSERT INTO counters SELECT * FROM batch_counters"
+        )
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts whose id is not stored yet (the first of a repeated id wins)."""
         frame = alerts.select(ALERTS.names).unique("alert_id", keep="first", maintain_order=True)
         with self.transaction() as con:
-            con.register("new_alerts", frame)
-            con.execute(
-                "INSERT INTO alerts SELECT * FROM new_alerts n WHERE NOT EXISTS ("
-                "SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)"
-            )
-            con.unregister("new_alerts")
+            execute_with(con, "new_alerts", frame,
+                         "INSERT INTO alerts SELECT * FROM new_alerts n WHERE NOT EXISTS ("
+                         "SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)")  # fmt: skip
 
     def upsert_devices(self, devices: pl.DataFrame) -> None:
         """Replace the stored rows of these device ids with these rows."""
@@ -156,9 +153,6 @@ class LakeStore(Store):
                 f"{' or '.join(DEVICE_KINDS)}"
             )
         with self.transaction() as con:
-            con.register("devices_rows", frame)
-            con.execute(
-                "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)"
-            )
-            con.execute("INSERT INTO devices SELECT * FROM devices_rows")
-            con.unregister("devices_rows")
+            execute_with(con, "devices_rows", frame,
+                         "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)",
+                         "INSERT INTO devices SELECT * FROM devices_rows")  # fmt: skip

@@ -65,6 +65,25 @@ class WriteResult:
     duplicates: int
 
 
+def execute_with(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    frame: pl.DataFrame,
+    *sql: str,
+    params: list[object] | None = None,
+) -> int:
+    """Run each statement of ``sql`` with ``frame`` registered as the view ``name``; returns
+    the count row of the last (the rows an INSERT added)."""  # fmt: skip
+    con.register(name, frame)
+    try:
+        row = None
+        for statement in sql:
+            row = con.execute(statement, params or []).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.unregister(name)
+
+
 class Store:
     """Owns the DuckDB connection. Thread-safe: writes are serialised by a lock."""
 
@@ -188,34 +207,30 @@ class Store:
         with self.transaction() as con:
             stored = 0
             if fresh.height:  # newer than every stored fix of their device: no check needed
-                con.register("batch_pings", fresh)
-                con.execute("INSERT INTO pings SELECT * FROM batch_pings")
-                con.unregister("batch_pings")
+                execute_with(
+                    con, "batch_pings", fresh, "INSERT INTO pings SELECT * FROM batch_pings"
+                )
                 stored += fresh.height
             if maybe.height:
-                con.register("batch_pings", maybe)
-                bounds = [maybe["ts"].min(), maybe["ts"].max()]
+                bounds: list[object] = [maybe["ts"].min(), maybe["ts"].max()]
                 bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
                 # (device_id, ts) is unique: rows already stored are skipped (the ranges let
                 # DuckDB skip row groups by their min/max: of ts where rows came in time
                 # order, of device_id where a backlog came device by device)
-                row = con.execute(
+                stored += execute_with(
+                    con, "batch_pings", maybe,
                     "INSERT INTO pings SELECT * FROM batch_pings b WHERE NOT EXISTS ("
                     "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
                     "AND p.device_id BETWEEN ? AND ? "
                     "AND p.device_id = b.device_id AND p.ts = b.ts)",
-                    bounds,
-                ).fetchone()
-                con.unregister("batch_pings")
-                stored += int(row[0]) if row else 0
+                    params=bounds,
+                )  # fmt: skip
             if rejected.height:
-                con.register("batch_rejected", rejected)
-                con.execute("INSERT INTO rejected SELECT * FROM batch_rejected")
-                con.unregister("batch_rejected")
+                execute_with(con, "batch_rejected", rejected,
+                             "INSERT INTO rejected SELECT * FROM batch_rejected")  # fmt: skip
             if events is not None and events.height:
-                con.register("batch_events", events)
-                con.execute("INSERT INTO device_events SELECT * FROM batch_events")
-                con.unregister("batch_events")
+                execute_with(con, "batch_events", events,
+                             "INSERT INTO device_events SELECT * FROM batch_events")  # fmt: skip
             increments = dict(counters)
             increments["stored"] = increments.get("stored", 0) + stored
             increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
@@ -273,34 +288,27 @@ class Store:
 
     def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
         """Add increments (name, value) to the counters, in the caller's transaction."""
-        con.register("batch_counters", frame)
-        con.execute(
-            "INSERT INTO counters SELECT * FROM batch_counters "
-            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-        )
-        con.unregister("batch_counters")
+        execute_with(con, "batch_counters", frame,
+                     "INSERT INTO counters SELECT * FROM batch_counters "
+                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value")  # fmt: skip
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""
         with self.transaction() as con:
-            con.register("new_alerts", alerts.select(list(ALERTS_SCHEMA.names())))
-            con.execute("INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")
-            con.unregister("new_alerts")
+            execute_with(con, "new_alerts", alerts.select(list(ALERTS_SCHEMA.names())),
+                         "INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")  # fmt: skip
 
     def replace_grids(self, grids: pl.DataFrame) -> None:
         """Replace every stored grid with these rows (the ``grids`` table's schema)."""
         with self.transaction() as con:
-            con.execute("DELETE FROM grids")
-            con.register("grid_rows", grids.select(GRIDS.names).cast(GRIDS.schema))
-            con.execute("INSERT INTO grids SELECT * FROM grid_rows")
-            con.unregister("grid_rows")
+            execute_with(con, "grid_rows", grids.select(GRIDS.names).cast(GRIDS.schema),
+                         "DELETE FROM grids", "INSERT INTO grids SELECT * FROM grid_rows")  # fmt: skip
 
     def upsert_devices(self, devices: pl.DataFrame) -> None:
         """Insert these registry rows, replacing a stored device with the same id."""
         with self.transaction() as con:
-            con.register("devices_rows", devices.select(DEVICES.names).cast(DEVICES.schema))
-            con.execute("INSERT OR REPLACE INTO devices SELECT * FROM devices_rows")
-            con.unregister("devices_rows")
+            execute_with(con, "devices_rows", devices.select(DEVICES.names).cast(DEVICES.schema),
+                         "INSERT OR REPLACE INTO devices SELECT * FROM devices_rows")  # fmt: skip
 
     def _wal_bytes(self) -> int:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass
 
 from base.errors import ConfigError
@@ -56,16 +55,3 @@ def parse_host_port(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"expected HOST:PORT, got {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """``mqtt://HOST:PORT``, as serve reads it (ingest.mqtt is not imported here: it pulls in
-    the database layer, which the gateway has no business with)."""
-    parsed = urllib.parse.urlsplit(url)
-    try:
-        port = parsed.port or 1883
-    except ValueError:
-        port = -1
-    if parsed.scheme != "mqtt" or not parsed.hostname or port < 0:
-        raise ConfigError(f"broker URL must look like mqtt://HOST:PORT, got {url!r}")
-    return parsed.hostname, port

@@ -17,8 +17,9 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.jt808.config import Jt808Settings, parse_broker_url
+from ingest.jt808.config import Jt808Settings
 from ingest.jt808.reasons import Drop
+from ingest.mqtt import parse_broker_url
 
 log = logging.getLogger("gridpatrol.jt808")
 
