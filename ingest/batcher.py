@@ -157,12 +157,15 @@ class Batcher:
     def backlog(self) -> Backlog:
         """Received, not yet acknowledged: the queue plus the batches being written."""
         in_flight = list(self._in_flight)
-        queued = list(self._queue)[:1]
         messages = len(self._queue) + sum(n for _, n in in_flight)
         if not messages:
             return Backlog(0, 0.0, 0.0)
+        try:
+            head = [self._queue[0].received_at]
+        except IndexError:  # the writer took it meanwhile
+            head = []
         now = time.time()
-        oldest = min([t for t, _ in in_flight] + [m.received_at for m in queued])
+        oldest = min([t for t, _ in in_flight] + head, default=now)
         since = max(oldest, self.state.last_commit_at or oldest)
         return Backlog(messages, now - oldest, now - since)
 

@@ -140,10 +140,10 @@ class LiveStage:
             try:
                 batch = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             except queue.Empty:
-                batch = _NOTHING
-            if batch is None:
-                return
-            if batch is not _NOTHING:
+                pass  # nothing committed meanwhile: time to tick
+            else:
+                if batch is None:
+                    return
                 self._guarded(self.apply, batch)
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self.settings.tick_s
@@ -219,6 +219,3 @@ class LiveStage:
                 self.publish(topic, json.dumps(alert.to_json(tz)).encode())
             for listener in self.listeners:
                 listener(alert)
-
-
-_NOTHING = CommittedBatch(pl.DataFrame(), np.empty(0, dtype=np.int32), pl.DataFrame())
