@@ -14,6 +14,7 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from ingest.batcher import Backlog, BatcherState
+from patrol.lakestage import RoleHealth
 from patrol.registry import read_geometries
 from patrol.stage import LiveStage
 from tracks.store import Store
@@ -66,6 +67,8 @@ class ApiContext:
     queue_depth: Callable[[], int] = lambda: 0
     backlog: Callable[[], Backlog] = lambda: Backlog(0, 0.0, 0.0)
     mqtt_connects: Callable[[], int] = lambda: 0
+    role: str = "all"  # serve --role
+    stage: RoleHealth | None = None  # a stage process's leadership, lag and maintenance
     hub: AlertHub = field(default_factory=AlertHub)
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
 

@@ -197,6 +197,15 @@ class LiveStageHealth(Model):
     pending: int = Field(description="committed batches waiting for the live stage")
 
 
+class StageRole(Model):
+    leading: bool = Field(description="this stage leads; false: standing by")
+    position: int | None = Field(description="the last lake snapshot this stage handled")
+    lake_snapshot: int = Field(description="the newest lake snapshot it saw")
+    lag_snapshots: int = Field(description="snapshots not handled yet")
+    lag_s: float = Field(description="age of the oldest snapshot not handled yet, s")
+    last_error: str
+
+
 class Health(Model):
     status: Literal["ok", "degraded"]
     problems: list[str]
@@ -206,3 +215,5 @@ class Health(Model):
     queue_depth: int
     backlog: Backlog
     live_stage: LiveStageHealth | None = Field(description="null when serve has no grids")
+    role: Literal["all", "ingest", "stage", "api"] = Field(description="serve --role")
+    stage: StageRole | None = Field(description="the stage role's state; null in other roles")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
+from bench import lake_roles
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
 from geofence import assign, load_grids
 from geofence.config import GeofenceSettings
@@ -560,3 +561,4 @@ def lake(ctx: Context) -> list[Result]:
 
 SCENARIOS["lake"] = lake
 DEFAULT.append("lake")
+SCENARIOS["lake-roles"] = lambda ctx: lake_roles.scenario(ctx.workdir, ctx.n, ctx.smoke, Result)

@@ -17,6 +17,7 @@ from base.settings import build_settings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
+from patrol.config import StageSettings
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -48,9 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
     serve.add_argument("--http", help="HOST:PORT to serve the API and the live map on")
     serve.add_argument("--tokens", type=Path, help="tokens file (gridpatrol tokens add)")
+    serve.add_argument("--role", choices=("all", "ingest", "stage", "api"), default="all",
+                       help="all: one process; on a lake also ingest (any number, shared "
+                       "subscription), stage (one leads, others stand by), api (read-only)")  # fmt: skip
     _add_settings_flags(serve, IngestSettings)
     _add_settings_flags(serve, GeofenceSettings)
     _add_settings_flags(serve, ApiSettings)
+    _add_settings_flags(serve, StageSettings)
 
     tokens = commands.add_parser("tokens", help="manage API bearer tokens")
     tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
@@ -330,14 +335,17 @@ def _run(args: argparse.Namespace) -> int:
     from tracks.queries import import_devices, read_stats
 
     if args.command == "serve":
-        from gridpatrol.serve import ServeOptions, serve
+        from gridpatrol.roles import serve
+        from gridpatrol.serve import ServeOptions
 
         ingest = build_settings(IngestSettings, "ingest", vars(args))
         geofence = build_settings(GeofenceSettings, "geofence", vars(args))
         api = build_settings(ApiSettings, "api", vars(args))
+        stage = build_settings(StageSettings, "stage", vars(args))
         options = ServeOptions(db=args.db, data_path=args.data_path, devices=args.devices,
-                               grids=args.grids, http=args.http, tokens=args.tokens)  # fmt: skip
-        return serve(options, ingest, geofence, api)
+                               grids=args.grids, http=args.http, tokens=args.tokens,
+                               role=args.role)  # fmt: skip
+        return serve(options, ingest, geofence, api, stage)
     if args.command == "tokens":
         return _tokens_command(args)
     if args.command == "stats":

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
 import numpy as np
 
 from api.config import ApiSettings
+from api.context import ApiContext
 from base.errors import ConfigError
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
@@ -39,6 +40,7 @@ class ServeOptions:
     grids: Path | None = None
     http: str | None = None  # HOST:PORT of the API and map
     tokens: Path | None = None
+    role: str = "all"  # all, ingest, stage or api (gridpatrol.roles)
 
 
 #: After the subscription is acknowledged, the broker starts sending what it held; until
@@ -89,8 +91,9 @@ class Service:
             def assigner(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
                 return assign(grid_set, lon, lat)
 
-            self.live = LiveStage(grid_set, geofence, self.store, publish=self.mqtt.publish,
-                                  draining=self._draining, clock=clock)  # fmt: skip
+            if options.role == "all":  # an ingest worker leaves the live stage to the stage
+                self.live = LiveStage(grid_set, geofence, self.store, publish=self.mqtt.publish,
+                                      draining=self._draining, clock=clock)  # fmt: skip
         else:
             log.warning("no grids imported: pings are stored without grids, no live alerts")
         preparer = Preparer(
@@ -104,7 +107,21 @@ class Service:
                                read_through_after_s=ingest.keepalive_s / 2)  # fmt: skip
         self.http: HttpServer | None = None
         if options.http is not None:
-            self.http = HttpServer(self, options, geofence, api or ApiSettings())
+            self.http = HttpServer(options, api or ApiSettings(), self._api_context(geofence))
+
+    def _api_context(self, geofence: GeofenceSettings) -> Callable[..., ApiContext]:
+        def make(**fields: Any) -> ApiContext:
+            context = ApiContext(
+                store=self.store, grid_set=self.grid_set, live=self.live, geofence=geofence,
+                batcher_state=self.batcher.state, broker_connected=self.mqtt.connected.is_set,
+                queue_depth=self.batcher.pending, backlog=self.batcher.backlog,
+                mqtt_connects=lambda: self.mqtt.connects, **fields,
+            )  # fmt: skip
+            if self.live is not None:
+                self.live.listeners.append(context.hub.publish)
+            return context
+
+        return make
 
     def _deliver(self, message: Message) -> None:
         self.batcher.put(message)
@@ -144,15 +161,17 @@ class Service:
 
 
 class HttpServer:
-    """The API and the live map on uvicorn, in a thread of the serve process."""
+    """The API and the live map on uvicorn, in a thread of a serve process (any role).
+
+    ``make_context(settings=..., tokens=...)`` builds the :class:`api.context.ApiContext` of
+    the process; the rest (the tokens file, loopback without it) is the same for every role."""
 
     def __init__(
-        self, service: Service, options: ServeOptions, geofence: GeofenceSettings, api: ApiSettings
+        self, options: ServeOptions, api: ApiSettings, make_context: Callable[..., ApiContext]
     ) -> None:
         import uvicorn
 
         from api.app import create_app
-        from api.context import ApiContext
         from api.tokens import TokenFile
 
         assert options.http is not None
@@ -165,17 +184,7 @@ class HttpServer:
             host = "127.0.0.1"
         else:
             log.warning("no --tokens file: the API needs no token and listens on loopback only")
-        self.context = ApiContext(
-            store=service.store, grid_set=service.grid_set, live=service.live,
-            geofence=geofence, settings=api, tokens=tokens,
-            batcher_state=service.batcher.state,
-            broker_connected=service.mqtt.connected.is_set,
-            queue_depth=service.batcher.pending,
-            backlog=service.batcher.backlog,
-            mqtt_connects=lambda: service.mqtt.connects,
-        )  # fmt: skip
-        if service.live is not None:
-            service.live.listeners.append(self.context.hub.publish)
+        self.context = make_context(settings=api, tokens=tokens)
         config = uvicorn.Config(create_app(self.context), host=host, port=port,
                                 log_level="warning", access_log=False, lifespan="off")  # fmt: skip
         self.server = uvicorn.Server(config)
@@ -192,24 +201,3 @@ class HttpServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
-
-
-def serve(
-    options: ServeOptions,
-    ingest: IngestSettings,
-    geofence: GeofenceSettings,
-    api: ApiSettings | None = None,
-) -> int:
-    service = Service(options, ingest, geofence, api)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: flushing, committing, acknowledging, then exiting", signum)
-        service.stop()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    log.info("serving %s from %s", service.store.path, ingest.broker)
-    service.run()
-    log.info("stopped cleanly")
-    return 0

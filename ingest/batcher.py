@@ -63,6 +63,7 @@ class BatcherState:
     failing_since: float | None = None
     last_commit_at: float | None = None  # epoch seconds
     read_throughs: int = 0  # times the queue bound gave way to keep the connection alive
+    retries: int = 0  # commits retried whole after a failure (a lake's conflict retries out)
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ class Batcher:
                     return False
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
                 attempt += 1
+                self.state.retries += 1
                 if self._stopping.wait(delay):
                     return False
 

@@ -63,13 +63,21 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
             and time.time() - stage.last_error_at < LIVE_FAILURE_SHOWN_S
         ):
             problems.append(f"live stage failing: {stage.last_error}")
+    role: dict[str, object] | None = None
+    if context.stage is not None:
+        st = context.stage
+        role = {"leading": st.leading, "position": st.position,
+                "lake_snapshot": st.lake_snapshot, "lag_snapshots": st.lag_snapshots,
+                "lag_s": round(st.lag_s, 3), "last_error": st.last_error}  # fmt: skip
+        if not st.leading:
+            problems.append("standby: another stage process leads")
     body: dict[str, object] = {"status": "ok" if not problems else "degraded", "problems": problems,
             "database": database, "writes": writes, "broker_connected": broker,
             "queue_depth": context.queue_depth(),
             "backlog": {"messages": backlog.messages,
                         "oldest_age_s": round(backlog.oldest_age_s, 3),
                         "stalled_s": round(backlog.stalled_s, 3)},
-            "live_stage": live}  # fmt: skip
+            "live_stage": live, "role": context.role, "stage": role}  # fmt: skip
     return (200 if not problems else 503), body
 
 
@@ -117,6 +125,9 @@ class _Collector:
                  1.0 if state.failing_since is not None else 0.0),
                 ("counter", "gridpatrol_read_throughs",
                  "times a full queue gave way to keep the connection", state.read_throughs),
+                ("counter", "gridpatrol_commits_retried",
+                 "batch commits retried whole after a failure (nothing acknowledged before)",
+                 state.retries),
             ]  # fmt: skip
         backlog = context.backlog()
         values += [
@@ -143,6 +154,25 @@ class _Collector:
                 ("gauge", "gridpatrol_grids_overdue", "grids overdue now", len(live.overdue)),
                 ("gauge", "gridpatrol_devices_offline", "devices offline now",
                  len(live.offline)),
+            ]  # fmt: skip
+        if context.stage is not None:
+            st = context.stage
+            values += [
+                ("gauge", "gridpatrol_stage_leading", "1 while this stage leads", float(st.leading)),
+                ("gauge", "gridpatrol_stage_lag_snapshots", "lake snapshots not handled yet",
+                 st.lag_snapshots),
+                ("gauge", "gridpatrol_stage_lag_seconds",
+                 "age of the oldest lake snapshot not handled yet", st.lag_s),
+                ("counter", "gridpatrol_stage_takeovers", "times this process took the lead",
+                 st.takeovers),
+                ("counter", "gridpatrol_stage_duplicates_dropped",
+                 "repeated pings the stage deleted", st.duplicates_dropped),
+                ("counter", "gridpatrol_stage_files_merged", "data files merged away",
+                 st.files_merged),
+                ("counter", "gridpatrol_stage_snapshots_expired", "lake snapshots expired",
+                 st.snapshots_expired),
+                ("counter", "gridpatrol_stage_failures", "stage steps that failed (retried)",
+                 st.failures),
             ]  # fmt: skip
         return values
 

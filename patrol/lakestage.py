@@ -1,0 +1,238 @@
+"""The stage role: one active stage over a lake that ingest workers append to.
+
+Leadership is a PostgreSQL advisory lock (:mod:`tracks.leader`); the others stand by and try
+again every ``standby_try_s``. The leader, in a loop:
+
+1. reads the lake's newest snapshot; the pings and device events appended since the last
+   range it completed (:func:`tracks.changefeed.complete_range`) lose their repeated keys
+   (two workers that stored the same ping) and the range's end is recorded, in one
+   transaction;
+2. hands the rows kept to the :class:`patrol.stage.LiveStage` as a
+   :class:`patrol.stage.CommittedBatch` (grids assigned here), so live state, alerts and
+   their publication work as in the single process;
+3. every ``maintenance_every_s``: merges small files, expires snapshots older than
+   ``keep_snapshots_s`` (never one the feed still needs) and deletes the files they freed.
+
+Taking over (at start, or after the leader died): first the ranges since the last recorded
+one are completed (duplicates dropped), then the live state is rebuilt from storage, as a
+restarted single ``serve`` does. Storage holds every fact the state is made of, and the
+alerts already stored are open conditions the state knows, so nothing is raised twice (an
+alert id is kind:subject:time, stored once) and nothing due is lost: it is raised at the
+first tick once the stage has caught up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from geofence.assign import assign
+from geofence.config import GeofenceSettings
+from geofence.grids import GridSet
+from patrol.config import StageSettings
+from patrol.live import Clock
+from patrol.stage import CommittedBatch, LiveStage
+from tracks.changefeed import (
+    START,
+    Range,
+    cleanup_files,
+    complete_range,
+    current_snapshot,
+    expire_snapshots,
+    merge_files,
+    prepare_stage,
+    read_progress,
+    snapshot_time,
+)
+from tracks.lake import LakeStore
+from tracks.leader import Leadership
+from tracks.store import StoreError
+
+log = logging.getLogger("gridpatrol.stage")
+
+#: A range with nothing in it is recorded anyway once the recorded progress is this many
+#: snapshots behind (so snapshots can be expired up to it, and a takeover starts near).
+RECORD_EVERY_SNAPSHOTS = 100
+
+#: While the oldest snapshot not yet handled is older than this, the stage is catching up:
+#: like ingest draining a backlog, no new live condition is raised meanwhile.
+CATCHING_UP_AFTER_S = 5.0
+
+
+@dataclass
+class RoleHealth:
+    """For /health and /metrics of a stage process."""
+
+    leading: bool = False
+    leader_since: float | None = None
+    takeovers: int = 0
+    position: int | None = None  # the last snapshot handled (in memory)
+    lake_snapshot: int = 0  # the newest snapshot seen
+    lag_snapshots: int = 0
+    lag_s: float = 0.0
+    ranges: int = 0
+    pings: int = 0  # rows handed to the live stage
+    duplicates_dropped: int = 0
+    files_merged: int = 0
+    snapshots_expired: int = 0
+    files_deleted: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+
+class LakeStage:
+    """``run()`` blocks until ``stop()``; ``on_live`` is told each new live stage (or None)."""
+
+    def __init__(
+        self,
+        store: LakeStore,
+        grid_set: GridSet | None,
+        geofence: GeofenceSettings,
+        settings: StageSettings,
+        *,
+        publish: Callable[[str, bytes], None] | None = None,
+        on_live: Callable[[LiveStage | None], None] = lambda live: None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.store = store
+        self.grid_set = grid_set
+        self.geofence = geofence
+        self.settings = settings
+        self.publish = publish
+        self.on_live = on_live
+        self.clock = clock
+        self.leadership = Leadership(store.catalog)
+        self.health = RoleHealth()
+        self.live: LiveStage | None = None
+        self._stopping = threading.Event()
+        self._next_maintenance = 0.0
+        self._position = START  # where the stage is (tracks.changefeed.Position)
+        self._recorded = 0  # the snapshot of the last position recorded in the lake
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def catching_up(self) -> bool:
+        return self.health.lag_s > CATCHING_UP_AFTER_S
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not self.leadership.try_lead():
+                    self._stopping.wait(self.settings.standby_try_s)
+                    continue
+                self._lead()
+        finally:
+            self._step_down()
+
+    def _lead(self) -> None:
+        log.info("leading the stage")
+        try:
+            self._take_over()
+        except StoreError as exc:
+            self._failed(exc)
+            self._step_down()
+            self._stopping.wait(self.settings.standby_try_s)
+            return
+        while not self._stopping.is_set():
+            if not self.leadership.leads():
+                log.error("stage lock lost: standing by")
+                break
+            try:
+                self._catch_up(feed=True)
+                self._maintain_if_due()
+            except StoreError as exc:
+                self._failed(exc)
+            self._stopping.wait(self.settings.feed_poll_s)
+        self._step_down()
+
+    def _take_over(self) -> None:
+        prepare_stage(self.store)
+        self._position = read_progress(self.store) or START
+        self._recorded = self.health.position = self._position.snapshot
+        self._catch_up(feed=False)  # duplicates dropped before the state reads storage
+        if self.grid_set is not None:
+            live = LiveStage(self.grid_set, self.geofence, self.store, publish=self.publish,
+                             draining=self.catching_up, clock=self.clock)  # fmt: skip
+            live.warm_up()
+            live.start()
+            self.live = live
+            self.on_live(live)
+        self.health.leading = True
+        self.health.leader_since = time.time()
+        self.health.takeovers += 1
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_every_s
+
+    def _step_down(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+            self.on_live(None)
+        self.leadership.release()
+        self.health.leading = False
+        self.health.leader_since = None
+
+    def _failed(self, exc: Exception) -> None:
+        self.health.failures += 1
+        self.health.last_error = str(exc)
+        log.error("stage step failed, will retry: %s", exc)
+
+    def _catch_up(self, *, feed: bool) -> None:
+        """Complete the ranges up to the lake's newest snapshot (now)."""
+        newest = current_snapshot(self.store)
+        self.health.lake_snapshot = newest.id
+        while self._position.snapshot < newest.id and not self._stopping.is_set():
+            self._measure_lag(newest.id)
+            record = newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
+            done = complete_range(self.store, self._position, newest.id, record=record)
+            self._position = done.position
+            self.health.position = done.position.snapshot
+            if done.recorded:
+                self._recorded = done.position.snapshot
+            self.health.ranges += 1
+            self.health.duplicates_dropped += done.duplicates
+            if feed:
+                self._feed(done)
+        self._measure_lag(newest.id)
+
+    def _measure_lag(self, newest: int) -> None:
+        position = self._position.snapshot
+        self.health.lag_snapshots = newest - position
+        oldest = snapshot_time(self.store, position + 1) if newest > position else None
+        self.health.lag_s = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+
+    def _feed(self, done: Range) -> None:
+        if self.live is None or (done.pings.height == 0 and done.events.height == 0):
+            return
+        assert self.grid_set is not None
+        pings = done.pings.sort("device_id", "ts")
+        grid = assign(self.grid_set, pings["lon"].to_numpy(), pings["lat"].to_numpy())
+        self.health.pings += pings.height
+        self.live.submit(CommittedBatch(pings, np.asarray(grid, dtype=np.int32), done.events))
+
+    def _maintain_if_due(self) -> None:
+        if time.monotonic() < self._next_maintenance:
+            return
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_every_s
+        self.maintain()
+
+    def maintain(self) -> None:
+        """Merge small files, expire old snapshots, delete the files they freed."""
+        keep = dt.timedelta(seconds=self.settings.keep_snapshots_s)
+        older_than = dt.datetime.now(dt.UTC) - keep
+        started = time.perf_counter()
+        self.health.files_merged += merge_files(self.store)
+        progress = read_progress(self.store)
+        if progress is not None:
+            self.health.snapshots_expired += expire_snapshots(
+                self.store, progress.snapshot, older_than
+            )
+        self.health.files_deleted += cleanup_files(self.store, older_than)
+        log.info("maintenance in %.1f s: %d files merged so far", time.perf_counter() - started,
+                 self.health.files_merged)  # fmt: skip

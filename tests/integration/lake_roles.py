@@ -1,0 +1,135 @@
+"""Helpers of the role tests: serve processes of each role on one lake, and their state."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from conftest import Lake
+from gridpatrol.broker import Mosquitto, free_port
+from tests.mqtt_helpers import wait_for
+
+#: Fast settings for tests: the stage polls often, stands by briefly, maintains every second
+#: and keeps no old snapshot.
+STAGE_FLAGS = ("--feed-poll-s", "0.1", "--standby-try-s", "0.3", "--maintenance-every-s", "1",
+               "--keep-snapshots-s", "0", "--tick-s", "0.2")  # fmt: skip
+
+
+class Proc:
+    """``gridpatrol serve`` in a process; its log lines are kept (and searchable)."""
+
+    def __init__(self, lake: Lake, broker: Mosquitto, role: str, client_id: str, *extra: str):
+        self.args = [sys.executable, "-m", "gridpatrol", "serve", "--role", role,
+                     "--db", lake.db, "--data-path", str(lake.data_path), "--broker", broker.url,
+                     "--client-id", client_id, "--session-expiry-s", "300",
+                     "--batch-age-ms", "100", *extra]  # fmt: skip
+        self.http: str | None = None
+        if role == "stage":
+            self.http = f"127.0.0.1:{free_port()}"
+            self.args += ["--http", self.http, *STAGE_FLAGS]
+        self.lines: list[str] = []
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> Proc:
+        self.lines.clear()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, env=env)
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        return self
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        with process.stderr:
+            for line in process.stderr:
+                self.lines.append(line.decode(errors="replace"))
+
+    def saw(self, pattern: str) -> bool:
+        return any(re.search(pattern, line) for line in list(self.lines))
+
+    def wait_for_line(self, pattern: str, timeout_s: float = 30.0) -> None:
+        def seen() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"exited {self.process.returncode}:\n{''.join(self.lines)}")
+            return self.saw(pattern)
+
+        wait_for(seen, timeout_s, what=f"{pattern!r} in the log of {self.args[5]}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def health(self) -> tuple[int, dict[str, object]]:
+        response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10)
+        return response.status_code, response.json()
+
+    def metrics(self) -> dict[str, float]:
+        text = httpx.get(f"http://{self.http}/api/v1/metrics", timeout=10).text
+        return {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line
+        }
+
+
+def start_workers(lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str) -> list[Proc]:
+    workers = [Proc(lake, broker, "ingest", f"{group}-w{i}", "--share-group", group, *extra)
+               for i in range(count)]  # fmt: skip
+    for w in workers:
+        w.wait_for_line("subscribed to")
+    return workers
+
+
+def wait_until_caught_up(stage: Proc, timeout_s: float = 60.0) -> dict[str, object]:
+    """The leading stage has handled every lake snapshot there is (twice in a row, a poll
+    apart, so a commit racing the first look is handled too)."""
+
+    def caught_up() -> dict[str, object] | None:
+        status, body = stage.health()
+        role = body["stage"]
+        assert isinstance(role, dict)
+        return body if status == 200 and role["lag_snapshots"] == 0 else None
+
+    wait_for(caught_up, timeout_s, what="the stage to catch up")
+    time.sleep(0.3)
+    return wait_for(caught_up, timeout_s, what="the stage to catch up")
+
+
+def cli_json(capsys, args: list[str]) -> object:  # type: ignore[no-untyped-def]
+    from gridpatrol.cli import main
+
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def stop_all(processes: list[Proc]) -> None:
+    for p in processes:
+        p.stop()
+
+
+def lake_args(lake: Lake) -> list[str]:
+    return ["--db", lake.db, "--data-path", str(lake.data_path)]
+
+
+def file_args(db: Path) -> list[str]:
+    return ["--db", str(db)]

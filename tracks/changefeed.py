@@ -1,0 +1,252 @@
+"""The lake's change feed and maintenance, for the stage role (docs/operations.md, "Roles").
+
+Ingest workers only append to the lake. The one active stage reads what they appended, in
+commit order, and keeps the lake's rules that several writers cannot keep alone:
+
+* ``(device_id, ts)`` of ``pings`` is unique: two workers that stored the same ping at the
+  same moment both inserted it. Of rows with one key, the one with the lowest ``rowid`` is
+  kept and the others are deleted; the counters move them from ``stored`` to ``duplicates``
+  (append-only increment rows);
+* how far the stage got is recorded in ``stage_progress`` in the same transaction, so a
+  stage that takes over resumes there, and no range is counted twice.
+
+The feed is read by row id, not with ``ducklake_table_insertions``: DuckLake assigns row ids
+at commit, in commit order, and keeps them when files are merged, while a merged file
+carries the first snapshot of the files it merged, so once maintenance has merged files the
+stage had not read yet, ``ducklake_table_insertions`` over the snapshots after its position
+no longer returns their rows (seen on DuckDB 1.4.4: insertions of snapshots 12 to 14 were
+empty after files of snapshots 10 to 14 were merged). ``SELECT rowid, * FROM pings AT
+(VERSION => n) WHERE rowid > last`` returns them whatever the files.
+
+Maintenance (merging small files, expiring old snapshots, deleting the files they freed) is
+here too. Nothing outside ``tracks/`` sees the SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from tracks.lake import LAKE, LakeStore, lake_ddl
+from tracks.schema import DEVICE_EVENTS, PINGS, Column, Table
+from tracks.store import execute_with
+
+STAGE_PROGRESS = Table(
+    "stage_progress",
+    (
+        Column(
+            "snapshot_id", "BIGINT", "every row committed up to this snapshot is handled", False
+        ),
+        Column("pings_rowid", "BIGINT", "the highest pings row id handled (-1: none)", False),
+        Column("events_rowid", "BIGINT", "the highest device_events row id handled", False),
+        Column("completed_at", "TIMESTAMPTZ", "when the stage recorded it", False),
+    ),
+    "the stage's progress through the change feed (append-only; the latest row counts)",
+)
+
+#: At most this many pings per range: a long catch-up reads the feed in pieces.
+RANGE_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the stage is: every row committed up to ``snapshot`` with a row id up to these
+    is handled."""
+
+    snapshot: int
+    pings_rowid: int = -1
+    events_rowid: int = -1
+
+
+START = Position(0)
+
+
+@dataclass(frozen=True)
+class Range:
+    """What one step of the stage did."""
+
+    position: Position  # where the stage is after it
+    pings: pl.DataFrame  # the new rows kept (the first of their key), PINGS' columns
+    events: pl.DataFrame  # the device events appended (DEVICE_EVENTS' columns)
+    duplicates: int  # rows deleted as repeats of a key stored before
+    recorded: bool  # whether the position was recorded in the lake
+    complete: bool  # False when RANGE_ROWS cut it short: more rows wait
+
+
+def prepare_stage(store: LakeStore) -> None:
+    """Create the stage's own table when missing (once, by the stage)."""
+    with store.transaction() as con:
+        con.execute(lake_ddl(STAGE_PROGRESS))
+
+
+def current_snapshot(store: LakeStore) -> Snapshot:
+    row = (
+        store.cursor()
+        .execute(
+            f"SELECT s.snapshot_id, s.snapshot_time FROM ducklake_snapshots('{LAKE}') s "
+            f"WHERE s.snapshot_id = (SELECT id FROM ducklake_current_snapshot('{LAKE}'))"
+        )
+        .fetchone()
+    )
+    assert row is not None
+    return Snapshot(int(row[0]), row[1])
+
+
+def snapshot_time(store: LakeStore, snapshot_id: int) -> dt.datetime | None:
+    row = (
+        store.cursor()
+        .execute(
+            f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?",
+            [snapshot_id],
+        )
+        .fetchone()
+    )
+    return row[0] if row else None
+
+
+def read_progress(store: LakeStore) -> Position | None:
+    """The stage's last recorded position, or None before its first."""
+    row = (
+        store.cursor()
+        .execute(
+            "SELECT snapshot_id, pings_rowid, events_rowid FROM stage_progress "
+            "ORDER BY snapshot_id DESC, pings_rowid DESC LIMIT 1"
+        )
+        .fetchone()
+    )
+    return None if row is None else Position(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _appended(store: LakeStore, table: str, upto: int, after_rowid: int) -> pl.DataFrame:
+    """Rows of ``table`` committed up to snapshot ``upto`` past row id ``after_rowid``."""
+    limit = f"LIMIT {RANGE_ROWS + 1}" if table == "pings" else ""
+    return (
+        store.cursor()
+        .execute(
+            f"SELECT rowid, * FROM {table} AT (VERSION => {int(upto)}) WHERE rowid > ? "
+            f"ORDER BY rowid {limit}",
+            [after_rowid],
+        )
+        .pl()
+    )
+
+
+def complete_range(store: LakeStore, after: Position, upto: int, *, record: bool = False) -> Range:
+    """Drop the repeated keys among the pings committed after ``after`` up to snapshot
+    ``upto`` (at most RANGE_ROWS of them) and record the new position, in one transaction.
+    Returns the rows kept, for the live stage.
+
+    A range with no rows is recorded only if ``record`` (the stage's own commits make
+    snapshots too: recording each would make another). ``upto`` must be a committed
+    snapshot read before this call: the transaction then sees every row of the range (and
+    maybe later ones, which are handled like the range's)."""
+    new = _appended(store, "pings", upto, after.pings_rowid)
+    complete = new.height <= RANGE_ROWS
+    new = new.head(RANGE_ROWS)
+    events = _appended(store, "device_events", upto, after.events_rowid) if complete else None
+    if events is None:
+        events = pl.DataFrame(schema={"rowid": pl.Int64, **DEVICE_EVENTS.schema})
+    position = Position(
+        upto if complete else after.snapshot,
+        int(new["rowid"].max()) if new.height else after.pings_rowid,  # type: ignore[arg-type]
+        int(events["rowid"].max()) if events.height else after.events_rowid,  # type: ignore[arg-type]
+    )
+    record = record or bool(new.height or events.height)
+    with store.transaction() as con:
+        duplicates, kept = 0, new.head(0).select(PINGS.names)
+        if new.height:
+            keys = new.select("device_id", "ts").unique()
+            bounds: list[object] = [new["ts"].min(), new["ts"].max()]
+            # every stored row with a key of the range; of each key the lowest rowid stays
+            stored = execute_with_frame(
+                con, "feed_keys", keys,
+                "SELECT p.rowid, p.device_id, p.ts FROM pings p SEMI JOIN feed_keys k "
+                "ON p.device_id = k.device_id AND p.ts = k.ts WHERE p.ts BETWEEN ? AND ?",
+                bounds,
+            )  # fmt: skip
+            first = pl.col("rowid") == pl.col("rowid").min().over("device_id", "ts")
+            repeats = stored.filter(~first)
+            if repeats.height:
+                execute_with(con, "repeat_rows", repeats.select("rowid"),
+                             "DELETE FROM pings WHERE ts BETWEEN ? AND ? "
+                             "AND rowid IN (SELECT rowid FROM repeat_rows)", params=bounds)  # fmt: skip
+                duplicates = repeats.height
+                moved = pl.DataFrame({"name": ["stored", "duplicates"],
+                                      "value": [-duplicates, duplicates]})  # fmt: skip
+                execute_with(con, "moved", moved, "INSERT INTO counters SELECT * FROM moved")
+            live = stored.filter(first).select("rowid")
+            kept = new.join(live, on="rowid", how="semi").sort("rowid").select(PINGS.names)
+        if record:
+            con.execute("INSERT INTO stage_progress VALUES (?, ?, ?, now())",
+                        [position.snapshot, position.pings_rowid, position.events_rowid])  # fmt: skip
+    return Range(position, kept, events.select(DEVICE_EVENTS.names), duplicates, record, complete)
+
+
+def execute_with_frame(
+    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, sql: str, params: list[object]
+) -> pl.DataFrame:
+    """Run one query with ``frame`` registered as ``name``; its result as a frame."""
+    con.register(name, frame)
+    try:
+        return con.execute(sql, params).pl()
+    finally:
+        con.unregister(name)
+
+
+def count_files(store: LakeStore) -> int:
+    """Data files of the lake's tables now (for the files-merged figure)."""
+    row = (
+        store.cursor()
+        .execute(
+            f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
+            "WHERE end_snapshot IS NULL"
+        )
+        .fetchone()
+    )
+    return int(row[0]) if row else 0
+
+
+def merge_files(store: LakeStore) -> int:
+    """Merge adjacent small files of every table; returns how many files went away."""
+    before = count_files(store)
+    with store.transaction() as con:
+        con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+    return max(0, before - count_files(store))
+
+
+def expire_snapshots(store: LakeStore, before: int, older_than: dt.datetime) -> int:
+    """Expire snapshots older than ``older_than`` and below ``before`` (the stage's progress:
+    the feed must still read from there). Returns how many were expired."""
+    ids = [
+        int(r[0])
+        for r in store.cursor()
+        .execute(
+            f"SELECT snapshot_id FROM ducklake_snapshots('{LAKE}') "
+            "WHERE snapshot_id < ? AND snapshot_time < ?",
+            [before, older_than],
+        )
+        .fetchall()
+    ]
+    if ids:
+        with store.transaction() as con:
+            versions = ", ".join(str(i) for i in ids)  # integers read above
+            con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', versions => [{versions}])")
+    return len(ids)
+
+
+def cleanup_files(store: LakeStore, older_than: dt.datetime) -> int:
+    """Delete the files merging and expiring freed before ``older_than``; returns how many."""
+    with store.transaction() as con:
+        rows = con.execute(
+            f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => ?)", [older_than]
+        ).fetchall()
+    return len(rows)
