@@ -83,9 +83,7 @@ def own_postgres() -> Iterator[PostgresCluster]:
     cluster.cleanup()
 
 
-def test_worker_killed_mid_batch_comes_back_with_its_client_id(
-    broker: Mosquitto, lake: Lake
-):
+def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto, lake: Lake):
     """Two workers, a stage; worker 0 is SIGKILLed while pings flow. What Mosquitto 2.0 does
     (docs/operations.md, "Roles"): the dead worker's session keeps its unacknowledged
     messages, and the shared subscription goes on sharing new messages with that session
