@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import psutil
 
 from bench.e2e import _payload_files, _publish, ingest_rate
 from gridpatrol.broker import Mosquitto, free_port
@@ -47,7 +48,10 @@ class LakeRun:
     lag_max_s: float  # the stage's largest lag (3 workers only; else nan)
     lag_max_snapshots: int
     files: int  # data files when all was stored
-    files_after_merge: int  # after the stage's maintenance (3 workers only)
+    files_after_merge: int  # after the stage's maintenance (with a stage only)
+    postgres_cpu: float  # PostgreSQL's CPU over the run, in cores (1.0: one core busy)
+    stage_rate: float  # pings/s the stage handled, first publish to caught up (or nan)
+    with_stage: bool
 
 
 def _serve(args: list[str]) -> subprocess.Popen[bytes]:
@@ -99,7 +103,7 @@ def lake_run(
     for w in range(workers):
         procs.append(_serve(["--role", "ingest", *common, "--client-id", f"{name}-w{w}",
                              "--share-group", name, "--http", f"127.0.0.1:{free_port()}"]))  # fmt: skip
-    lag_s, lag_snapshots = 0.0, 0
+    lag_s, lag_snapshots, stage_done = 0.0, 0, float("nan")
     try:
         if with_stage:
             _wait_healthy(health)
@@ -107,6 +111,7 @@ def lake_run(
         with open_store(db, data, read_only=True) as reader:
             first = int(reader.cursor().execute(
                 "SELECT id FROM ducklake_current_snapshot('lake')").fetchone()[0])  # type: ignore[index]  # fmt: skip
+            cpu = _postgres_cpu_s(cluster)
             started = time.perf_counter()
             pubs = _publish(broker, files)
             stored = 0
@@ -118,8 +123,14 @@ def lake_run(
                     lag_s = max(lag_s, stage["lag_s"])
                     lag_snapshots = max(lag_snapshots, stage["lag_snapshots"])
             seconds = time.perf_counter() - started
+            cpu = (_postgres_cpu_s(cluster) - cpu) / seconds
             for p in pubs:
                 p.wait()
+            while with_stage and time.perf_counter() - started < 600:
+                if httpx.get(health, timeout=5).json()["stage"]["lag_snapshots"] == 0:
+                    stage_done = time.perf_counter() - started
+                    break
+                time.sleep(POLL_S)
             last = int(reader.cursor().execute(
                 "SELECT id FROM ducklake_current_snapshot('lake')").fetchone()[0])  # type: ignore[index]  # fmt: skip
             files_now = _count_files(reader)
@@ -130,7 +141,76 @@ def lake_run(
     finally:
         _stop(procs)
     return LakeRun(workers, stored, stored / seconds, seconds, (last - first) / seconds,
-                   lag_s if with_stage else float("nan"), lag_snapshots, files_now, files_after)  # fmt: skip
+                   lag_s if with_stage else float("nan"), lag_snapshots, files_now, files_after,
+                   cpu, stored / stage_done, with_stage)  # fmt: skip
+
+
+def commit_ceiling(
+    cluster: PostgresCluster, folder: Path, writers: int, seconds: float
+) -> tuple[float, int, float]:
+    """Lake commits per second with ``writers`` stores (each its own DuckDB, as processes
+    would be) writing 100-ping batches back to back; and the commits that failed (retries run
+    out), and PostgreSQL's CPU in cores meanwhile."""
+    import threading
+
+    import numpy as np
+    import polars as pl
+
+    from tracks.schema import PINGS, REJECTED
+
+    name = f"ceiling_{writers}"
+    cluster.create_database(name)
+    db, data = cluster.attach(name), folder / name
+    stores = [open_store(db, data) for _ in range(writers)]
+    done, failed = [0] * writers, [0] * writers
+    stop = time.perf_counter() + seconds
+
+    def write(k: int) -> None:
+        from tracks.store import StoreError
+
+        i = 0
+        while time.perf_counter() < stop:
+            us = (1_700_000_000 + np.arange(100) + 100 * i) * 1_000_000
+            frame = pl.DataFrame({"device_id": [f"w{k}"] * 100, "ts": us, "lat": 39.0,
+                                  "lon": 117.0, "flags": np.zeros(100, np.uint8),
+                                  "received_at": us}).cast({"ts": PINGS.schema["ts"],
+                                  "received_at": PINGS.schema["received_at"]})  # fmt: skip
+            frame = frame.with_columns(
+                *[pl.lit(None, PINGS.schema[c]).alias(c) for c in PINGS.names if c not in frame]
+            ).select(PINGS.names)
+            try:
+                stores[k].write_batch(frame, REJECTED.empty(), {})
+                done[k] += 1
+            except StoreError:
+                failed[k] += 1
+            i += 1
+
+    cpu = _postgres_cpu_s(cluster)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    cpu = (_postgres_cpu_s(cluster) - cpu) / elapsed
+    for store in stores:
+        store.close()
+    return sum(done) / elapsed, sum(failed), cpu
+
+
+def _postgres_cpu_s(cluster: PostgresCluster) -> float:
+    """CPU seconds used so far by the cluster's server processes (the postmaster's children)."""
+    pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    postmaster = psutil.Process(pid)
+    for p in [postmaster, *postmaster.children()]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _count_files(store: object) -> int:
@@ -141,8 +221,10 @@ def _count_files(store: object) -> int:
     return count_files(store)
 
 
-def run_lake_roles(workdir: Path, n: int, smoke: bool) -> tuple[float, list[LakeRun]]:
-    """The single-file rate and the lake runs (1, 2, 3 workers; the last with a stage)."""
+def run_lake_roles(
+    workdir: Path, n: int, smoke: bool
+) -> tuple[float, list[LakeRun], tuple[float, int, float]]:
+    """The single-file rate and the lake runs (1, 2, 3 workers; 3 again with a stage)."""
     folder = Path(tempfile.mkdtemp(dir=workdir))
     total = 20_000 if smoke else min(n, 1_000_000)
     messages = total // PER_MESSAGE
@@ -152,28 +234,37 @@ def run_lake_roles(workdir: Path, n: int, smoke: bool) -> tuple[float, list[Lake
     cluster = PostgresCluster().start()
     try:
         single, _ = ingest_rate(broker, folder / "single.db", files, total)
-        runs = [lake_run(cluster, broker, folder, files, total, w, with_stage=w == 3)
+        runs = [lake_run(cluster, broker, folder, files, total, w, with_stage=False)
                 for w in (1, 2, 3)]  # fmt: skip
+        runs.append(lake_run(cluster, broker, folder, files, total, 3, with_stage=True))
+        ceiling = commit_ceiling(cluster, folder, 3, 2.0 if smoke else 10.0)
     finally:
         cluster.cleanup()
         broker.cleanup()
-    return single, runs
+    return single, runs, ceiling
 
 
 def scenario(workdir: Path, n: int, smoke: bool, result: Callable[..., R]) -> list[R]:
     """The scenario's rows (``result`` is bench.scenarios.Result, passed in: no cycle)."""
-    single, runs = run_lake_roles(workdir, n, smoke)
+    single, runs, (commits, failed, cpu) = run_lake_roles(workdir, n, smoke)
     rows = []
     for r in runs:
-        stage = " and a stage" if r.workers == 3 else ""
+        stage = " and a stage" if r.with_stage else ""
         note = (f"{r.pings} pings in {r.seconds:.1f} s; {r.commits_per_s:.0f} lake commits/s; "
-                f"{r.files} data files")  # fmt: skip
-        if r.workers == 3:
-            note += f", {r.files_after_merge} after the stage's maintenance"
+                f"{r.files} data files; PostgreSQL {r.postgres_cpu * 100:.0f} % of a core")  # fmt: skip
+        if r.with_stage:
+            note += f"; {r.files_after_merge} data files after the stage's maintenance"
         rows.append(result("lake-roles", f"{r.workers} ingest worker(s){stage} on a lake, "
                            f"{PER_MESSAGE} pings/msg", r.rate, "pings/s",
                            "single-file serve, same payloads", single, note=note))  # fmt: skip
     last = runs[-1]
     rows.append(result("lake-roles", "stage lag under the 3-worker load, largest", last.lag_max_s,
                        "s", note=f"{last.lag_max_snapshots} snapshots at most"))  # fmt: skip
+    rows.append(result("lake-roles", "stage: pings handled (duplicate check, progress), no grids",
+                       last.stage_rate, "pings/s",
+                       note="first publish to the stage caught up, 3 workers writing"))  # fmt: skip
+    rows.append(result("lake-roles", "lake commits/s, 3 writers of 100-ping batches back to back",
+                       commits, "commits/s",
+                       note=f"{failed} commits failed (retries ran out); PostgreSQL "
+                            f"{cpu * 100:.0f} % of a core"))  # fmt: skip
     return rows
