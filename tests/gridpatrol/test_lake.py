@@ -138,3 +138,25 @@ def test_reading_a_lake_never_created(lake: Lake, capsys):
     """stats and report open read-only: they never create a lake in an empty database."""
     err = error_of(["stats", "--db", lake.db, "--data-path", str(lake.data_path)], capsys)
     assert "does not exist" in err and not lake.data_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "ingest"], "--role ingest needs a DuckLake --db"),
+        (["--role", "stage"], "--role stage needs a DuckLake --db"),
+    ],
+    ids=["ingest-on-a-file", "stage-on-a-file"],
+)
+def test_a_role_on_a_file_is_refused(args, message, tmp_path, capsys):
+    err = error_of(["serve", "--db", str(tmp_path / "gp.db"), *args], capsys)
+    assert message in err
+
+
+def test_role_options_that_do_not_fit(lake: Lake, tmp_path, capsys):
+    lake_args = ["--db", lake.db, "--data-path", str(lake.data_path)]
+    grids = str(three_in_a_row(tmp_path / "g.geojson"))
+    err = error_of(["serve", "--role", "ingest", *lake_args, "--grids", grids], capsys)
+    assert "--role ingest imports nothing" in err
+    err = error_of(["serve", "--role", "api", *lake_args], capsys)
+    assert "--role api serves the API: give --http" in err

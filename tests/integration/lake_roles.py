@@ -33,9 +33,11 @@ class Proc:
                      "--client-id", client_id, "--session-expiry-s", "300",
                      "--batch-age-ms", "100", *extra]  # fmt: skip
         self.http: str | None = None
-        if role == "stage":
+        if role in ("stage", "api"):
             self.http = f"127.0.0.1:{free_port()}"
-            self.args += ["--http", self.http, *STAGE_FLAGS]
+            self.args += ["--http", self.http]
+        if role == "stage":
+            self.args += STAGE_FLAGS
         self.lines: list[str] = []
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
@@ -82,6 +84,9 @@ class Proc:
     def health(self) -> tuple[int, dict[str, object]]:
         response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10)
         return response.status_code, response.json()
+
+    def get(self, path: str) -> object:
+        return httpx.get(f"http://{self.http}/api/v1/{path}", timeout=10).json()
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://{self.http}/api/v1/metrics", timeout=10).text

@@ -149,7 +149,7 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     """The leading stage is SIGKILLed after it raised alerts (the fixes are an hour old:
     every grid is overdue and the devices offline); the standby takes the lead, drops the
     duplicates published after, and raises no alert again: every alert id published on
-    MQTT and stored once."""
+    MQTT and stored once. An API process reads the lake's counters and answers its health."""
     grids = three_in_a_row(tmp_path / "grids.geojson", interval_s=600)
     group = f"s{uuid.uuid4().hex[:6]}"
     alerts: list[str] = []
@@ -159,6 +159,7 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     first = Proc(lake, broker, "stage", f"{group}-s0", "--grids", str(grids))
     first.wait_for_line("leading the stage")
     second = Proc(lake, broker, "stage", f"{group}-s1")
+    api = Proc(lake, broker, "api", f"{group}-api")
     workers = start_workers(lake, broker, group, 1)
     base = time.time() - 3600
     messages = [ping(f"{group}-{d}", base + i, -150 + 3 * i) for d in range(3) for i in range(100)]
@@ -181,9 +182,13 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
             ids = store.cursor().execute("SELECT alert_id FROM alerts").fetchall()
         assert sorted(a for (a,) in ids) == sorted(alerts)
         assert stored(lake) == (300, 300)
+        stats = api.get("stats")
+        assert stats == {"received": 350, "stored": 300, "duplicates": 50, "rejected": {}}
+        health = api.get("health")
+        assert health["role"] == "api" and health["status"] == "ok", health  # type: ignore[index]
     finally:
         client.disconnect()
         client.loop_stop()
         watcher.disconnect()
         watcher.loop_stop()
-        stop_all([*workers, first, second])
+        stop_all([*workers, first, second, api])
