@@ -98,6 +98,7 @@ class StageProcess:
                         "lake, no live alerts")  # fmt: skip
         self.publisher = Publisher(ingest)
         self.stage = LakeStage(store, grid_set, geofence, settings,
+                               flag_limits=(ingest.max_acc_m, ingest.max_speed_mps),
                                publish=self.publisher.publish, on_live=self._on_live)  # fmt: skip
         self.http: HttpServer | None = None
         if options.http is not None:

@@ -107,15 +107,16 @@ class Service:
                                read_through_after_s=ingest.keepalive_s / 2)  # fmt: skip
         self.http: HttpServer | None = None
         if options.http is not None:
-            self.http = HttpServer(options, api or ApiSettings(), self._api_context(geofence))
+            self.http = HttpServer(options, api or ApiSettings(),
+                                   self._api_context(geofence, options.role))  # fmt: skip
 
-    def _api_context(self, geofence: GeofenceSettings) -> Callable[..., ApiContext]:
+    def _api_context(self, geofence: GeofenceSettings, role: str) -> Callable[..., ApiContext]:
         def make(**fields: Any) -> ApiContext:
             context = ApiContext(
                 store=self.store, grid_set=self.grid_set, live=self.live, geofence=geofence,
                 batcher_state=self.batcher.state, broker_connected=self.mqtt.connected.is_set,
                 queue_depth=self.batcher.pending, backlog=self.batcher.backlog,
-                mqtt_connects=lambda: self.mqtt.connects, **fields,
+                mqtt_connects=lambda: self.mqtt.connects, role=role, **fields,
             )  # fmt: skip
             if self.live is not None:
                 self.live.listeners.append(context.hub.publish)

@@ -9,18 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ingest._kernels import flag_fixes
+from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
 from ingest.message import Message
 from ingest.reasons import Reason
 from ingest.schema import pings_from_columns
 from ingest.validate import CODES, describe, find_bad_pings
-from tracks.queries import read_previous_fixes
+from tracks.queries import previous_good_fixes
 from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA, Store
-
-#: How far back the speed check looks in the database for a late fix's predecessor.
-PREVIOUS_FIX_LOOKBACK_S = 86400.0
 
 #: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
 OVERSIZED_KEPT_BYTES = 1024
@@ -60,13 +57,17 @@ class Preparer:
             max_payload_bytes=settings.max_payload_bytes,
             max_batch_items=settings.max_batch_items,
         )
-        self._last_good: dict[str, tuple[float, float, float]] = {}
+        self.flagger = FixFlagger(
+            settings.max_acc_m,
+            settings.max_speed_mps,
+            lambda names, first_ts: previous_good_fixes(
+                store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S
+            ),
+        )
 
     def warm_up(self) -> None:
         """Load the compiled kernels now, not inside the first batch's latency."""
-        one = np.zeros(1)
-        flag_fixes(np.zeros(1, dtype=np.int64), one, one, one, one, np.full(1, np.nan),
-                   one.copy(), one.copy(), 50.0, 40.0, np.zeros(1, dtype=np.uint8))  # fmt: skip
+        self.flagger.warm_up()
 
     def prepare(self, messages: list[Message]) -> PreparedBatch:
         decoded = self.decoder.decode([(m.topic, m.payload) for m in messages])
@@ -121,7 +122,8 @@ class Preparer:
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
         codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])
-        columns["flags"] = self._flag(columns, codes_sorted, names)
+        columns["flags"] = self.flagger.flag(codes_sorted, names, columns["ts"], columns["lat"],
+                                             columns["lon"], columns["acc"])  # fmt: skip
         strings = {"device_id": pl.Series(names.tolist(), dtype=pl.String).gather(codes_sorted)}
         if self.assign is not None:
             grid = self.assign(columns["lon"], columns["lat"])
@@ -183,56 +185,3 @@ class Preparer:
         for key in list(columns):
             columns[key] = columns[key][order]
         return np.ascontiguousarray(codes[keep], dtype=np.int64), device_names[used]
-
-    def _flag(
-        self, columns: dict[str, np.ndarray], codes: np.ndarray, names: np.ndarray
-    ) -> np.ndarray:
-        """Accuracy and implied-speed flags of rows sorted by (device, ts)."""
-        n = len(columns["ts"])
-        if n == 0:
-            return np.zeros(0, dtype=np.uint8)
-        ts = columns["ts"]
-        first_ts = np.full(len(names), np.inf)
-        np.minimum.at(first_ts, codes, ts)
-        prev = np.full((3, len(names)), np.nan)
-        misses: list[int] = []
-        for k, name in enumerate(names):
-            cached = self._last_good.get(name)
-            if cached is not None and cached[0] < first_ts[k]:
-                prev[:, k] = cached
-            else:
-                misses.append(k)
-        if misses:
-            self._fill_from_store(prev, names, first_ts, misses)
-        flags = np.zeros(n, dtype=np.uint8)
-        flag_fixes(
-            codes,
-            ts,
-            columns["lat"],
-            columns["lon"],
-            columns["acc"],
-            prev[0],
-            prev[1],
-            prev[2],
-            self.settings.max_acc_m,
-            self.settings.max_speed_mps,
-            flags,
-        )
-        for k, name in enumerate(names):
-            if not np.isnan(prev[0, k]):
-                cached = self._last_good.get(name)
-                if cached is None or cached[0] < prev[0, k]:
-                    self._last_good[name] = (prev[0, k], prev[1, k], prev[2, k])
-        return flags
-
-    def _fill_from_store(
-        self, prev: np.ndarray, names: np.ndarray, first_ts: np.ndarray, misses: list[int]
-    ) -> None:
-        first = pl.DataFrame(
-            {"device_id": names[misses].tolist(), "ts": (first_ts[misses] * 1e6).astype(np.int64)}
-        ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-        found = read_previous_fixes(self.store, first, PREVIOUS_FIX_LOOKBACK_S)
-        position = {name: k for k, name in enumerate(names)}
-        for row in found.iter_rows():
-            k = position[row[0]]
-            prev[:, k] = row[1:]

@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
+from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from geofence.grids import GridSet
 from patrol.config import StageSettings
 from patrol.live import Clock
@@ -52,6 +54,7 @@ from tracks.changefeed import (
 )
 from tracks.lake import LakeStore
 from tracks.leader import Leadership
+from tracks.queries import previous_good_fixes
 from tracks.store import StoreError
 
 log = logging.getLogger("gridpatrol.stage")
@@ -79,6 +82,7 @@ class RoleHealth:
     ranges: int = 0
     pings: int = 0  # rows handed to the live stage
     duplicates_dropped: int = 0
+    flags_changed: int = 0  # rows whose speed flag the stage set otherwise than a worker
     files_merged: int = 0
     snapshots_expired: int = 0
     files_deleted: int = 0
@@ -96,10 +100,13 @@ class LakeStage:
         geofence: GeofenceSettings,
         settings: StageSettings,
         *,
+        flag_limits: tuple[float, float],
         publish: Callable[[str, bytes], None] | None = None,
         on_live: Callable[[LiveStage | None], None] = lambda live: None,
         clock: Clock = time.time,
     ) -> None:
+        # flag_limits: ingest's (max_acc_m, max_speed_mps): the stage flags again in commit
+        # order what workers flagged from the fixes each of them saw
         self.store = store
         self.grid_set = grid_set
         self.geofence = geofence
@@ -107,6 +114,8 @@ class LakeStage:
         self.publish = publish
         self.on_live = on_live
         self.clock = clock
+        self.flag_limits = flag_limits
+        self.flagger = self._new_flagger()
         self.leadership = Leadership(store.catalog)
         self.health = RoleHealth()
         self.live: LiveStage | None = None
@@ -117,6 +126,22 @@ class LakeStage:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _new_flagger(self) -> FixFlagger:
+        def previous(
+            names: list[str], first_ts: np.ndarray
+        ) -> list[tuple[str, float, float, float]]:
+            return previous_good_fixes(self.store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S)
+
+        return FixFlagger(*self.flag_limits, previous)
+
+    def _reflag(self, kept: pl.DataFrame) -> np.ndarray:
+        """Flags of a range's rows (sorted by device_id, ts) as one process would set them."""
+        codes = kept["device_id"].rle_id().to_numpy().astype(np.int64)
+        names = kept["device_id"].unique(maintain_order=True).to_numpy()
+        return self.flagger.flag(codes, names, kept["ts"].dt.epoch("us").to_numpy() / 1e6,
+                                 kept["lat"].to_numpy(), kept["lon"].to_numpy(),
+                                 kept["acc"].cast(pl.Float64).fill_null(np.nan).to_numpy())  # fmt: skip
 
     def catching_up(self) -> bool:
         return self.health.lag_s > CATCHING_UP_AFTER_S
@@ -149,11 +174,14 @@ class LakeStage:
                 self._maintain_if_due()
             except StoreError as exc:
                 self._failed(exc)
+                # the failed range may have taught the flagger fixes it will see again
+                self.flagger = self._new_flagger()
             self._stopping.wait(self.settings.feed_poll_s)
         self._step_down()
 
     def _take_over(self) -> None:
         prepare_stage(self.store)
+        self.flagger = self._new_flagger()  # what the previous leader knew is in storage
         self._position = read_progress(self.store) or START
         self._recorded = self.health.position = self._position.snapshot
         self._catch_up(feed=False)  # duplicates dropped before the state reads storage
@@ -190,13 +218,15 @@ class LakeStage:
         while self._position.snapshot < newest.id and not self._stopping.is_set():
             self._measure_lag(newest.id)
             record = newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
-            done = complete_range(self.store, self._position, newest.id, record=record)
+            done = complete_range(self.store, self._position, newest.id, record=record,
+                                  reflag=self._reflag)  # fmt: skip
             self._position = done.position
             self.health.position = done.position.snapshot
             if done.recorded:
                 self._recorded = done.position.snapshot
             self.health.ranges += 1
             self.health.duplicates_dropped += done.duplicates
+            self.health.flags_changed += done.flags_changed
             if feed:
                 self._feed(done)
         self._measure_lag(newest.id)
@@ -211,7 +241,7 @@ class LakeStage:
         if self.live is None or (done.pings.height == 0 and done.events.height == 0):
             return
         assert self.grid_set is not None
-        pings = done.pings.sort("device_id", "ts")
+        pings = done.pings.drop("rowid")
         grid = assign(self.grid_set, pings["lon"].to_numpy(), pings["lat"].to_numpy())
         self.health.pings += pings.height
         self.live.submit(CommittedBatch(pings, np.asarray(grid, dtype=np.int32), done.events))

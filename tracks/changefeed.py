@@ -25,14 +25,16 @@ here too. Nothing outside ``tracks/`` sees the SQL.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from tracks.lake import LAKE, LakeStore, lake_ddl
-from tracks.schema import DEVICE_EVENTS, PINGS, Column, Table
-from tracks.store import execute_with
+from tracks.schema import DEVICE_EVENTS, Column, Table
+from tracks.store import StoreError, execute_with
 
 STAGE_PROGRESS = Table(
     "stage_progress",
@@ -75,11 +77,23 @@ class Range:
     """What one step of the stage did."""
 
     position: Position  # where the stage is after it
-    pings: pl.DataFrame  # the new rows kept (the first of their key), PINGS' columns
+    pings: pl.DataFrame  # the new rows kept (the first of their key), sorted by (device_id,
+    # ts): rowid and PINGS' columns, their flags as ``reflag`` set them
     events: pl.DataFrame  # the device events appended (DEVICE_EVENTS' columns)
     duplicates: int  # rows deleted as repeats of a key stored before
+    flags_changed: int  # rows whose flags ``reflag`` changed
     recorded: bool  # whether the position was recorded in the lake
     complete: bool  # False when RANGE_ROWS cut it short: more rows wait
+
+
+def _query(
+    store: LakeStore, sql: str, params: list[object] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """One read on a cursor; a failure (PostgreSQL gone) is a StoreError, as writes' are."""
+    try:
+        return store.cursor().execute(sql, params or [])
+    except duckdb.Error as exc:
+        raise StoreError(f"read of {store.path} failed: {exc}") from exc
 
 
 def prepare_stage(store: LakeStore) -> None:
@@ -89,61 +103,62 @@ def prepare_stage(store: LakeStore) -> None:
 
 
 def current_snapshot(store: LakeStore) -> Snapshot:
-    row = (
-        store.cursor()
-        .execute(
-            f"SELECT s.snapshot_id, s.snapshot_time FROM ducklake_snapshots('{LAKE}') s "
-            f"WHERE s.snapshot_id = (SELECT id FROM ducklake_current_snapshot('{LAKE}'))"
-        )
-        .fetchone()
-    )
+    row = _query(
+        store,
+        f"SELECT s.snapshot_id, s.snapshot_time FROM ducklake_snapshots('{LAKE}') s "
+        f"WHERE s.snapshot_id = (SELECT id FROM ducklake_current_snapshot('{LAKE}'))",
+    ).fetchone()
     assert row is not None
     return Snapshot(int(row[0]), row[1])
 
 
 def snapshot_time(store: LakeStore, snapshot_id: int) -> dt.datetime | None:
-    row = (
-        store.cursor()
-        .execute(
-            f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?",
-            [snapshot_id],
-        )
-        .fetchone()
-    )
+    row = _query(
+        store,
+        f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?",
+        [snapshot_id],
+    ).fetchone()
     return row[0] if row else None
 
 
 def read_progress(store: LakeStore) -> Position | None:
     """The stage's last recorded position, or None before its first."""
-    row = (
-        store.cursor()
-        .execute(
-            "SELECT snapshot_id, pings_rowid, events_rowid FROM stage_progress "
-            "ORDER BY snapshot_id DESC, pings_rowid DESC LIMIT 1"
-        )
-        .fetchone()
-    )
+    row = _query(
+        store,
+        "SELECT snapshot_id, pings_rowid, events_rowid FROM stage_progress "
+        "ORDER BY snapshot_id DESC, pings_rowid DESC LIMIT 1",
+    ).fetchone()
     return None if row is None else Position(int(row[0]), int(row[1]), int(row[2]))
 
 
 def _appended(store: LakeStore, table: str, upto: int, after_rowid: int) -> pl.DataFrame:
     """Rows of ``table`` committed up to snapshot ``upto`` past row id ``after_rowid``."""
     limit = f"LIMIT {RANGE_ROWS + 1}" if table == "pings" else ""
-    return (
-        store.cursor()
-        .execute(
-            f"SELECT rowid, * FROM {table} AT (VERSION => {int(upto)}) WHERE rowid > ? "
-            f"ORDER BY rowid {limit}",
-            [after_rowid],
-        )
-        .pl()
-    )
+    return _query(
+        store,
+        f"SELECT rowid, * FROM {table} AT (VERSION => {int(upto)}) WHERE rowid > ? "
+        f"ORDER BY rowid {limit}",
+        [after_rowid],
+    ).pl()
 
 
-def complete_range(store: LakeStore, after: Position, upto: int, *, record: bool = False) -> Range:
+#: The kept rows of a range (rowid and PINGS' columns, sorted by device_id, ts) -> their
+#: flags as they should be (uint8), e.g. the speed check in commit order.
+Reflag = Callable[[pl.DataFrame], np.ndarray]
+
+
+def complete_range(
+    store: LakeStore,
+    after: Position,
+    upto: int,
+    *,
+    record: bool = False,
+    reflag: Reflag | None = None,
+) -> Range:
     """Drop the repeated keys among the pings committed after ``after`` up to snapshot
     ``upto`` (at most RANGE_ROWS of them) and record the new position, in one transaction.
-    Returns the rows kept, for the live stage.
+    Returns the rows kept, for the live stage. With ``reflag``, rows whose flags it answers
+    differently are updated in the same transaction (an UPDATE keeps their row ids).
 
     A range with no rows is recorded only if ``record`` (the stage's own commits make
     snapshots too: recording each would make another). ``upto`` must be a committed
@@ -162,7 +177,7 @@ def complete_range(store: LakeStore, after: Position, upto: int, *, record: bool
     )
     record = record or bool(new.height or events.height)
     with store.transaction() as con:
-        duplicates, kept = 0, new.head(0).select(PINGS.names)
+        duplicates, changed, kept = 0, 0, new.head(0)
         if new.height:
             keys = new.select("device_id", "ts").unique()
             bounds: list[object] = [new["ts"].min(), new["ts"].max()]
@@ -184,11 +199,21 @@ def complete_range(store: LakeStore, after: Position, upto: int, *, record: bool
                                       "value": [-duplicates, duplicates]})  # fmt: skip
                 execute_with(con, "moved", moved, "INSERT INTO counters SELECT * FROM moved")
             live = stored.filter(first).select("rowid")
-            kept = new.join(live, on="rowid", how="semi").sort("rowid").select(PINGS.names)
+            kept = new.join(live, on="rowid", how="semi").sort("device_id", "ts")
+            if reflag is not None and kept.height:
+                flags = pl.Series("flags", reflag(kept), dtype=pl.UInt8)
+                differ = kept["flags"] != flags
+                changed = int(differ.sum())
+                kept = kept.with_columns(flags)
+                if changed:
+                    execute_with(con, "new_flags", kept.filter(differ).select("rowid", "flags"),
+                                 "UPDATE pings SET flags = f.flags FROM new_flags f "
+                                 "WHERE pings.rowid = f.rowid")  # fmt: skip
         if record:
             con.execute("INSERT INTO stage_progress VALUES (?, ?, ?, now())",
                         [position.snapshot, position.pings_rowid, position.events_rowid])  # fmt: skip
-    return Range(position, kept, events.select(DEVICE_EVENTS.names), duplicates, record, complete)
+    return Range(position, kept, events.select(DEVICE_EVENTS.names), duplicates, changed,
+                 record, complete)  # fmt: skip
 
 
 def execute_with_frame(
@@ -204,14 +229,11 @@ def execute_with_frame(
 
 def count_files(store: LakeStore) -> int:
     """Data files of the lake's tables now (for the files-merged figure)."""
-    row = (
-        store.cursor()
-        .execute(
-            f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
-            "WHERE end_snapshot IS NULL"
-        )
-        .fetchone()
-    )
+    row = _query(
+        store,
+        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
+        "WHERE end_snapshot IS NULL",
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -228,13 +250,12 @@ def expire_snapshots(store: LakeStore, before: int, older_than: dt.datetime) -> 
     the feed must still read from there). Returns how many were expired."""
     ids = [
         int(r[0])
-        for r in store.cursor()
-        .execute(
+        for r in _query(
+            store,
             f"SELECT snapshot_id FROM ducklake_snapshots('{LAKE}') "
             "WHERE snapshot_id < ? AND snapshot_time < ?",
             [before, older_than],
-        )
-        .fetchall()
+        ).fetchall()
     ]
     if ids:
         with store.transaction() as con:

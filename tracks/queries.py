@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from base.errors import ConfigError
@@ -96,6 +97,18 @@ def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) ->
         ).pl()
     finally:
         cur.unregister("first_fix")
+
+
+def previous_good_fixes(
+    store: Store, names: list[str], first_ts: np.ndarray, lookback_s: float
+) -> list[tuple[str, float, float, float]]:
+    """:func:`read_previous_fixes` for devices ``names`` before ``first_ts`` (epoch s each),
+    as (device_id, ts, lat, lon) rows: what geofence.flags.FixFlagger asks for."""
+    first = pl.DataFrame(
+        {"device_id": names, "ts": (np.asarray(first_ts) * 1e6).astype(np.int64)}
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    found = read_previous_fixes(store, first, lookback_s)
+    return [(d, float(t), float(la), float(lo)) for d, t, la, lo in found.iter_rows()]
 
 
 def read_last_visits(store: Store) -> dict[str, float]:

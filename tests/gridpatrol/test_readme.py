@@ -8,13 +8,14 @@ from api.config import ApiSettings
 from base.settings import build_settings, describe_settings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
+from patrol.config import StageSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme():
     for cls, prefix in ((IngestSettings, "ingest"), (GeofenceSettings, "geofence"),
-                        (ApiSettings, "api")):  # fmt: skip
+                        (ApiSettings, "api"), (StageSettings, "stage")):  # fmt: skip
         for env, default, help_line in describe_settings(cls, prefix):
             assert f"`{env}`" in README, env
             assert help_line in README, help_line

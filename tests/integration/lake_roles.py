@@ -82,7 +82,15 @@ class Proc:
                 self.process.wait()
 
     def health(self) -> tuple[int, dict[str, object]]:
-        response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10)
+        """/api/v1/health; the process's log when it has exited."""
+        assert self.process is not None
+        try:
+            response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10)
+        except httpx.ConnectError as exc:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exited {self.process.returncode}:\n"
+                                     f"{''.join(self.lines[-40:])}") from exc  # fmt: skip
+            raise
         return response.status_code, response.json()
 
     def get(self, path: str) -> object:

@@ -39,10 +39,12 @@ pytestmark = pytest.mark.broker
 HOURS = 0.5
 
 
-#: Speed outliers are flagged by each worker from the fixes it saw (docs/operations.md,
-#: "Roles"): a device's pings spread over three workers are flagged against other previous
-#: fixes than in one process. Reports are compared with the speed check off on both sides.
-NO_SPEED_FLAGS = 1e6
+#: The speed check flags a fix against the device's previous good fix in arrival order. The
+#: stage flags again in commit order (tests/tracks/test_changefeed.py), but three workers
+#: commit a device's pings in another order than one process receives them, so a few rows
+#: at commit boundaries may still differ (none in some runs here, 2 of 14,263 in another):
+#: the reports are compared with the check off on both sides (workers and stage alike).
+NO_SPEED_CHECK = 1e6
 
 
 def town_messages(start: float) -> list[tuple[str, bytes]]:
@@ -63,16 +65,17 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
                                                          tmp_path: Path, capsys):  # fmt: skip
     grids, devices = demo_files()
     group = f"g{uuid.uuid4().hex[:6]}"
+    no_speed = ("--max-speed-mps", str(NO_SPEED_CHECK))
     stage = Proc(lake, broker, "stage", f"{group}-s0", "--grids", str(grids),
-                 "--devices", str(devices))  # fmt: skip
+                 "--devices", str(devices), *no_speed)  # fmt: skip
     stage.wait_for_line("leading the stage")
-    standby = Proc(lake, broker, "stage", f"{group}-s1")
-    workers = start_workers(lake, broker, group, 3, "--max-speed-mps", str(NO_SPEED_FLAGS))
+    standby = Proc(lake, broker, "stage", f"{group}-s1", *no_speed)
+    workers = start_workers(lake, broker, group, 3, *no_speed)
     file_db = tmp_path / "gp.db"
     single = Service(ServeOptions(db=file_db, grids=grids, devices=devices),
                      IngestSettings(broker=broker.url, client_id=f"{group}-file",
                                     session_expiry_s=5, batch_age_ms=100,
-                                    max_speed_mps=NO_SPEED_FLAGS))  # fmt: skip
+                                    max_speed_mps=NO_SPEED_CHECK))  # fmt: skip
     start = time.time() - 3 * 3600
     messages = town_messages(start)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from conftest import Lake
@@ -91,3 +92,26 @@ def test_maintenance_merges_and_expires_without_loss(lake: Lake):
         assert merge_files(store) >= 1
         later = complete_range(store, first.position, current_snapshot(store).id)
         assert later.pings["ts"].dt.epoch("s").to_list() == [T0 + 70, T0 + 80]
+
+
+def test_reflag_in_commit_order(lake: Lake):
+    """Two writers flagged a device's fixes from what each saw: the stage's ``reflag`` sets
+    them as one process would, updating only the rows that differ (row ids kept)."""
+    with lake_store(lake) as store:
+        prepare_stage(store)
+        rows = pings("a", [10, 20, 30, 40]).with_columns(pl.Series("flags", [0, 2, 0, 0],
+                                                                   dtype=pl.UInt8))  # fmt: skip
+        write(store, rows)
+        seen: list[list[int]] = []
+
+        def reflag(kept: pl.DataFrame) -> np.ndarray:
+            seen.append(kept["rowid"].to_list())
+            return np.array([0, 0, 2, 0], dtype=np.uint8)
+
+        done = complete_range(store, START, current_snapshot(store).id, reflag=reflag)
+        assert done.flags_changed == 2 and done.pings["flags"].to_list() == [0, 0, 2, 0]
+        flags = store.cursor().execute("SELECT rowid, flags FROM pings ORDER BY ts").fetchall()
+        assert flags == [(r, f) for r, f in zip(seen[0], [0, 0, 2, 0], strict=True)]
+        # the update kept the row ids: the feed does not read the rows again
+        again = complete_range(store, done.position, current_snapshot(store).id)
+        assert again.pings.height == 0

@@ -1,4 +1,5 @@
-"""Numba kernels of the ingest stage: flat arrays in, caller-allocated arrays out."""
+"""Numba kernels of the fix flags (ingest and the stage): flat arrays in, caller-allocated
+arrays out."""
 
 from __future__ import annotations
 
