@@ -34,9 +34,10 @@ from tracks.queries import read_stats
 
 pytestmark = pytest.mark.broker
 
-#: The shipped town's day scaled down to its first half hour (70 devices, about 11,000
-#: messages): publishing to four subscribers takes most of the test's time on 2 cores.
-HOURS = 0.5
+#: The shipped town's day scaled down to its first quarter hour (70 devices, about 5,500
+#: messages): starting five processes and publishing to four subscribers take most of the
+#: test's time on 2 cores.
+HOURS = 0.25
 
 
 #: The speed check flags a fix against the device's previous good fix in arrival order. The
@@ -48,13 +49,13 @@ NO_SPEED_CHECK = 1e6
 
 
 def town_messages(start: float) -> list[tuple[str, bytes]]:
-    """The town's messages, with every 25th published twice and the first five minutes of
+    """The town's messages, with every 25th published twice and the first three minutes of
     every tenth device held back and published last (a late batch)."""
     grids, devices = demo_files()
     plan = list(plan_messages(load_grids(grids), read_sim_devices(devices), seed=3,
                               start=start, hours=HOURS))  # fmt: skip
     late_devices = {m.topic for m in plan[::10]}
-    late = [m for m in plan if m.topic in late_devices and m.at < start + 300]
+    late = [m for m in plan if m.topic in late_devices and m.at < start + 180]
     held = {id(m) for m in late}
     messages = [(m.topic, m.payload) for m in plan if id(m) not in held]
     messages += messages[::25]
