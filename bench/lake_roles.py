@@ -260,7 +260,7 @@ def scenario(workdir: Path, n: int, smoke: bool, result: Callable[..., R]) -> li
     last = runs[-1]
     rows.append(result("lake-roles", "stage lag under the 3-worker load, largest", last.lag_max_s,
                        "s", note=f"{last.lag_max_snapshots} snapshots at most"))  # fmt: skip
-    rows.append(result("lake-roles", "stage: pings handled (duplicate check, progress), no grids",
+    rows.append(result("lake-roles", "stage: pings handled (duplicates, speed flags, progress), no grids",
                        last.stage_rate, "pings/s",
                        note="first publish to the stage caught up, 3 workers writing"))  # fmt: skip
     rows.append(result("lake-roles", "lake commits/s, 3 writers of 100-ping batches back to back",
