@@ -18,7 +18,8 @@ enforced here by the write itself (docs/storage.md, "The DuckLake engine"):
 * ``schema_version``: inserted when the table is empty; the read takes ``max(version)``;
 * ``pings``: the file engine's anti-join on ``(device_id, ts)`` within the batch's time
   range (DuckLake skips files by their ts min/max): correct for one writer. Two writers
-  that store the same ping at the same time would both insert it (the next milestone).
+  that store the same ping at the same time both insert it; the stage role deletes all
+  but the first (:mod:`tracks.changefeed`).
 
 Extensions load from the ``duckdb-ext-ducklake`` and ``duckdb-ext-postgres`` wheels'
 folder, with downloads off: nothing is fetched at run time.
