@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from geofence._tracks import cells_inside, count_stamped, mark_cells
 from geofence.fixes import Fixes
-from geofence.grids import GridSet
+from geofence.grids import GridSet, Leaves
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,25 @@ class GridCells:
     ny: int
     off: np.ndarray  # leaf g's cells are cells[off[g]:off[g+1]]
     cells: np.ndarray
+
+    @property
+    def leaf_cells(self) -> LeafCells:
+        return LeafCells(self.off, self.cells, self.nx * self.ny)
+
+
+class LeafCells(NamedTuple):
+    """Each leaf's cells as raster indices, without the raster's placement: what counting
+    covered cells needs (stored with the derived data, tracks.derived)."""
+
+    off: np.ndarray  # leaf g's cells are cells[off[g]:off[g+1]]
+    cells: np.ndarray  # int64 raster indices
+    size: int  # cells in the raster
+
+    def keep(self) -> np.ndarray:
+        """A mask of the raster: the cells of some leaf."""
+        mask = np.zeros(self.size, dtype=np.bool_)
+        mask[self.cells] = True
+        return mask
 
 
 def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
@@ -77,6 +97,13 @@ def coverage_rows(
     """Per leaf, then per parent (covered and cells summed over its leaves)."""
     stamp = np.zeros(cells.nx * cells.ny, dtype=np.int32)
     _stamp(cells, grid_set, fixes, slice(None), stamp, 1, reach_m, segment_max_s)
+    return coverage_table(grid_set, cells.leaf_cells, stamp)
+
+
+def coverage_table(
+    grid_set: Leaves, cells: LeafCells, stamp: np.ndarray
+) -> list[dict[str, object]]:
+    """Rows from the raster ``stamp`` (covered cells hold 1): per leaf, then per parent."""
     totals: dict[str, tuple[int, int]] = {}
     for g, grid_id in enumerate(grid_set.ids):
         a, b = int(cells.off[g]), int(cells.off[g + 1])
@@ -108,10 +135,18 @@ def device_coverage_rows(
         value = d + 1
         rows_slice = slice(int(bounds[d]), int(bounds[d + 1]))
         _stamp(cells, grid_set, fixes, rows_slice, stamp, value, reach_m, segment_max_s)
-        n = covered = 0
-        for g in grid_set.tree.positions_under[grid_id]:
-            a, b = int(cells.off[g]), int(cells.off[g + 1])
-            n += b - a
-            covered += count_stamped(cells.cells, a, b, stamp, value)
-        rows.append(_row(grid_id, n, covered, device_id=device_id))
+        rows.append(device_row(grid_set, cells.leaf_cells, device_id, grid_id, stamp, value))
     return rows
+
+
+def device_row(
+    grid_set: Leaves, cells: LeafCells, device_id: str, grid_id: str, stamp: np.ndarray,
+    value: int,
+) -> dict[str, object]:  # fmt: skip
+    """A device's row: the cells of its grid's leaves whose ``stamp`` is ``value``."""
+    n = covered = 0
+    for g in grid_set.tree.positions_under[grid_id]:
+        a, b = int(cells.off[g]), int(cells.off[g + 1])
+        n += b - a
+        covered += count_stamped(cells.cells, a, b, stamp, value)
+    return _row(grid_id, n, covered, device_id=device_id)

@@ -23,6 +23,17 @@ class Fixes:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def take(self, rows: np.ndarray) -> Fixes:
+        """These rows (indices or a mask), keeping the device names and their order."""
+        return Fixes(
+            devices=self.devices,
+            device=np.ascontiguousarray(self.device[rows]),
+            ts=np.ascontiguousarray(self.ts[rows]),
+            lon=np.ascontiguousarray(self.lon[rows]),
+            lat=np.ascontiguousarray(self.lat[rows]),
+            grid=np.ascontiguousarray(self.grid[rows]),
+        )
+
 
 def make_fixes(
     grid_set: GridSet, device_ids: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
@@ -101,6 +101,37 @@ def build_tree(grids: list[Grid], ids: list[str]) -> GridTree:
         positions_under=MappingProxyType(positions),
         parents=tuple(g.id for g in grids if g.id in children),
     )
+
+
+class Leaves(Protocol):
+    """What the report rows read of a grid file: the leaves' order, each grid's rules and
+    the tree. A :class:`GridSet` has it, and so has the lighter :class:`GridCatalog`."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def by_id(self) -> dict[str, Grid]: ...
+
+    @property
+    def tree(self) -> GridTree: ...
+
+
+@dataclass(frozen=True)
+class GridCatalog:
+    """The grids without their geometry: enough for reports from derived data, which need
+    no point placed in a grid (built in milliseconds where a :class:`GridSet` takes
+    seconds at a district's size)."""
+
+    ids: list[str]
+    by_id: dict[str, Grid]
+    tree: GridTree
+
+
+def catalog_of(grids: list[Grid]) -> GridCatalog:
+    parents = {g.parent for g in grids if g.parent is not None}
+    ids = [g.id for g in grids if g.id not in parents]
+    return GridCatalog(ids, {g.id: g for g in grids}, build_tree(grids, ids))
 
 
 @dataclass
