@@ -173,7 +173,7 @@ def visit_runs(
     grid's interval, at a service period's end, and around every visit within ``seg`` of
     a or b (those stay single); ``singles`` keeps every visit on its own."""
     period = np.full(len(t), -1, dtype=np.int64)
-    hours_of = {}
+    hours_of: dict[str | None, list[int]] = {}
     for g, grid_id in enumerate(grid_set.ids):
         hours_of.setdefault(grid_set.by_id[grid_id].service_hours, []).append(g)
     for hours, members in hours_of.items():

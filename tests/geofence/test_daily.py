@@ -31,7 +31,9 @@ def grid_file(path: Path, hours: list[str | None], interval_min: float) -> Path:
     """Parents P over A | B and Q over C; Q's leaf C has a hole; the devices may be
     assigned to a parent."""
     props = [{} if h is None else {"service_hours": h} for h in hours]
-    hole = [[list(lonlat(x, y)) for x, y in [(80, -20), (120, -20), (120, 20), (80, 20), (80, -20)]]]
+    hole = [
+        [list(lonlat(x, y)) for x, y in [(80, -20), (120, -20), (120, 20), (80, 20), (80, -20)]]
+    ]
     features = [
         feature("P", rect(-160, -60, 40, 60)),
         feature("Q", rect(40, -60, 160, 60)),
@@ -84,12 +86,17 @@ def reports(kind: str, grid_set: GridSet, fixes: Fixes, s: float, e: float,
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     hours=st.lists(st.sampled_from(HOURS), min_size=3, max_size=3),
     interval_min=st.sampled_from([0.5, 2.0, 30.0]),
-    tracks=st.lists(st.tuples(STARTS, st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=40)),
-                    min_size=1, max_size=4),
+    tracks=st.lists(
+        st.tuples(STARTS, st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=40)),
+        min_size=1,
+        max_size=4,
+    ),
     window=st.tuples(BOUNDS, BOUNDS).filter(lambda w: w[0] != w[1]),
     stored_days=st.one_of(st.just({0, 1, 2}), st.sets(st.integers(0, 2))),
 )
