@@ -1,6 +1,5 @@
-"""Geofence: grids, assignment of pings to grids, visits, coverage and the interval rule."""
+"""Geofence: grids, assignment of pings to grids, visits, coverage and the interval rule.
 
-from geofence.assign import assign
-from geofence.grids import GridFileError, GridSet, load_grids
-
-__all__ = ["GridFileError", "GridSet", "assign", "load_grids"]
+The modules are imported one by one (``from geofence.assign import assign``): importing the
+package loads none of them, so a report from derived data loads no Numba kernel.
+"""

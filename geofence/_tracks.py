@@ -237,15 +237,6 @@ def collect_cells(
 
 
 @njit(cache=True)
-def count_stamped(cells: np.ndarray, start: int, end: int, stamp: np.ndarray, value: int) -> int:
-    n = 0
-    for k in range(start, end):
-        if stamp[cells[k]] == value:
-            n += 1
-    return n
-
-
-@njit(cache=True)
 def cells_inside(
     g: int,
     lon: np.ndarray,

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from geofence._tracks import cells_inside, count_stamped, mark_cells
+from geofence._tracks import cells_inside, mark_cells
 from geofence.fixes import Fixes
 from geofence.grids import GridSet, Leaves
 
@@ -36,6 +36,11 @@ class LeafCells(NamedTuple):
     off: np.ndarray  # leaf g's cells are cells[off[g]:off[g+1]]
     cells: np.ndarray  # int64 raster indices
     size: int  # cells in the raster
+
+    def covered(self, stamp: np.ndarray, value: int) -> np.ndarray:
+        """Per leaf, how many of its cells ``stamp`` holds ``value`` in."""
+        marked = np.concatenate([[0], np.cumsum(stamp[self.cells] == value)])
+        return marked[self.off[1:]] - marked[self.off[:-1]]
 
     def keep(self) -> np.ndarray:
         """A mask of the raster: the cells of some leaf."""
@@ -104,10 +109,11 @@ def coverage_table(
     grid_set: Leaves, cells: LeafCells, stamp: np.ndarray
 ) -> list[dict[str, object]]:
     """Rows from the raster ``stamp`` (covered cells hold 1): per leaf, then per parent."""
-    totals: dict[str, tuple[int, int]] = {}
-    for g, grid_id in enumerate(grid_set.ids):
-        a, b = int(cells.off[g]), int(cells.off[g + 1])
-        totals[grid_id] = (b - a, count_stamped(cells.cells, a, b, stamp, 1))
+    covered = cells.covered(stamp, 1)
+    totals = {
+        grid_id: (int(cells.off[g + 1] - cells.off[g]), int(covered[g]))
+        for g, grid_id in enumerate(grid_set.ids)
+    }
     rows = [_row(i, *totals[i]) for i in grid_set.ids]
     for parent in grid_set.tree.parents:
         leaves = grid_set.tree.leaves_under[parent]
@@ -144,9 +150,8 @@ def device_row(
     value: int,
 ) -> dict[str, object]:  # fmt: skip
     """A device's row: the cells of its grid's leaves whose ``stamp`` is ``value``."""
-    n = covered = 0
-    for g in grid_set.tree.positions_under[grid_id]:
-        a, b = int(cells.off[g]), int(cells.off[g + 1])
-        n += b - a
-        covered += count_stamped(cells.cells, a, b, stamp, value)
+    leaves = grid_set.tree.positions_under[grid_id]
+    n = int((cells.off[leaves + 1] - cells.off[leaves]).sum())
+    covered = sum(int((stamp[cells.cells[cells.off[g] : cells.off[g + 1]]] == value).sum())
+                  for g in leaves)  # fmt: skip
     return _row(grid_id, n, covered, device_id=device_id)

@@ -24,6 +24,7 @@ whole microseconds, overdue seconds summed exactly). A day's facts, computed onc
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from geofence._tracks import collect_cells
-from geofence.compliance import LeafCompliance, compliance_table, leaf_compliance
+from geofence.compliance import LeafCompliance, compliance_table
 from geofence.config import GeofenceSettings
 from geofence.coverage import GridCells, LeafCells, coverage_table, device_row
 from geofence.fixes import Fixes
@@ -250,7 +251,7 @@ class WindowFacts:
         index = np.array([self.devices.setdefault(d, len(self.devices)) for d in devices],
                          dtype=np.int64)  # fmt: skip
         self.runs.append(part.visits)
-        self.time.append(part.time._replace(device=index[part.time.device]))
+        self.time.append(_summed(part.time._replace(device=index[part.time.device])))
         self.covered.append(part.cells._replace(device=index[part.cells.device]))
 
     def _time(self) -> FixTime:
@@ -271,16 +272,8 @@ class WindowFacts:
         runs = VisitRuns(*(np.concatenate(c) for c in zip(*parts, strict=True)))
         order = np.lexsort((runs.first, runs.grid))
         runs = VisitRuns(*(c[order] for c in runs))
-        bounds = np.searchsorted(runs.grid, np.arange(len(self.grids.ids) + 1))
-        leaves: dict[str, LeafCompliance] = {}
-        for g, grid_id in enumerate(self.grids.ids):
-            grid = self.grids.by_id[grid_id]
-            intervals = service_intervals(grid.service_hours, self.start, self.end, self.tz)
-            lo, hi = int(bounds[g]), int(bounds[g + 1])
-            leaves[grid_id] = leaf_from_runs(
-                VisitRuns(*(c[lo:hi] for c in runs)), intervals, grid.interval_s
-            )
-        return compliance_table(self.grids, leaves, self.tz)
+        return compliance_table(self.grids, leaves_from_runs(self.grids, runs, self.start,
+                                                             self.end, self.tz), self.tz)  # fmt: skip
 
     def presence(self, assigned: dict[str, str]) -> list[dict[str, object]]:
         time = self._time()
@@ -317,25 +310,76 @@ class WindowFacts:
         return rows
 
 
-def leaf_from_runs(runs: VisitRuns, intervals: np.ndarray, interval_s: float) -> LeafCompliance:
-    """A leaf's figures from its runs (sorted by first visit) and its service intervals:
-    the gaps are each interval's start to its first run, run to run, last run to its end."""
-    k, inside = interval_of(intervals, runs.first)
-    k, first, last = k[inside], runs.first[inside], runs.last[inside]
-    starts, ends = [], []
-    bounds = np.searchsorted(k, np.arange(len(intervals) + 1))
-    for i, (lo_t, hi_t) in enumerate(intervals):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        starts.append(np.r_[lo_t, last[lo:hi]])
-        ends.append(np.r_[first[lo:hi], hi_t])
-    gap_start = np.concatenate(starts) if starts else np.empty(0)
-    gap_end = np.concatenate(ends) if ends else np.empty(0)
-    inner = runs.inner[inside]
-    return leaf_compliance(
-        gap_start, gap_end, int(runs.visits[inside].sum()),
-        float(inner.max()) if len(inner) else 0.0, interval_s,
-        float((intervals[:, 1] - intervals[:, 0]).sum()),
-    )  # fmt: skip
+def _summed(time: FixTime) -> FixTime:
+    """Fix time added up per (device, leaf): what presence needs of a piece's fixes."""
+    if len(time.us) == 0:
+        return time
+    key = time.device * (1 << 32) + (time.leaf.astype(np.int64) + 1)
+    keys, where = np.unique(key, return_inverse=True)
+    us = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(us, where, time.us)
+    return FixTime(keys >> 32, ((keys & 0xFFFFFFFF) - 1).astype(np.int32), us)
+
+
+def leaves_from_runs(
+    grids: Leaves, runs: VisitRuns, start: float, end: float, tz: ZoneInfo
+) -> dict[str, LeafCompliance]:
+    """Every leaf's figures from the runs (sorted by leaf, then first visit): the gaps are
+    each service interval's start to its first run, run to run, and last run to its end.
+    Leaves that share service hours share their intervals, and are done together."""
+    n = len(grids.ids)
+    interval = np.array([grids.by_id[i].interval_s for i in grids.ids], dtype=np.float64)
+    visits = np.zeros(n, dtype=np.int64)
+    inner = np.zeros(n)
+    window = np.zeros(n)
+    gap_grid, gap_start, gap_end = [], [], []
+    by_hours: dict[str | None, list[int]] = {}
+    for g, grid_id in enumerate(grids.ids):
+        by_hours.setdefault(grids.by_id[grid_id].service_hours, []).append(g)
+    for hours, group in by_hours.items():
+        intervals = service_intervals(hours, start, end, tz)
+        members = np.asarray(group, dtype=np.int64)
+        window[members] = float((intervals[:, 1] - intervals[:, 0]).sum())
+        slots = len(intervals)
+        if slots == 0:
+            continue
+        local = np.full(n, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        k, inside = interval_of(intervals, runs.first)
+        keep = inside & (local[runs.grid] >= 0)
+        grid, k, first, last = runs.grid[keep], k[keep], runs.first[keep], runs.last[keep]
+        np.add.at(visits, grid, runs.visits[keep])
+        np.maximum.at(inner, grid, runs.inner[keep])
+        slot = local[grid] * slots + k  # non-decreasing: runs are in (leaf, time) order
+        opens = np.r_[True, slot[1:] != slot[:-1]] if len(slot) else np.empty(0, dtype=np.bool_)
+        closes = np.r_[slot[1:] != slot[:-1], True] if len(slot) else opens
+        # the gap before each run: from the interval's start, or from the run before
+        gap_grid.append(grid)
+        gap_start.append(np.where(opens, intervals[k, 0], np.r_[0.0, last[:-1]]))
+        gap_end.append(first)
+        # the gap closing each interval of each leaf: from its last run, or its start
+        tail = np.tile(intervals[:, 0], len(members))
+        tail[slot[closes]] = last[closes]
+        gap_grid.append(np.repeat(members, slots))
+        gap_start.append(tail)
+        gap_end.append(np.tile(intervals[:, 1], len(members)))
+    gap_leaf = np.concatenate(gap_grid) if gap_grid else np.empty(0, dtype=np.int64)
+    a = np.concatenate(gap_start) if gap_start else np.empty(0)
+    b = np.concatenate(gap_end) if gap_end else np.empty(0)
+    longest = inner.copy()
+    np.maximum.at(longest, gap_leaf, b - a)
+    over = (b - a) - interval[gap_leaf]
+    late = np.flatnonzero(over > 0)
+    late = late[np.lexsort((a[late], gap_leaf[late]))]
+    bounds = np.searchsorted(gap_leaf[late], np.arange(n + 1))
+    leaves = {}
+    for i, grid_id in enumerate(grids.ids):
+        mine = late[bounds[i] : bounds[i + 1]]
+        leaves[grid_id] = LeafCompliance(
+            int(visits[i]), float(longest[i]), math.fsum(over[mine].tolist()), float(window[i]),
+            list(zip(a[mine].tolist(), b[mine].tolist(), strict=True)),
+        )  # fmt: skip
+    return leaves
 
 
 def interval_of(intervals: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,25 +396,34 @@ def window_facts(
     start: float,
     end: float,
     settings: GeofenceSettings,
-    stored: Mapping[dt.date, PieceFacts],
+    stored: Mapping[dt.date, tuple[float, PieceFacts]],
     compute: Callable[[float, float, float], PieceFacts],
 ) -> WindowFacts:
-    """The facts of [start, end): each whole day from ``stored`` where it is there, every
-    other piece from ``compute(a, b, end)`` (the facts of [a, b) from the fixes in
-    [a, min(b + segment_max_s, end))).
+    """The facts of [start, end) from the pieces' facts.
 
-    A stored day's ``across`` holds for a window going on at least ``segment_max_s`` past
-    its end; closer to a window's end it is computed from the fixes around the midnight."""
+    ``stored``: per day, ``(through, facts)``: the facts of [the day's start, through),
+    derived as for a window going on past ``through``; used where the window holds that
+    whole span. Every other piece comes from ``compute(a, b, end)``: the facts of [a, b)
+    from the fixes in [a, min(b + segment_max_s, end)).
+
+    Stored ``across`` facts hold for a window going on at least ``segment_max_s`` past
+    ``through``; closer to the window's end they are computed from the fixes around it."""
     tz = ZoneInfo(settings.timezone)
     seg = settings.segment_max_s
     facts = WindowFacts(grids, cells, start, end, tz)
     for day, a, b in pieces(start, end, tz):
-        known = stored.get(day) if (a, b) == day_bounds(day, tz) else None
-        piece = known if known is not None else compute(a, b, end)
-        facts.add(piece.devices, piece.own)
-        if b >= end:
-            continue
-        if known is not None and end < b + seg:
-            piece = compute(max(start, b - seg), b, end)
-        facts.add(piece.devices, piece.across)
+        known = stored.get(day) if a == day_bounds(day, tz)[0] else None
+        if known is not None and a < known[0] <= b:
+            through, piece = known
+            facts.add(piece.devices, piece.own)
+            if through < end:
+                if end < through + seg:
+                    piece = compute(max(start, through - seg), through, end)
+                facts.add(piece.devices, piece.across)
+            a = through
+        if a < b:
+            piece = compute(a, b, end)
+            facts.add(piece.devices, piece.own)
+            if b < end:
+                facts.add(piece.devices, piece.across)
     return facts

@@ -37,8 +37,9 @@ from geofence.daily import (
 )  # fmt: skip
 from geofence.fixes import fixes_from_frame
 from geofence.grids import GridCatalog, GridSet, Leaves, build_grid_set, catalog_of
+from geofence.shapes import Grid
 from patrol.registry import grids_from_rows
-from tracks.derived import DayQuarters, DerivedReader, derived_reader, quarters
+from tracks.derived import DerivedReader, derived_reader, quarters
 from tracks.grids import read_grid_rows
 from tracks.queries import fix_time_range
 from tracks.schema import DERIVED_CELLS, DERIVED_TIME, DERIVED_VISITS
@@ -77,20 +78,25 @@ class ReportGrids:
         digest = hashlib.sha256()
         digest.update(json.dumps([DERIVE_VERSION, settings.segment_max_s, settings.cell_m,
                                   settings.reach_m, settings.timezone]).encode())  # fmt: skip
-        for row in self.rows.iter_rows():
-            digest.update(json.dumps(row, default=str).encode())
+        for column in self.rows.iter_columns():
+            digest.update(json.dumps(column.to_list(), default=str).encode())
         return digest.hexdigest()[:32]
 
 
 def _catalog(rows: pl.DataFrame) -> GridCatalog:
-    return catalog_of(grids_from_rows(rows, geometry=False))
+    columns = (
+        rows[c].to_list() for c in ("grid_id", "name", "parent", "interval_s", "service_hours")
+    )
+    return catalog_of([Grid(gid, name, parent, interval, hours, None)
+                       for gid, name, parent, interval, hours in zip(*columns, strict=True)])  # fmt: skip
 
 
-def day_quarters(day: dt.date, tz: ZoneInfo, segment_max_s: float) -> DayQuarters:
-    """The quarters whose pings a day's facts are made of: the day, and the first
-    ``segment_max_s`` of the next (the segments across its end)."""
-    a, b = day_bounds(day, tz)
-    return (day, *quarters(int(a * 1e6), int((b + segment_max_s) * 1e6)))
+def _us(seconds: float) -> int:
+    return round(seconds * 1e6)
+
+
+def _starts(days: list[dt.date], tz: ZoneInfo) -> list[tuple[dt.date, int]]:
+    return [(d, _us(day_bounds(d, tz)[0])) for d in days]
 
 
 def _when(ts: float, tz: ZoneInfo) -> dt.datetime:
@@ -115,19 +121,24 @@ class Derived:
 
 
 def derive_day(
-    grids: ReportGrids, store: Store, day: dt.date, settings: GeofenceSettings
+    grids: ReportGrids,
+    store: Store,
+    day: dt.date,
+    settings: GeofenceSettings,
+    through: float | None = None,
 ) -> Derived:
-    """Compute one day's facts from the pings and store them (replacing the day's rows)."""
+    """Compute the facts of [the day's start, through) (default: the whole day) from the
+    pings and store them, replacing the day's rows."""
     t0 = time.perf_counter()
     tz = ZoneInfo(settings.timezone)
     a, b = day_bounds(day, tz)
+    b = b if through is None else _us(min(b, through)) / 1e6  # as stored: whole microseconds
     with derived_reader(store) as reader:
-        changes = reader.changes([day_quarters(day, tz, settings.segment_max_s)])[day]
+        depends = (day, *quarters(_us(a), _us(b + settings.segment_max_s)))
+        changes = reader.changes([depends])[day]
         facts = _compute(grids, reader, settings, a, b, np.inf)
-    catalog = grids.catalog
-    store.replace_derived_day(
-        day, grids.fingerprint(settings), changes, _frames(day, facts, catalog)
-    )
+    store.replace_derived_day(day, _when(b, tz), grids.fingerprint(settings), changes,
+                              _frames(day, facts, grids.catalog))  # fmt: skip
     return Derived(day, len(facts.own.time.us), time.perf_counter() - t0)
 
 
@@ -163,13 +174,21 @@ def derive_range(
 def stale_days(
     grids: ReportGrids, store: Store, days: list[dt.date], settings: GeofenceSettings
 ) -> list[dt.date]:
-    """The days of ``days`` whose stored facts are missing or not current."""
+    """The days of ``days`` whose stored facts are missing, not current or not of the
+    whole day."""
     tz = ZoneInfo(settings.timezone)
     with derived_reader(store) as reader:
-        current = reader.current_days(
-            [day_quarters(d, tz, settings.segment_max_s) for d in days], grids.fingerprint(settings)
-        )
-    return [d for d in days if d not in current]
+        current = derived_through(grids, reader, days, settings)
+    return [d for d in days if current.get(d) != day_bounds(d, tz)[1]]
+
+
+def derived_through(grids: ReportGrids, reader: DerivedReader, days: list[dt.date],
+                    settings: GeofenceSettings) -> dict[dt.date, float]:  # fmt: skip
+    """Of ``days``, those with current facts: day -> the time they are derived through."""
+    tz = ZoneInfo(settings.timezone)
+    return reader.current_days(
+        _starts(days, tz), _us(settings.segment_max_s), grids.fingerprint(settings)
+    )
 
 
 def store_grid_cells(grids: ReportGrids, store: Store, settings: GeofenceSettings) -> None:
@@ -188,6 +207,7 @@ def store_grid_cells(grids: ReportGrids, store: Store, settings: GeofenceSetting
 
 
 def _frames(day: dt.date, facts: PieceFacts, catalog: Leaves) -> dict[str, pl.DataFrame]:
+    """A day's facts as rows of the derived tables."""
     devices = np.asarray(facts.devices, dtype=object)
     leaf_ids = np.asarray([*catalog.ids, None], dtype=object)  # -1 -> None
     out: dict[str, list[pl.DataFrame]] = {
@@ -195,31 +215,35 @@ def _frames(day: dt.date, facts: PieceFacts, catalog: Leaves) -> dict[str, pl.Da
     }
     for across, part in ((False, facts.own), (True, facts.across)):
         v = part.visits
+        n = len(v.grid)
         out[DERIVED_VISITS.name].append(pl.DataFrame({
-            "day": [day] * len(v.grid), "grid_id": leaf_ids[v.grid].tolist(), "first_ts": v.first,
-            "last_ts": v.last, "visits": v.visits, "max_inner_s": v.inner, "across": across,
-        }, schema_overrides={"day": pl.Date, "grid_id": pl.String}))  # fmt: skip
-        time_rows = pl.DataFrame({
-            "device": part.time.device, "leaf": part.time.leaf, "fix_us": part.time.us,
-        }).group_by("device", "leaf").agg(pl.col("fix_us").sum()).sort("device", "leaf")  # fmt: skip
+            "day": [day] * n, "grid_id": leaf_ids[v.grid].tolist(), "first_ts": v.first,
+            "last_ts": v.last, "visits": v.visits, "max_inner_s": v.inner, "across": [across] * n,
+        }, schema=DERIVED_VISITS.schema, strict=False))  # fmt: skip
+        time_rows = pl.DataFrame(
+            {"device": part.time.device, "leaf": part.time.leaf, "fix_us": part.time.us},
+            schema={"device": pl.Int64, "leaf": pl.Int32, "fix_us": pl.Int64},
+        ).group_by("device", "leaf").agg(pl.col("fix_us").sum()).sort("device", "leaf")  # fmt: skip
+        n = time_rows.height
         out[DERIVED_TIME.name].append(pl.DataFrame({
-            "day": [day] * time_rows.height,
-            "device_id": devices[time_rows["device"].to_numpy()].tolist(),
+            "day": [day] * n, "device_id": devices[time_rows["device"].to_numpy()].tolist(),
             "grid_id": leaf_ids[time_rows["leaf"].to_numpy()].tolist(),
-            "fix_us": time_rows["fix_us"], "across": across,
-        }, schema_overrides={"day": pl.Date, "device_id": pl.String, "grid_id": pl.String}))  # fmt: skip
+            "fix_us": time_rows["fix_us"], "across": [across] * n,
+        }, schema=DERIVED_TIME.schema, strict=False))  # fmt: skip
         c = part.cells
+        n = len(c.cell)
         out[DERIVED_CELLS.name].append(pl.DataFrame({
-            "day": [day] * len(c.cell), "device_id": devices[c.device].tolist(),
-            "cell": c.cell.astype(np.int32), "across": across,
-        }, schema_overrides={"day": pl.Date, "device_id": pl.String}))  # fmt: skip
+            "day": [day] * n, "device_id": devices[c.device].tolist(), "cell": c.cell,
+            "across": [across] * n,
+        }, schema=DERIVED_CELLS.schema, strict=False))  # fmt: skip
     return {name: pl.concat(frames) for name, frames in out.items()}
 
 
 def _stored(
-    frames: dict[str, pl.DataFrame], catalog: Leaves, days: set[dt.date]
-) -> dict[dt.date, PieceFacts]:
-    """Stored rows of ``days`` back into each day's facts (a day may have no rows)."""
+    frames: dict[str, pl.DataFrame], catalog: Leaves, days: dict[dt.date, float]
+) -> dict[dt.date, tuple[float, PieceFacts]]:
+    """Stored rows of ``days`` (day -> through) back into each day's facts (a day may
+    have no rows)."""
     visits, time_rows, cells = (
         frames[t.name] for t in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS)
     )
@@ -251,24 +275,24 @@ def _stored(
                         t["fix_us"].to_numpy()),
                 CoveredCells(c["device"].to_numpy(), c["cell"].to_numpy().astype(np.int64)),
             )  # fmt: skip
-    return {day: PieceFacts(devices, parts[(day, False)], parts[(day, True)]) for day in days}
+    return {
+        day: (through, PieceFacts(devices, parts[(day, False)], parts[(day, True)]))
+        for day, through in days.items()
+    }
 
 
 def _leaf_cells(
     grids: ReportGrids, reader: DerivedReader, settings: GeofenceSettings, fp: str
 ) -> LeafCells:
+    """Each leaf's cells as stored with the derived data, else from the grids' geometry."""
     rows = reader.grid_cells(fp)
     if rows.height == 0:
         return grids.cells(settings).leaf_cells
-    by_grid = {
-        gid: frame["cell"].to_numpy()
-        for (gid,), frame in rows.partition_by("grid_id", as_dict=True).items()
-    }
-    parts = [
-        by_grid.get(gid, np.empty(0, dtype=np.int32)).astype(np.int64) for gid in grids.catalog.ids
-    ]
-    off = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    cells = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    leaf = rows["grid_id"].cast(pl.Enum(grids.catalog.ids)).to_physical().to_numpy()
+    order = np.argsort(leaf, kind="stable")
+    counts = np.bincount(leaf, minlength=len(grids.catalog.ids))
+    off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    cells = rows["cell"].to_numpy().astype(np.int64)[order]
     return LeafCells(off, cells, int(cells.max()) + 1 if len(cells) else 0)
 
 
@@ -278,12 +302,10 @@ def read_window(grids: ReportGrids, store: Store, start: dt.datetime, end: dt.da
     window's edges, days not derived or changed since) from the pings, on one snapshot."""
     tz = ZoneInfo(settings.timezone)
     t0, t1 = start.timestamp(), end.timestamp()
-    whole = [day for day, a, b in pieces(t0, t1, tz) if (a, b) == day_bounds(day, tz)]
+    starting = [day for day, a, _ in pieces(t0, t1, tz) if a == day_bounds(day, tz)[0]]
     fp = grids.fingerprint(settings)
     with derived_reader(store) as reader:
-        current = reader.current_days(
-            [day_quarters(d, tz, settings.segment_max_s) for d in whole], fp
-        )
+        current = derived_through(grids, reader, starting, settings)
         stored = _stored(reader.facts(sorted(current)), grids.catalog, current) if current else {}
         leaf_cells = _leaf_cells(grids, reader, settings, fp)
         return window_facts(

@@ -61,16 +61,35 @@ class DerivedReader:
             self._con.unregister("wanted")
         return {day: int(n) for day, n in rows}
 
-    def current_days(self, days: list[DayQuarters], fingerprint: str) -> set[dt.date]:
-        """The days whose derived facts are current for ``fingerprint``."""
+    def current_days(
+        self, days: list[tuple[dt.date, int]], reach_us: int, fingerprint: str
+    ) -> dict[dt.date, float]:
+        """Of ``days`` (each with its start, epoch microseconds), those whose derived facts
+        are current for ``fingerprint``: day -> through (epoch seconds). The facts of
+        [start, through) depend on the pings up to through + ``reach_us``."""
         if not days or not self.has_derived:
-            return set()
-        changes = self.changes(days)
-        rows = self._con.execute(
-            "SELECT day, changes FROM derived_days WHERE fingerprint = ? AND day BETWEEN ? AND ?",
-            [fingerprint, min(d for d, _, _ in days), max(d for d, _, _ in days)],
+            return {}
+        starts = dict(days)
+        derived = self._con.execute(
+            "SELECT day, epoch_us(through), changes FROM derived_days "
+            "WHERE fingerprint = ? AND day BETWEEN ? AND ?",
+            [fingerprint, min(starts), max(starts)],
         ).fetchall()
-        return {day for day, n in rows if changes.get(day) == n}
+        derived = [row for row in derived if row[0] in starts]
+        if not derived:
+            return {}
+        q0 = [starts[day] // QUARTER_US for day, _, _ in derived]
+        q1 = [(through + reach_us - 1) // QUARTER_US for _, through, _ in derived]
+        counts = self._con.execute(
+            "SELECT quarter, changes FROM ping_changes WHERE quarter BETWEEN ? AND ?",
+            [min(q0), max(q1)],
+        ).pl()  # the file has one row per quarter, the lake one per commit: summed here
+        quarter, changes = counts["quarter"].to_numpy(), counts["changes"].to_numpy()
+        out = {}
+        for (day, through, stored), lo, hi in zip(derived, q0, q1, strict=True):
+            if int(changes[(quarter >= lo) & (quarter <= hi)].sum()) == stored:
+                out[day] = through / 1e6
+        return out
 
     def facts(self, days: list[dt.date]) -> dict[str, pl.DataFrame]:
         """The derived rows of these days: table name -> rows (its schema)."""

@@ -193,6 +193,7 @@ DERIVED_DAYS = Table(
     (
         Column("day", "DATE", "the service day, in the deployment's time zone", False,
                "PRIMARY KEY"),
+        Column("through", "TIMESTAMPTZ", "the facts are of [the day's start, through)", False),
         Column("fingerprint", "VARCHAR", "grids and settings the facts were derived with", False),
         Column("changes", "BIGINT", "ping_changes summed over the day's quarters when derived",
                False),

@@ -330,11 +330,16 @@ class Store:
         self._increment(con, PING_CHANGES, frame)
 
     def replace_derived_day(
-        self, day: dt.date, fingerprint: str, changes: int, facts: dict[str, pl.DataFrame]
+        self,
+        day: dt.date,
+        through: dt.datetime,
+        fingerprint: str,
+        changes: int,
+        facts: dict[str, pl.DataFrame],
     ) -> None:
-        """Replace one day's derived rows (``facts``: table name -> rows of its schema) and
-        record it as derived from ``changes`` (ping_changes summed over it), in one
-        transaction."""
+        """Replace one day's derived rows (``facts``: table name -> rows of its schema, of
+        [the day's start, through)) and record them as derived from ``changes``
+        (ping_changes summed over what they depend on), in one transaction."""
         with self.transaction() as con:
             for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS):
                 con.execute(f"DELETE FROM {table.name} WHERE day = ?", [day])
@@ -345,7 +350,8 @@ class Store:
                     )
             con.execute("DELETE FROM derived_days WHERE day = ?", [day])
             con.execute(
-                "INSERT INTO derived_days VALUES (?, ?, ?, now())", [day, fingerprint, changes]
+                "INSERT INTO derived_days VALUES (?, ?, ?, ?, now())",
+                [day, through, fingerprint, changes],
             )
 
     def replace_grid_cells(self, rows: pl.DataFrame) -> None:

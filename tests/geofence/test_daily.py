@@ -99,9 +99,10 @@ def reports(kind: str, grid_set: GridSet, fixes: Fixes, s: float, e: float,
     ),
     window=st.tuples(BOUNDS, BOUNDS).filter(lambda w: w[0] != w[1]),
     stored_days=st.one_of(st.just({0, 1, 2}), st.sets(st.integers(0, 2))),
+    throughs=st.lists(st.one_of(st.none(), st.integers(1, 86400 * 10**6)), min_size=3, max_size=3),
 )
 def test_facts_of_pieces_give_the_rows_of_the_recompute(
-    tmp_path, hours, interval_min, tracks, window, stored_days
+    tmp_path, hours, interval_min, tracks, window, stored_days, throughs
 ):
     grid_set = load_grids(grid_file(tmp_path / "g.geojson", hours, interval_min))
     cells = grid_cells(grid_set, SETTINGS.cell_m)
@@ -127,8 +128,10 @@ def test_facts_of_pieces_give_the_rows_of_the_recompute(
     for k in stored_days:
         day = DAY0 + dt.timedelta(days=k)
         a, b = day_bounds(day, TZ)
-        stored[day] = piece_facts(grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf,
-                                  SETTINGS)  # fmt: skip
+        if throughs[k] is not None:  # derived through a time of the day, not to its end
+            b = a + throughs[k] / 1e6
+        stored[day] = (b, piece_facts(grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b,
+                                      np.inf, SETTINGS))  # fmt: skip
     assigned = {"d0": "A", "d1": "P", "d2": "C", "d3": "Q"}
     facts = window_facts(grid_set, cells.leaf_cells, s, e, SETTINGS, stored, compute)
     expected = {}

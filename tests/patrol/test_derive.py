@@ -79,8 +79,9 @@ def test_reports_from_derived_data_equal_the_recompute(tmp_path_factory, hours, 
                                    MIDNIGHT + np.array([r[1] for r in part]),
                                    np.array([r[2] for r in part]), np.array([r[3] for r in part]))  # fmt: skip
                 store.write_batch(frame, REJECTED.empty(), {})
-            for k in rng.sample(range(4), rng.randint(0, 4)):
-                derive_day(grids, store, DAY0 + dt.timedelta(days=k), SETTINGS)
+            for k in rng.sample(range(4), rng.randint(0, 4)):  # whole days, or up to a time
+                through = None if rng.random() < 0.5 else MIDNIGHT + 86400 * (k + rng.random())
+                derive_day(grids, store, DAY0 + dt.timedelta(days=k), SETTINGS, through)
         for w in windows:
             start, end = when(min(w)), when(max(w))
             for kind in KINDS:
