@@ -52,7 +52,31 @@ def when(seconds: float) -> dt.datetime:
 )  # fmt: skip
 def test_reports_from_derived_data_equal_the_recompute(tmp_path_factory, hours, tracks, batches,
                                                        seed, windows):  # fmt: skip
-    folder = tmp_path_factory.mktemp("derive")
+    check_reports(tmp_path_factory.mktemp("derive"), hours, tracks, batches, seed, windows, 4)
+
+
+#: a month and more: tracks anywhere in 40 days, windows of 1 to 40 days
+LONG = 40 * 86400
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(
+    hours=st.lists(st.sampled_from([None, "08:00-20:00", "20:00-08:00"]), min_size=3, max_size=3),
+    tracks=st.lists(st.tuples(st.integers(0, LONG).map(float),
+                              st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=30)),
+                    min_size=1, max_size=4),
+    seed=st.integers(0, 1000),
+    windows=st.lists(st.tuples(st.integers(0, LONG // 3600).map(lambda h: h * 3600.0),
+                               st.integers(1, 40).map(lambda d: d * 86400.0)),
+                     min_size=1, max_size=2).map(lambda ws: [(a, a + d) for a, d in ws]),
+)  # fmt: skip
+def test_reports_over_windows_of_up_to_forty_days(tmp_path_factory, hours, tracks, seed, windows):
+    check_reports(tmp_path_factory.mktemp("derive"), hours, tracks, 3, seed, windows, 41)
+
+
+def check_reports(folder, hours, tracks, batches, seed, windows, days):
+    """Store the tracks in batches (some derived between them), compare every report."""
     rng = random.Random(seed)
     with Store(folder / "t.db") as store:
         save_grids(store, check_grids(grid_file(folder / "g.geojson", hours, 2.0))[0])
@@ -79,7 +103,7 @@ def test_reports_from_derived_data_equal_the_recompute(tmp_path_factory, hours, 
                                    MIDNIGHT + np.array([r[1] for r in part]),
                                    np.array([r[2] for r in part]), np.array([r[3] for r in part]))  # fmt: skip
                 store.write_batch(frame, REJECTED.empty(), {})
-            for k in rng.sample(range(4), rng.randint(0, 4)):  # whole days, or up to a time
+            for k in rng.sample(range(days), rng.randint(0, min(days, 6))):  # whole, or part
                 through = None if rng.random() < 0.5 else MIDNIGHT + 86400 * (k + rng.random())
                 derive_day(grids, store, DAY0 + dt.timedelta(days=k), SETTINGS, through)
         for w in windows:
