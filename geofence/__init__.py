@@ -1,5 +1,7 @@
 """Geofence: grids, assignment of pings to grids, visits, coverage and the interval rule.
 
-The modules are imported one by one (``from geofence.assign import assign``): importing the
-package loads none of them, so a report from derived data loads no Numba kernel.
+Importing the package imports none of its modules. The Numba kernels (``_rings``,
+``_raster``, ``_tracks``, ``index``, ``assign``) are imported where they run, inside the
+functions that call them: a report from derived data places no point in a grid and so
+loads no Numba at all (a cold ``gridpatrol report`` of a day stays under a second).
 """

@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from geofence._tracks import cells_inside, mark_cells
 from geofence.fixes import Fixes
 from geofence.grids import GridSet, Leaves
 
@@ -58,6 +57,10 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
     j_lo, j_hi = np.floor(y0 / cell_m).astype(int), np.floor(y1 / cell_m).astype(int)
     i0, j0 = int(i_lo.min()), int(j_lo.min())
     nx, ny = int(i_hi.max()) - i0 + 1, int(j_hi.max()) - j0 + 1
+    from geofence._tracks import (
+        cells_inside,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     parts = []
     off = [0]
     s = grid_set
@@ -78,6 +81,10 @@ def _stamp(
     cells: GridCells, grid_set: GridSet, fixes: Fixes, rows: slice, stamp: np.ndarray,
     value: int, reach_m: float, segment_max_s: float,
 ) -> None:  # fmt: skip
+    from geofence._tracks import (
+        mark_cells,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     x, y = grid_set.plane.to_xy(fixes.lon[rows], fixes.lat[rows])
     mark_cells(
         ts=fixes.ts[rows], x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),

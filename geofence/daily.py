@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from geofence._tracks import collect_cells
 from geofence.compliance import LeafCompliance, compliance_table
 from geofence.config import GeofenceSettings
 from geofence.coverage import GridCells, LeafCells, coverage_table, device_row
@@ -214,6 +213,10 @@ def covered_cells(
     grid_set: GridSet, cells: GridCells, fixes: Fixes, settings: GeofenceSettings
 ) -> CoveredCells:
     """Per device, the cells of some leaf within reach of its fixes and segments."""
+    from geofence._tracks import (
+        collect_cells,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     x, y = grid_set.plane.to_xy(fixes.lon, fixes.lat)
     keep = cells.leaf_cells.keep()
     capacity = max(1024, 16 * len(fixes))

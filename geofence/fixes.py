@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from geofence.assign import assign
 from geofence.grids import GridSet
 
 
@@ -49,7 +48,7 @@ def make_fixes(
         ts=np.ascontiguousarray(ts[order], dtype=np.float64),
         lon=lon,
         lat=lat,
-        grid=assign(grid_set, lon, lat),
+        grid=_assign(grid_set, lon, lat),
     )
 
 
@@ -65,5 +64,13 @@ def fixes_from_frame(grid_set: GridSet, frame: pl.DataFrame) -> Fixes:
         ts=np.ascontiguousarray(frame["us"].to_numpy(), dtype=np.float64) / 1e6,
         lon=lon,
         lat=lat,
-        grid=assign(grid_set, lon, lat),
+        grid=_assign(grid_set, lon, lat),
     )
+
+
+def _assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    from geofence.assign import (
+        assign,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
+    return assign(grid_set, lon, lat)

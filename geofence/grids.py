@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import shapely
@@ -20,12 +20,13 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from base.errors import GridpatrolError
-from geofence._rings import Candidates, Raster, RingBuffers
 from geofence.check import find_invalid, find_overlaps, plane_of
 from geofence.check import repair as repair_grids
-from geofence.index import build_index, build_raster, build_rings, flatten
 from geofence.service import parse_service_hours
 from geofence.shapes import Grid, Plane
+
+if TYPE_CHECKING:
+    from geofence._rings import Candidates, Raster, RingBuffers
 
 DEFAULT_INTERVAL_MIN = 30.0
 MAX_VERTICES = 2_000_000
@@ -288,6 +289,13 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
     leaves = [g for g in grids if g.id not in parents]
     geoms = [g.geometry for g in leaves if g.geometry is not None]
     assert len(geoms) == len(leaves)
+    from geofence.index import (  # a kernel module: loaded where it runs (geofence/__init__.py)
+        build_index,
+        build_raster,
+        build_rings,
+        flatten,
+    )
+
     flat = flatten(geoms)
     index = build_index(geoms, flat["bbox"])
     coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)
