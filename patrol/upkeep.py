@@ -91,10 +91,16 @@ class DerivedUpkeep:
     def _guarded(self, step: Callable[[], object]) -> None:
         try:
             step()
-        except (StoreError, OSError, ValueError) as exc:  # retried at the next step
-            self.health.failures += 1
-            self.health.last_error = f"{type(exc).__name__}: {exc}"
+        except StoreError as exc:  # the store is away or full: retried at the next step
+            self._failed(exc)
             log.error("derived data not brought up to date, will retry: %s", exc)
+        except Exception as exc:  # a bug: counted and shown; reports compute from pings
+            self._failed(exc)
+            log.exception("deriving failed; reports compute the days from the pings")
+
+    def _failed(self, exc: Exception) -> None:
+        self.health.failures += 1
+        self.health.last_error = f"{type(exc).__name__}: {exc}"
 
     def catch_up(self) -> None:
         """Derive every stored day whose facts are missing or not current."""
@@ -126,15 +132,18 @@ class DerivedUpkeep:
                 wanted[day] = min(end, through)
         with derived_reader(self.store) as reader:
             current = derived_through(self.grids, reader, list(wanted), self.settings)
-        for day, target in wanted.items():
-            if self._stop.is_set():
-                with self._lock:
-                    self._touched.add(day)
-                continue
-            if current.get(day) == target:
-                continue
-            done = derive_day(self.grids, self.store, day, self.settings, target)
+        todo = [day for day, target in wanted.items() if current.get(day) != target]
+        for i, day in enumerate(todo):
+            if self._stop.is_set():  # stopping: the rest waits for the next start
+                return
+            try:
+                done = derive_day(self.grids, self.store, day, self.settings, wanted[day])
+            except Exception:
+                with self._lock:  # tried again at the next step
+                    self._touched |= set(todo[i:])
+                raise
             self.health.days_derived += 1
             self.health.seconds += done.seconds
             log.debug("derived %s through %s: %d fixes, %.2f s", day,
-                      dt.datetime.fromtimestamp(target, self.tz).time(), done.fixes, done.seconds)  # fmt: skip
+                      dt.datetime.fromtimestamp(wanted[day], self.tz).time(), done.fixes,
+                      done.seconds)  # fmt: skip
