@@ -31,6 +31,7 @@ from geofence.daily import (
     VisitRuns,
     WindowFacts,
     day_bounds,
+    empty_part,
     piece_facts,
     pieces,
     window_facts,
@@ -107,8 +108,10 @@ def _compute(grids: ReportGrids, reader: DerivedReader, settings: GeofenceSettin
              a: float, b: float, e: float) -> PieceFacts:  # fmt: skip
     """The facts of [a, b) of a window ending at e, from the pings."""
     tz = ZoneInfo(settings.timezone)
-    grid_set = grids.indexed()
     frame = reader.fixes(_when(a, tz), _when(min(b + settings.segment_max_s, e), tz))
+    if frame.height == 0:  # no fix: no facts, and no grid index to build for them
+        return PieceFacts([], empty_part(), empty_part())
+    grid_set = grids.indexed()
     fixes = fixes_from_frame(grid_set, frame)
     return piece_facts(grid_set, grids.cells(settings), fixes, a, b, e, settings)
 
