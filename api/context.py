@@ -14,6 +14,7 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from ingest.batcher import Backlog, BatcherState
+from patrol.derive import ReportGrids
 from patrol.lakestage import RoleHealth
 from patrol.registry import read_geometries
 from patrol.stage import LiveStage
@@ -71,6 +72,13 @@ class ApiContext:
     stage: RoleHealth | None = None  # a stage process's leadership, lag and maintenance
     hub: AlertHub = field(default_factory=AlertHub)
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
+
+    def report_grids(self, grid_set: GridSet) -> ReportGrids:
+        """The grids as reports read them, built once (as :meth:`grid_geometries`)."""
+        if self._report_grids is None:
+            self._report_grids = ReportGrids(self.store, grid_set)
+        return self._report_grids
 
     def grid_geometries(self) -> dict[str, Any]:
         """Each grid's GeoJSON geometry as imported, read once: the grids do not change

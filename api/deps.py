@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from api.context import ApiContext
 from api.errors import ApiError
 from geofence.grids import GridSet
+from patrol.derive import ReportGrids
 
 
 def get_context(request: Request) -> ApiContext:
@@ -99,3 +100,7 @@ def need_grids(context: ApiContext) -> GridSet:
     if context.grid_set is None:
         raise ApiError(503, "no grids imported (gridpatrol grids import)")
     return context.grid_set
+
+
+def report_grids(context: ApiContext) -> ReportGrids:
+    return context.report_grids(need_grids(context))

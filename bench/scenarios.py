@@ -17,8 +17,9 @@ import shapely
 
 from bench import lake_roles
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
-from geofence import assign, load_grids
+from geofence.assign import assign
 from geofence.config import GeofenceSettings
+from geofence.grids import load_grids
 from geofence.reports import compute_report
 from ingest.decode import Decoder
 from ingest.validate import find_bad_pings

@@ -122,6 +122,46 @@ def find_crossings(
 
 
 @njit(cache=True)
+def _segment_end(
+    i: int, ts: np.ndarray, x: np.ndarray, y: np.ndarray, device: np.ndarray, max_dt: float
+) -> tuple[float, float]:
+    """The far end of fix i's segment: the next fix of its device when 0 < dt <= max_dt, or
+    fix i itself (a point)."""
+    if i + 1 < len(ts) and device[i + 1] == device[i]:
+        dt = ts[i + 1] - ts[i]
+        if dt > 0.0 and dt <= max_dt:
+            return x[i + 1], y[i + 1]
+    return x[i], y[i]
+
+
+@njit(cache=True)
+def _reach_box(
+    ax: float, ay: float, bx: float, by: float, cell_m: float, reach_m: float,
+    i0: int, j0: int, nx: int, ny: int,
+) -> tuple[int, int, int, int]:  # fmt: skip
+    """Raster columns and rows (inclusive) whose cell centres may lie within reach of a-b."""
+    lo_i = max(int(np.ceil((min(ax, bx) - reach_m) / cell_m - 0.5)) - i0, 0)
+    hi_i = min(int(np.floor((max(ax, bx) + reach_m) / cell_m - 0.5)) - i0, nx - 1)
+    lo_j = max(int(np.ceil((min(ay, by) - reach_m) / cell_m - 0.5)) - j0, 0)
+    hi_j = min(int(np.floor((max(ay, by) + reach_m) / cell_m - 0.5)) - j0, ny - 1)
+    return lo_i, hi_i, lo_j, hi_j
+
+
+@njit(cache=True)
+def _near(ax: float, ay: float, bx: float, by: float, cx: float, cy: float, reach2: float) -> bool:
+    """Whether (cx, cy) lies within sqrt(reach2) of the segment a-b (a point when a == b)."""
+    rx = bx - ax
+    ry = by - ay
+    rr = rx * rx + ry * ry
+    t = 0.0
+    if rr > 0.0:
+        t = min(1.0, max(0.0, ((cx - ax) * rx + (cy - ay) * ry) / rr))
+    dx = ax + t * rx - cx
+    dy = ay + t * ry - cy
+    return dx * dx + dy * dy <= reach2
+
+
+@njit(cache=True)
 def mark_cells(
     ts: np.ndarray,
     x: np.ndarray,
@@ -140,49 +180,60 @@ def mark_cells(
     """stamp[cell] = value for every cell whose centre lies within reach_m of a fix or of a
     segment (consecutive fixes of a device, 0 < dt <= max_dt). x, y in plane metres."""
     reach2 = reach_m * reach_m
-    n = len(ts)
-    for i in range(n):
+    for i in range(len(ts)):
         ax = x[i]
         ay = y[i]
-        bx = ax
-        by = ay
-        if i + 1 < n and device[i + 1] == device[i]:
-            dt = ts[i + 1] - ts[i]
-            # the segment to the next fix counts when it is short enough in time
-            if dt > 0.0 and dt <= max_dt:
-                bx = x[i + 1]
-                by = y[i + 1]
-        lo_i = int(np.ceil((min(ax, bx) - reach_m) / cell_m - 0.5)) - i0
-        hi_i = int(np.floor((max(ax, bx) + reach_m) / cell_m - 0.5)) - i0
-        lo_j = int(np.ceil((min(ay, by) - reach_m) / cell_m - 0.5)) - j0
-        hi_j = int(np.floor((max(ay, by) + reach_m) / cell_m - 0.5)) - j0
-        lo_i = max(lo_i, 0)
-        lo_j = max(lo_j, 0)
-        hi_i = min(hi_i, nx - 1)
-        hi_j = min(hi_j, ny - 1)
-        rx = bx - ax
-        ry = by - ay
-        rr = rx * rx + ry * ry
+        bx, by = _segment_end(i, ts, x, y, device, max_dt)
+        lo_i, hi_i, lo_j, hi_j = _reach_box(ax, ay, bx, by, cell_m, reach_m, i0, j0, nx, ny)
         for jj in range(lo_j, hi_j + 1):
             cy = (jj + j0 + 0.5) * cell_m
             for ii in range(lo_i, hi_i + 1):
-                cx = (ii + i0 + 0.5) * cell_m
-                t = 0.0
-                if rr > 0.0:
-                    t = min(1.0, max(0.0, ((cx - ax) * rx + (cy - ay) * ry) / rr))
-                dx = ax + t * rx - cx
-                dy = ay + t * ry - cy
-                if dx * dx + dy * dy <= reach2:
+                if _near(ax, ay, bx, by, (ii + i0 + 0.5) * cell_m, cy, reach2):
                     stamp[jj * nx + ii] = value
 
 
 @njit(cache=True)
-def count_stamped(cells: np.ndarray, start: int, end: int, stamp: np.ndarray, value: int) -> int:
-    n = 0
-    for k in range(start, end):
-        if stamp[cells[k]] == value:
-            n += 1
-    return n
+def collect_cells(
+    ts: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    device: np.ndarray,
+    max_dt: float,
+    cell_m: float,
+    reach_m: float,
+    i0: int,
+    j0: int,
+    nx: int,
+    ny: int,
+    keep: np.ndarray,
+    last: np.ndarray,
+    out_device: np.ndarray,
+    out_cell: np.ndarray,
+) -> int:
+    """The (device, cell) pairs that ``mark_cells`` would stamp, each once, for the cells
+    with ``keep[cell]`` (cells of some leaf). Rows sorted by device; ``last`` is scratch of
+    the raster's size filled with -1. Writes up to len(out_cell) pairs; returns how many
+    there are (more than the capacity means: call again with bigger outputs)."""
+    reach2 = reach_m * reach_m
+    found = 0
+    for i in range(len(ts)):
+        ax = x[i]
+        ay = y[i]
+        bx, by = _segment_end(i, ts, x, y, device, max_dt)
+        lo_i, hi_i, lo_j, hi_j = _reach_box(ax, ay, bx, by, cell_m, reach_m, i0, j0, nx, ny)
+        for jj in range(lo_j, hi_j + 1):
+            cy = (jj + j0 + 0.5) * cell_m
+            for ii in range(lo_i, hi_i + 1):
+                cell = jj * nx + ii
+                if not keep[cell] or last[cell] == device[i]:
+                    continue
+                if _near(ax, ay, bx, by, (ii + i0 + 0.5) * cell_m, cy, reach2):
+                    last[cell] = device[i]
+                    if found < len(out_cell):
+                        out_device[found] = device[i]
+                        out_cell[found] = cell
+                    found += 1
+    return found
 
 
 @njit(cache=True)

@@ -20,3 +20,6 @@ class GeofenceSettings:
         "wall", "live alerts run on 'wall' clock time or 'event' time (the newest fix seen)"
     )
     tick_s: float = setting(1.0, "how often live state checks for overdue grids")
+    derive_every_s: float = setting(
+        60.0, "how often the live stage brings the derived patrol data up to date"
+    )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from geofence._tracks import cells_inside, count_stamped, mark_cells
 from geofence.fixes import Fixes
-from geofence.grids import GridSet
+from geofence.grids import GridSet, Leaves
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,30 @@ class GridCells:
     off: np.ndarray  # leaf g's cells are cells[off[g]:off[g+1]]
     cells: np.ndarray
 
+    @property
+    def leaf_cells(self) -> LeafCells:
+        return LeafCells(self.off, self.cells, self.nx * self.ny)
+
+
+class LeafCells(NamedTuple):
+    """Each leaf's cells as raster indices, without the raster's placement: what counting
+    covered cells needs (stored with the derived data, tracks.derived)."""
+
+    off: np.ndarray  # leaf g's cells are cells[off[g]:off[g+1]]
+    cells: np.ndarray  # int64 raster indices
+    size: int  # cells in the raster
+
+    def covered(self, stamp: np.ndarray, value: int) -> np.ndarray:
+        """Per leaf, how many of its cells ``stamp`` holds ``value`` in."""
+        marked = np.concatenate([[0], np.cumsum(stamp[self.cells] == value)])
+        return marked[self.off[1:]] - marked[self.off[:-1]]
+
+    def keep(self) -> np.ndarray:
+        """A mask of the raster: the cells of some leaf."""
+        mask = np.zeros(self.size, dtype=np.bool_)
+        mask[self.cells] = True
+        return mask
+
 
 def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
     """Cells aligned at the plane's origin whose centres the leaf covers (edges count)."""
@@ -33,6 +57,10 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
     j_lo, j_hi = np.floor(y0 / cell_m).astype(int), np.floor(y1 / cell_m).astype(int)
     i0, j0 = int(i_lo.min()), int(j_lo.min())
     nx, ny = int(i_hi.max()) - i0 + 1, int(j_hi.max()) - j0 + 1
+    from geofence._tracks import (
+        cells_inside,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     parts = []
     off = [0]
     s = grid_set
@@ -53,6 +81,10 @@ def _stamp(
     cells: GridCells, grid_set: GridSet, fixes: Fixes, rows: slice, stamp: np.ndarray,
     value: int, reach_m: float, segment_max_s: float,
 ) -> None:  # fmt: skip
+    from geofence._tracks import (
+        mark_cells,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     x, y = grid_set.plane.to_xy(fixes.lon[rows], fixes.lat[rows])
     mark_cells(
         ts=fixes.ts[rows], x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),
@@ -77,10 +109,18 @@ def coverage_rows(
     """Per leaf, then per parent (covered and cells summed over its leaves)."""
     stamp = np.zeros(cells.nx * cells.ny, dtype=np.int32)
     _stamp(cells, grid_set, fixes, slice(None), stamp, 1, reach_m, segment_max_s)
-    totals: dict[str, tuple[int, int]] = {}
-    for g, grid_id in enumerate(grid_set.ids):
-        a, b = int(cells.off[g]), int(cells.off[g + 1])
-        totals[grid_id] = (b - a, count_stamped(cells.cells, a, b, stamp, 1))
+    return coverage_table(grid_set, cells.leaf_cells, stamp)
+
+
+def coverage_table(
+    grid_set: Leaves, cells: LeafCells, stamp: np.ndarray
+) -> list[dict[str, object]]:
+    """Rows from the raster ``stamp`` (covered cells hold 1): per leaf, then per parent."""
+    covered = cells.covered(stamp, 1)
+    totals = {
+        grid_id: (int(cells.off[g + 1] - cells.off[g]), int(covered[g]))
+        for g, grid_id in enumerate(grid_set.ids)
+    }
     rows = [_row(i, *totals[i]) for i in grid_set.ids]
     for parent in grid_set.tree.parents:
         leaves = grid_set.tree.leaves_under[parent]
@@ -108,10 +148,17 @@ def device_coverage_rows(
         value = d + 1
         rows_slice = slice(int(bounds[d]), int(bounds[d + 1]))
         _stamp(cells, grid_set, fixes, rows_slice, stamp, value, reach_m, segment_max_s)
-        n = covered = 0
-        for g in grid_set.tree.positions_under[grid_id]:
-            a, b = int(cells.off[g]), int(cells.off[g + 1])
-            n += b - a
-            covered += count_stamped(cells.cells, a, b, stamp, value)
-        rows.append(_row(grid_id, n, covered, device_id=device_id))
+        rows.append(device_row(grid_set, cells.leaf_cells, device_id, grid_id, stamp, value))
     return rows
+
+
+def device_row(
+    grid_set: Leaves, cells: LeafCells, device_id: str, grid_id: str, stamp: np.ndarray,
+    value: int,
+) -> dict[str, object]:  # fmt: skip
+    """A device's row: the cells of its grid's leaves whose ``stamp`` is ``value``."""
+    leaves = grid_set.tree.positions_under[grid_id]
+    n = int((cells.off[leaves + 1] - cells.off[leaves]).sum())
+    covered = sum(int((stamp[cells.cells[cells.off[g] : cells.off[g + 1]]] == value).sum())
+                  for g in leaves)  # fmt: skip
+    return _row(grid_id, n, covered, device_id=device_id)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from geofence.assign import assign
 from geofence.grids import GridSet
 
 
@@ -22,6 +21,17 @@ class Fixes:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def take(self, rows: np.ndarray) -> Fixes:
+        """These rows (indices or a mask), keeping the device names and their order."""
+        return Fixes(
+            devices=self.devices,
+            device=np.ascontiguousarray(self.device[rows]),
+            ts=np.ascontiguousarray(self.ts[rows]),
+            lon=np.ascontiguousarray(self.lon[rows]),
+            lat=np.ascontiguousarray(self.lat[rows]),
+            grid=np.ascontiguousarray(self.grid[rows]),
+        )
 
 
 def make_fixes(
@@ -38,7 +48,7 @@ def make_fixes(
         ts=np.ascontiguousarray(ts[order], dtype=np.float64),
         lon=lon,
         lat=lat,
-        grid=assign(grid_set, lon, lat),
+        grid=_assign(grid_set, lon, lat),
     )
 
 
@@ -54,5 +64,13 @@ def fixes_from_frame(grid_set: GridSet, frame: pl.DataFrame) -> Fixes:
         ts=np.ascontiguousarray(frame["us"].to_numpy(), dtype=np.float64) / 1e6,
         lon=lon,
         lat=lat,
-        grid=assign(grid_set, lon, lat),
+        grid=_assign(grid_set, lon, lat),
     )
+
+
+def _assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    from geofence.assign import (
+        assign,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
+    return assign(grid_set, lon, lat)

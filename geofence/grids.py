@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import shapely
@@ -20,12 +20,13 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from base.errors import GridpatrolError
-from geofence._rings import Candidates, Raster, RingBuffers
 from geofence.check import find_invalid, find_overlaps, plane_of
 from geofence.check import repair as repair_grids
-from geofence.index import build_index, build_raster, build_rings, flatten
 from geofence.service import parse_service_hours
 from geofence.shapes import Grid, Plane
+
+if TYPE_CHECKING:
+    from geofence._rings import Candidates, Raster, RingBuffers
 
 DEFAULT_INTERVAL_MIN = 30.0
 MAX_VERTICES = 2_000_000
@@ -101,6 +102,37 @@ def build_tree(grids: list[Grid], ids: list[str]) -> GridTree:
         positions_under=MappingProxyType(positions),
         parents=tuple(g.id for g in grids if g.id in children),
     )
+
+
+class Leaves(Protocol):
+    """What the report rows read of a grid file: the leaves' order, each grid's rules and
+    the tree. A :class:`GridSet` has it, and so has the lighter :class:`GridCatalog`."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+    @property
+    def by_id(self) -> dict[str, Grid]: ...
+
+    @property
+    def tree(self) -> GridTree: ...
+
+
+@dataclass(frozen=True)
+class GridCatalog:
+    """The grids without their geometry: enough for reports from derived data, which need
+    no point placed in a grid (built in milliseconds where a :class:`GridSet` takes
+    seconds at a district's size)."""
+
+    ids: list[str]
+    by_id: dict[str, Grid]
+    tree: GridTree
+
+
+def catalog_of(grids: list[Grid]) -> GridCatalog:
+    parents = {g.parent for g in grids if g.parent is not None}
+    ids = [g.id for g in grids if g.id not in parents]
+    return GridCatalog(ids, {g.id: g for g in grids}, build_tree(grids, ids))
 
 
 @dataclass
@@ -257,6 +289,13 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
     leaves = [g for g in grids if g.id not in parents]
     geoms = [g.geometry for g in leaves if g.geometry is not None]
     assert len(geoms) == len(leaves)
+    from geofence.index import (  # a kernel module: loaded where it runs (geofence/__init__.py)
+        build_index,
+        build_raster,
+        build_rings,
+        flatten,
+    )
+
     flat = flatten(geoms)
     index = build_index(geoms, flat["bbox"])
     coarse = build_index(geoms, flat["bbox"], per_grid=COARSE_BUCKETS_PER_GRID)

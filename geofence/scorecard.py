@@ -15,7 +15,7 @@ from geofence.compliance import compliance_rows
 from geofence.config import GeofenceSettings
 from geofence.coverage import device_coverage_rows, grid_cells
 from geofence.fixes import Fixes
-from geofence.grids import GridSet
+from geofence.grids import GridSet, Leaves
 from geofence.presence import presence_rows
 from geofence.visits import find_visits
 
@@ -49,15 +49,34 @@ def scorecard_rows(
     the order of the rows) whose grid exists, from the day's usable ``fixes``."""
     tz = ZoneInfo(settings.timezone)
     start, end = day_window(day, tz)
-    assigned = {d: g for d, _, g in workers if g in grid_set.by_id}
+    assigned = assigned_of(grid_set, workers)
     visits = find_visits(grid_set, fixes, settings.segment_max_s)
-    compliance = {r["grid_id"]: r for r in compliance_rows(
-        grid_set, visits, start.timestamp(), end.timestamp(), tz)}  # fmt: skip
+    compliance = compliance_rows(grid_set, visits, start.timestamp(), end.timestamp(), tz)
     cells = grid_cells(grid_set, settings.cell_m)
-    coverage = {r["device_id"]: r for r in device_coverage_rows(
-        grid_set, cells, fixes, assigned, settings.reach_m, settings.segment_max_s)}  # fmt: skip
-    presence = {r["device_id"]: r for r in presence_rows(
-        grid_set, fixes, assigned, end.timestamp(), settings.segment_max_s)}  # fmt: skip
+    coverage = device_coverage_rows(
+        grid_set, cells, fixes, assigned, settings.reach_m, settings.segment_max_s
+    )
+    presence = presence_rows(grid_set, fixes, assigned, end.timestamp(), settings.segment_max_s)
+    return score_rows(workers, assigned, compliance, coverage, presence, day)
+
+
+def assigned_of(grid_set: Leaves, workers: list[tuple[str, str | None, str]]) -> dict[str, str]:
+    """Device id -> assigned grid id, for the workers whose grid exists."""
+    return {d: g for d, _, g in workers if g in grid_set.by_id}
+
+
+def score_rows(
+    workers: list[tuple[str, str | None, str]],
+    assigned: dict[str, str],
+    compliance_rows: list[dict[str, object]],
+    device_coverage_rows: list[dict[str, object]],
+    presence_rows: list[dict[str, object]],
+    day: dt.date,
+) -> list[dict[str, object]]:
+    """One row per worker of ``assigned`` from the day's report rows."""
+    compliance = {r["grid_id"]: r for r in compliance_rows}
+    coverage = {r["device_id"]: r for r in device_coverage_rows}
+    presence = {r["device_id"]: r for r in presence_rows}
     rows = []
     for device_id, worker, grid_id in workers:
         if device_id not in assigned:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geofence._tracks import find_crossings
 from geofence.fixes import Fixes
 from geofence.grids import GridSet
 
@@ -19,6 +18,10 @@ class Visits:
 
 def crossing_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Visits:
     """Visits of grids that a segment enters while neither of its fixes is inside them."""
+    from geofence._tracks import (
+        find_crossings,  # a kernel module: loaded where it runs (geofence/__init__.py)
+    )
+
     s = grid_set
     capacity = max(1024, len(fixes) // 8)
     while True:

@@ -109,7 +109,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="the file to write (needed for xlsx)")
     report.add_argument("--lang", choices=("zh", "en"), default="zh",
                         help="xlsx headers: Chinese over the English keys, or English")  # fmt: skip
+    report.add_argument("--recompute", action="store_true",
+                        help="recompute from every ping of the window instead of the derived "
+                             "data (an audit; the same rows, slower)")  # fmt: skip
     _add_settings_flags(report, GeofenceSettings)
+
+    derive = commands.add_parser(
+        "derive", help="rebuild the derived patrol data of each day from the stored pings"
+    )
+    _add_db_flags(derive)
+    derive.add_argument("--start", help="first day, YYYY-MM-DD (default: the first ping's)")
+    derive.add_argument("--end", help="last day, YYYY-MM-DD (default: the last ping's)")
+    derive.add_argument("--stale", action="store_true",
+                        help="only the days not derived or changed since")  # fmt: skip
+    _add_settings_flags(derive, GeofenceSettings)
     bconf = commands.add_parser("broker-config", help="Mosquitto passwd, ACL and config files")
     bconf.add_argument("--devices", type=Path, required=True, help="devices CSV (device_id,...)")
     bconf.add_argument("--out", type=Path, required=True, help="folder to write into")
@@ -284,7 +297,7 @@ def _grids_command(args: argparse.Namespace) -> int:
 
 
 def _report_command(args: argparse.Namespace) -> int:
-    from patrol.registry import read_grids
+    from patrol.derive import ReportGrids
     from patrol.reports import format_rows, run_report, run_reports
     from tracks.engines import open_store
 
@@ -300,19 +313,20 @@ def _report_command(args: argparse.Namespace) -> int:
         raise GridpatrolError(f"report {args.kind}: --grid and --device do not apply")
     settings = build_settings(GeofenceSettings, "geofence", vars(args))
     with open_store(args.db, args.data_path, read_only=True) as store:
-        grid_set = read_grids(store)
-        if grid_set is None:
+        grids = ReportGrids(store)
+        if grids.empty:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
-        if args.grid is not None and args.grid not in grid_set.by_id:
+        if args.grid is not None and args.grid not in grids.catalog.by_id:
             raise GridpatrolError(f"--grid: no grid {args.grid!r}")
         one = args.grid is not None or args.device is not None
         if one or not (whole or args.format == "xlsx"):
-            rows = run_report(args.kind, grid_set, store, start, end, settings,
-                              grid_id=args.grid, device_id=args.device)  # fmt: skip
+            rows = run_report(args.kind, grids, store, start, end, settings, grid_id=args.grid,
+                              device_id=args.device, recompute=args.recompute)  # fmt: skip
             by_device = args.kind == "coverage" and args.device is not None
             sheets = {"device_coverage" if by_device else args.kind: rows}
         else:
-            sheets = run_reports(args.kind, grid_set, store, start, end, settings)
+            sheets = run_reports(args.kind, grids, store, start, end, settings,
+                                 recompute=args.recompute)  # fmt: skip
     if args.format == "xlsx":
         from patrol.workbook import write_workbook
 
@@ -327,6 +341,26 @@ def _report_command(args: argparse.Namespace) -> int:
         print(format_rows(sheets["scorecard"] + sheets["assessment"], args.format))
     else:
         print(format_rows(next(iter(sheets.values())), args.format))
+    return 0
+
+
+def _derive_command(args: argparse.Namespace) -> int:
+    from patrol.derive import ReportGrids, derive_range
+    from tracks.engines import open_store
+
+    settings = build_settings(GeofenceSettings, "geofence", vars(args))
+    first = dt.date.fromisoformat(args.start) if args.start else None
+    last = dt.date.fromisoformat(args.end) if args.end else None
+    with open_store(args.db, args.data_path) as store:
+        grids = ReportGrids(store)
+        if grids.empty:
+            raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
+        done = derive_range(grids, store, settings, first, last, only_stale=args.stale,
+                            progress=lambda d: print(f"{d.day}: {d.fixes} fixes, {d.seconds:.2f} s"))  # fmt: skip
+    print(
+        f"derived {len(done)} day(s), {sum(d.fixes for d in done)} fixes, "
+        f"{sum(d.seconds for d in done):.1f} s"
+    )
     return 0
 
 
@@ -385,6 +419,8 @@ def _run(args: argparse.Namespace) -> int:
         return _grids_command(args)
     if args.command == "report":
         return _report_command(args)
+    if args.command == "derive":
+        return _derive_command(args)
     if args.command == "devices":
         with open_store(args.db, args.data_path) as store:
             count = import_devices(store, args.file)

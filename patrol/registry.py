@@ -42,15 +42,21 @@ def read_grids(store: Store) -> GridSet | None:
     rows = read_grid_rows(store)
     if rows.height == 0:
         return None
+    return build_grid_set(grids_from_rows(rows))
+
+
+def grids_from_rows(rows: pl.DataFrame, *, geometry: bool = True) -> list[Grid]:
+    """Grids from rows of the ``grids`` table; ``geometry=False`` leaves shapes out (the
+    rules and the tree, read in milliseconds)."""
     grids = []
     for row in rows.iter_rows(named=True):
-        geo = json.loads(row["geometry"])
-        geom = shape(geo) if geo is not None else None
-        if geom is not None:
+        geom = None
+        if geometry and (geo := json.loads(row["geometry"])) is not None:
+            geom = shape(geo)
             shapely.prepare(geom)
         grids.append(Grid(row["grid_id"], row["name"], row["parent"], row["interval_s"],
                           row["service_hours"], geom))  # fmt: skip
-    return build_grid_set(grids)
+    return grids
 
 
 def read_geometries(store: Store) -> dict[str, Any]:

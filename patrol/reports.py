@@ -9,8 +9,10 @@ import json
 from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
-from geofence.grids import GridSet
+from geofence.daily import WindowFacts
+from geofence.fixes import Fixes
 from geofence.reports import compute_report
+from patrol.derive import ReportGrids, read_window
 from patrol.fixes import load_fixes
 from patrol.scorecard import run_assessment, service_days
 from tracks.devices import read_assignments
@@ -25,7 +27,7 @@ def assigned_grids(store: Store) -> dict[str, str]:
 
 def run_report(
     kind: str,
-    grid_set: GridSet,
+    grids: ReportGrids,
     store: Store,
     start: dt.datetime,
     end: dt.datetime,
@@ -33,13 +35,22 @@ def run_report(
     *,
     grid_id: str | None = None,
     device_id: str | None = None,
+    recompute: bool = False,
 ) -> list[dict[str, object]]:
-    """Rows of one report; ``grid_id`` keeps that grid's row, ``device_id`` that device's."""
-    fixes = load_fixes(grid_set, store, start, end)
+    """Rows of one report; ``grid_id`` keeps that grid's row, ``device_id`` that device's.
+
+    From the derived data (patrol.derive), or with ``recompute`` from every ping of the
+    window (the audit path and the tests' oracle): the same rows."""
     assigned = assigned_grids(store)
-    rows = compute_report(
-        kind, grid_set, fixes, start, end, settings, assigned, by_device=device_id is not None
-    )
+    if recompute:
+        grid_set = grids.indexed()
+        fixes = load_fixes(grid_set, store, start, end)
+        rows = compute_report(
+            kind, grid_set, fixes, start, end, settings, assigned, by_device=device_id is not None
+        )
+    else:
+        facts = read_window(grids, store, start, end, settings)
+        rows = facts_rows(kind, facts, assigned, by_device=device_id is not None)
     if grid_id is not None:
         rows = [r for r in rows if r["grid_id"] == grid_id]
     if device_id is not None:
@@ -51,32 +62,55 @@ def run_report(
 WORKBOOK_KINDS = ("compliance", "coverage", "presence", "scorecard", "all")
 
 
+def facts_rows(
+    kind: str, facts: WindowFacts, assigned: dict[str, str], *, by_device: bool = False
+) -> list[dict[str, object]]:
+    """The rows of one report kind from a window's facts."""
+    if kind == "compliance":
+        return facts.compliance()
+    if kind == "coverage":
+        return facts.device_coverage(assigned) if by_device else facts.coverage()
+    if kind == "presence":
+        return facts.presence(assigned)
+    raise ValueError(kind)
+
+
 def run_reports(
     kind: str,
-    grid_set: GridSet,
+    grids: ReportGrids,
     store: Store,
     start: dt.datetime,
     end: dt.datetime,
     settings: GeofenceSettings,
+    *,
+    recompute: bool = False,
 ) -> dict[str, list[dict[str, object]]]:
     """The sheets of one workbook kind (or of ``all``): sheet kind -> rows."""
     kinds = ("compliance", "coverage", "presence", "scorecard") if kind == "all" else (kind,)
     sheets: dict[str, list[dict[str, object]]] = {}
-    fixes = load_fixes(grid_set, store, start, end) if kinds != ("scorecard",) else None
     assigned = assigned_grids(store)
+    facts: WindowFacts | Fixes | None = None
+    if kinds != ("scorecard",):
+        if recompute:
+            facts = load_fixes(grids.indexed(), store, start, end)
+        else:
+            facts = read_window(grids, store, start, end, settings)
     for k in kinds:
         if k == "scorecard":
             days = service_days(start, end, ZoneInfo(settings.timezone))
             sheets["scorecard"], sheets["assessment"] = run_assessment(
-                grid_set, store, days, settings
+                grids, store, days, settings, recompute=recompute
             )
             continue
-        assert fixes is not None
-        sheets[k] = compute_report(k, grid_set, fixes, start, end, settings, assigned)
-        if k == "coverage":
-            sheets["device_coverage"] = compute_report(
-                k, grid_set, fixes, start, end, settings, assigned, by_device=True
-            )
+        for name, by_device in ((k, False), ("device_coverage", True)):
+            if by_device and k != "coverage":
+                continue
+            if isinstance(facts, WindowFacts):
+                sheets[name] = facts_rows(k, facts, assigned, by_device=by_device)
+            else:
+                assert facts is not None
+                sheets[name] = compute_report(k, grids.indexed(), facts, start, end, settings,
+                                              assigned, by_device=by_device)  # fmt: skip
     return sheets
 
 

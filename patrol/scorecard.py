@@ -6,21 +6,29 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
-from geofence.grids import GridSet
-from geofence.scorecard import day_window, scorecard_rows
+from geofence.scorecard import assigned_of, day_window, score_rows, scorecard_rows
+from patrol.derive import ReportGrids, read_window
 from patrol.fixes import load_fixes
 from tracks.devices import read_assignments
 from tracks.store import Store
 
 
 def run_scorecard(
-    grid_set: GridSet, store: Store, day: dt.date, settings: GeofenceSettings
-) -> list[dict[str, object]]:
-    """Each assigned worker's row for the service day ``day`` (see geofence.scorecard)."""
+    grids: ReportGrids, store: Store, day: dt.date, settings: GeofenceSettings,
+    *, recompute: bool = False,
+) -> list[dict[str, object]]:  # fmt: skip
+    """Each assigned worker's row for the service day ``day`` (see geofence.scorecard),
+    from the derived data (``recompute``: from the day's pings)."""
     start, end = day_window(day, ZoneInfo(settings.timezone))
     workers = list(read_assignments(store).iter_rows())
-    fixes = load_fixes(grid_set, store, start, end)
-    return scorecard_rows(grid_set, fixes, workers, day, settings)
+    if recompute:
+        grid_set = grids.indexed()
+        return scorecard_rows(grid_set, load_fixes(grid_set, store, start, end), workers, day,
+                              settings)  # fmt: skip
+    assigned = assigned_of(grids.catalog, workers)
+    facts = read_window(grids, store, start, end, settings)
+    return score_rows(workers, assigned, facts.compliance(), facts.device_coverage(assigned),
+                      facts.presence(assigned), day)  # fmt: skip
 
 
 def service_days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.date]:
@@ -36,12 +44,14 @@ def service_days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.
 
 
 def run_assessment(
-    grid_set: GridSet, store: Store, days: list[dt.date], settings: GeofenceSettings
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    grids: ReportGrids, store: Store, days: list[dt.date], settings: GeofenceSettings,
+    *, recompute: bool = False,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
     """Each worker's daily rows over ``days``, and one row per worker with the means of the
     daily presence, coverage, compliance and score (days without a value left out), the
     violations summed, and the days counted: the weekly or monthly assessment."""
-    daily = [row for day in days for row in run_scorecard(grid_set, store, day, settings)]
+    daily = [row for day in days
+             for row in run_scorecard(grids, store, day, settings, recompute=recompute)]  # fmt: skip
     span = f"{days[0].isoformat()}..{days[-1].isoformat()}" if days else ""
     by_device: dict[str, list[dict[str, object]]] = {}
     for row in daily:

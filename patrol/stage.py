@@ -6,7 +6,8 @@ this stage. A failure here is logged, counted and shown in ``/health``; it never
 ingest. A batch the stage could not take in time is dropped and the state is rebuilt from
 storage once the queue is empty again, since storage holds every fact the state is made of.
 
-This is where derived patrol data is maintained as batches are committed.
+The derived patrol data is kept current from here: each batch's fix times go to
+:class:`patrol.upkeep.DerivedUpkeep`, which derives the days they touched on its own thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
+from patrol.upkeep import DerivedUpkeep
 from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
 from tracks.store import ALERTS_SCHEMA, Store, StoreError
 
@@ -83,6 +85,7 @@ class LiveStage:
         self.clock = clock
         self.health = StageHealth()
         self.listeners: list[Callable[[Alert], None]] = []  # called with every new alert
+        self.upkeep = DerivedUpkeep(grid_set, settings, store)
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
@@ -125,6 +128,7 @@ class LiveStage:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="live-stage", daemon=True)
         self._thread.start()
+        self.upkeep.start()
 
     def stop(self) -> None:
         """Handle what was submitted, then end the thread."""
@@ -133,6 +137,7 @@ class LiveStage:
         self._queue.put(None)
         self._thread.join(30)
         self._thread = None
+        self.upkeep.stop()
 
     def _run(self) -> None:
         next_tick = time.monotonic()
@@ -163,9 +168,11 @@ class LiveStage:
         self.health.batches += 1
         usable = np.flatnonzero(batch.pings["flags"].to_numpy() == 0)
         pings = batch.pings[usable]
+        ts = pings["ts"].dt.epoch("us").to_numpy() / 1e6
+        self.upkeep.touch(ts)
         alerts = self.state.apply_fixes(
             pings["device_id"].to_list(),
-            pings["ts"].dt.epoch("us").to_numpy() / 1e6,
+            ts,
             pings["lon"].to_numpy(),
             pings["lat"].to_numpy(),
             np.ascontiguousarray(batch.grid[usable], dtype=np.int32),

@@ -198,6 +198,7 @@ def complete_range(
                 moved = pl.DataFrame({"name": ["stored", "duplicates"],
                                       "value": [-duplicates, duplicates]})  # fmt: skip
                 execute_with(con, "moved", moved, "INSERT INTO counters SELECT * FROM moved")
+                store.mark_changed(con, repeats["ts"])  # their days' derived data is stale
             live = stored.filter(first).select("rowid")
             kept = new.join(live, on="rowid", how="semi").sort("device_id", "ts")
             if reflag is not None and kept.height:
@@ -209,6 +210,7 @@ def complete_range(
                     execute_with(con, "new_flags", kept.filter(differ).select("rowid", "flags"),
                                  "UPDATE pings SET flags = f.flags FROM new_flags f "
                                  "WHERE pings.rowid = f.rowid")  # fmt: skip
+                    store.mark_changed(con, kept.filter(differ)["ts"])
         if record:
             con.execute("INSERT INTO stage_progress VALUES (?, ?, ?, now())",
                         [position.snapshot, position.pings_rowid, position.events_rowid])  # fmt: skip

@@ -131,10 +131,10 @@ class LakeStore(Store):
         """Nothing to do: a lake commit writes its Parquet files and catalog rows directly,
         with no write-ahead log of this process."""
 
-    def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-        execute_with(
-            con, "batch_counters", frame, "INSERT INTO counters SELECT * FROM batch_counters"
-        )
+    def _increment(self, con: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
+        """Append the increments as rows (reads sum them): appends never conflict between
+        writers, where an update in place would."""
+        execute_with(con, "increments", frame, f"INSERT INTO {table.name} SELECT * FROM increments")
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts whose id is not stored yet (the first of a repeated id wins)."""

@@ -52,20 +52,29 @@ def read_track(store: Store, device_id: str, start: dt.datetime, end: dt.datetim
     )
 
 
+#: Usable (unflagged) fixes with start <= ts < end, sorted by (device_id, ts).
+FIXES_SQL = (
+    "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
+    "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts"
+)
+
+
 def read_fixes(store: Store, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
     """Usable (unflagged) fixes with start <= ts < end, sorted by (device_id, ts).
 
     Columns: device_id, us (fix time, epoch microseconds), lon, lat.
     """
-    return (
-        store.cursor()
-        .execute(
-            "SELECT device_id, epoch_us(ts) AS us, lon, lat FROM pings "
-            "WHERE flags = 0 AND ts >= ? AND ts < ? ORDER BY device_id, ts",
-            [start, end],
-        )
-        .pl()
+    return store.cursor().execute(FIXES_SQL, [start, end]).pl()
+
+
+def fix_time_range(store: Store) -> tuple[float, float] | None:
+    """The first and last stored fix time (epoch seconds), or None without pings."""
+    row = (
+        store.cursor().execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM pings").fetchone()
     )
+    if row is None or row[0] is None:
+        return None
+    return row[0] / 1e6, row[1] / 1e6
 
 
 def count_pings(store: Store) -> int:

@@ -15,13 +15,16 @@ from typing import Literal
 
 import polars as pl
 
-SCHEMA_VERSION = 1
+#: 2: the derived patrol data (``ping_changes`` and the ``derived_*`` tables), created on
+#: open in a version 1 file, whose derived days are then built by the stage or ``derive``.
+SCHEMA_VERSION = 2
 
 TS_UNIT: Literal["us"] = "us"
 
 #: The SQL types the tables use and the polars type each one reads and writes as.
 SQL_TO_POLARS: dict[str, pl.DataType] = {
     "VARCHAR": pl.String(),
+    "DATE": pl.Date(),
     "BLOB": pl.Binary(),
     "BOOLEAN": pl.Boolean(),
     "UTINYINT": pl.UInt8(),
@@ -176,8 +179,81 @@ ALERTS = Table(
     "the alert history",
 )
 
+PING_CHANGES = Table(
+    "ping_changes",
+    (
+        Column("quarter", "BIGINT", "quarter-hour of fix time: epoch microseconds // 900e6",
+               False, "PRIMARY KEY"),
+        Column("changes", "BIGINT", "pings stored (or removed) with a fix time in it", False),
+    ),
+    "written with the pings: a derived day is current while these sums over it are unchanged",
+)  # fmt: skip
+DERIVED_DAYS = Table(
+    "derived_days",
+    (
+        Column("day", "DATE", "the service day, in the deployment's time zone", False,
+               "PRIMARY KEY"),
+        Column("through", "TIMESTAMPTZ", "the facts are of [the day's start, through)", False),
+        Column("fingerprint", "VARCHAR", "grids and settings the facts were derived with", False),
+        Column("changes", "BIGINT", "ping_changes summed over the day's quarters when derived",
+               False),
+        Column("derived_at", "TIMESTAMPTZ", "when", False),
+    ),
+    "the days whose patrol facts are derived (docs/storage.md, derived data)",
+)  # fmt: skip
+_ACROSS = Column("across", "BOOLEAN", "from segments across the day's end midnight", False)
+DERIVED_VISITS = Table(
+    "derived_visits",
+    (
+        Column("day", "DATE", "the day", False),
+        Column("grid_id", "VARCHAR", "the leaf grid", False),
+        Column("first_ts", "DOUBLE", "first visit of the run, epoch seconds", False),
+        Column("last_ts", "DOUBLE", "last visit of the run, epoch seconds", False),
+        Column("visits", "INTEGER", "visits in the run", False),
+        Column("max_inner_s", "DOUBLE", "largest gap between visits inside the run, s", False),
+        _ACROSS,
+    ),
+    "runs of visits inside service time, no gap in a run over the grid's interval",
+)
+DERIVED_TIME = Table(
+    "derived_time",
+    (
+        Column("day", "DATE", "the day", False),
+        Column("device_id", "VARCHAR", "the device", False),
+        Column("grid_id", "VARCHAR", "the leaf holding the fixes, NULL outside all"),
+        Column("fix_us", "BIGINT", "fix time, microseconds", False),
+        _ACROSS,
+    ),
+    "per device and leaf, the time its usable fixes stand for (presence)",
+)
+DERIVED_CELLS = Table(
+    "derived_cells",
+    (
+        Column("day", "DATE", "the day", False),
+        Column("device_id", "VARCHAR", "the device", False),
+        Column("cell", "INTEGER", "a coverage cell of some leaf (derived_grid_cells)", False),
+        _ACROSS,
+    ),
+    "per device, the coverage cells its track passed within reach of",
+)
+DERIVED_GRID_CELLS = Table(
+    "derived_grid_cells",
+    (
+        Column("fingerprint", "VARCHAR", "as derived_days", False),
+        Column("grid_id", "VARCHAR", "the leaf grid", False),
+        Column("cell", "INTEGER", "one of its coverage cells, a raster index", False),
+    ),
+    "each leaf's coverage cells, in leaf order, for reports that read no geometry",
+)
+
+#: The derived patrol data, rebuilt from ``pings`` (``gridpatrol derive``).
+DERIVED_TABLES: tuple[Table, ...] = (
+    DERIVED_DAYS, DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS, DERIVED_GRID_CELLS,
+)  # fmt: skip
+
 ALL_TABLES: tuple[Table, ...] = (
     SCHEMA_VERSION_TABLE, PINGS, REJECTED, COUNTERS, DEVICES, DEVICE_EVENTS, GRIDS, ALERTS,
+    PING_CHANGES, *DERIVED_TABLES,
 )  # fmt: skip
 
 #: The DDL the store applies on open.

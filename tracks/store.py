@@ -21,6 +21,7 @@ by the read modules beside it (and by tests and the bench, which build files dir
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import os
 import threading
@@ -33,7 +34,22 @@ import duckdb
 import polars as pl
 
 from base.errors import GridpatrolError
-from tracks.schema import ALERTS, DEVICE_EVENTS, DEVICES, GRIDS, REJECTED, SCHEMA_VERSION, TABLES
+from tracks.schema import (
+    ALERTS,
+    COUNTERS,
+    DERIVED_CELLS,
+    DERIVED_GRID_CELLS,
+    DERIVED_TIME,
+    DERIVED_VISITS,
+    DEVICE_EVENTS,
+    DEVICES,
+    GRIDS,
+    PING_CHANGES,
+    REJECTED,
+    SCHEMA_VERSION,
+    TABLES,
+    Table,
+)  # fmt: skip
 
 log = logging.getLogger("gridpatrol.store")
 
@@ -53,6 +69,10 @@ EVENTS_SCHEMA = DEVICE_EVENTS.schema
 #: window (a reconnect's, whose rows were committed but not acknowledged) is found there
 #: without reading the table. The receive window (10,000 messages) of 50-ping messages.
 RECENT_KEYS = 500_000
+
+#: ``ping_changes`` counts pings per quarter-hour of fix time (local midnights everywhere
+#: fall on a quarter-hour of UTC, so a day is a whole number of quarters).
+QUARTER_US = 900_000_000
 
 
 class StoreError(GridpatrolError):
@@ -119,10 +139,10 @@ class Store:
     def _apply_schema(self) -> None:
         self._con.execute(self.DDL)
         version = self._schema_version()
-        if version is None:
-            self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-        else:
+        if version is not None:
             self._refuse_newer(version)
+        if version is None or version < SCHEMA_VERSION:  # older: its new tables were created
+            self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def _check_schema(self) -> None:
         found = self._con.execute(
@@ -211,6 +231,7 @@ class Store:
                     con, "batch_pings", fresh, "INSERT INTO pings SELECT * FROM batch_pings"
                 )
                 stored += fresh.height
+            changed = fresh["ts"]
             if maybe.height:
                 bounds: list[object] = [maybe["ts"].min(), maybe["ts"].max()]
                 bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
@@ -225,6 +246,9 @@ class Store:
                     "AND p.device_id = b.device_id AND p.ts = b.ts)",
                     params=bounds,
                 )  # fmt: skip
+                if stored > fresh.height:  # some were new: mark the quarters of them all
+                    changed = pl.concat([changed, maybe["ts"]])
+            self.mark_changed(con, changed)
             if rejected.height:
                 execute_with(con, "batch_rejected", rejected,
                              "INSERT INTO rejected SELECT * FROM batch_rejected")  # fmt: skip
@@ -240,7 +264,7 @@ class Store:
                     {"name": list(rows), "value": list(rows.values())},
                     schema={"name": pl.String, "value": pl.Int64},
                 )
-                self._add_counters(con, frame)
+                self._increment(con, COUNTERS, frame)
         self._remember_newest(pings)
         if pings.height:
             self._recent.append(pings.select("device_id", "ts"))
@@ -286,11 +310,55 @@ class Store:
             .agg(pl.col("newest").max())
         )
 
-    def _add_counters(self, con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-        """Add increments (name, value) to the counters, in the caller's transaction."""
-        execute_with(con, "batch_counters", frame,
-                     "INSERT INTO counters SELECT * FROM batch_counters "
-                     "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value")  # fmt: skip
+    def _increment(self, con: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
+        """Add increments (key, value) to a table of counts keyed by its first column, in
+        the caller's transaction."""
+        key, value = (c.name for c in table.columns)
+        execute_with(con, "increments", frame,
+                     f"INSERT INTO {table.name} SELECT * FROM increments "
+                     f"ON CONFLICT ({key}) DO UPDATE SET {value} = {value} + excluded.{value}")  # fmt: skip
+
+    def mark_changed(self, con: duckdb.DuckDBPyConnection, ts: pl.Series) -> None:
+        """Count pings stored or removed with these fix times in ``ping_changes``, in the
+        caller's transaction: the derived days over them are no longer current."""
+        if ts.len() == 0:
+            return
+        frame = (
+            (ts.dt.epoch("us") // QUARTER_US).alias("quarter").value_counts(name="changes")
+            .cast({"quarter": pl.Int64, "changes": pl.Int64})
+        )  # fmt: skip
+        self._increment(con, PING_CHANGES, frame)
+
+    def replace_derived_day(
+        self,
+        day: dt.date,
+        through: dt.datetime,
+        fingerprint: str,
+        changes: int,
+        facts: dict[str, pl.DataFrame],
+    ) -> None:
+        """Replace one day's derived rows (``facts``: table name -> rows of its schema, of
+        [the day's start, through)) and record them as derived from ``changes``
+        (ping_changes summed over what they depend on), in one transaction."""
+        with self.transaction() as con:
+            for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS):
+                con.execute(f"DELETE FROM {table.name} WHERE day = ?", [day])
+                rows = facts[table.name].select(table.names).cast(table.schema)
+                if rows.height:
+                    execute_with(
+                        con, "facts", rows, f"INSERT INTO {table.name} SELECT * FROM facts"
+                    )
+            con.execute("DELETE FROM derived_days WHERE day = ?", [day])
+            con.execute(
+                "INSERT INTO derived_days VALUES (?, ?, ?, ?, now())",
+                [day, through, fingerprint, changes],
+            )
+
+    def replace_grid_cells(self, rows: pl.DataFrame) -> None:
+        """Replace every leaf's coverage cells (the ``derived_grid_cells`` schema)."""
+        with self.transaction() as con:
+            execute_with(con, "cells", rows.select(DERIVED_GRID_CELLS.names).cast(DERIVED_GRID_CELLS.schema),
+                         "DELETE FROM derived_grid_cells", "INSERT INTO derived_grid_cells SELECT * FROM cells")  # fmt: skip
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""

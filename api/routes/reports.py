@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import Auth, Context, TimeWindow, need_grids
+from api.deps import Auth, Context, TimeWindow, need_grids, report_grids
 from api.errors import ApiError
 from api.models import ComplianceRow, CoverageRow, DeviceCoverageRow, PresenceRow, ScorecardRow
 from patrol.reports import run_report, run_reports
@@ -45,7 +45,7 @@ def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
             grid_id: str | None = None, device_id: str | None = None) -> list[dict[str, object]]:  # fmt: skip
     _check_grid(context, principal, grid_id)
     _check_device(context, principal, device_id)
-    rows = run_report(kind, need_grids(context), context.store, window.start, window.end,
+    rows = run_report(kind, report_grids(context), context.store, window.start, window.end,
                       context.geofence, grid_id=grid_id, device_id=device_id)  # fmt: skip
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
 
@@ -89,7 +89,7 @@ def scorecard(context: Context, principal: Auth,
               date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
     if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):
         raise ApiError(422, f"date: {date.isoformat()} is out of range")
-    rows = run_scorecard(need_grids(context), context.store, date, context.geofence)
+    rows = run_scorecard(report_grids(context), context.store, date, context.geofence)
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
 
 
@@ -106,7 +106,7 @@ WorkbookKind = Literal["compliance", "coverage", "presence", "scorecard", "all"]
 )  # fmt: skip
 def workbook(context: Context, principal: Auth, window: TimeWindow, kind: WorkbookKind,
              lang: Literal["zh", "en"] = "zh") -> Response:  # fmt: skip
-    sheets = run_reports(kind, need_grids(context), context.store, window.start, window.end,
+    sheets = run_reports(kind, report_grids(context), context.store, window.start, window.end,
                          context.geofence)  # fmt: skip
     seen = {k: [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
             for k, rows in sheets.items()}  # fmt: skip

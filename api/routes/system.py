@@ -154,6 +154,12 @@ class _Collector:
                 ("gauge", "gridpatrol_grids_overdue", "grids overdue now", len(live.overdue)),
                 ("gauge", "gridpatrol_devices_offline", "devices offline now",
                  len(live.offline)),
+                ("counter", "gridpatrol_derived_days",
+                 "days (or today's part) derived from the pings", context.live.upkeep.health.days_derived),
+                ("counter", "gridpatrol_derive_seconds",
+                 "time spent deriving them", context.live.upkeep.health.seconds),
+                ("counter", "gridpatrol_derive_failures",
+                 "derivations that failed (retried)", context.live.upkeep.health.failures),
             ]  # fmt: skip
         if context.stage is not None:
             st = context.stage

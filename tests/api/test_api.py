@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from api.tokens import add_token, revoke_token
+from patrol.derive import ReportGrids
 from patrol.scorecard import run_scorecard
 from tests.api.conftest import Served
 from tests.geofence.town import lonlat
@@ -128,7 +129,9 @@ def test_scorecard_is_the_cli_code_path_with_its_numbers(served: Served):
     tz = ZoneInfo(live.settings.timezone)
     day = dt.datetime.fromtimestamp(served.last_fix, tz).date()
     rows = served.get("/api/v1/scorecard", served.admin, date=day.isoformat()).json()
-    assert rows == run_scorecard(live.grid_set, served.service.store, day, live.settings)
+    assert rows == run_scorecard(
+        ReportGrids(served.service.store, live.grid_set), served.service.store, day, live.settings
+    )
     by_device = {r["device_id"]: r for r in rows}
     assert set(by_device) == {"d1", "d2"}
     assert by_device["d1"]["worker"] == "Li Wei" and by_device["d1"]["presence"] == 1.0

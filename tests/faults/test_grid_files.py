@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geofence import assign, load_grids
-from geofence.grids import MAX_VERTICES, GridFileError
+from geofence.assign import assign
+from geofence.grids import MAX_VERTICES, GridFileError, load_grids
 from tests.geofence.test_assign import adversarial_points
 from tests.geofence.town import feature, rect, shapely_first_covering
 

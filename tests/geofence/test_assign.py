@@ -12,8 +12,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geofence import assign, load_grids
+from geofence.assign import assign
 from geofence.generate import irregular_town, square_grids
+from geofence.grids import load_grids
 from tests.geofence.town import feature, shapely_first_covering
 
 

@@ -3,7 +3,14 @@ tests/geofence/scene.py for the track)."""
 
 from __future__ import annotations
 
-from geofence.compliance import compliance_rows
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geofence.compliance import compliance_rows, iso_times
 from geofence.visits import find_visits
 from tests.geofence.scene import END, SETTINGS, START, TZ
 
@@ -27,3 +34,11 @@ def test_gaps_overdue_compliance_and_violations(scene):
         "grid_id": "P", "visits": 4, "max_gap_s": 2712.0, "overdue_s": 2114.0,
         "compliance": round(1 - 2114 / 10800, 6), "violations": [],
     }  # fmt: skip
+
+
+@given(st.lists(st.floats(-1e9, 4e9), max_size=50),
+       st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/St_Johns", "UTC"]))  # fmt: skip
+def test_violation_times_are_formatted_as_isoformat_does(seconds, zone):
+    tz = ZoneInfo(zone)
+    expected = [dt.datetime.fromtimestamp(t, tz).isoformat() for t in seconds]
+    assert iso_times(np.array(seconds), tz) == expected

@@ -23,6 +23,7 @@ from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
 from ingest.jt808.terminal import Terminal
+from patrol.derive import ReportGrids
 from patrol.reports import run_report
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import running, wait_for
@@ -165,7 +166,7 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
 
     def report() -> dict[str, object]:
         assert service.grid_set is not None
-        rows_ = run_report("compliance", service.grid_set, service.store, start,
+        rows_ = run_report("compliance", ReportGrids(service.store, service.grid_set), service.store, start,
                            start + dt.timedelta(hours=1), GeofenceSettings(), grid_id="A")  # fmt: skip
         return rows_[0]
 

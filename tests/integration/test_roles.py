@@ -89,7 +89,7 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
                     return read_stats(reader)["received"] == want and single.batcher.pending() == 0
 
                 wait_for(same_received, 60, what="the lake to receive what the file did")
-            wait_for(lambda: standby.saw("serving"), 30, what="the standby to start")
+            standby.wait_for_line("API and live map on")
             status, body = standby.health()
             assert status == 503 and body["stage"]["leading"] is False  # type: ignore[index]
             assert "standby" in str(body["problems"])

@@ -171,6 +171,7 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     wait_until_caught_up(first)
     wait_for(lambda: len(alerts) >= 3, 30, what="the first stage's alerts")
     raised = len(alerts)
+    second.wait_for_line("API and live map on")
     try:
         first.kill()
         wait_for(lambda: second.health()[0] == 200, 30, what="the standby to lead")

@@ -31,6 +31,22 @@ END = START + dt.timedelta(days=1)
 FIRST_FIX = dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ).timestamp()
 
 
+def ping_frame(
+    grid_set: GridSet, devices: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray
+) -> pl.DataFrame:
+    """Rows of the pings schema, usable fixes placed in their grids as ingest places them."""
+    micros = pl.Series(np.round(ts * 1e6).astype(np.int64)).cast(PINGS.schema["ts"])
+    return pl.DataFrame(
+        {"device_id": devices, "ts": micros, "lat": lat, "lon": lon,
+         "flags": [0] * len(devices), "grid_id": assign_ids(grid_set, lon, lat),
+         "received_at": micros},
+        schema_overrides={"device_id": pl.String, "lat": pl.Float64, "lon": pl.Float64},
+    ).with_columns(
+        [pl.lit(None, PINGS.schema[c]).alias(c) for c in ("acc", "spd", "hdg", "alt", "bat",
+                                                           "sent_at")]
+    ).select(PINGS.names).cast(PINGS.schema)  # fmt: skip
+
+
 def build_day(folder: Path) -> tuple[Path, GridSet]:
     grids = three_in_a_row(folder / "grids.geojson", interval_min=720)
     db = folder / "day.db"
@@ -43,16 +59,9 @@ def build_day(folder: Path) -> tuple[Path, GridSet]:
         save_grids(store, check_grids(grids)[0])
         grid_set = read_grids(store)
         assert grid_set is not None
-        micros = pl.Series(np.round(ts * 1e6).astype(np.int64)).cast(PINGS.schema["ts"])
-        pings = pl.DataFrame(
-            {"device_id": ["d1"] * len(xs), "ts": micros, "lat": lat, "lon": lon,
-             "flags": [0] * len(xs), "grid_id": assign_ids(grid_set, lon, lat),
-             "received_at": micros},
-        ).with_columns(
-            [pl.lit(None, PINGS.schema[c]).alias(c) for c in ("acc", "spd", "hdg", "alt", "bat",
-                                                               "sent_at")]
-        ).select(PINGS.names).cast(PINGS.schema)  # fmt: skip
-        store.write_batch(pings, REJECTED.empty(), {})
+        store.write_batch(
+            ping_frame(grid_set, ["d1"] * len(xs), ts, lon, lat), REJECTED.empty(), {}
+        )
         store.upsert_devices(pl.DataFrame(
             {"device_id": ["d1", "d2"], "kind": ["tracker", "phone"],
              "worker": ["Li Wei", "Wang Fang"], "grid_id": ["A", "C"]}, schema=DEVICES.schema,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from geofence.config import GeofenceSettings
 from gridpatrol.cli import main
+from patrol.derive import ReportGrids
 from patrol.reports import format_rows, run_report
 from tests.patrol.day import END, START, build_day
 from tracks.store import Store
@@ -34,8 +35,10 @@ def summary(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
 def test_compliance_rows_match_the_hand_worked_day(tmp_path):
     db, grid_set = build_day(tmp_path)
     with Store(db, read_only=True) as store:
-        rows = run_report("compliance", grid_set, store, START, END, SETTINGS)
-        only_a = run_report("compliance", grid_set, store, START, END, SETTINGS, grid_id="A")
+        rows = run_report("compliance", ReportGrids(store, grid_set), store, START, END, SETTINGS)
+        only_a = run_report(
+            "compliance", ReportGrids(store, grid_set), store, START, END, SETTINGS, grid_id="A"
+        )
     assert summary(rows) == [
         ("A", 10, 57060.0, 13860.0, 0.839583),
         ("B", 5, 56760.0, 13560.0, 0.843056),
@@ -50,14 +53,14 @@ def test_presence_of_one_device(tmp_path):
     """d1: 600 s of 960 s inside A (see tests/patrol/test_scorecard.py); d2 has no fixes."""
     db, grid_set = build_day(tmp_path)
     with Store(db, read_only=True) as store:
-        rows = run_report("presence", grid_set, store, START, END, SETTINGS)
+        rows = run_report("presence", ReportGrids(store, grid_set), store, START, END, SETTINGS)
     assert rows == [{"device_id": "d1", "grid_id": "A", "presence": 0.625}]
 
 
 def test_the_cli_prints_the_same_rows_as_run_report(tmp_path, capsys):
     db, grid_set = build_day(tmp_path)
     with Store(db, read_only=True) as store:
-        rows = run_report("compliance", grid_set, store, START, END, SETTINGS)
+        rows = run_report("compliance", ReportGrids(store, grid_set), store, START, END, SETTINGS)
     code = main(["report", "compliance", "--db", str(db), "--start", START.isoformat(),
                  "--end", END.isoformat(), "--format", "json", "--timezone", "Asia/Shanghai"])  # fmt: skip
     assert code == 0

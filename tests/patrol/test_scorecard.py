@@ -29,6 +29,7 @@ import pytest
 
 from geofence.config import GeofenceSettings
 from geofence.scorecard import score
+from patrol.derive import ReportGrids
 from patrol.scorecard import run_assessment, run_scorecard, service_days
 from tests.patrol.day import DAY, build_day
 from tracks.store import Store
@@ -39,7 +40,7 @@ SETTINGS = GeofenceSettings(cell_m=30.0, timezone="Asia/Shanghai")
 def test_scorecard_rows_match_the_hand_worked_day(tmp_path):
     db, grid_set = build_day(tmp_path)
     with Store(db, read_only=True) as store:
-        rows = run_scorecard(grid_set, store, DAY, SETTINGS)
+        rows = run_scorecard(ReportGrids(store, grid_set), store, DAY, SETTINGS)
     assert rows == [
         {"date": "2026-11-20", "worker": "Li Wei", "device_id": "d1", "grid_id": "A",
          "presence": 0.625, "coverage": 0.5, "compliance": 0.839583, "violations": 1,
@@ -80,7 +81,7 @@ def test_assessment_over_two_days_by_hand(tmp_path):
     db, grid_set = build_day(tmp_path)
     days = [DAY, DAY + dt.timedelta(days=1)]
     with Store(db, read_only=True) as store:
-        daily, means = run_assessment(grid_set, store, days, SETTINGS)
+        daily, means = run_assessment(ReportGrids(store, grid_set), store, days, SETTINGS)
     assert [(r["date"], r["device_id"], r["score"]) for r in daily] == [
         ("2026-11-20", "d1", 63.2), ("2026-11-20", "d2", 13.0),
         ("2026-11-21", "d1", 13.0), ("2026-11-21", "d2", 13.0),

@@ -26,6 +26,7 @@ from geofence.config import GeofenceSettings
 from geofence.grids import check_grids, load_grids
 from geofence.reports import compute_report
 from geofence.scorecard import day_window
+from patrol.derive import ReportGrids
 from patrol.fixes import load_fixes
 from patrol.registry import save_grids
 from patrol.reports import assigned_grids
@@ -80,7 +81,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
             "coverage": report("coverage"),
             "device_coverage": report("coverage", by_device=True),
             "presence": report("presence"),
-            "scorecard": run_scorecard(grid_set, store, DAY, SETTINGS),
+            "scorecard": run_scorecard(ReportGrids(store, grid_set), store, DAY, SETTINGS),
         }
 
 

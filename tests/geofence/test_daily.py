@@ -1,0 +1,143 @@
+"""Reports from the facts of pieces (geofence.daily) against the recompute from the
+window's fixes (geofence.reports), on random tracks and windows: every row equal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geofence.config import GeofenceSettings
+from geofence.coverage import grid_cells
+from geofence.daily import day_bounds, piece_facts, window_facts
+from geofence.fixes import Fixes, make_fixes
+from geofence.grids import GridSet, load_grids
+from geofence.reports import compute_report
+from tests.geofence.town import feature, lonlat, rect
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY0 = dt.date(2026, 11, 20)
+MIDNIGHT = day_bounds(DAY0, TZ)[0]
+SETTINGS = GeofenceSettings()
+HOURS = [None, "08:00-20:00", "20:00-08:00", "00:00-24:00", "23:58-00:03"]
+
+
+def grid_file(path: Path, hours: list[str | None], interval_min: float) -> Path:
+    """Parents P over A | B and Q over C; Q's leaf C has a hole; the devices may be
+    assigned to a parent."""
+    props = [{} if h is None else {"service_hours": h} for h in hours]
+    hole = [
+        [list(lonlat(x, y)) for x, y in [(80, -20), (120, -20), (120, 20), (80, 20), (80, -20)]]
+    ]
+    features = [
+        feature("P", rect(-160, -60, 40, 60)),
+        feature("Q", rect(40, -60, 160, 60)),
+        feature("A", rect(-160, -60, -40, 60), parent="P", interval_min=interval_min, **props[0]),
+        feature("B", rect(-40, -60, 40, 60), parent="P", interval_min=interval_min, **props[1]),
+        feature("C", rect(40, -60, 160, 60)[:1] + hole, parent="Q", interval_min=interval_min,
+                **props[2]),
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+#: x positions: inside, outside, and on the shared edges and a hole's edge
+XS = st.one_of(st.floats(-220, 220), st.sampled_from([-160.0, -40.0, 40.0, 80.0, 160.0]))
+YS = st.one_of(st.floats(-90, 90), st.sampled_from([-60.0, 0.0, 20.0, 60.0]))
+#: seconds after the first midnight, in whole microseconds as storage keeps them
+MICROS = st.integers(0, 3 * 86400 * 10**6).map(lambda us: us / 1e6)
+#: near one of the two midnights inside the three days
+NEAR_MIDNIGHT = st.tuples(st.sampled_from([1, 2]), st.integers(-150 * 10**6, 150 * 10**6)).map(
+    lambda k: k[0] * 86400 + k[1] / 1e6
+)
+#: where tracks start: mostly just before a midnight, so that they cross it
+STARTS = st.one_of(
+    st.tuples(st.sampled_from([1, 2]), st.integers(0, 900 * 10**6)).map(
+        lambda k: k[0] * 86400 - k[1] / 1e6
+    ),
+    MICROS,
+)
+#: seconds between fixes: mostly segments, sometimes a dead zone
+STEPS = st.one_of(st.integers(1, 150), st.integers(1, 150), st.integers(1, 3000)).map(float)
+BOUNDS = st.one_of(st.sampled_from([0.0, 86400.0, 2 * 86400.0, 3 * 86400.0]), NEAR_MIDNIGHT, MICROS)
+
+
+def window_of(grid_set: GridSet, fixes: Fixes, a: float, b: float) -> Fixes:
+    """The fixes with a <= ts < b, naming only their devices (as a read from storage)."""
+    rows = np.flatnonzero((fixes.ts >= a) & (fixes.ts < b))
+    names = [fixes.devices[d] for d in fixes.device[rows]]
+    return make_fixes(grid_set, names, fixes.ts[rows], fixes.lon[rows], fixes.lat[rows])
+
+
+def reports(kind: str, grid_set: GridSet, fixes: Fixes, s: float, e: float,
+            assigned: dict[str, str]) -> dict[str, list[dict[str, object]]]:  # fmt: skip
+    start = dt.datetime.fromtimestamp(s, TZ)
+    end = dt.datetime.fromtimestamp(e, TZ)
+    out = {kind: compute_report(kind, grid_set, fixes, start, end, SETTINGS, assigned)}
+    if kind == "coverage":
+        out["device"] = compute_report(
+            kind, grid_set, fixes, start, end, SETTINGS, assigned, by_device=True
+        )
+    return out
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    hours=st.lists(st.sampled_from(HOURS), min_size=3, max_size=3),
+    interval_min=st.sampled_from([0.5, 2.0, 30.0]),
+    tracks=st.lists(
+        st.tuples(STARTS, st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=40)),
+        min_size=1,
+        max_size=4,
+    ),
+    window=st.tuples(BOUNDS, BOUNDS).filter(lambda w: w[0] != w[1]),
+    stored_days=st.one_of(st.just({0, 1, 2}), st.sets(st.integers(0, 2))),
+    throughs=st.lists(st.one_of(st.none(), st.integers(1, 86400 * 10**6)), min_size=3, max_size=3),
+)
+def test_facts_of_pieces_give_the_rows_of_the_recompute(
+    tmp_path, hours, interval_min, tracks, window, stored_days, throughs
+):
+    grid_set = load_grids(grid_file(tmp_path / "g.geojson", hours, interval_min))
+    cells = grid_cells(grid_set, SETTINGS.cell_m)
+    rows = []
+    for d, (t, steps) in enumerate(tracks):
+        for step, x, y in steps:  # a device's fix times are distinct, as in storage
+            rows.append((d, t, x, y))
+            t += step
+    devices = [f"d{d}" for d, *_ in rows]
+    xy = [lonlat(x, y) for *_, x, y in rows]
+    fixes = make_fixes(
+        grid_set, devices, MIDNIGHT + np.array([t for _, t, *_ in rows]),
+        np.array([p[0] for p in xy]), np.array([p[1] for p in xy]),
+    )  # fmt: skip
+    s, e = MIDNIGHT + min(window), MIDNIGHT + max(window)
+    seg = SETTINGS.segment_max_s
+
+    def compute(a: float, b: float, end: float):
+        return piece_facts(grid_set, cells, window_of(grid_set, fixes, a, min(b + seg, end)), a, b, end,
+                           SETTINGS)  # fmt: skip
+
+    stored = {}
+    for k in stored_days:
+        day = DAY0 + dt.timedelta(days=k)
+        a, b = day_bounds(day, TZ)
+        if throughs[k] is not None:  # derived through a time of the day, not to its end
+            b = a + throughs[k] / 1e6
+        stored[day] = (b, piece_facts(grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b,
+                                      np.inf, SETTINGS))  # fmt: skip
+    assigned = {"d0": "A", "d1": "P", "d2": "C", "d3": "Q"}
+    facts = window_facts(grid_set, cells.leaf_cells, s, e, SETTINGS, stored, compute)
+    expected = {}
+    for kind in ("compliance", "coverage", "presence"):
+        expected |= reports(kind, grid_set, window_of(grid_set, fixes, s, e), s, e, assigned)
+    assert facts.compliance() == expected["compliance"]
+    assert facts.presence(assigned) == expected["presence"]
+    assert facts.coverage() == expected["coverage"]
+    assert facts.device_coverage(assigned) == expected["device"]

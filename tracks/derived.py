@@ -1,0 +1,133 @@
+"""Reads of the derived patrol data, each set of them in one transaction (one snapshot).
+
+A derived day is current when ``derived_days`` has it with the reader's fingerprint and
+with ``changes`` equal to ``ping_changes`` summed over the day's quarters now: a ping
+stored (or removed) in the day since adds to the sum in its own transaction, so a report
+never takes a day's facts that miss a committed ping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+import polars as pl
+
+from tracks.queries import FIXES_SQL
+from tracks.schema import DERIVED_CELLS, DERIVED_TABLES, DERIVED_TIME, DERIVED_VISITS, PING_CHANGES
+from tracks.store import QUARTER_US, Store
+
+#: A day and the quarters its facts depend on: [first, last] (tracks.store.QUARTER_US).
+DayQuarters = tuple[dt.date, int, int]
+
+
+def quarters(start_us: int, end_us: int) -> tuple[int, int]:
+    """The first and last quarter holding fix times in [start_us, end_us)."""
+    return start_us // QUARTER_US, (end_us - 1) // QUARTER_US
+
+
+class DerivedReader:
+    """The reads of one report or one derivation, on one snapshot of the store."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        names = {
+            name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        # a version 1 file opened read-only has none of them: nothing is derived
+        self.has_derived = {t.name for t in DERIVED_TABLES} | {PING_CHANGES.name} <= names
+
+    def changes(self, days: list[DayQuarters]) -> dict[dt.date, int]:
+        """``ping_changes`` summed over each day's quarters."""
+        if not days or not self.has_derived:
+            return {day: 0 for day, _, _ in days}
+        frame = pl.DataFrame(
+            {
+                "day": [d for d, _, _ in days],
+                "q0": [q for _, q, _ in days],
+                "q1": [q for *_, q in days],
+            },
+            schema={"day": pl.Date, "q0": pl.Int64, "q1": pl.Int64},
+        )
+        self._con.register("wanted", frame)
+        try:
+            rows = self._con.execute(
+                "SELECT w.day, coalesce(sum(c.changes), 0) FROM wanted w "
+                "LEFT JOIN ping_changes c ON c.quarter BETWEEN w.q0 AND w.q1 GROUP BY w.day"
+            ).fetchall()
+        finally:
+            self._con.unregister("wanted")
+        return {day: int(n) for day, n in rows}
+
+    def current_days(
+        self, days: list[tuple[dt.date, int]], reach_us: int, fingerprint: str
+    ) -> dict[dt.date, float]:
+        """Of ``days`` (each with its start, epoch microseconds), those whose derived facts
+        are current for ``fingerprint``: day -> through (epoch seconds). The facts of
+        [start, through) depend on the pings up to through + ``reach_us``."""
+        if not days or not self.has_derived:
+            return {}
+        starts = dict(days)
+        derived = self._con.execute(
+            "SELECT day, epoch_us(through), changes FROM derived_days "
+            "WHERE fingerprint = ? AND day BETWEEN ? AND ?",
+            [fingerprint, min(starts), max(starts)],
+        ).fetchall()
+        derived = [row for row in derived if row[0] in starts]
+        if not derived:
+            return {}
+        q0 = [starts[day] // QUARTER_US for day, _, _ in derived]
+        q1 = [(through + reach_us - 1) // QUARTER_US for _, through, _ in derived]
+        counts = self._con.execute(
+            "SELECT quarter, changes FROM ping_changes WHERE quarter BETWEEN ? AND ?",
+            [min(q0), max(q1)],
+        ).pl()  # the file has one row per quarter, the lake one per commit: summed here
+        quarter, changes = counts["quarter"].to_numpy(), counts["changes"].to_numpy()
+        out = {}
+        for (day, through, stored), lo, hi in zip(derived, q0, q1, strict=True):
+            if int(changes[(quarter >= lo) & (quarter <= hi)].sum()) == stored:
+                out[day] = through / 1e6
+        return out
+
+    def facts(self, days: list[dt.date]) -> dict[str, pl.DataFrame]:
+        """The derived rows of these days: table name -> rows (its schema)."""
+        out = {}
+        for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS):
+            frame = pl.DataFrame({"day": days}, schema={"day": pl.Date})
+            self._con.register("days", frame)
+            try:
+                out[table.name] = (
+                    self._con.execute(f"SELECT t.* FROM {table.name} t SEMI JOIN days USING (day)")
+                    .pl()
+                    .cast(table.schema)
+                )
+            finally:
+                self._con.unregister("days")
+        return out
+
+    def grid_cells(self, fingerprint: str) -> pl.DataFrame:
+        """grid_id, cell of every leaf's coverage cells for ``fingerprint`` (empty if none)."""
+        if not self.has_derived:
+            return pl.DataFrame(schema={"grid_id": pl.String, "cell": pl.Int32})
+        return self._con.execute(
+            "SELECT grid_id, cell FROM derived_grid_cells WHERE fingerprint = ? ORDER BY grid_id, cell",
+            [fingerprint],
+        ).pl()
+
+    def fixes(self, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+        """As :func:`tracks.queries.read_fixes`, on this snapshot."""
+        return self._con.execute(FIXES_SQL, [start, end]).pl()
+
+
+@contextmanager
+def derived_reader(store: Store) -> Iterator[DerivedReader]:
+    """A :class:`DerivedReader` on one read transaction of ``store``."""
+    con = store.cursor()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield DerivedReader(con)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
