@@ -270,13 +270,13 @@ def rows_of(ours: Paths, ref: Paths | None, unit: str, derived: bool) -> list[Ro
 def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
     """Build (or reuse) the store in ``workdir``, measure both paths: the rows."""
     spec = district_for(n, smoke)
+    load_before = os.getloadavg()[0]
     built: DistrictStore = build_district_month(spec, workdir)
     size = (f"{spec.grids:,} grids under {spec.areas} parents, {spec.devices} devices, "
             f"{spec.days} days, {built.pings:,} pings")  # fmt: skip
-    results = [Row(f"build the store: {size}, through Store.write_batch",
-                      built.build_s, "s",
-                      note=f"{built.bytes / 1e9:.2f} GB; "
-                           f"{'cached: built earlier' if built.cached else 'built now'}")]  # fmt: skip
+    how = "cached: built earlier" if built.cached else "built now"
+    results = [Row(f"build the store: {size}, through Store.write_batch", built.build_s, "s",
+                   note=f"{built.bytes / 1e9:.2f} GB on disk; {how}")]  # fmt: skip
     folder = workdir / f"{spec.key}-runs"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
@@ -286,10 +286,10 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
         copy = folder / "derived.db"
         shutil.copy(built.db, copy)
         run = run_child(["derive", "--db", str(copy)], folder / "derive.out")
+        ok = run.code == 0
         results.append(Row(f"gridpatrol derive of the month ({size})",
-                              run.seconds if run.code == 0 else math.nan, "s",
-                              note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if run.code == 0
-                              else run.failure()))  # fmt: skip
+                           run.seconds if ok else math.nan, "s",
+                           note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if ok else run.failure()))  # fmt: skip
         ours_cli = measure_cli(copy, spec, [], folder, smoke)
         results += rows_of(ours_cli, ref_cli, "s", derived)
         results += rows_of(measure_api(copy, spec), measure_api(built.db, spec), "ms", derived)
@@ -297,4 +297,7 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
         results += rows_of(measure_cli(built.db, spec, [], folder, smoke), None, "s",
                            derived)  # fmt: skip
         results += rows_of(measure_api(built.db, spec), None, "ms", derived)
+    # a shared machine: the figures mean little without the load they were taken under
+    results[0].note += f"; load average (1 min) {load_before:.2f} at start, "
+    results[0].note += f"{os.getloadavg()[0]:.2f} at end"
     return results
