@@ -563,3 +563,16 @@ def lake(ctx: Context) -> list[Result]:
 SCENARIOS["lake"] = lake
 DEFAULT.append("lake")
 SCENARIOS["lake-roles"] = lambda ctx: lake_roles.scenario(ctx.workdir, ctx.n, ctx.smoke, Result)
+
+
+def district(ctx: Context) -> list[Result]:
+    """A district's month (1,652 grids, 500 devices, 31 days): CLI and API reports."""
+    from bench.district import run_district
+
+    rows = run_district(ctx.workdir, ctx.n, ctx.smoke)
+    return [Result("district", r.case, r.value, r.unit, r.reference, r.ref_value, r.note)
+            for r in rows]  # fmt: skip
+
+
+SCENARIOS["district"] = district
+DEFAULT.append("district")

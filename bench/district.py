@@ -1,0 +1,313 @@
+"""The ``district`` scenario: a district's month of reports, from the CLI and from the API.
+
+The store (:func:`bench.data.build_district_month`): 1,652 Voronoi leaf grids under 17
+parents, 500 devices (17 of them supervisors assigned to a parent), 31 days of a fix every
+30 s in service hours, written through ``Store.write_batch`` as serve writes it; cached in
+the workdir under its parameters. ``-n`` scales the devices (500 per million), ``--smoke``
+takes the 76-grid town, a few devices and two days.
+
+Measured, for the 31-day month and for one day:
+
+* ``gridpatrol report compliance|coverage|presence`` as a child process: the whole
+  process's wall time (a cold start: imports, the store's open, the report, the JSON
+  printed), and its peak resident memory from ``os.wait4``;
+* in-process (FastAPI's test client on ``create_app``, no socket): GET /api/v1/compliance,
+  /coverage, /presence for the day and the month, /scorecard for the day, /grids with live
+  state.
+
+Two paths side by side: the derived path (``gridpatrol derive`` once, timed as its own row,
+then the plain commands) beside the recompute-from-pings reference (``report --recompute``).
+A build whose ``report`` has no ``--recompute`` has only the recompute path: its figures are
+measured alone, and the rows say so. Where both paths ran, their rows are compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.data import District, DistrictStore, build_district_month
+
+KINDS = ("compliance", "coverage", "presence")
+#: The goals of issue 13, printed beside the figures.
+GOAL_API_DAY_MS = 300.0
+GOAL_API_MONTH_MS = {"compliance": 1000.0, "coverage": 2000.0, "presence": 1000.0}
+GOAL_CLI_MONTH_S = {"compliance": 3.0, "coverage": 5.0}
+GOAL_CLI_DAY_S = 1.0
+GOAL_RSS_MB = 1536.0
+GOAL_GRIDS_MS = 100.0
+#: A call slower than this is timed once (the month's recompute takes tens of seconds);
+#: faster ones are the best of four.
+SLOW_S = 2.0
+
+
+@dataclass
+class Row:
+    """One figure (bench.scenarios.Result without the scenario's name)."""
+
+    case: str
+    value: float
+    unit: str
+    reference: str = ""
+    ref_value: float = math.nan
+    note: str = ""
+
+
+def district_for(n: int, smoke: bool) -> District:
+    """The full district, its devices scaled by ``-n``; the town-sized one for ``--smoke``."""
+    devices = max(5, round(500 * n / 1_000_000))
+    if smoke:
+        return District(name="district-smoke", grids=76, areas=4, radius_m=2500.0,
+                        devices=devices, days=2)  # fmt: skip
+    return District(devices=devices)
+
+
+@dataclass
+class Child:
+    """One finished ``python -m gridpatrol`` process."""
+
+    seconds: float
+    peak_rss_mb: float
+    code: int
+    out: Path
+    err: Path
+
+    def rows(self) -> Any:
+        return json.loads(self.out.read_text()) if self.code == 0 else None
+
+    def failure(self) -> str:
+        tail = self.err.read_text(errors="replace").strip().splitlines()[-1:]
+        return f"exit {self.code}: {' '.join(tail)}"
+
+
+def run_child(args: list[str], out: Path) -> Child:
+    """Run ``python -m gridpatrol ARGS``, stdout into ``out``: wall time and peak RSS."""
+    cmd = [sys.executable, "-m", "gridpatrol", "--log-level", "WARNING", *args]
+    err = out.with_suffix(".err")
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    return Child(seconds, usage.ru_maxrss / 1024, proc.returncode, out, err)
+
+
+def best_child(args: list[str], out: Path, repeat: int) -> Child:
+    """The fastest of ``repeat`` runs (each a fresh process: a cold start every time)."""
+    runs = [run_child(args, out.with_name(f"{out.stem}-{k}{out.suffix}")) for k in range(repeat)]
+    failed = [r for r in runs if r.code != 0]
+    return failed[0] if failed else min(runs, key=lambda r: r.seconds)
+
+
+def cli_help(*command: str) -> str | None:
+    """``gridpatrol COMMAND --help``, or None when there is no such command."""
+    done = subprocess.run([sys.executable, "-m", "gridpatrol", *command, "--help"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return done.stdout if done.returncode == 0 else None
+
+
+def same_rows(a: Any, b: Any, tol: float = 1e-6) -> bool:
+    """Equal JSON values, numbers within ``tol`` (absolute, or relative for large ones)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_rows(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_rows(x, y, tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=tol, abs_tol=tol) or (a != a and b != b)
+    return bool(a == b)
+
+
+@dataclass
+class Paths:
+    """What each path measured: case -> (value, note), and each case's output."""
+
+    values: dict[str, tuple[float, str]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def measure_cli(db: Path, district: District, flags: list[str], folder: Path,
+                smoke: bool) -> Paths:  # fmt: skip
+    """Each report kind for the month and for one day, and compliance of an hour without
+    pings (the fixed cost of a cold start), as child processes, the best of two runs; with
+    ``smoke`` one run of the month's compliance (each process costs seconds)."""
+    paths = Paths()
+    repeat = 1 if smoke else 2
+    month, day = windows(district).items()
+    first = month[1][0]
+    jobs = [(label, window, kind) for label, window in (month, day) for kind in KINDS]
+    jobs.append((EMPTY, (first - dt.timedelta(hours=1), first), "compliance"))
+    for n, (label, (start, end), kind) in enumerate(jobs[:1] if smoke else jobs):
+        args = ["report", kind, "--db", str(db), "--start", start.isoformat(),
+                "--end", end.isoformat(), "--format", "json", *flags]  # fmt: skip
+        run = best_child(args, folder / f"{kind}-{n}{''.join(flags)}.json", repeat)
+        case = f"CLI report {kind}, {label}"
+        if run.code != 0:
+            paths.values[case] = (math.nan, run.failure())
+            continue
+        paths.values[case] = (run.seconds, f"peak RSS {run.peak_rss_mb:,.0f} MB")
+        paths.values[case + ": peak RSS"] = (run.peak_rss_mb, "")
+        paths.outputs[case] = run.rows()
+    return paths
+
+
+#: The window of the fixed-cost run: before the first fix.
+EMPTY = "the hour before the month (no pings)"
+
+
+def windows(district: District) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    """The whole month, and one day in its middle."""
+    return {f"{district.days} days": district.window(),
+            "one day": district.window(district.days // 2, 1)}  # fmt: skip
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds of one call, or the best of four when the first took under SLOW_S; and
+    the first call's result."""
+    t0 = time.perf_counter()
+    result = fn()
+    best = time.perf_counter() - t0
+    if best < SLOW_S:
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def measure_api(db: Path, district: District) -> Paths:
+    """GET the report routes, the scorecard and /grids in-process, on ``db``."""
+    with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test client
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.config import ApiSettings
+    from api.context import ApiContext
+    from geofence.config import GeofenceSettings
+    from patrol.registry import read_grids
+    from patrol.stage import LiveStage
+    from tracks.store import Store
+
+    paths = Paths()
+    settings = GeofenceSettings(timezone=district.timezone)
+    _, month_end = district.window()
+    now = (month_end - dt.timedelta(hours=5)).timestamp()  # the last day's 19:00
+    with Store(db, read_only=True) as store:
+        grid_set = read_grids(store)
+        assert grid_set is not None
+        live = LiveStage(grid_set, settings, store, clock=lambda: now)
+        context = ApiContext(store=store, grid_set=grid_set, live=live, geofence=settings,
+                             settings=ApiSettings(), tokens=None)  # fmt: skip
+        with TestClient(create_app(context)) as client:
+
+            def get(url: str, **params: str) -> Callable[[], Any]:
+                def call() -> Any:
+                    response = client.get(url, params=params)
+                    assert response.status_code == 200, response.text[:300]
+                    return response.json()
+
+                return call
+
+            day_label = "one day"
+            for label, (start, end) in reversed(windows(district).items()):  # the day first
+                for kind in KINDS:
+                    call = get(f"/api/v1/{kind}", start=start.isoformat(), end=end.isoformat())
+                    seconds, rows = _timed(call)
+                    case = f"GET /{kind}, {label}"
+                    paths.values[case] = (seconds * 1e3, f"{len(rows)} rows")
+                    paths.outputs[case] = rows
+                if label == day_label:
+                    call = get("/api/v1/scorecard", date=start.date().isoformat())
+                    seconds, rows = _timed(call)
+                    paths.values[f"GET /scorecard, {label}"] = (seconds * 1e3, f"{len(rows)} rows")
+                    paths.outputs[f"GET /scorecard, {label}"] = rows
+            seconds, body = _timed(get("/api/v1/grids"))
+            case = f"GET /grids with live state, {len(body['features'])} grids"
+            paths.values[case] = (seconds * 1e3, "")
+    return paths
+
+
+def goal(case: str) -> str:
+    """The issue's goal for a case, for the note."""
+    kind = next((k for k in (*KINDS, "scorecard") if k in case), "")
+    if case.startswith("GET /grids"):
+        return f"goal < {GOAL_GRIDS_MS:.0f} ms"
+    if case.startswith("GET"):
+        ms = GOAL_API_DAY_MS if "one day" in case else GOAL_API_MONTH_MS.get(kind)
+        return f"goal < {ms:,.0f} ms" if ms else ""
+    if case.endswith("peak RSS"):
+        return f"goal < {GOAL_RSS_MB:,.0f} MB" if "days" in case else ""
+    if EMPTY in case:
+        return "" if case.endswith("RSS") else "what every report pays before its first ping"
+    if "one day" in case:
+        return f"goal < {GOAL_CLI_DAY_S:.0f} s (cold start)"
+    s = GOAL_CLI_MONTH_S.get(kind)
+    return f"goal < {s:.0f} s" if s else "no goal stated in the issue"
+
+
+def rows_of(ours: Paths, ref: Paths | None, unit: str, derived: bool) -> list[Row]:
+    results = []
+    for case, (value, note) in ours.values.items():
+        notes = [n for n in (note, goal(case)) if n]
+        row = Row(case, value, "MB" if case.endswith("RSS") else unit)
+        if ref is not None and case in ref.values:
+            row.reference = "recompute from pings"
+            row.ref_value, ref_note = ref.values[case]
+            if ref_note and not case.endswith("RSS"):
+                notes.append(f"recompute: {ref_note}")
+            if case in ours.outputs and case in ref.outputs:
+                same = same_rows(ours.outputs[case], ref.outputs[case])
+                notes.append("same rows" if same else "ROWS DIFFER from the recompute")
+        elif not derived:
+            notes.append("recompute path only: report has no --recompute yet")
+        row.note = "; ".join(notes)
+        results.append(row)
+    return results
+
+
+def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
+    """Build (or reuse) the store in ``workdir``, measure both paths: the rows."""
+    spec = district_for(n, smoke)
+    load_before = os.getloadavg()[0]
+    built: DistrictStore = build_district_month(spec, workdir)
+    size = (f"{spec.grids:,} grids under {spec.areas} parents, {spec.devices} devices, "
+            f"{spec.days} days, {built.pings:,} pings")  # fmt: skip
+    how = "cached: built earlier" if built.cached else "built now"
+    results = [Row(f"build the store: {size}, through Store.write_batch", built.build_s, "s",
+                   note=f"{built.bytes / 1e9:.2f} GB on disk; {how}")]  # fmt: skip
+    folder = workdir / f"{spec.key}-runs"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    derived = "--recompute" in (cli_help("report") or "") and cli_help("derive") is not None
+    if derived:
+        ref_cli = measure_cli(built.db, spec, ["--recompute"], folder, smoke)
+        copy = folder / "derived.db"
+        shutil.copy(built.db, copy)
+        run = run_child(["derive", "--db", str(copy)], folder / "derive.out")
+        ok = run.code == 0
+        results.append(Row(f"gridpatrol derive of the month ({size})",
+                           run.seconds if ok else math.nan, "s",
+                           note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if ok else run.failure()))  # fmt: skip
+        ours_cli = measure_cli(copy, spec, [], folder, smoke)
+        results += rows_of(ours_cli, ref_cli, "s", derived)
+        results += rows_of(measure_api(copy, spec), measure_api(built.db, spec), "ms", derived)
+    else:
+        results += rows_of(measure_cli(built.db, spec, [], folder, smoke), None, "s",
+                           derived)  # fmt: skip
+        results += rows_of(measure_api(built.db, spec), None, "ms", derived)
+    # a shared machine: the figures mean little without the load they were taken under
+    results[0].note += f"; load average (1 min) {load_before:.2f} at start, "
+    results[0].note += f"{os.getloadavg()[0]:.2f} at end"
+    return results
