@@ -41,7 +41,7 @@ from geofence.grids import GridCatalog, GridSet, Leaves, build_grid_set, catalog
 from geofence.shapes import Grid
 from patrol.registry import grids_from_rows
 from tracks.derived import DerivedReader, derived_reader, quarters
-from tracks.grids import read_grid_rows
+from tracks.grids import grids_digest, read_grid_rows
 from tracks.queries import fix_time_range
 from tracks.schema import DERIVED_CELLS, DERIVED_TIME, DERIVED_VISITS
 from tracks.store import Store
@@ -55,7 +55,9 @@ class ReportGrids:
     (seconds to build at a district's size) only when some piece is read from pings."""
 
     def __init__(self, store: Store, grid_set: GridSet | None = None) -> None:
-        self.rows = read_grid_rows(store)
+        self.store = store
+        self.rows = read_grid_rows(store, geometry=False)
+        self.digest = grids_digest(store)
         self._indexed = grid_set
         self.catalog: Leaves = grid_set if grid_set is not None else _catalog(self.rows)
         self._cells: GridCells | None = None
@@ -66,7 +68,7 @@ class ReportGrids:
 
     def indexed(self) -> GridSet:
         if self._indexed is None:
-            self._indexed = build_grid_set(grids_from_rows(self.rows))
+            self._indexed = build_grid_set(grids_from_rows(read_grid_rows(self.store)))
         return self._indexed
 
     def cells(self, settings: GeofenceSettings) -> GridCells:
@@ -76,12 +78,9 @@ class ReportGrids:
 
     def fingerprint(self, settings: GeofenceSettings) -> str:
         """What derived facts depend on: the grids as stored and the rules' constants."""
-        digest = hashlib.sha256()
-        digest.update(json.dumps([DERIVE_VERSION, settings.segment_max_s, settings.cell_m,
-                                  settings.reach_m, settings.timezone]).encode())  # fmt: skip
-        for column in self.rows.iter_columns():
-            digest.update(json.dumps(column.to_list(), default=str).encode())
-        return digest.hexdigest()[:32]
+        rules = [DERIVE_VERSION, settings.segment_max_s, settings.cell_m, settings.reach_m,
+                 settings.timezone, self.digest]  # fmt: skip
+        return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:32]
 
 
 def _catalog(rows: pl.DataFrame) -> GridCatalog:

@@ -45,13 +45,12 @@ def read_grids(store: Store) -> GridSet | None:
     return build_grid_set(grids_from_rows(rows))
 
 
-def grids_from_rows(rows: pl.DataFrame, *, geometry: bool = True) -> list[Grid]:
-    """Grids from rows of the ``grids`` table; ``geometry=False`` leaves shapes out (the
-    rules and the tree, read in milliseconds)."""
+def grids_from_rows(rows: pl.DataFrame) -> list[Grid]:
+    """Grids from rows of the ``grids`` table, their shapes prepared."""
     grids = []
     for row in rows.iter_rows(named=True):
         geom = None
-        if geometry and (geo := json.loads(row["geometry"])) is not None:
+        if (geo := json.loads(row["geometry"])) is not None:
             geom = shape(geo)
             shapely.prepare(geom)
         grids.append(Grid(row["grid_id"], row["name"], row["parent"], row["interval_s"],
