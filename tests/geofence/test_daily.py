@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -141,3 +142,36 @@ def test_facts_of_pieces_give_the_rows_of_the_recompute(
     assert facts.presence(assigned) == expected["presence"]
     assert facts.coverage() == expected["coverage"]
     assert facts.device_coverage(assigned) == expected["device"]
+
+
+def test_a_crossing_across_midnight_splits_a_gap_of_the_day_before(tmp_path):
+    """A (service 23:58-00:03, interval 30 min): d0 in A at 23:58:00, 23:58:30, 23:59:50,
+    00:00:40, 00:01:50, 00:02:50; d1 from x = -220 (outside) at 23:59:00 to x = 0 (in B) at
+    00:00:30 enters A at x = -160, 60/220 of 90 s later: 23:59:24.545. The gaps of A around
+    that midnight are 0, 30, 54.5, 25.5, 50, 70, 60 and 10 s (and under 70 s in the service
+    minutes at the window's two ends): the largest is 70 s, not the 80 s of d0 alone
+    (23:58:30 -> 23:59:50), though both days' facts were stored before the window."""
+    grid_set = load_grids(grid_file(tmp_path / "g.geojson", ["23:58-00:03", None, None], 30.0))
+    cells = grid_cells(grid_set, SETTINGS.cell_m)
+    m = MIDNIGHT + 86400
+    # and, so that no other gap is longer, in the service minutes at the window's ends
+    ends = [40.0 - 86400, 100.0 - 86400, 160.0 - 86400, 86310.0, 86370.0]
+    d0 = [-120.0, -90.0, -10.0, 40.0, 110.0, 170.0, *ends]
+    rows = [("d0", t, -100.0) for t in d0] + [("d1", -60.0, -220.0), ("d1", 30.0, 0.0)]
+    xy = [lonlat(x, 0.0) for *_, x in rows]
+    fixes = make_fixes(grid_set, [r[0] for r in rows], m + np.array([r[1] for r in rows]),
+                       np.array([p[0] for p in xy]), np.array([p[1] for p in xy]))  # fmt: skip
+    seg = SETTINGS.segment_max_s
+    stored = {}
+    for k in (0, 1):
+        a, b = day_bounds(DAY0 + dt.timedelta(days=k), TZ)
+        stored[DAY0 + dt.timedelta(days=k)] = (b, piece_facts(
+            grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf, SETTINGS))  # fmt: skip
+    facts = window_facts(grid_set, cells.leaf_cells, MIDNIGHT, MIDNIGHT + 2 * 86400, SETTINGS,
+                         stored, lambda a, b, e: pytest.fail("all is stored"))  # fmt: skip
+    a_row = facts.compliance()[0]
+    assert (a_row["grid_id"], a_row["visits"], a_row["max_gap_s"]) == ("A", 12, 70.0)
+    assert (
+        facts.compliance()
+        == reports("compliance", grid_set, fixes, MIDNIGHT, MIDNIGHT + 2 * 86400, {})["compliance"]
+    )
