@@ -6,8 +6,8 @@
   ``$share/{--share-group}/...``; any number of them append to one lake;
 * ``stage``: :class:`patrol.lakestage.LakeStage`, one leading and the others standing by;
   with ``--http`` the whole API (a standby answers ``/api/v1/health`` with 503);
-* ``api``: the API over the lake, read-only, any number (live state is the stage's: an API
-  process shows grids and devices without it).
+* ``api``: the API over the lake, read-only, any number; its live state is read from the
+  lake every ``API_RELOAD_S`` (the stage's stored alerts and the stored visits and fixes).
 
 docs/operations.md, "Roles", says how they fit together.
 """
@@ -36,6 +36,7 @@ from patrol.stage import LiveStage
 from tracks.engines import is_lake, open_store
 from tracks.lake import LakeStore
 from tracks.queries import import_devices
+from tracks.store import StoreError
 
 log = logging.getLogger("gridpatrol.serve")
 
@@ -134,15 +135,24 @@ class StageProcess:
         self.stage.stop()
 
 
+#: How often an api process takes the live state again from the lake.
+API_RELOAD_S = 5.0
+
+
 class ApiProcess:
-    """The api role: the API over the lake, read-only."""
+    """The api role: the API over the lake, read-only. Its live state (the map's statuses,
+    devices' positions) is read from the lake every ``API_RELOAD_S``: the last visits and
+    fixes stored, and the conditions the stage's stored alerts left open. The alert stream
+    is the stage's (``/alerts/stream`` here stays silent; ``/alerts`` lists them)."""
 
     def __init__(self, options: ServeOptions, geofence: GeofenceSettings, api: ApiSettings) -> None:
         self.store = store = open_store(options.db, options.data_path, read_only=True)
         grid_set = read_grids(store)
+        self.live = LiveStage(grid_set, geofence, store) if grid_set is not None else None
+        live = self.live
 
         def make(**fields: Any) -> ApiContext:
-            return ApiContext(store=store, grid_set=grid_set, live=None, geofence=geofence,
+            return ApiContext(store=store, grid_set=grid_set, live=live, geofence=geofence,
                               role="api", **fields)  # fmt: skip
 
         self.http = HttpServer(options, api, make)
@@ -151,7 +161,12 @@ class ApiProcess:
     def run(self) -> None:
         self.http.start()
         try:
-            self._stopping.wait()
+            while not self._stopping.wait(API_RELOAD_S):
+                if self.live is not None:
+                    try:
+                        self.live.reload()
+                    except StoreError as exc:  # the lake away: the last state is served
+                        log.error("live state not read again from the lake: %s", exc)
         finally:
             self.http.stop()
             self.store.close()

@@ -105,6 +105,12 @@ class LiveStage:
                           np.array([b[0, 0], b[0, 2]]), np.array([b[0, 1], b[0, 3]]),
                           np.array([-1, -1], dtype=np.int32))  # fmt: skip
 
+    def reload(self) -> None:
+        """Take the state again from storage: what a process that is not the stage shows
+        (``serve --role api``: the last visits and fixes the lake holds, and the conditions
+        the stage's stored alerts left open)."""
+        self.state = self._rebuilt()
+
     def _rebuilt(self) -> LiveState:
         state = LiveState(self.grid_set, self.settings, clock=self.clock)
         state.load(StoredState(read_last_visits(self.store), read_last_fixes(self.store),

@@ -188,6 +188,14 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         assert stats == {"received": 350, "stored": 300, "duplicates": 50, "rejected": {}}
         health = api.get("health")
         assert health["role"] == "api" and health["status"] == "ok", health  # type: ignore[index]
+
+        def statuses() -> dict[str, object]:
+            body = api.get("grids?geometry=false")
+            return {f["id"]: f["properties"]["status"] for f in body["features"]}  # type: ignore[index]
+
+        # the api process's live state, read from the lake: the stage's open overdue alerts
+        every_grid_overdue = {g: "overdue" for g in ("P", "A", "B", "C")}
+        wait_for(lambda: statuses() == every_grid_overdue, 30, what="the api's live state")
     finally:
         client.disconnect()
         client.loop_stop()
