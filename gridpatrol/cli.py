@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--role", choices=("all", "ingest", "stage", "api"), default="all",
                        help="all: one process; on a lake also ingest (any number, shared "
                        "subscription), stage (one leads, others stand by), api (read-only)")  # fmt: skip
+    serve.add_argument("--lake-commit-retries", type=int,
+                       help="a lake commit conflicting with other writers' is tried again this "
+                       "often (DuckLake's default: 10); then the batch is retried whole, "
+                       "unacknowledged")  # fmt: skip
     _add_settings_flags(serve, IngestSettings)
     _add_settings_flags(serve, GeofenceSettings)
     _add_settings_flags(serve, ApiSettings)
@@ -378,7 +382,7 @@ def _run(args: argparse.Namespace) -> int:
         stage = build_settings(StageSettings, "stage", vars(args))
         options = ServeOptions(db=args.db, data_path=args.data_path, devices=args.devices,
                                grids=args.grids, http=args.http, tokens=args.tokens,
-                               role=args.role)  # fmt: skip
+                               role=args.role, lake_commit_retries=args.lake_commit_retries)  # fmt: skip
         return serve(options, ingest, geofence, api, stage)
     if args.command == "tokens":
         return _tokens_command(args)

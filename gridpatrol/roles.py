@@ -57,6 +57,10 @@ def check_role(options: ServeOptions, ingest: IngestSettings) -> IngestSettings:
     role = options.role
     if role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    if options.lake_commit_retries is not None and (
+        options.lake_commit_retries < 0 or not is_lake(options.db)
+    ):
+        raise ConfigError("--lake-commit-retries is 0 or more, for a DuckLake --db")
     if role == "all":
         return ingest
     if not is_lake(options.db):
@@ -83,7 +87,8 @@ class StageProcess:
         api: ApiSettings,
         settings: StageSettings,
     ) -> None:
-        store = open_store(options.db, options.data_path)
+        store = open_store(options.db, options.data_path,
+                           commit_retries=options.lake_commit_retries)  # fmt: skip
         assert isinstance(store, LakeStore)
         self.store = store
         if options.grids is not None:

@@ -41,6 +41,7 @@ class ServeOptions:
     http: str | None = None  # HOST:PORT of the API and map
     tokens: Path | None = None
     role: str = "all"  # all, ingest, stage or api (gridpatrol.roles)
+    lake_commit_retries: int | None = None  # a lake's ducklake_max_retry_count (None: 10)
 
 
 #: After the subscription is acknowledged, the broker starts sending what it held; until
@@ -70,7 +71,8 @@ class Service:
         clock: Clock = time.time,
     ) -> None:
         geofence = geofence or GeofenceSettings()
-        self.store = open_store(options.db, options.data_path)
+        self.store = open_store(options.db, options.data_path,
+                                commit_retries=options.lake_commit_retries)  # fmt: skip
         if options.grids is not None:
             grids, _ = check_grids(options.grids)
             save_grids(self.store, grids)

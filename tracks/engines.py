@@ -20,11 +20,19 @@ def is_lake(db: str | Path) -> bool:
     return isinstance(db, str) and db.startswith(LAKE_PREFIX)
 
 
-def open_store(db: str | Path, data_path: Path | None, *, read_only: bool = False) -> Store:
+def open_store(
+    db: str | Path,
+    data_path: Path | None,
+    *,
+    read_only: bool = False,
+    commit_retries: int | None = None,
+) -> Store:
     """Open (or, for writing, create) the store ``db`` names.
 
     A lake needs ``data_path`` (the folder of its Parquet files, the same one it was created
-    with); a file takes none. A file opened read-only must exist.
+    with); a file takes none. A file opened read-only must exist. ``commit_retries``: how
+    often a lake commit that conflicts with another writer's is tried again before it fails
+    (None: DuckLake's default; a file has one writer and never conflicts).
     """
     if is_lake(db):
         assert isinstance(db, str)
@@ -34,7 +42,8 @@ def open_store(db: str | Path, data_path: Path | None, *, read_only: bool = Fals
         if data_path is None:
             raise StoreError(f"{db}: a lake needs --data-path (the folder of its Parquet files)")
         # absolute: the catalog records it, and other processes start elsewhere
-        return LakeStore(catalog, data_path.absolute(), read_only=read_only)
+        return LakeStore(catalog, data_path.absolute(), read_only=read_only,
+                         commit_retries=commit_retries)  # fmt: skip
     if data_path is not None:
         raise StoreError(f"--data-path is for a DuckLake --db (ducklake:postgres:...), not {db}")
     if read_only and not Path(db).exists():

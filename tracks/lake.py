@@ -92,10 +92,19 @@ class LakeStore(Store):
 
     DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
 
-    def __init__(self, catalog: str, data_path: Path, *, read_only: bool = False) -> None:
-        # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...")
+    def __init__(
+        self,
+        catalog: str,
+        data_path: Path,
+        *,
+        read_only: bool = False,
+        commit_retries: int | None = None,
+    ) -> None:
+        # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...");
+        # commit_retries: DuckLake's ducklake_max_retry_count (None: its default, 10)
         self.catalog = catalog
         self.data_path = data_path
+        self.commit_retries = commit_retries
         super().__init__(redact(f"ducklake:{catalog}"), read_only=read_only)
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -108,6 +117,8 @@ class LakeStore(Store):
         try:
             con.execute("LOAD ducklake")
             con.execute("LOAD postgres")
+            if self.commit_retries is not None:
+                con.execute(f"SET ducklake_max_retry_count = {int(self.commit_retries)}")
             options = [f"DATA_PATH {_quote(str(self.data_path))}"]
             if read_only:
                 options.append("READ_ONLY")

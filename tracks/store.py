@@ -200,7 +200,10 @@ class Store:
             except duckdb.Error as exc:
                 with suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise StoreError(f"write to {self.path} failed: {exc}") from exc
+                # one line: DuckDB's messages span several, a log line should not
+                raise StoreError(
+                    f"write to {self.path} failed: {' '.join(str(exc).split())}"
+                ) from exc
             except BaseException:
                 with suppress(duckdb.Error):
                     con.execute("ROLLBACK")

@@ -145,8 +145,9 @@ def test_reading_a_lake_never_created(lake: Lake, capsys):
     [
         (["--role", "ingest"], "--role ingest needs a DuckLake --db"),
         (["--role", "stage"], "--role stage needs a DuckLake --db"),
+        (["--lake-commit-retries", "3"], "--lake-commit-retries is 0 or more, for a DuckLake"),
     ],
-    ids=["ingest-on-a-file", "stage-on-a-file"],
+    ids=["ingest-on-a-file", "stage-on-a-file", "lake-retries-on-a-file"],
 )
 def test_a_role_on_a_file_is_refused(args, message, tmp_path, capsys):
     err = error_of(["serve", "--db", str(tmp_path / "gp.db"), *args], capsys)
@@ -160,3 +161,6 @@ def test_role_options_that_do_not_fit(lake: Lake, tmp_path, capsys):
     assert "--role ingest imports nothing" in err
     err = error_of(["serve", "--role", "api", *lake_args], capsys)
     assert "--role api serves the API: give --http" in err
+    err = error_of(["serve", "--role", "ingest", *lake_args, "--lake-commit-retries", "-1"],
+                   capsys)  # fmt: skip
+    assert "--lake-commit-retries is 0 or more" in err
