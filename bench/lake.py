@@ -1,10 +1,12 @@
 """The ``lake`` scenario: the DuckLake store beside the DuckDB file, in the same run.
 
-Two figures, each for both engines: ``write_batch`` of 40,000-ping batches (ingest's flush
-size: every lake commit writes a Parquet file per table it touches and its catalog rows), and
-a compliance report of one town day (76 grids, 70 devices, 604,800 pings) read back. The day
-is copied into the lake in 40,000-ping commits in fix-time order, as ingest would have
-written it (about 15 Parquet files, each with a narrow ts range the read can skip by).
+Four figures, each for both engines: ``write_batch`` of 40,000-ping batches (ingest's flush
+size: every lake commit writes a Parquet file per table it touches and its catalog rows);
+deriving one town day's patrol facts (76 grids, 70 devices, 604,800 pings); and the
+compliance report of that day as the CLI and the API compute it, from the derived data and
+(``--recompute``) from every ping. The day is copied into each store in 40,000-ping commits
+in fix-time order, as ingest would have written it (in the lake about 15 Parquet files, each
+with a narrow ts range the read can skip by).
 PostgreSQL is a throwaway cluster of this run (:mod:`gridpatrol.postgres`).
 """
 
@@ -25,14 +27,13 @@ import polars as pl
 from bench.data import TOWN, Town, build_day_db
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
-from geofence.reports import compute_report
 from gridpatrol.postgres import PostgresCluster
+from patrol.derive import ReportGrids, derive_range
 from patrol.fixes import load_fixes
-from patrol.registry import read_grids, save_grids
-from patrol.reports import assigned_grids
+from patrol.registry import save_grids
+from patrol.reports import run_report
 from tracks.devices import read_devices
 from tracks.engines import open_store
-from tracks.lake import LakeStore
 from tracks.schema import PINGS, REJECTED
 from tracks.store import Store
 
@@ -49,7 +50,9 @@ class Figures:
     batch_rows: int
     batches: int
     write_s: list[float]  # each write_batch
-    report_s: float  # best of two: read the day's fixes and compute compliance
+    derive_s: float  # derive the day's facts from its pings and store them
+    report_s: float  # best of two: the day's compliance from the derived data
+    recompute_s: float  # best of two: read the day's fixes and compute compliance
     load_s: float  # of which reading the fixes
     day_pings: int
 
@@ -89,10 +92,9 @@ def lake_store(folder: Path) -> Iterator[tuple[str, Path]]:
 
 
 def measure(store: Store, source: Store, grids: Path, town: Town, day: dt.datetime,
-            rows: int, batches: int, best_of: Timer) -> tuple[list[float], float, float]:  # fmt: skip
-    """Fresh batches into ``store``; then compliance of the day (copied in first unless
-    ``store`` is a file: then read from the day's own file). Returns each write's seconds,
-    the report's and the fix read's."""
+            rows: int, batches: int, best_of: Timer) -> tuple[list[float], Reads]:  # fmt: skip
+    """Fresh batches into ``store``; then the day copied in, derived, and its compliance
+    report. Returns each write's seconds and the reads'."""
     start_us = int(time.time() * 1e6) - 30 * 86400 * 1_000_000  # clear of the town's day
     write_s = []
     for k in range(batches):
@@ -101,21 +103,34 @@ def measure(store: Store, source: Store, grids: Path, town: Town, day: dt.dateti
         result = store.write_batch(frame, REJECTED.empty(), {})
         write_s.append(time.perf_counter() - t0)
         assert result.stored == rows, result
-    reader = source
-    if isinstance(store, LakeStore):
-        copy_day(source, store, grids)
-        reader = store
-    grid_set = read_grids(reader)
-    assert grid_set is not None
-    assigned = assigned_grids(reader)
+    copy_day(source, store, grids)
     settings = GeofenceSettings()
+    report_grids = ReportGrids(store)
+    t0 = time.perf_counter()
+    derive_range(report_grids, store, settings, day.date(), day.date())
+    derive_s = time.perf_counter() - t0
     end = day + dt.timedelta(hours=town.hours)
 
-    def report() -> object:
-        fixes = load_fixes(grid_set, reader, day, end)
-        return compute_report("compliance", grid_set, fixes, day, end, settings, assigned)
+    def report(recompute: bool) -> list[dict[str, object]]:
+        return run_report("compliance", report_grids, store, day, end, settings,
+                          recompute=recompute)  # fmt: skip
 
-    return write_s, best_of(report, 2), best_of(lambda: load_fixes(grid_set, reader, day, end), 1)
+    assert report(False) == report(True), "the derived data and the recompute differ"
+    grid_set = report_grids.indexed()
+    return write_s, Reads(
+        derive_s,
+        best_of(lambda: report(False), 2),
+        best_of(lambda: report(True), 2),
+        best_of(lambda: load_fixes(grid_set, store, day, end), 1),
+    )
+
+
+@dataclass(frozen=True)
+class Reads:
+    derive_s: float
+    report_s: float
+    recompute_s: float
+    load_s: float
 
 
 def run_lake(workdir: Path, n: int, smoke: bool, best_of: Timer) -> list[Figures]:
@@ -131,7 +146,7 @@ def run_lake(workdir: Path, n: int, smoke: bool, best_of: Timer) -> list[Figures
         for engine, db, path in (("DuckDB file", str(folder / "writes.db"), None),
                                  ("DuckLake", attach, data_path)):  # fmt: skip
             with open_store(day_db, None, read_only=True) as source, open_store(db, path) as store:
-                write_s, report_s, load_s = measure(store, source, grids, town, day, rows,
-                                                    batches, best_of)  # fmt: skip
-            figures.append(Figures(engine, rows, batches, write_s, report_s, load_s, day_pings))
+                write_s, reads = measure(store, source, grids, town, day, rows, batches, best_of)
+            figures.append(Figures(engine, rows, batches, write_s, reads.derive_s,
+                                   reads.report_s, reads.recompute_s, reads.load_s, day_pings))  # fmt: skip
     return figures
