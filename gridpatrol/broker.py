@@ -40,9 +40,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def mosquitto_config(port: int, data_dir: Path, *, persistence: bool = True) -> str:
+def mosquitto_config(
+    port: int, data_dir: Path, *, persistence: bool = True, also_on: tuple[str, ...] = ()
+) -> str:
+    # also_on: addresses to listen on besides loopback (a test's other "hosts")
     lines = [
-        f"listener {port} 127.0.0.1",
+        *(f"listener {port} {address}" for address in ("127.0.0.1", *also_on)),
         "allow_anonymous true",
         f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
@@ -63,7 +66,9 @@ class Mosquitto:
 
     protocol = "5"
 
-    def __init__(self, *, port: int | None = None, persistence: bool = True) -> None:
+    def __init__(
+        self, *, port: int | None = None, persistence: bool = True, also_on: tuple[str, ...] = ()
+    ) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise BrokerError(
@@ -75,7 +80,9 @@ class Mosquitto:
         self.dir = Path(tempfile.mkdtemp(prefix="gridpatrol-mosquitto-"))
         os.chmod(self.dir, 0o777)
         self.config = self.dir / "mosquitto.conf"
-        self.config.write_text(mosquitto_config(self.port, self.dir, persistence=persistence))
+        self.config.write_text(
+            mosquitto_config(self.port, self.dir, persistence=persistence, also_on=also_on)
+        )
         os.chmod(self.config, 0o644)
         self.log = self.dir / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None

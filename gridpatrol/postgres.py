@@ -39,7 +39,9 @@ def find_bin_dir() -> Path | None:
 class PostgresCluster:
     """``start()``, then ``create_database(name)`` and ``attach(name)`` per lake; ``cleanup()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, also_on: str | None = None) -> None:
+        # also_on: an address to listen on besides loopback, trusting its /24 (a test's
+        # other "hosts" on a bridge)
         bin_dir = find_bin_dir()
         if bin_dir is None:
             raise PostgresError(
@@ -50,6 +52,7 @@ class PostgresCluster:
         self.folder = Path(tempfile.mkdtemp(prefix="gridpatrol-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
+        self.also_on = also_on
         self._as_postgres: list[str] = []
         if os.geteuid() == 0:
             self._as_postgres = ["runuser", "-u", SUPERUSER, "--"]
@@ -68,7 +71,12 @@ class PostgresCluster:
                 shutil.chown(self.data, SUPERUSER)
             self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
                       "-U", SUPERUSER, "--no-sync")  # fmt: skip
-        options = (f"-k {self.data} -p {self.port} -c listen_addresses=127.0.0.1 "
+            if self.also_on is not None:
+                network = self.also_on.rsplit(".", 1)[0] + ".0/24"
+                with open(self.data / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {network} trust\n")
+        listen = ",".join(["127.0.0.1", *([self.also_on] if self.also_on else [])])
+        options = (f"-k {self.data} -p {self.port} -c listen_addresses={listen} "
                    "-c fsync=off -c max_connections=200")  # fmt: skip
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-w", "-l",
                   str(self.data / "server.log"), "-o", options, "start")  # fmt: skip
@@ -82,9 +90,9 @@ class PostgresCluster:
         self._run(str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
                   "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", statement)  # fmt: skip
 
-    def attach(self, database: str) -> str:
-        """The ``--db`` of a lake whose catalog is this database."""
-        host = f"host=127.0.0.1 port={self.port} user={SUPERUSER}"
+    def attach(self, database: str, address: str = "127.0.0.1") -> str:
+        """The ``--db`` of a lake whose catalog is this database (reached at ``address``)."""
+        host = f"host={address} port={self.port} user={SUPERUSER}"
         return f"ducklake:postgres:dbname={database} {host}"
 
     def stop(self) -> None:

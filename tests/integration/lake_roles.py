@@ -16,6 +16,7 @@ import httpx
 
 from conftest import Lake
 from gridpatrol.broker import Mosquitto, free_port
+from tests.integration.netns import Host
 from tests.mqtt_helpers import wait_for
 
 #: Fast settings for tests: the stage polls often, stands by briefly, maintains every second
@@ -27,14 +28,24 @@ STAGE_FLAGS = ("--feed-poll-s", "0.1", "--standby-try-s", "0.3", "--maintenance-
 class Proc:
     """``gridpatrol serve`` in a process; its log lines are kept (and searchable)."""
 
-    def __init__(self, lake: Lake, broker: Mosquitto, role: str, client_id: str, *extra: str):
-        self.args = [sys.executable, "-m", "gridpatrol", "serve", "--role", role,
-                     "--db", lake.db, "--data-path", str(lake.data_path), "--broker", broker.url,
+    def __init__(self, lake: Lake, broker: Mosquitto, role: str, client_id: str, *extra: str,
+                 host: Host | None = None):  # fmt: skip
+        # host: run on another "machine" (a network namespace), reaching the broker and
+        # PostgreSQL over its link
+        db, broker_url, address, prefix = lake.db, broker.url, "127.0.0.1", []
+        if host is not None:
+            db = db.replace("host=127.0.0.1", f"host={host.gateway}")
+            broker_url = broker_url.replace("127.0.0.1", host.gateway)
+            address, prefix = host.address, ["ip", "netns", "exec", host.netns]
+        self.args = [*prefix, sys.executable, "-m", "gridpatrol", "serve", "--role", role,
+                     "--db", db, "--data-path", str(lake.data_path), "--broker", broker_url,
                      "--client-id", client_id, "--session-expiry-s", "300",
                      "--batch-age-ms", "100", *extra]  # fmt: skip
+        self.name = f"{role} {client_id}"
+        self.token: str | None = None  # a bearer token, where --tokens is given
         self.http: str | None = None
         if role in ("stage", "api"):
-            self.http = f"127.0.0.1:{free_port()}"
+            self.http = f"{address}:{free_port()}"
             self.args += ["--http", self.http]
         if role == "stage":
             self.args += STAGE_FLAGS
@@ -65,7 +76,7 @@ class Proc:
                 raise AssertionError(f"exited {self.process.returncode}:\n{''.join(self.lines)}")
             return self.saw(pattern)
 
-        wait_for(seen, timeout_s, what=f"{pattern!r} in the log of {self.args[5]}")
+        wait_for(seen, timeout_s, what=f"{pattern!r} in the log of {self.name}")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -85,7 +96,8 @@ class Proc:
         """/api/v1/health; the process's log when it has exited."""
         assert self.process is not None
         try:
-            response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10)
+            response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10,
+                                 headers=self._auth())  # fmt: skip
         except httpx.ConnectError as exc:
             if self.process.poll() is not None:
                 raise AssertionError(f"exited {self.process.returncode}:\n"
@@ -93,8 +105,12 @@ class Proc:
             raise
         return response.status_code, response.json()
 
+    def _auth(self) -> dict[str, str]:
+        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+
     def get(self, path: str) -> object:
-        return httpx.get(f"http://{self.http}/api/v1/{path}", timeout=10).json()
+        return httpx.get(f"http://{self.http}/api/v1/{path}", timeout=10,
+                         headers=self._auth()).json()  # fmt: skip
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://{self.http}/api/v1/metrics", timeout=10).text
@@ -105,9 +121,11 @@ class Proc:
         }
 
 
-def start_workers(lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str) -> list[Proc]:
-    workers = [Proc(lake, broker, "ingest", f"{group}-w{i}", "--share-group", group, *extra)
-               for i in range(count)]  # fmt: skip
+def start_workers(lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str,
+                  host: Host | None = None) -> list[Proc]:  # fmt: skip
+    tag = "" if host is None else host.netns
+    workers = [Proc(lake, broker, "ingest", f"{group}-w{tag}{i}", "--share-group", group,
+                    *extra, host=host) for i in range(count)]  # fmt: skip
     for w in workers:
         w.wait_for_line("subscribed to")
     return workers
