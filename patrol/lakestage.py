@@ -39,6 +39,7 @@ from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from geofence.grids import GridSet
 from patrol.config import StageSettings
 from patrol.live import Clock
+from patrol.outbox import Publish
 from patrol.stage import CommittedBatch, LiveStage
 from tracks.changefeed import (
     START,
@@ -101,7 +102,7 @@ class LakeStage:
         settings: StageSettings,
         *,
         flag_limits: tuple[float, float],
-        publish: Callable[[str, bytes], None] | None = None,
+        publish: Publish | None = None,
         on_live: Callable[[LiveStage | None], None] = lambda live: None,
         clock: Clock = time.time,
     ) -> None:
