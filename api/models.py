@@ -195,6 +195,13 @@ class LiveStageHealth(Model):
     failures: int = Field(description="live-stage steps that failed (ingest went on)")
     last_error: str
     pending: int = Field(description="committed batches waiting for the live stage")
+    alerts_unstored: int = Field(
+        description="alerts raised, not stored yet, so not published (retried every tick)"
+    )
+    alerts_unacked: int = Field(
+        description="alerts published, not acknowledged by the broker yet (not recorded)"
+    )
+    alert_store_failures: int = Field(description="alert writes that failed (retried)")
 
 
 class StageRole(Model):

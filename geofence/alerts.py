@@ -32,6 +32,7 @@ class Alert:
     grid_id: str | None = None
     device_id: str | None = None
     detail: str = ""
+    stored_id: str | None = None  # the id storage holds, for an alert read back from it
 
     @property
     def subject(self) -> str:
@@ -39,6 +40,9 @@ class Alert:
 
     @property
     def alert_id(self) -> str:
+        """kind:subject:time; an alert read back from storage keeps the id stored."""
+        if self.stored_id is not None:
+            return self.stored_id
         return f"{self.kind}:{self.subject}:{self.at:.3f}"
 
     def to_json(self, tz: ZoneInfo) -> dict[str, object]:

@@ -7,7 +7,8 @@
 * ``stage``: :class:`patrol.lakestage.LakeStage`, one leading and the others standing by;
   with ``--http`` the whole API (a standby answers ``/api/v1/health`` with 503);
 * ``api``: the API over the lake, read-only, any number; its live state is read from the
-  lake every ``API_RELOAD_S`` (the stage's stored alerts and the stored visits and fixes).
+  lake every ``API_RELOAD_S`` (the stage's stored alerts and the stored visits and fixes),
+  and the alerts stored since the last reload go to its ``/alerts/stream``.
 
 docs/operations.md, "Roles", says how they fit together.
 """
@@ -30,6 +31,7 @@ from gridpatrol.serve import HttpServer, ServeOptions, Service
 from ingest.config import IngestSettings
 from ingest.publisher import Publisher
 from patrol.config import StageSettings
+from patrol.follower import AlertFollower
 from patrol.lakestage import LakeStage
 from patrol.registry import read_grids, save_grids
 from patrol.stage import LiveStage
@@ -147,13 +149,15 @@ API_RELOAD_S = 5.0
 class ApiProcess:
     """The api role: the API over the lake, read-only. Its live state (the map's statuses,
     devices' positions) is read from the lake every ``API_RELOAD_S``: the last visits and
-    fixes stored, and the conditions the stage's stored alerts left open. The alert stream
-    is the stage's (``/alerts/stream`` here stays silent; ``/alerts`` lists them)."""
+    fixes stored, and the conditions the stage's stored alerts left open. At each reload the
+    alerts the stage stored since the last one (:class:`patrol.follower.AlertFollower`) go
+    to ``/alerts/stream``: its clients get the stage's alerts within ``API_RELOAD_S``."""
 
     def __init__(self, options: ServeOptions, geofence: GeofenceSettings, api: ApiSettings) -> None:
         self.store = store = open_store(options.db, options.data_path, read_only=True)
         grid_set = read_grids(store)
         self.live = LiveStage(grid_set, geofence, store) if grid_set is not None else None
+        self.follower = AlertFollower(store)
         live = self.live
 
         def make(**fields: Any) -> ApiContext:
@@ -167,14 +171,20 @@ class ApiProcess:
         self.http.start()
         try:
             while not self._stopping.wait(API_RELOAD_S):
-                if self.live is not None:
-                    try:
-                        self.live.reload()
-                    except StoreError as exc:  # the lake away: the last state is served
-                        log.error("live state not read again from the lake: %s", exc)
+                self.reload()
         finally:
             self.http.stop()
             self.store.close()
+
+    def reload(self) -> None:
+        """The live state again from the lake, and the alerts stored since to the stream."""
+        try:
+            if self.live is not None:
+                self.live.reload()
+            for alert in self.follower.poll():
+                self.http.context.hub.publish(alert)
+        except StoreError as exc:  # the lake away: the last state is served
+            log.error("live state not read again from the lake: %s", exc)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -120,8 +120,9 @@ class MqttIngest:
                 if m.qos and m.generation == generation:
                     self.client.ack(m.mid, m.qos)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> paho.MQTTMessageInfo:
+        """Queue a message; the info tells when the broker has acknowledged it."""
+        return self.client.publish(topic, payload, qos=qos)
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any

@@ -30,8 +30,9 @@ class Publisher:
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo:
+        """Queue a message; the info tells when the broker has acknowledged it (PUBACK)."""
+        return self.client.publish(topic, payload, qos=1)
 
     def stop(self) -> None:
         self.client.disconnect()

@@ -18,7 +18,8 @@ one are completed (duplicates dropped), then the live state is rebuilt from stor
 restarted single ``serve`` does. Storage holds every fact the state is made of, and the
 alerts already stored are open conditions the state knows, so nothing is raised twice (an
 alert id is kind:subject:time, stored once) and nothing due is lost: it is raised at the
-first tick once the stage has caught up.
+first tick once the stage has caught up. Before that tick the new live stage publishes the
+stored alerts the last leader had not recorded as published (:mod:`patrol.outbox`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from geofence.grids import GridSet
 from patrol.config import StageSettings
 from patrol.live import Clock
+from patrol.outbox import Publish
 from patrol.stage import CommittedBatch, LiveStage
 from tracks.changefeed import (
     START,
@@ -101,7 +103,7 @@ class LakeStage:
         settings: StageSettings,
         *,
         flag_limits: tuple[float, float],
-        publish: Callable[[str, bytes], None] | None = None,
+        publish: Publish | None = None,
         on_live: Callable[[LiveStage | None], None] = lambda live: None,
         clock: Clock = time.time,
     ) -> None:

@@ -6,14 +6,15 @@ this stage. A failure here is logged, counted and shown in ``/health``; it never
 ingest. A batch the stage could not take in time is dropped and the state is rebuilt from
 storage once the queue is empty again, since storage holds every fact the state is made of.
 
+Alerts go out through :class:`patrol.outbox.Outbox`: stored, then published (MQTT and the
+listeners), then recorded as published once the broker acknowledged them.
+
 The derived patrol data is kept current from here: each batch's fix times go to
 :class:`patrol.upkeep.DerivedUpkeep`, which derives the days they touched on its own thread.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import queue
 import threading
@@ -29,13 +30,12 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
+from patrol.outbox import Outbox, Publish
 from patrol.upkeep import DerivedUpkeep
 from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
-from tracks.store import ALERTS_SCHEMA, Store, StoreError
+from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.live")
-
-ALERT_TOPIC = "gridpatrol/v1/alerts/{kind}/{subject}"
 
 #: Committed batches the stage may hold before ``submit`` waits.
 QUEUE_BATCHES = 8
@@ -73,7 +73,7 @@ class LiveStage:
         settings: GeofenceSettings,
         store: Store,
         *,
-        publish: Callable[[str, bytes], None] | None = None,
+        publish: Publish | None = None,
         draining: Callable[[], bool] = lambda: False,
         clock: Clock = time.time,
     ) -> None:
@@ -84,12 +84,14 @@ class LiveStage:
         self.draining = draining
         self.clock = clock
         self.health = StageHealth()
-        self.listeners: list[Callable[[Alert], None]] = []  # called with every new alert
+        self.listeners: list[Callable[[Alert], None]] = []  # called with every stored alert
         self.upkeep = DerivedUpkeep(grid_set, settings, store)
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
         self.state = self._rebuilt()
+        # stored, then published, then recorded (patrol/outbox.py); used from start() on
+        self.outbox = Outbox(store, publish, self.listeners, self.state.tz, clock=clock)
 
     def snapshot(self) -> LiveSnapshot:
         return self.state.snapshot()
@@ -146,6 +148,8 @@ class LiveStage:
         self.upkeep.stop()
 
     def _run(self) -> None:
+        # first of all: what a process stopped between storing and publishing left
+        self._guarded(self.outbox.flush)
         next_tick = time.monotonic()
         while True:
             try:
@@ -154,6 +158,7 @@ class LiveStage:
                 pass  # nothing committed meanwhile: time to tick
             else:
                 if batch is None:
+                    self._guarded(self.outbox.close)
                     return
                 self._guarded(self.apply, batch)
             if time.monotonic() >= next_tick:
@@ -198,37 +203,20 @@ class LiveStage:
             self._stale = False
             self.health.rebuilds += 1
             self.state = self._rebuilt()
+            if dropped := self.outbox.drop_unstored():  # raised again if still true
+                log.warning("%d alert(s) not stored forgotten: the state is rebuilt", dropped)
         may_raise = self._queue.empty() and not self.draining()
         alerts = self.state.evaluate(may_raise=may_raise)
-        self._raise(alerts)
+        if alerts:
+            self._raise(alerts)
+        else:  # retries what waits: a failed write, acknowledgements not recorded
+            self.outbox.flush()
         return alerts
 
     def _raise(self, alerts: list[Alert]) -> None:
+        """Alerts go out through the outbox: stored first, then published."""
         if not alerts:
             return
         self.health.alerts += len(alerts)
-        frame = pl.DataFrame(
-            {
-                "alert_id": [a.alert_id for a in alerts],
-                "kind": [str(a.kind) for a in alerts],
-                "grid_id": [a.grid_id for a in alerts],
-                "device_id": [a.device_id for a in alerts],
-                "ts": [int(a.at * 1e6) for a in alerts],
-                "raised_at": [int(a.raised_at * 1e6) for a in alerts],
-                "detail": [a.detail for a in alerts],
-            },
-            schema_overrides={"grid_id": pl.String, "device_id": pl.String},
-        ).with_columns(pl.col("ts", "raised_at").cast(ALERTS_SCHEMA["ts"]))
-        try:
-            self.store.write_alerts(frame)
-        except StoreError as exc:  # still published and streamed; the history misses them
-            log.error("%d alert(s) not stored: %s", len(alerts), exc)
-        tz = self.state.tz
-        for alert in alerts:
-            log.info("alert %s %s at %s", alert.kind, alert.subject,
-                     dt.datetime.fromtimestamp(alert.at, tz).isoformat())  # fmt: skip
-            if self.publish is not None:
-                topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.subject)
-                self.publish(topic, json.dumps(alert.to_json(tz)).encode())
-            for listener in self.listeners:
-                listener(alert)
+        self.outbox.add(alerts)
+        self.outbox.flush()

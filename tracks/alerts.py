@@ -31,3 +31,45 @@ def count_alerts(store: Store) -> int:
     """Rows in ``alerts``."""
     row = store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
     return int(row[0]) if row else 0
+
+
+def read_alerts_since(store: Store, since: dt.datetime) -> pl.DataFrame:
+    """Alerts raised at or after ``since``, oldest first (by raised_at, then alert_id).
+
+    Columns: the ``alerts`` table's.
+    """
+    return (
+        store.cursor()
+        .execute("SELECT * FROM alerts WHERE raised_at >= ? ORDER BY raised_at, alert_id", [since])
+        .pl()
+    )
+
+
+def read_unpublished_alerts(store: Store, since: dt.datetime) -> pl.DataFrame:
+    """Alerts raised at or after ``since`` that ``alerts_published`` does not record, oldest
+    first (by raised_at, then alert_id). Columns: the ``alerts`` table's."""
+    return (
+        store.cursor()
+        .execute(
+            "SELECT * FROM alerts a WHERE raised_at >= ? AND NOT EXISTS ("
+            "SELECT 1 FROM alerts_published p WHERE p.alert_id = a.alert_id) "
+            "ORDER BY raised_at, alert_id",
+            [since],
+        )
+        .pl()
+    )
+
+
+def read_published_ids(store: Store, alert_ids: list[str]) -> set[str]:
+    """Which of these alert ids ``alerts_published`` records."""
+    if not alert_ids:
+        return set()
+    rows = (
+        store.cursor()
+        .execute(
+            "SELECT DISTINCT alert_id FROM alerts_published WHERE alert_id IN (SELECT unnest(?))",
+            [alert_ids],
+        )
+        .fetchall()
+    )
+    return {r[0] for r in rows}

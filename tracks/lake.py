@@ -13,7 +13,8 @@ enforced here by the write itself (docs/storage.md, "The DuckLake engine"):
   between writers; an in-place update would rewrite the row's file on every commit and
   conflict between concurrent writers;
 * ``devices``: delete the ids of the frame, insert the frame, in one transaction;
-* ``alerts``: insert the ids not stored yet (an anti-join);
+* ``alerts``: insert the ids not stored yet (an anti-join); ``alerts_published`` is
+  append-only on both engines (reads take distinct ids);
 * ``grids``: delete all, insert all, in one transaction (as the file does);
 * ``schema_version``: inserted when the table is empty; the read takes ``max(version)``;
 * ``pings``: the file engine's anti-join on ``(device_id, ts)`` within the batch's time

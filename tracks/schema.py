@@ -17,7 +17,10 @@ import polars as pl
 
 #: 2: the derived patrol data (``ping_changes`` and the ``derived_*`` tables), created on
 #: open in a version 1 file, whose derived days are then built by the stage or ``derive``.
-SCHEMA_VERSION = 2
+#: 3: ``alerts_published`` (the alerts' outbox), created on open in an older file, which
+#: then records every alert it holds as published (the older version published each one
+#: it raised), so an upgrade publishes no old alert again.
+SCHEMA_VERSION = 3
 
 TS_UNIT: Literal["us"] = "us"
 
@@ -178,6 +181,14 @@ ALERTS = Table(
     ),
     "the alert history",
 )
+ALERTS_PUBLISHED = Table(
+    "alerts_published",
+    (
+        Column("alert_id", "VARCHAR", "an alert of ``alerts``", False),
+        Column("published_at", "TIMESTAMPTZ", "when the broker had acknowledged it", False),
+    ),
+    "append-only: the alerts published on MQTT (an id may appear more than once)",
+)
 
 PING_CHANGES = Table(
     "ping_changes",
@@ -253,7 +264,7 @@ DERIVED_TABLES: tuple[Table, ...] = (
 
 ALL_TABLES: tuple[Table, ...] = (
     SCHEMA_VERSION_TABLE, PINGS, REJECTED, COUNTERS, DEVICES, DEVICE_EVENTS, GRIDS, ALERTS,
-    PING_CHANGES, *DERIVED_TABLES,
+    ALERTS_PUBLISHED, PING_CHANGES, *DERIVED_TABLES,
 )  # fmt: skip
 
 #: The DDL the store applies on open.

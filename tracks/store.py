@@ -7,7 +7,8 @@ Nothing outside ``tracks/`` speaks SQL or sees a connection. The rest of gridpat
 * :class:`Store` (this module): ``Store(path, read_only=...)``, ``close()``, ``probe()``
   (raises :class:`StoreError` when unreadable) and the writes, one method each:
   ``write_batch`` (pings, rejections, device events and counters of one flush, in one
-  transaction), ``write_alerts``, ``replace_grids``, ``upsert_devices``. Each takes polars
+  transaction), ``write_alerts``, ``write_published`` (the alerts' outbox),
+  ``replace_grids``, ``upsert_devices``. Each takes polars
   frames of the table's schema (:mod:`tracks.schema`).
 * named reads that return polars frames (or plain values for scalars and the live state's
   start-up maps): :mod:`tracks.queries` (pings, counters, the live state's start-up),
@@ -36,6 +37,7 @@ import polars as pl
 from base.errors import GridpatrolError
 from tracks.schema import (
     ALERTS,
+    ALERTS_PUBLISHED,
     COUNTERS,
     DERIVED_CELLS,
     DERIVED_GRID_CELLS,
@@ -58,6 +60,9 @@ log = logging.getLogger("gridpatrol.store")
 #: live state) the log and the memory holding its rows would grow without end.
 #: ``FORCE CHECKPOINT`` waits for running transactions and holds new ones back meanwhile.
 WAL_FORCE_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+#: The schema version that added ``alerts_published``.
+OUTBOX_VERSION = 3
 
 #: The polars schemas of the frames the writes take (declared once in tracks.schema).
 REJECTED_SCHEMA = REJECTED.schema
@@ -142,7 +147,12 @@ class Store:
         if version is not None:
             self._refuse_newer(version)
         if version is None or version < SCHEMA_VERSION:  # older: its new tables were created
-            self._con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            with self.transaction() as con:
+                if version is not None and version < OUTBOX_VERSION:
+                    # the versions before published every alert they raised (at most once):
+                    # recorded as published, an upgrade publishes none of them again
+                    con.execute("INSERT INTO alerts_published SELECT alert_id, now() FROM alerts")
+                con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def _check_schema(self) -> None:
         found = self._con.execute(
@@ -368,6 +378,19 @@ class Store:
         with self.transaction() as con:
             execute_with(con, "new_alerts", alerts.select(list(ALERTS_SCHEMA.names())),
                          "INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")  # fmt: skip
+
+    def write_published(self, alert_ids: list[str]) -> None:
+        """Record these stored alerts as published (append-only: a repeated id is harmless)."""
+        if not alert_ids:
+            return
+        frame = pl.DataFrame(
+            {"alert_id": alert_ids,
+             "published_at": [dt.datetime.now(dt.UTC)] * len(alert_ids)},
+            schema=ALERTS_PUBLISHED.schema,
+        )  # fmt: skip
+        with self.transaction() as con:
+            execute_with(con, "published", frame,
+                         "INSERT INTO alerts_published SELECT * FROM published")  # fmt: skip
 
     def replace_grids(self, grids: pl.DataFrame) -> None:
         """Replace every stored grid with these rows (the ``grids`` table's schema)."""

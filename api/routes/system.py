@@ -55,14 +55,19 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
                         f"{backlog.messages} messages wait")  # fmt: skip
     live: dict[str, object] | None = None
     if context.live is not None:
-        stage = context.live.health
+        stage, outbox = context.live.health, context.live.outbox
         live = {"batches": stage.batches, "failures": stage.failures,
-                "last_error": stage.last_error, "pending": context.live.pending()}  # fmt: skip
+                "last_error": stage.last_error, "pending": context.live.pending(),
+                "alerts_unstored": outbox.unstored(), "alerts_unacked": outbox.unacked(),
+                "alert_store_failures": outbox.health.store_failures}  # fmt: skip
         if (
             stage.last_error_at is not None
             and time.time() - stage.last_error_at < LIVE_FAILURE_SHOWN_S
         ):
             problems.append(f"live stage failing: {stage.last_error}")
+        if outbox.unstored():
+            problems.append(f"{outbox.unstored()} alert(s) not stored, so not published yet: "
+                            f"{outbox.health.last_error}")  # fmt: skip
     role: dict[str, object] | None = None
     if context.stage is not None:
         st = context.stage
@@ -147,6 +152,20 @@ class _Collector:
             values += [
                 ("counter", "gridpatrol_live_failures",
                  "live-stage steps that failed (ingest went on)", stage.failures),
+                ("gauge", "gridpatrol_alerts_unstored",
+                 "alerts raised, not stored yet, so not published (the write is retried every tick)",
+                 context.live.outbox.unstored()),
+                ("gauge", "gridpatrol_alerts_unacked",
+                 "alerts published, not acknowledged by the broker yet (so not recorded as published)",
+                 context.live.outbox.unacked()),
+                ("counter", "gridpatrol_alert_store_failures",
+                 "alert writes (and outbox reads) that failed; retried, nothing published meanwhile",
+                 context.live.outbox.health.store_failures),
+                ("counter", "gridpatrol_alerts_published", "alerts published after being stored",
+                 context.live.outbox.health.published),
+                ("counter", "gridpatrol_alerts_republished",
+                 "stored alerts published at start or takeover, never recorded as published before",
+                 context.live.outbox.health.republished),
                 ("counter", "gridpatrol_live_batches_dropped",
                  "batches the live stage could not take (it then rebuilt)", stage.dropped),
                 ("gauge", "gridpatrol_live_pending",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import queue
 import time
@@ -10,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from geofence.alerts import Alert, AlertKind
 from geofence.config import GeofenceSettings
+from geofence.grids import check_grids
 from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.outbox import alert_rows
+from patrol.registry import save_grids
 from tests.clock import ShiftedClock
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
+from tracks.store import Store
 
 pytestmark = pytest.mark.broker
 
@@ -89,3 +95,50 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
     assert after.last_visit[a] == pytest.approx(time.time(), abs=30)
     assert after.last_seen["live-1"] == pytest.approx(time.time(), abs=30)
     restarted.store.close()
+
+
+def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
+    broker: Mosquitto, tmp_path: Path
+):
+    """What a serve SIGKILLed between storing alerts and publishing them leaves: alerts
+    stored, not recorded as published. The next serve publishes each once, before its first
+    tick; the one after publishes none again. An alert recorded as published, and one
+    raised longer ago than the horizon (a day), are not published."""
+    db = tmp_path / "gp.db"
+    now = time.time()
+    grids, _ = check_grids(three_in_a_row(tmp_path / "grids.geojson"))
+
+    def overdue(grid_id: str, raised_at: float) -> Alert:
+        return Alert(AlertKind.OVERDUE, raised_at - 60, raised_at, grid_id=grid_id,
+                     detail="no visit for 30 min")  # fmt: skip
+
+    left, published, old = (
+        overdue("A", now - 5),
+        overdue("B", now - 5),
+        overdue("C", now - 2 * 86400),
+    )
+    with Store(db) as store:
+        save_grids(store, grids)
+        store.write_alerts(alert_rows([left, published, old]))
+        store.write_published([published.alert_id])
+    counts: collections.Counter[str] = collections.Counter()
+    watcher = connect(broker)
+    watcher.on_message = lambda c, u, m: counts.update([json.loads(m.payload)["alert_id"]])
+    watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
+    time.sleep(0.3)  # subscribed before serve starts
+    ingest = IngestSettings(broker=broker.url, client_id=f"ob-{uuid.uuid4().hex[:6]}",
+                            session_expiry_s=5, batch_age_ms=50)  # fmt: skip
+    try:
+        for restart in range(2):
+            service = Service(ServeOptions(db=db), ingest, GeofenceSettings(tick_s=0.1))
+            live = service.live
+            assert live is not None
+            with running(service):
+                wait_for(lambda live=live: live.health.ticks >= 3 and not live.outbox.unacked(),
+                         what="the outbox settled")  # fmt: skip
+                assert live.outbox.health.republished == (1 if restart == 0 else 0)
+            time.sleep(0.3)
+            assert counts == {left.alert_id: 1}, restart
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()

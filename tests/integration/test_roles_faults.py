@@ -5,6 +5,7 @@ caught up, and no alert is raised twice."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -12,17 +13,23 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import Lake
+from geofence.alerts import Alert, AlertKind
 from gridpatrol.broker import Mosquitto
 from gridpatrol.postgres import PostgresCluster
+from patrol.outbox import alert_rows
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.integration.lake_roles import Proc, start_workers, stop_all, wait_until_caught_up
 from tests.mqtt_helpers import connect, wait_for
+from tracks.alerts import read_unpublished_alerts
 from tracks.engines import open_store
 
 pytestmark = pytest.mark.broker
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def ping(device: str, ts: float, x: float = 0.0) -> tuple[str, bytes]:
@@ -170,11 +177,35 @@ def test_commits_whose_retries_run_out_are_retried_whole(broker: Mosquitto, lake
         stop_all([*workers, stage])
 
 
+class AlertStream:
+    """An SSE client of ``/alerts/stream`` in a thread: the alert ids it got, in order."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.url = f"http://{proc.http}/api/v1/alerts/stream"
+        self.ids: list[str] = []
+        self.connected = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.connected.wait(30), "the alert stream did not connect"
+
+    def _read(self) -> None:
+        try:
+            with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=None)) as response:
+                for line in response.iter_lines():
+                    self.connected.set()
+                    if line.startswith("data: "):
+                        self.ids.append(json.loads(line[6:])["alert_id"])
+        except httpx.HTTPError:  # the process stopped
+            pass
+
+
 def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_path: Path):
     """The leading stage is SIGKILLed after it raised alerts (the fixes are an hour old:
-    every grid is overdue and the devices offline); the standby takes the lead, drops the
-    duplicates published after, and raises no alert again: every alert id published on
-    MQTT and stored once. An API process reads the lake's counters and answers its health."""
+    every grid is overdue and the devices offline) and stored one more that it had not
+    published (what a kill between the store and the publish leaves; written here through
+    the store); the standby takes the lead, drops the duplicates published after, publishes
+    that alert at once and raises none again: every alert id stored is published on MQTT
+    once, one id per condition. An API process reads the lake's counters, answers its
+    health and streams every stored alert on its /alerts/stream."""
     grids = three_in_a_row(tmp_path / "grids.geojson", interval_s=600)
     group = f"s{uuid.uuid4().hex[:6]}"
     alerts: list[str] = []
@@ -185,6 +216,8 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     first.wait_for_line("leading the stage")
     second = Proc(lake, broker, "stage", f"{group}-s1")
     api = Proc(lake, broker, "api", f"{group}-api")
+    api.wait_for_line("API and live map on")
+    sse = AlertStream(api)
     workers = start_workers(lake, broker, group, 1)
     base = time.time() - 3600
     messages = [ping(f"{group}-{d}", base + i, -150 + 3 * i) for d in range(3) for i in range(100)]
@@ -194,19 +227,29 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     wait_for(lambda: stored(lake)[1] == 300, 30, what="300 pings stored")
     wait_until_caught_up(first)
     wait_for(lambda: len(alerts) >= 3, 30, what="the first stage's alerts")
-    raised = len(alerts)
     second.wait_for_line("API and live map on")
+    now = time.time()
+    left = Alert(AlertKind.OVERDUE, now - 60, now, grid_id="Z", detail="no visit for 10 min")
+    with open_store(lake.db, lake.data_path) as store:
+        # the first stage's alerts recorded as published (acknowledged), then one left
+        wait_for(lambda: read_unpublished_alerts(store, EPOCH).height == 0, 30,
+                 what="the first stage's alerts recorded as published")  # fmt: skip
+        store.write_alerts(alert_rows([left]))
+    raised = len(alerts)
     try:
         first.kill()
         wait_for(lambda: second.health()[0] == 200, 30, what="the standby to lead")
         for topic, payload in messages[:50]:  # repeats: the worker finds them stored
             client.publish(topic, payload, qos=1).wait_for_publish(10)
         wait_until_caught_up(second)
+        wait_for(lambda: left.alert_id in alerts, 10, what="the alert left, published")
         time.sleep(1.0)  # ticks of the new leader: nothing due is raised again
-        assert len(alerts) == raised == len(set(alerts))
+        assert len(alerts) == raised + 1 == len(set(alerts))
         with open_store(lake.db, lake.data_path, read_only=True) as store:
-            ids = store.cursor().execute("SELECT alert_id FROM alerts").fetchall()
-        assert sorted(a for (a,) in ids) == sorted(alerts)
+            rows = store.cursor().execute("SELECT alert_id, kind, coalesce(grid_id, device_id) "
+                                          "FROM alerts").fetchall()  # fmt: skip
+        assert sorted(a for a, _, _ in rows) == sorted(alerts)
+        assert len({(kind, subject) for _, kind, subject in rows}) == len(rows)  # one id each
         assert stored(lake) == (300, 300)
         stats = api.get("stats")
         assert stats == {"received": 350, "stored": 300, "duplicates": 50, "rejected": {}}
@@ -220,6 +263,9 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         # the api process's live state, read from the lake: the stage's open overdue alerts
         every_grid_overdue = {g: "overdue" for g in ("P", "A", "B", "C")}
         wait_for(lambda: statuses() == every_grid_overdue, 30, what="the api's live state")
+        # and its alert stream: every alert the stages stored, once
+        wait_for(lambda: len(sse.ids) >= len(alerts), 15, what="the api's alert stream")
+        assert sorted(sse.ids) == sorted(alerts)
     finally:
         client.disconnect()
         client.loop_stop()

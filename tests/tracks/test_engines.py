@@ -15,7 +15,13 @@ import pytest
 
 from conftest import Lake
 from tests.tracks.test_reads import T, fill, pings
-from tracks.alerts import count_alerts, read_alerts
+from tracks.alerts import (
+    count_alerts,
+    read_alerts,
+    read_alerts_since,
+    read_published_ids,
+    read_unpublished_alerts,
+)
 from tracks.devices import read_device_positions, read_devices
 from tracks.engines import open_store
 from tracks.grids import read_grid_rows
@@ -27,7 +33,7 @@ from tracks.queries import (
     read_stats,
     read_track,
 )
-from tracks.schema import ALERTS, ALL_TABLES, DEVICES, GRIDS, REJECTED
+from tracks.schema import ALERTS, ALL_TABLES, DEVICES, GRIDS, REJECTED, SCHEMA_VERSION
 from tracks.store import Store
 
 Opener = Callable[..., Store]
@@ -174,3 +180,35 @@ def test_the_reads_give_the_same_frames_on_both_engines(tmp_path, lake: Lake):
         else:
             assert value == lake_answers[name], name
     assert file["fixes"].height == 3 and file["positions"].height == 4
+
+
+def raised(ids: list[str], at: list[dt.datetime]) -> pl.DataFrame:
+    return alerts(ids, "").with_columns(pl.Series("raised_at", at, ALERTS.schema["raised_at"]))
+
+
+def test_the_outbox_reads_stored_alerts_not_recorded_as_published(opener: Opener):
+    """``alerts_published`` is append-only: an id recorded twice is one id published."""
+    day = dt.timedelta(days=1)
+    with opener() as store:
+        store.write_alerts(raised(["x1", "x2", "old"], [T, T, T - 2 * day]))
+        assert read_unpublished_alerts(store, T - day)["alert_id"].to_list() == ["x1", "x2"]
+        store.write_published(["x1"])
+        store.write_published(["x1"])  # a republished alert, recorded again
+        assert read_unpublished_alerts(store, T - day)["alert_id"].to_list() == ["x2"]
+        assert read_published_ids(store, ["x1", "x2", "nope"]) == {"x1"}
+        assert read_alerts_since(store, T)["alert_id"].to_list() == ["x1", "x2"]
+
+
+def test_an_older_file_records_its_alerts_as_published_on_upgrade(opener: Opener):
+    """Version 2 had no outbox and published every alert it raised: opened for writing by
+    version 3, its alerts are recorded as published, so none is published again."""
+    with opener() as store:
+        store.write_alerts(raised(["x1"], [T]))
+        with store.transaction() as con:  # back to version 2
+            con.execute("DROP TABLE alerts_published")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (2)")
+    with opener() as store:
+        assert read_unpublished_alerts(store, T - dt.timedelta(days=1)).height == 0
+        version = store.cursor().execute("SELECT max(version) FROM schema_version").fetchone()
+    assert version == (SCHEMA_VERSION,) and SCHEMA_VERSION == 3
