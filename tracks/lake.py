@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import psycopg
 
 from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
 from tracks.store import Store, StoreError, execute_with
@@ -88,6 +91,35 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: A PostgreSQL advisory lock (per catalog database) held while a writer attaches the lake
+#: and creates its tables. Processes started together on a new lake race to create
+#: DuckLake's catalog otherwise, and all but one fail (seen: "Failed to parse catalog entry -
+#: trailing data after quoted value", two workers started at once on DuckDB 1.4.4).
+OPENING_LOCK = 0x67726964_6F70  # "gridop"
+
+
+@contextmanager
+def opening_lock(catalog: str) -> Iterator[None]:
+    """Hold :data:`OPENING_LOCK` on the catalog's database for the block. Where PostgreSQL
+    cannot be reached, the block runs unlocked: the attach then fails with DuckDB's own
+    message, as without the lock."""
+    try:
+        con = psycopg.connect(catalog.removeprefix("postgres:"), autocommit=True,
+                              connect_timeout=OPENING_CONNECT_TIMEOUT_S)  # fmt: skip
+    except psycopg.Error:
+        yield
+        return
+    try:
+        con.execute("SELECT pg_advisory_lock(%s)", [OPENING_LOCK])
+        yield
+    finally:
+        con.close()  # the session's end frees the lock
+
+
+#: Seconds to wait for PostgreSQL when taking the opening lock.
+OPENING_CONNECT_TIMEOUT_S = 5
+
+
 class LakeStore(Store):
     """A DuckLake attached to an in-memory DuckDB; writes serialised by the store's lock."""
 
@@ -106,7 +138,11 @@ class LakeStore(Store):
         self.catalog = catalog
         self.data_path = data_path
         self.commit_retries = commit_retries
-        super().__init__(redact(f"ducklake:{catalog}"), read_only=read_only)
+        if read_only:
+            super().__init__(redact(f"ducklake:{catalog}"), read_only=True)
+            return
+        with opening_lock(catalog):
+            super().__init__(redact(f"ducklake:{catalog}"))
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = {

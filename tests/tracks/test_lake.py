@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from gridpatrol.postgres import PostgresCluster
@@ -46,3 +48,26 @@ def test_not_null_holds_in_the_lake(lake):
         with pytest.raises(StoreError, match="NOT NULL"):
             store.write_batch(bad, REJECTED.empty(), {})
         assert count_pings(store) == 0
+
+
+def test_writers_opening_a_new_lake_at_once_all_open_it(postgres: PostgresCluster, tmp_path):
+    """Four processes' worth of writers (threads, each its own DuckDB) open one new lake at
+    the same moment, as a fleet started together does. Without the opening lock most of
+    them failed creating DuckLake's catalog (15 of 20 in 5 rounds of 4)."""
+    for k in range(3):
+        name = f"opening_{k}"
+        postgres.create_database(name)
+        errors: list[str] = []
+
+        def open_it(name: str = name, k: int = k) -> None:
+            try:
+                open_store(postgres.attach(name), tmp_path / f"lake{k}").close()
+            except StoreError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
