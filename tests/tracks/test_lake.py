@@ -59,7 +59,7 @@ def test_writers_opening_a_new_lake_at_once_all_open_it(postgres: PostgresCluste
         postgres.create_database(name)
         errors: list[str] = []
 
-        def open_it(name: str = name, k: int = k) -> None:
+        def open_it(name: str = name, k: int = k, errors: list[str] = errors) -> None:
             try:
                 open_store(postgres.attach(name), tmp_path / f"lake{k}").close()
             except StoreError as exc:
