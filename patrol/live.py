@@ -263,8 +263,10 @@ class LiveState:
         for device_id in device_ids:
             if device_id not in self._offline or self._offline_now(device_id, now):
                 continue
+            fix = self._last_fix.get(device_id)
+            if fix is None:  # offline by a last will, which a rebuilt state does not know:
+                continue  # no fix has ended it
             del self._offline[device_id]
-            fix = self._last_fix[device_id]
             alerts.append(Alert(AlertKind.DEVICE_ONLINE, fix.ts, self.clock(),
                                 device_id=device_id))  # fmt: skip
         return alerts
