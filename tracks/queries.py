@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from base.errors import ConfigError
-from tracks.reflag import previous_sql
+from tracks.reflag import previous_params, previous_sql
 from tracks.store import Store
 
 DEVICE_KINDS = ("tracker", "phone")
@@ -95,7 +95,7 @@ def read_previous_fixes(
     cur = store.cursor()
     cur.register("first_fix", first)
     try:
-        return cur.execute(previous_sql(upto_rowid), [lookback_s]).pl()
+        return cur.execute(previous_sql(upto_rowid), previous_params(first, lookback_s)).pl()
     finally:
         cur.unregister("first_fix")
 

@@ -13,6 +13,7 @@ rows whose flags change are returned for the caller to update in the same transa
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Protocol
 
 import duckdb
@@ -113,7 +114,8 @@ class NewestFixes:
 
 def previous_sql(upto_rowid: int | None = None) -> str:
     """Per device of the view ``first_fix`` (device_id, ts): its last unflagged stored fix
-    before ts, at most ``?`` seconds before; device_id, ts (epoch s), lat, lon."""
+    before ts, at most the lookback before; device_id, ts (epoch s), lat, lon. Takes
+    :func:`previous_params`."""
     return f"""
         SELECT f.device_id,
                epoch(max(p.ts)) AS ts,
@@ -121,9 +123,20 @@ def previous_sql(upto_rowid: int | None = None) -> str:
                arg_max(p.lon, p.ts) AS lon
         FROM first_fix f
         JOIN pings p ON p.device_id = f.device_id
-            AND p.ts < f.ts AND p.ts >= f.ts - to_seconds(?) AND p.flags = 0{_rowid_bound(upto_rowid)}
+            AND p.ts < f.ts AND p.ts >= f.ts - to_seconds(?) AND p.flags = 0
+        WHERE p.ts >= ? AND p.ts < ?{_rowid_bound(upto_rowid)}
         GROUP BY f.device_id
         """
+
+
+def previous_params(first: pl.DataFrame, lookback_s: float) -> list[object]:
+    """The parameters of :func:`previous_sql`: the lookback, and the fix-time range of every
+    row it may read (constants, so the engine skips row groups and files by their min/max)."""
+    return [
+        lookback_s,
+        first["ts"].min() - dt.timedelta(seconds=lookback_s),  # type: ignore[operator]
+        first["ts"].max(),
+    ]
 
 
 def _read_stored(
@@ -131,14 +144,19 @@ def _read_stored(
 ) -> pl.DataFrame:
     """Stored fixes of each device of ``spans`` (device_id, start, until: fix times, until
     null for no end) with start <= ts <= until, sorted by (device_id, ts)."""
+    # constant bounds, so the engine skips row groups and files by their min/max
     bounds: list[object] = [spans["start"].min(), spans["device_id"].min(),
                             spans["device_id"].max()]  # fmt: skip
+    until = ""
+    if spans["until"].null_count() == 0:
+        until = " AND p.ts <= ?"
+        bounds.append(spans["until"].max())
     return _select(
         con, "walk_spans", spans,
         "SELECT p.rowid AS rowid, p.device_id, p.ts, p.lat, p.lon, p.acc, p.flags "
         "FROM pings p JOIN walk_spans w ON p.device_id = w.device_id AND p.ts >= w.start "
         "AND (w.until IS NULL OR p.ts <= w.until) "
-        f"WHERE p.ts >= ? AND p.device_id BETWEEN ? AND ?{_rowid_bound(upto_rowid)} "
+        f"WHERE p.ts >= ? AND p.device_id BETWEEN ? AND ?{until}{_rowid_bound(upto_rowid)} "
         "ORDER BY p.device_id, p.ts",
         bounds,
     )  # fmt: skip
@@ -163,7 +181,8 @@ def rewalk_late(
         pl.col("ts").min().alias("start"), pl.col("ts").max().alias("until")
     )
     first = spans.select("device_id", pl.col("start").alias("ts"))
-    previous = _select(con, "first_fix", first, previous_sql(upto_rowid), [flagging.lookback_s])
+    previous = _select(con, "first_fix", first, previous_sql(upto_rowid),
+                       previous_params(first, flagging.lookback_s))  # fmt: skip
     ahead = spans.with_columns(pl.col("until") + pl.duration(seconds=WALK_AHEAD_S))
     stored = _read_stored(con, ahead, upto_rowid)
     new_flags, stored_flags, unsettled = flagging.rewalk(new, stored, previous)
