@@ -199,8 +199,9 @@ class Batcher:
     def run(self) -> None:
         """The batching loop; returns after :meth:`stop` once everything held is flushed.
 
-        Two stages overlap: this thread prepares batch N+1 (decode, validate, flag) while
-        the commit thread writes batch N (DuckDB releases the interpreter lock).
+        Two stages overlap: this thread prepares batch N+1 (decode, validate, assign grids)
+        while the commit thread writes batch N (DuckDB releases the interpreter lock) and
+        flags it in the write's transaction, where the stored fixes are known exactly.
         """
         committer = threading.Thread(target=self._commit_loop, name="commit", daemon=True)
         committer.start()
