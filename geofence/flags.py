@@ -14,7 +14,7 @@ stored fix of their device) are walked on from the device's last good fix
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 import polars as pl
@@ -117,7 +117,11 @@ class FixFlagger:
                          _floats(pings["lon"]), _floats(pings["acc"]))  # fmt: skip
 
     def rewalk(
-        self, new: pl.DataFrame, stored: pl.DataFrame, previous: pl.DataFrame
+        self,
+        new: pl.DataFrame,
+        stored: pl.DataFrame,
+        previous: pl.DataFrame,
+        cut_short: Collection[str] = (),
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Flag late fixes together with the stored fixes after them.
 
@@ -127,8 +131,9 @@ class FixFlagger:
         stored fix before its first row of either (device_id, ts as epoch s, lat, lon; a
         device missing has none). Returns the new rows' flags, the stored rows' flags (in
         the frames' row orders) and the devices whose walk reached their last stored row
-        without the chains meeting (when ``stored`` was cut short, walk those again with
-        more). The remembered last good fix of a device walked to its end moves on.
+        without the chains meeting (walk those of ``cut_short``, the devices whose stored
+        fixes given stop before their last, again with more). The remembered last good fix
+        of a device walked to its end moves on; where the chains met it stays as it was.
         """
         if new.height == 0:
             return np.zeros(0, dtype=np.uint8), stored["flags"].to_numpy().copy(), []
@@ -178,6 +183,8 @@ class FixFlagger:
         unsettled = [device_names[k] for k in np.flatnonzero(~settled)]
         for k in np.flatnonzero(~settled):  # walked to the device's end: its last good fix
             name = device_names[k]
+            if name in cut_short:  # not its end: walked again with the rest
+                continue
             if np.isnan(prev[0][k]):
                 self._last_good.pop(name, None)
             else:

@@ -229,7 +229,8 @@ def _reflag(
     """Flag a range's kept rows (sorted by device_id, ts) with the rows handled before and
     update every row whose flags change. Returns the kept rows with their flags, and the
     rows updated (rowid, ts, flags)."""
-    again = kept["device_id"].is_in(kept.filter(~newest.newer(kept))["device_id"].unique())
+    late = kept.filter(~newest.newer(kept))["device_id"].unique().to_list()
+    again = kept["device_id"].is_in(late)
     mask = again.to_numpy()
     flags = np.zeros(kept.height, dtype=np.uint8)
     if not mask.all():  # newer than every handled fix of their device: walked on

@@ -14,6 +14,7 @@ rows whose flags change are returned for the caller to update in the same transa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Protocol
 
 import duckdb
@@ -38,10 +39,15 @@ class Flagging(Protocol):
         ...
 
     def rewalk(
-        self, new: pl.DataFrame, stored: pl.DataFrame, previous: pl.DataFrame
+        self,
+        new: pl.DataFrame,
+        stored: pl.DataFrame,
+        previous: pl.DataFrame,
+        cut_short: Collection[str] = (),
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Flags of late rows and of the stored rows after them; the devices walked to the
-        last stored row given without the chains meeting."""
+        last stored row given without the chains meeting (``cut_short``: devices with
+        stored rows after those given)."""
         ...
 
 
@@ -185,16 +191,16 @@ def rewalk_late(
                        previous_params(first, flagging.lookback_s))  # fmt: skip
     ahead = spans.with_columns(pl.col("until") + pl.duration(seconds=WALK_AHEAD_S))
     stored = _read_stored(con, ahead, upto_rowid)
-    new_flags, stored_flags, unsettled = flagging.rewalk(new, stored, previous)
-    # chains that have not met within the first read, with stored fixes after it: read on
-    until_us = ahead["until"].dt.epoch("us")
-    cut = ahead.filter(
-        pl.col("device_id").is_in(unsettled) & (newest.of(ahead["device_id"]) > until_us)
-    )
+    # devices with stored fixes after the first read
+    beyond = ahead.filter(newest.of(ahead["device_id"]) > ahead["until"].dt.epoch("us"))
+    longer = beyond["device_id"].to_list()
+    new_flags, stored_flags, unsettled = flagging.rewalk(new, stored, previous, longer)
+    # chains that have not met within the first read: read on to the device's end
+    cut = beyond.filter(pl.col("device_id").is_in(unsettled))
     if cut.height:
-        again = cut.select("device_id", "start", pl.lit(None, ahead["until"].dtype).alias("until"))
+        again = cut.select("device_id", "start", pl.lit(None, cut["until"].dtype).alias("until"))
         more = _read_stored(con, again, upto_rowid)
-        some = pl.col("device_id").is_in(cut["device_id"])
+        some = pl.col("device_id").is_in(cut["device_id"].to_list())
         new_mask = new.select(some).to_series().to_numpy()
         flags_more, stored_more, _ = flagging.rewalk(new.filter(some), more, previous)
         new_flags[new_mask] = flags_more

@@ -313,7 +313,7 @@ class Store:
         walked = pl.Series("device_id", [], pl.String)
         if self.REWALKS and late.size:
             walked = pings["device_id"].gather(late).unique()
-        again = pings["device_id"].is_in(walked).to_numpy()
+        again = pings["device_id"].is_in(walked.to_list()).to_numpy()
         fresh = new & ~again  # newer than every stored fix of their device
         if fresh.any():  # walked on from each device's last good fix: no read
             flags[fresh] = flagging.flag_fresh(pings.filter(pl.Series(fresh)))

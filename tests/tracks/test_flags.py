@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
@@ -155,6 +155,18 @@ def deliveries(draw: st.DrawFn) -> tuple[list[Fix], list[list[Fix]]]:
     return fixes, [batches[k] for k in order if batches[k]]
 
 
+def near_the_limit(fixes: list[Fix]) -> bool:
+    """Whether two fixes of a device are 40 m/s apart to within a micrometre a second: at
+    the limit itself the answer is a rounding of the last bit (the oracle's libm and the
+    kernel's may round it apart), not the rule."""
+    for i, (d1, s1, n1, _) in enumerate(fixes):
+        for d2, s2, n2, _ in fixes[i + 1 :]:
+            dt = max(abs(s2 - s1), 1)
+            if d1 == d2 and abs(abs(n2 - n1) - MAX_SPEED_MPS * dt) < 1e-6 * dt:
+                return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One file for every case (each has its own devices): a new file per case would take
@@ -163,10 +175,58 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         yield store
 
 
+#: Found by this test: a late fix whose first read stopped short (the rest a day later)
+#: made the flagger remember the wrong last good fix of device b; 86,594 then had none.
+FOUND = (
+    [
+        ("ex-a", 30, 2.4558288723168172e-96, 5.0),
+        ("ex-a", 86430, -229.03468997781331, 5.0),
+        ("ex-a", 86431, 39770.965310022184, 5.0),
+        ("ex-a", 86461, 39770.965310022184, None),
+        ("ex-b", 30, 2.4558288723168172e-96, 5.0),
+        ("ex-b", 35, 40000.0, 5.0),
+        ("ex-b", 86436, 45000.0, 5.0),
+        ("ex-b", 86437, 25000.0, None),
+        ("ex-b", 86442, 65000.0, 5.0),
+        ("ex-b", 86443, 105000.0, 5.0),
+        ("ex-b", 86563, 104819.2992773929, 5.0),
+        ("ex-b", 86593, 84819.2992773929, 5.0),
+        ("ex-b", 86594, 124819.2992773929, None),
+    ],
+    [
+        [
+            ("ex-a", 86430, -229.03468997781331, 5.0),
+            ("ex-a", 86461, 39770.965310022184, None),
+            ("ex-b", 86437, 25000.0, None),
+        ],
+        [
+            ("ex-a", 86461, 39770.965310022184, None),
+            ("ex-b", 35, 40000.0, 5.0),
+            ("ex-b", 86436, 45000.0, 5.0),
+            ("ex-b", 86593, 84819.2992773929, 5.0),
+        ],
+        [("ex-b", 30, 2.4558288723168172e-96, 5.0)],
+        [
+            ("ex-a", 86431, 39770.965310022184, 5.0),
+            ("ex-b", 86442, 65000.0, 5.0),
+            ("ex-b", 86443, 105000.0, 5.0),
+            ("ex-b", 86563, 104819.2992773929, 5.0),
+        ],
+        [
+            ("ex-a", 30, 2.4558288723168172e-96, 5.0),
+            ("ex-b", 35, 40000.0, 5.0),
+            ("ex-b", 86594, 124819.2992773929, None),
+        ],
+    ],
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(case=deliveries())
+@example(case=FOUND)
 def test_any_batches_in_any_order_give_the_fix_time_flags(case, shared: Store):
     fixes, batches = case
+    assume(not near_the_limit(fixes))
     flagger = flagger_of(shared)
     for batch in batches:
         write(shared, flagger, batch)
