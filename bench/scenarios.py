@@ -217,8 +217,9 @@ def store(ctx: Context) -> list[Result]:
                 for b in range(max(3, ctx.n // size // 20))
             ]  # fmt: skip
             t0 = time.perf_counter()
-            for batch in batches:
-                st.write_batch(batch.pings, batch.rejected, batch.counters, batch.events)
+            for batch in batches:  # flags are set in the write, as ingest's commit sets them
+                st.write_batch(batch.pings, batch.rejected, batch.counters, batch.events,
+                               flagging=preparer.flagger)  # fmt: skip
             rate = size * len(batches) / (time.perf_counter() - t0)
             rows = [(f"x{i}", now - i, 39.06, 117.16, 0, now) for i in range(min(size, 500))]
             t0 = time.perf_counter()

@@ -17,12 +17,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import polars as pl
 
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.prepare import PreparedBatch, Preparer
-from tracks.store import Store, StoreError
+from tracks.store import Store, StoreError, WriteResult
 
 log = logging.getLogger("gridpatrol.ingest")
 
@@ -45,6 +47,18 @@ DRAINING_HOLD_S = 2.0
 #: A batch also ends at this many payload bytes, so that large payloads (up to
 #: ``max_payload_bytes`` each) bound a batch's memory, and the queue's, as rows do.
 BATCH_BYTES = 16 * 1024 * 1024
+
+
+def committed(batch: PreparedBatch, result: WriteResult) -> PreparedBatch:
+    """The batch as the write stored it, for ``on_committed``: its new rows with the flags
+    set in the transaction (a repeat of a stored fix was handed on when first stored)."""
+    if result.flags is None or result.new is None:
+        return batch
+    pings = batch.pings.with_columns(pl.Series("flags", result.flags, dtype=pl.UInt8))
+    if result.new.all():
+        return replace(batch, pings=pings)
+    keep = result.new
+    return replace(batch, pings=pings.filter(pl.Series(keep)), grid=batch.grid[keep])
 
 
 def count_rows(payload: bytes) -> int:
@@ -185,8 +199,9 @@ class Batcher:
     def run(self) -> None:
         """The batching loop; returns after :meth:`stop` once everything held is flushed.
 
-        Two stages overlap: this thread prepares batch N+1 (decode, validate, flag) while
-        the commit thread writes batch N (DuckDB releases the interpreter lock).
+        Two stages overlap: this thread prepares batch N+1 (decode, validate, assign grids)
+        while the commit thread writes batch N (DuckDB releases the interpreter lock) and
+        flags it in the write's transaction, where the stored fixes are known exactly.
         """
         committer = threading.Thread(target=self._commit_loop, name="commit", daemon=True)
         committer.start()
@@ -276,7 +291,8 @@ class Batcher:
     def commit(self, messages: list[Message], batch: PreparedBatch) -> None:
         """Commit in one transaction, acknowledge, then hand the batch to ``on_committed``."""
         started = time.perf_counter()
-        self.store.write_batch(batch.pings, batch.rejected, batch.counters, batch.events)
+        result = self.store.write_batch(batch.pings, batch.rejected, batch.counters,
+                                        batch.events, flagging=self.preparer.flagger)  # fmt: skip
         if self.state.failing_since is not None:
             log.warning("database writable again: resuming")
         self.state.failing_since = None
@@ -288,4 +304,4 @@ class Batcher:
         self.state.messages += len(messages)
         self.state.last_flush_s = time.perf_counter() - started
         if self.on_committed is not None:
-            self.on_committed(batch)
+            self.on_committed(committed(batch, result))

@@ -36,7 +36,8 @@ class PreparedBatch:
 
 
 class Preparer:
-    """Decodes, validates, flags and assigns grids; remembers each device's last good fix."""
+    """Decodes, validates and assigns grids; holds the flagger the commit sets flags with
+    (it remembers each device's last good fix)."""
 
     def __init__(
         self,
@@ -122,8 +123,9 @@ class Preparer:
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
         codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])
-        columns["flags"] = self.flagger.flag(codes_sorted, names, columns["ts"], columns["lat"],
-                                             columns["lon"], columns["acc"])  # fmt: skip
+        # set at commit, in the write transaction (Store.write_batch with ``self.flagger``):
+        # in fix-time order with the device's stored fixes, whatever the arrival order
+        columns["flags"] = np.zeros(len(codes_sorted), dtype=np.uint8)
         strings = {"device_id": pl.Series(names.tolist(), dtype=pl.String).gather(codes_sorted)}
         if self.assign is not None:
             grid = self.assign(columns["lon"], columns["lat"])

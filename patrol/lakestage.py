@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
@@ -57,6 +56,7 @@ from tracks.changefeed import (
 from tracks.lake import LakeStore
 from tracks.leader import Leadership
 from tracks.queries import previous_good_fixes
+from tracks.reflag import NewestFixes
 from tracks.store import StoreError
 
 log = logging.getLogger("gridpatrol.stage")
@@ -84,7 +84,8 @@ class RoleHealth:
     ranges: int = 0
     pings: int = 0  # rows handed to the live stage
     duplicates_dropped: int = 0
-    flags_changed: int = 0  # rows whose speed flag the stage set otherwise than a worker
+    flags_changed: int = 0  # rows whose flags the stage set otherwise than a worker, or
+    # changed after a late row
     files_merged: int = 0
     snapshots_expired: int = 0
     files_deleted: int = 0
@@ -107,8 +108,8 @@ class LakeStage:
         on_live: Callable[[LiveStage | None], None] = lambda live: None,
         clock: Clock = time.time,
     ) -> None:
-        # flag_limits: ingest's (max_acc_m, max_speed_mps): the stage flags again in commit
-        # order what workers flagged from the fixes each of them saw
+        # flag_limits: ingest's (max_acc_m, max_speed_mps): the stage flags again, in fix-time
+        # order per device, what workers flagged from the fixes each of them saw
         self.store = store
         self.grid_set = grid_set
         self.geofence = geofence
@@ -130,20 +131,18 @@ class LakeStage:
         self._stopping.set()
 
     def _new_flagger(self) -> FixFlagger:
+        """A flagger (and memory of the newest handled fixes) knowing nothing yet: what
+        the stage handled is in storage."""
+        self.newest = NewestFixes()
+
         def previous(
             names: list[str], first_ts: np.ndarray
         ) -> list[tuple[str, float, float, float]]:
-            return previous_good_fixes(self.store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S)
+            # of the rows handled (a later row's flags are a worker's, not yet the stage's)
+            return previous_good_fixes(self.store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S,
+                                       upto_rowid=self._position.pings_rowid)  # fmt: skip
 
         return FixFlagger(*self.flag_limits, previous)
-
-    def _reflag(self, kept: pl.DataFrame) -> np.ndarray:
-        """Flags of a range's rows (sorted by device_id, ts) as one process would set them."""
-        codes = kept["device_id"].rle_id().to_numpy().astype(np.int64)
-        names = kept["device_id"].unique(maintain_order=True).to_numpy()
-        return self.flagger.flag(codes, names, kept["ts"].dt.epoch("us").to_numpy() / 1e6,
-                                 kept["lat"].to_numpy(), kept["lon"].to_numpy(),
-                                 kept["acc"].cast(pl.Float64).fill_null(np.nan).to_numpy())  # fmt: skip
 
     def catching_up(self) -> bool:
         return self.health.lag_s > CATCHING_UP_AFTER_S
@@ -221,7 +220,7 @@ class LakeStage:
             self._measure_lag(newest.id)
             record = newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
             done = complete_range(self.store, self._position, newest.id, record=record,
-                                  reflag=self._reflag)  # fmt: skip
+                                  flagging=self.flagger, newest=self.newest)  # fmt: skip
             self._position = done.position
             self.health.position = done.position.snapshot
             if done.recorded:

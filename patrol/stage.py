@@ -45,7 +45,12 @@ SUBMIT_WAIT_S = 5.0
 
 
 class CommittedBatch(NamedTuple):
-    """What one commit stored: its pings, the leaf index of each (from prepare), events."""
+    """What one commit stored: its pings, the leaf index of each (from prepare), events.
+
+    The pings carry their flags as the commit set them (in fix-time order per device, with
+    the stored fixes). A late fix may also change the flags of older stored rows in that
+    commit; those are not handed here: the change only needs to reach storage, which the
+    reports and the derived data read (the live state moves on with new fixes)."""
 
     pings: pl.DataFrame
     grid: np.ndarray  # int32 leaf index per ping row, -1 outside every grid

@@ -25,7 +25,6 @@ here too. Nothing outside ``tracks/`` sees the SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -33,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from tracks.lake import LAKE, LakeStore, lake_ddl
+from tracks.reflag import Flagging, NewestFixes, rewalk_late, update_flags
 from tracks.schema import DEVICE_EVENTS, Column, Table
 from tracks.store import StoreError, execute_with
 
@@ -78,10 +78,10 @@ class Range:
 
     position: Position  # where the stage is after it
     pings: pl.DataFrame  # the new rows kept (the first of their key), sorted by (device_id,
-    # ts): rowid and PINGS' columns, their flags as ``reflag`` set them
+    # ts): rowid and PINGS' columns, their flags as ``flagging`` set them
     events: pl.DataFrame  # the device events appended (DEVICE_EVENTS' columns)
     duplicates: int  # rows deleted as repeats of a key stored before
-    flags_changed: int  # rows whose flags ``reflag`` changed
+    flags_changed: int  # rows whose flags the stage changed (kept rows and handled ones)
     recorded: bool  # whether the position was recorded in the lake
     complete: bool  # False when RANGE_ROWS cut it short: more rows wait
 
@@ -142,23 +142,26 @@ def _appended(store: LakeStore, table: str, upto: int, after_rowid: int) -> pl.D
     ).pl()
 
 
-#: The kept rows of a range (rowid and PINGS' columns, sorted by device_id, ts) -> their
-#: flags as they should be (uint8), e.g. the speed check in commit order.
-Reflag = Callable[[pl.DataFrame], np.ndarray]
-
-
 def complete_range(
     store: LakeStore,
     after: Position,
     upto: int,
     *,
     record: bool = False,
-    reflag: Reflag | None = None,
+    flagging: Flagging | None = None,
+    newest: NewestFixes | None = None,
 ) -> Range:
     """Drop the repeated keys among the pings committed after ``after`` up to snapshot
     ``upto`` (at most RANGE_ROWS of them) and record the new position, in one transaction.
-    Returns the rows kept, for the live stage. With ``reflag``, rows whose flags it answers
-    differently are updated in the same transaction (an UPDATE keeps their row ids).
+    Returns the rows kept, for the live stage.
+
+    With ``flagging``, the kept rows are flagged in fix-time order per device with the rows
+    handled before (rowid up to ``after``'s; later rows come in later ranges): a device
+    whose kept rows are all newer than its handled ones (``newest``: its newest handled
+    fix, kept by the caller across ranges) is walked on from its last good fix; one with a
+    late row re-walks its handled rows after it (:mod:`tracks.reflag`). Kept rows whose
+    flags differ from a worker's, and handled rows the re-walk changes, are updated in the
+    same transaction (an UPDATE keeps their row ids) and their quarters marked changed.
 
     A range with no rows is recorded only if ``record`` (the stage's own commits make
     snapshots too: recording each would make another). ``upto`` must be a committed
@@ -176,6 +179,7 @@ def complete_range(
         int(events["rowid"].max()) if events.height else after.events_rowid,  # type: ignore[arg-type]
     )
     record = record or bool(new.height or events.height)
+    newest = newest if newest is not None else NewestFixes()
     with store.transaction() as con:
         duplicates, changed, kept = 0, 0, new.head(0)
         if new.height:
@@ -201,21 +205,49 @@ def complete_range(
                 store.mark_changed(con, repeats["ts"])  # their days' derived data is stale
             live = stored.filter(first).select("rowid")
             kept = new.join(live, on="rowid", how="semi").sort("device_id", "ts")
-            if reflag is not None and kept.height:
-                flags = pl.Series("flags", reflag(kept), dtype=pl.UInt8)
-                differ = kept["flags"] != flags
-                changed = int(differ.sum())
-                kept = kept.with_columns(flags)
-                if changed:
-                    execute_with(con, "new_flags", kept.filter(differ).select("rowid", "flags"),
-                                 "UPDATE pings SET flags = f.flags FROM new_flags f "
-                                 "WHERE pings.rowid = f.rowid")  # fmt: skip
-                    store.mark_changed(con, kept.filter(differ)["ts"])
+            if flagging is not None and kept.height:
+                if not newest.loaded():
+                    newest.load(con, after.pings_rowid)
+                kept, updated = _reflag(con, kept, after, flagging, newest)
+                store.mark_changed(con, updated["ts"])
+                changed = updated.height
         if record:
             con.execute("INSERT INTO stage_progress VALUES (?, ?, ?, now())",
                         [position.snapshot, position.pings_rowid, position.events_rowid])  # fmt: skip
+    newest.advance(kept)
     return Range(position, kept, events.select(DEVICE_EVENTS.names), duplicates, changed,
                  record, complete)  # fmt: skip
+
+
+def _reflag(
+    con: duckdb.DuckDBPyConnection,
+    kept: pl.DataFrame,
+    after: Position,
+    flagging: Flagging,
+    newest: NewestFixes,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Flag a range's kept rows (sorted by device_id, ts) with the rows handled before and
+    update every row whose flags change. Returns the kept rows with their flags, and the
+    rows updated (rowid, ts, flags)."""
+    late = kept.filter(~newest.newer(kept))["device_id"].unique().to_list()
+    again = kept["device_id"].is_in(late)
+    mask = again.to_numpy()
+    flags = np.zeros(kept.height, dtype=np.uint8)
+    if not mask.all():  # newer than every handled fix of their device: walked on
+        flags[~mask] = flagging.flag_fresh(kept.filter(~again))
+    columns = [pl.col("rowid").cast(pl.Int64), pl.col("ts"), pl.col("flags").cast(pl.UInt8)]
+    handled = kept.select(columns).head(0)
+    if mask.any():  # a late row: the handled rows after it are walked again with the range's
+        flags[mask], walked = rewalk_late(con, kept.filter(again), flagging, newest,
+                                          upto_rowid=after.pings_rowid)  # fmt: skip
+        handled = walked.filter(pl.col("flags") != pl.col("new_flags")).select(
+            columns[0], "ts", pl.col("new_flags").alias("flags")
+        )
+    differ = kept["flags"].cast(pl.UInt8).to_numpy() != flags  # from what a worker saw
+    kept = kept.with_columns(pl.Series("flags", flags, dtype=pl.UInt8))
+    changed = pl.concat([kept.filter(pl.Series(differ)).select(columns), handled])
+    update_flags(con, changed)
+    return kept, changed
 
 
 def execute_with_frame(

@@ -125,6 +125,12 @@ class LakeStore(Store):
 
     DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
 
+    #: Workers append only, and flag from what they have seen: a late fix is flagged against
+    #: the stored fix before it, no stored row is updated (an update beside other writers
+    #: would conflict). The stage re-walks each range of the change feed in fix-time order
+    #: (tracks.changefeed), and its flags are the ones that stay.
+    REWALKS = False
+
     def __init__(
         self,
         catalog: str,

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from base.errors import ConfigError
+from tracks.reflag import previous_params, previous_sql
 from tracks.store import Store
 
 DEVICE_KINDS = ("tracker", "phone")
@@ -83,40 +84,35 @@ def count_pings(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
-def read_previous_fixes(store: Store, first: pl.DataFrame, lookback_s: float) -> pl.DataFrame:
+def read_previous_fixes(
+    store: Store, first: pl.DataFrame, lookback_s: float, upto_rowid: int | None = None
+) -> pl.DataFrame:
     """Per device of ``first`` (device_id, ts): its last unflagged stored fix before ``ts``.
 
-    Looks back at most ``lookback_s``; returns device_id, ts (epoch s), lat, lon.
+    Looks back at most ``lookback_s`` (and, given ``upto_rowid``, at rows up to it: the ones
+    the lake's stage has handled); returns device_id, ts (epoch s), lat, lon.
     """
     cur = store.cursor()
     cur.register("first_fix", first)
     try:
-        return cur.execute(
-            """
-            SELECT f.device_id,
-                   epoch(max(p.ts)) AS ts,
-                   arg_max(p.lat, p.ts) AS lat,
-                   arg_max(p.lon, p.ts) AS lon
-            FROM first_fix f
-            JOIN pings p ON p.device_id = f.device_id
-                AND p.ts < f.ts AND p.ts >= f.ts - to_seconds(?) AND p.flags = 0
-            GROUP BY f.device_id
-            """,
-            [lookback_s],
-        ).pl()
+        return cur.execute(previous_sql(upto_rowid), previous_params(first, lookback_s)).pl()
     finally:
         cur.unregister("first_fix")
 
 
 def previous_good_fixes(
-    store: Store, names: list[str], first_ts: np.ndarray, lookback_s: float
+    store: Store,
+    names: list[str],
+    first_ts: np.ndarray,
+    lookback_s: float,
+    upto_rowid: int | None = None,
 ) -> list[tuple[str, float, float, float]]:
     """:func:`read_previous_fixes` for devices ``names`` before ``first_ts`` (epoch s each),
     as (device_id, ts, lat, lon) rows: what geofence.flags.FixFlagger asks for."""
     first = pl.DataFrame(
         {"device_id": names, "ts": (np.asarray(first_ts) * 1e6).astype(np.int64)}
     ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-    found = read_previous_fixes(store, first, lookback_s)
+    found = read_previous_fixes(store, first, lookback_s, upto_rowid)
     return [(d, float(t), float(la), float(lo)) for d, t, la, lo in found.iter_rows()]
 
 

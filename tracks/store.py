@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from base.errors import GridpatrolError
+from tracks.reflag import Flagging, NewestFixes, rewalk_late, update_flags
 from tracks.schema import (
     ALERTS,
     ALERTS_PUBLISHED,
@@ -88,6 +90,9 @@ class StoreError(GridpatrolError):
 class WriteResult:
     stored: int
     duplicates: int
+    flags: np.ndarray | None = None  # with ``flagging``: each row's flags as stored (0
+    # for a row not stored: a repeat of a stored fix)
+    new: np.ndarray | None = None  # per row: stored by this write (else a repeat)
 
 
 def execute_with(
@@ -115,7 +120,7 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._newest: pl.DataFrame | None = None  # device_id, newest stored ts (epoch us)
+        self._newest = NewestFixes()  # each device's newest stored fix
         self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
         self._con = self._connect(read_only)
         try:
@@ -219,49 +224,68 @@ class Store:
                     con.execute("ROLLBACK")
                 raise
 
+    #: Whether a batch with late fixes re-walks its devices' stored fixes and updates their
+    #: flags. The lake's workers append only: its stage re-walks, in the change feed's order.
+    REWALKS = True
+
     def write_batch(
         self,
         pings: pl.DataFrame,
         rejected: pl.DataFrame,
         counters: dict[str, int],
         events: pl.DataFrame | None = None,
+        *,
+        flagging: Flagging | None = None,
     ) -> WriteResult:
         """Store one flush: pings (duplicates of stored ones skipped), rejections, counters.
 
-        ``pings`` must hold no two rows with the same (device_id, ts).
+        ``pings`` must hold no two rows with the same (device_id, ts), and with
+        ``flagging``, be grouped by device and sorted by ts within each (as ingest's prepare
+        sorts them): their flags are then set here, in the transaction, in fix-time order
+        with the device's stored fixes (docs/rules.md, "Flags"); a late fix's device has
+        the flags of its stored fixes after it updated where they change (tracks.reflag).
+        Without it the flags are stored as given.
 
         ``counters`` are increments; ``stored`` and ``duplicates`` are added here from what
         the insert really did, in the same transaction.
         """
-        fresh, maybe = self._split_by_newest(pings)
+        newer = self._split_by_newest(pings)
+        maybe = pings.with_row_index("row").filter(~newer)
         if maybe.height and self._recent:  # a redelivery: found among the recent batches
             recent = pl.concat(self._recent)
             maybe = maybe.join(recent, on=["device_id", "ts"], how="anti", maintain_order="left")
+        flags: np.ndarray | None = None
         with self.transaction() as con:
-            stored = 0
-            if fresh.height:  # newer than every stored fix of their device: no check needed
-                execute_with(
-                    con, "batch_pings", fresh, "INSERT INTO pings SELECT * FROM batch_pings"
-                )
-                stored += fresh.height
-            changed = fresh["ts"]
+            new = newer.to_numpy().copy()
+            late = np.zeros(0, dtype=np.int64)
             if maybe.height:
                 bounds: list[object] = [maybe["ts"].min(), maybe["ts"].max()]
                 bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
                 # (device_id, ts) is unique: rows already stored are skipped (the ranges let
                 # DuckDB skip row groups by their min/max: of ts where rows came in time
                 # order, of device_id where a backlog came device by device)
-                stored += execute_with(
-                    con, "batch_pings", maybe,
-                    "INSERT INTO pings SELECT * FROM batch_pings b WHERE NOT EXISTS ("
-                    "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
-                    "AND p.device_id BETWEEN ? AND ? "
-                    "AND p.device_id = b.device_id AND p.ts = b.ts)",
-                    params=bounds,
-                )  # fmt: skip
-                if stored > fresh.height:  # some were new: mark the quarters of them all
-                    changed = pl.concat([changed, maybe["ts"]])
-            self.mark_changed(con, changed)
+                con.register("batch_pings", maybe.select("row", "device_id", "ts"))
+                try:
+                    found = con.execute(
+                        "SELECT b.row FROM batch_pings b WHERE NOT EXISTS ("
+                        "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
+                        "AND p.device_id BETWEEN ? AND ? "
+                        "AND p.device_id = b.device_id AND p.ts = b.ts)", bounds,
+                    ).fetchall()  # fmt: skip
+                finally:
+                    con.unregister("batch_pings")
+                late = np.sort(np.fromiter((r for (r,) in found), np.int64, len(found)))
+                new[late] = True
+            if flagging is not None:
+                flags = self._flag(con, pings, new, late, flagging)
+                pings = pings.with_columns(pl.Series("flags", flags, dtype=pl.UInt8))
+            stored = int(new.sum())
+            if stored:
+                rows = pings.filter(pl.Series(new)) if stored < pings.height else pings
+                execute_with(
+                    con, "batch_pings", rows, "INSERT INTO pings SELECT * FROM batch_pings"
+                )
+                self.mark_changed(con, rows["ts"])
             if rejected.height:
                 execute_with(con, "batch_rejected", rejected,
                              "INSERT INTO rejected SELECT * FROM batch_rejected")  # fmt: skip
@@ -271,57 +295,63 @@ class Store:
             increments = dict(counters)
             increments["stored"] = increments.get("stored", 0) + stored
             increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
-            rows = {k: v for k, v in increments.items() if v}
-            if rows:
+            counts = {k: v for k, v in increments.items() if v}
+            if counts:
                 frame = pl.DataFrame(
-                    {"name": list(rows), "value": list(rows.values())},
+                    {"name": list(counts), "value": list(counts.values())},
                     schema={"name": pl.String, "value": pl.Int64},
                 )
                 self._increment(con, COUNTERS, frame)
-        self._remember_newest(pings)
+        self._newest.advance(pings)
         if pings.height:
             self._recent.append(pings.select("device_id", "ts"))
             while sum(f.height for f in self._recent) > RECENT_KEYS + pings.height:
                 self._recent.popleft()
         self._checkpoint_if_due()
-        return WriteResult(stored=stored, duplicates=pings.height - stored)
+        return WriteResult(stored, pings.height - stored, flags, new)
 
-    def _split_by_newest(self, pings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Rows newer than their device's newest stored fix, and the others (which may be
-        stored already). The newest fix per device is read once, then kept up to date by
-        this writer, so the duplicate check of a batch of new fixes reads no stored rows
-        however large the table is; only late or repeated fixes are checked further (among
-        the recent batches' keys, then against the table)."""
+    def _flag(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        pings: pl.DataFrame,
+        new: np.ndarray,
+        late: np.ndarray,
+        flagging: Flagging,
+    ) -> np.ndarray:
+        """The flags of the batch's rows not stored yet (``new``; the others get 0: they
+        are not stored again) when ``late`` of them are not newer than their device's
+        newest stored fix. The stored rows a late fix changes are updated and their
+        quarters marked changed, in ``con``'s transaction."""
+        flags = np.zeros(pings.height, dtype=np.uint8)
+        walked = pl.Series("device_id", [], pl.String)
+        if self.REWALKS and late.size:
+            walked = pings["device_id"].gather(late).unique()
+        again = pings["device_id"].is_in(walked.to_list()).to_numpy()
+        fresh = new & ~again  # newer than every stored fix of their device
+        if fresh.any():  # walked on from each device's last good fix: no read
+            flags[fresh] = flagging.flag_fresh(pings.filter(pl.Series(fresh)))
+        rewalk = new & again
+        if rewalk.any():
+            flags[rewalk], stored = rewalk_late(
+                con, pings.filter(pl.Series(rewalk)), flagging, self._newest
+            )
+            changed = stored.filter(pl.col("flags") != pl.col("new_flags"))
+            update_flags(con, changed.select("rowid", "ts", pl.col("new_flags").alias("flags")))
+            self.mark_changed(con, changed["ts"])
+        return flags
+
+    def _split_by_newest(self, pings: pl.DataFrame) -> pl.Series:
+        """Per row: newer than its device's newest stored fix (else it may be stored
+        already). The newest fix per device is read once, then kept up to date by this
+        writer, so the duplicate check of a batch of new fixes reads no stored rows however
+        large the table is; only late or repeated fixes are checked further (among the
+        recent batches' keys, then against the table)."""
         if pings.height == 0:
-            return pings, pings
-        if self._newest is None:
+            return pl.Series("new", [], pl.Boolean)
+        if not self._newest.loaded():
             with self._lock:
-                self._newest = (
-                    self._con.execute(
-                        "SELECT device_id, epoch_us(max(ts)) AS newest FROM pings "
-                        "GROUP BY device_id"
-                    )
-                    .pl()
-                    .cast({"newest": pl.Int64})
-                )
-        newer = (
-            pings.select(pl.col("device_id"), pl.col("ts").dt.epoch("us").alias("us"))
-            .join(self._newest, on="device_id", how="left", maintain_order="left")
-            .select((pl.col("newest").is_null() | (pl.col("us") > pl.col("newest"))).alias("new"))
-            .to_series()
-        )
-        return pings.filter(newer), pings.filter(~newer)
-
-    def _remember_newest(self, pings: pl.DataFrame) -> None:
-        """After a commit every row of the batch is stored: move the newest fixes on."""
-        if pings.height == 0 or self._newest is None:
-            return
-        batch = pings.group_by("device_id").agg(pl.col("ts").max().dt.epoch("us").alias("newest"))
-        self._newest = (
-            pl.concat([self._newest, batch.cast({"newest": pl.Int64})])
-            .group_by("device_id")
-            .agg(pl.col("newest").max())
-        )
+                self._newest.load(self._con)
+        return self._newest.newer(pings)
 
     def _increment(self, con: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
         """Add increments (key, value) to a table of counts keyed by its first column, in

@@ -40,14 +40,6 @@ pytestmark = pytest.mark.broker
 HOURS = 0.25
 
 
-#: The speed check flags a fix against the device's previous good fix in arrival order. The
-#: stage flags again in commit order (tests/tracks/test_changefeed.py), but three workers
-#: commit a device's pings in another order than one process receives them, so a few rows
-#: at commit boundaries may still differ (none in some runs here, 2 of 14,263 in another):
-#: the reports are compared with the check off on both sides (workers and stage alike).
-NO_SPEED_CHECK = 1e6
-
-
 def town_messages(start: float) -> list[tuple[str, bytes]]:
     """The town's messages, with every 25th published twice and the first three minutes of
     every tenth device held back and published last (a late batch)."""
@@ -66,17 +58,17 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
                                                          tmp_path: Path, capsys):  # fmt: skip
     grids, devices = demo_files()
     group = f"g{uuid.uuid4().hex[:6]}"
-    no_speed = ("--max-speed-mps", str(NO_SPEED_CHECK))
+    # the speed check on (the default 40 m/s): flags are a function of each device's fixes,
+    # so the lake's (workers' commits in any order, the stage's re-walks) equal the file's
     stage = Proc(lake, broker, "stage", f"{group}-s0", "--grids", str(grids),
-                 "--devices", str(devices), *no_speed)  # fmt: skip
+                 "--devices", str(devices))  # fmt: skip
     stage.wait_for_line("leading the stage")
-    standby = Proc(lake, broker, "stage", f"{group}-s1", *no_speed)
-    workers = start_workers(lake, broker, group, 3, *no_speed)
+    standby = Proc(lake, broker, "stage", f"{group}-s1")
+    workers = start_workers(lake, broker, group, 3)
     file_db = tmp_path / "gp.db"
     single = Service(ServeOptions(db=file_db, grids=grids, devices=devices),
                      IngestSettings(broker=broker.url, client_id=f"{group}-file",
-                                    session_expiry_s=5, batch_age_ms=100,
-                                    max_speed_mps=NO_SPEED_CHECK))  # fmt: skip
+                                    session_expiry_s=5, batch_age_ms=100))  # fmt: skip
     start = time.time() - 3 * 3600
     messages = town_messages(start)
     try:
@@ -106,6 +98,12 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
         rows = reader.cursor().execute(
             "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings").fetchone()  # fmt: skip
         assert rows is not None and rows[0] == rows[1] == file_stats["stored"]  # type: ignore[index]
+        flags_sql = "SELECT device_id, ts, flags FROM pings ORDER BY device_id, ts"
+        lake_flags = reader.cursor().execute(flags_sql).fetchall()
+    with open_store(file_db, None, read_only=True) as file_reader:
+        file_flags = file_reader.cursor().execute(flags_sql).fetchall()
+    assert sum(1 for _, _, f in file_flags if f & 2) > 0  # the town's day has speed outliers
+    assert lake_flags == file_flags
     tz = dt.timezone(dt.timedelta(hours=8))
     window = ["--start", dt.datetime.fromtimestamp(start, tz).isoformat(),
               "--end", dt.datetime.fromtimestamp(start + HOURS * 3600, tz).isoformat()]  # fmt: skip

@@ -6,13 +6,28 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import polars as pl
 
 from conftest import Lake
+from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from tests.tracks.test_duplicates import T0, pings, write
+from tests.tracks.test_flags import (
+    MAX_ACC_M,
+    MAX_SPEED_MPS,
+    A,
+    B,
+    C,
+    D,
+    E,
+    Fix,
+    flagger_of,
+    frame,
+    oracle,
+    stored_flags,
+)
 from tracks.changefeed import (
     START,
+    Position,
     cleanup_files,
     complete_range,
     count_files,
@@ -24,7 +39,9 @@ from tracks.changefeed import (
 )
 from tracks.engines import open_store
 from tracks.lake import LakeStore
-from tracks.queries import read_stats
+from tracks.queries import previous_good_fixes, read_stats
+from tracks.reflag import NewestFixes
+from tracks.store import REJECTED_SCHEMA
 
 
 def lake_store(lake: Lake) -> LakeStore:
@@ -94,24 +111,73 @@ def test_maintenance_merges_and_expires_without_loss(lake: Lake):
         assert later.pings["ts"].dt.epoch("s").to_list() == [T0 + 70, T0 + 80]
 
 
-def test_reflag_in_commit_order(lake: Lake):
-    """Two writers flagged a device's fixes from what each saw: the stage's ``reflag`` sets
-    them as one process would, updating only the rows that differ (row ids kept)."""
+def stage_flagger(store: LakeStore, at: list[Position]) -> FixFlagger:
+    """The stage's flagger (patrol/lakestage.py): its storage lookup reads handled rows
+    only, those up to the position ``at[0]`` the stage is at."""
+    return FixFlagger(MAX_ACC_M, MAX_SPEED_MPS, lambda names, first: previous_good_fixes(
+        store, names, first, PREVIOUS_FIX_LOOKBACK_S, upto_rowid=at[0].pings_rowid))  # fmt: skip
+
+
+def test_the_stage_sets_what_a_worker_judged_otherwise(lake: Lake):
+    """A worker stored A, C (a 1,000 m jump from B, which it did not see) and E, flagged as
+    it saw them; another stored B. In one range the stage sets them in fix-time order,
+    updating only the rows that differ (row ids kept): A 0, B 0, C 2, E 0
+    (tests/tracks/test_flags.py's track, without D)."""
     with lake_store(lake) as store:
         prepare_stage(store)
-        rows = pings("a", [10, 20, 30, 40]).with_columns(pl.Series("flags", [0, 2, 0, 0],
-                                                                   dtype=pl.UInt8))  # fmt: skip
-        write(store, rows)
-        seen: list[list[int]] = []
-
-        def reflag(kept: pl.DataFrame) -> np.ndarray:
-            seen.append(kept["rowid"].to_list())
-            return np.array([0, 0, 2, 0], dtype=np.uint8)
-
-        done = complete_range(store, START, current_snapshot(store).id, reflag=reflag)
-        assert done.flags_changed == 2 and done.pings["flags"].to_list() == [0, 0, 2, 0]
-        flags = store.cursor().execute("SELECT rowid, flags FROM pings ORDER BY ts").fetchall()
-        assert flags == [(r, f) for r, f in zip(seen[0], [0, 0, 2, 0], strict=True)]
+        write(store, frame([A, C, E]).with_columns(flags=pl.Series([0, 0, 0], dtype=pl.UInt8)))
+        write(store, frame([B]))
+        at = [START]
+        done = complete_range(store, START, current_snapshot(store).id,
+                              flagging=stage_flagger(store, at))  # fmt: skip
+        assert done.flags_changed == 1 and done.pings["flags"].to_list() == [0, 0, 2, 0]
+        rows = store.cursor().execute("SELECT rowid, flags FROM pings ORDER BY ts").fetchall()
+        assert [f for _, f in rows] == [0, 0, 2, 0]
+        assert sorted(r for r, _ in rows) == sorted(done.pings["rowid"].to_list())
         # the update kept the row ids: the feed does not read the rows again
         again = complete_range(store, done.position, current_snapshot(store).id)
         assert again.pings.height == 0
+
+
+def test_ranges_out_of_fix_time_order_end_as_the_oracle(lake: Lake):
+    """Two workers commit batches of two devices' tracks (jumps, poor accuracy, a repeat)
+    in an order far from fix time, each flagging from what it saw; the stage completes a
+    range after every commit or two, in commit order. Its flags end as the plain walk in
+    fix-time order: later ranges re-walk rows handled before."""
+    fixes: list[Fix] = [A, B, C, D, E, ("dev", 90, 1200.0, 5.0), ("dev", 95, 4000.0, 5.0),
+                        ("dev", 100, 1300.0, 80.0), ("dev", 130, 1500.0, None),
+                        ("x", 0, 0.0, 5.0), ("x", 5, 900.0, 5.0), ("x", 40, 1000.0, 5.0),
+                        ("x", 70, 900.0, 5.0)]  # fmt: skip
+    by_name = {(d, s): (d, s, n, a) for d, s, n, a in fixes}
+    plan = [  # (worker, fixes by (device, s)), in commit order; None: the stage's turn
+        (0, [("dev", 0), ("dev", 30), ("x", 40)]),
+        (1, [("dev", 90), ("x", 0)]),
+        None,
+        (0, [("dev", 20), ("dev", 60), ("dev", 130)]),
+        None,
+        (1, [("dev", 10), ("x", 70), ("dev", 95)]),
+        (0, [("dev", 100), ("x", 5)]),
+        None,
+        (1, [("dev", 30), ("x", 40)]),
+        None,  # a repeat of what worker 0 stored
+    ]
+    with lake_store(lake) as one, lake_store(lake) as two:
+        prepare_stage(one)
+        workers = [(one, flagger_of(one)), (two, flagger_of(two))]
+        at = [START]
+        stage = stage_flagger(one, at)
+        newest = NewestFixes()
+        changed = 0
+        for step in plan:
+            if step is None:
+                done = complete_range(one, at[0], current_snapshot(one).id, flagging=stage,
+                                      newest=newest)  # fmt: skip
+                at[0] = done.position
+                changed += done.flags_changed
+                continue
+            store, flagger = workers[step[0]]
+            store.write_batch(frame([by_name[k] for k in step[1]]),
+                              pl.DataFrame(schema=REJECTED_SCHEMA), {}, flagging=flagger)  # fmt: skip
+        assert stored_flags(one) == oracle(fixes)
+        assert changed > 0
+        assert one.cursor().execute("SELECT count(*) FROM pings").fetchone() == (len(fixes),)
