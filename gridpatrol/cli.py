@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     t_revoke.add_argument("--file", type=Path, required=True)
     t_revoke.add_argument("id")
 
+    lake = commands.add_parser("lake", help="DuckLake upkeep")
+    lake_cmd = lake.add_subparsers(dest="lake_command", required=True)
+    migrate = lake_cmd.add_parser(
+        "migrate", help="bring a lake of gridpatrol on DuckDB 1.4 (DuckLake format 0.3) to this "
+        "gridpatrol's format, one way; stop every process on the lake and back it up first")  # fmt: skip
+    _add_db_flags(migrate)
+
     stats = commands.add_parser("stats", help="print the ingest counters")
     _add_db_flags(stats)
     stats.add_argument("--format", choices=("table", "json"), default="table")
@@ -386,6 +393,16 @@ def _run(args: argparse.Namespace) -> int:
         return serve(options, ingest, geofence, api, stage)
     if args.command == "tokens":
         return _tokens_command(args)
+    if args.command == "lake":
+        from tracks.engines import migrate_store
+        from tracks.lake import LAKE_FORMAT
+
+        found = migrate_store(args.db, args.data_path)
+        if found is None:
+            print(f"the lake is DuckLake format {LAKE_FORMAT} already: nothing to do")
+        else:
+            print(f"migrated the lake from DuckLake format {found} to {LAKE_FORMAT}")
+        return 0
     if args.command == "stats":
         with open_store(args.db, args.data_path, read_only=True) as store:
             stats = read_stats(store)

@@ -58,8 +58,9 @@ class PostgresCluster:
             self._as_postgres = ["runuser", "-u", SUPERUSER, "--"]
             os.chmod(self.folder, 0o755)
 
-    def _run(self, *args: str) -> None:
-        done = subprocess.run([*self._as_postgres, *args], capture_output=True, text=True)
+    def _run(self, *args: str, stdin: str | None = None) -> None:
+        done = subprocess.run([*self._as_postgres, *args], capture_output=True, text=True,
+                              input=stdin)  # fmt: skip
         if done.returncode:
             raise PostgresError(f"{' '.join(args)} failed: {done.stderr.strip()}")
 
@@ -89,6 +90,11 @@ class PostgresCluster:
     def sql(self, database: str, statement: str) -> None:
         self._run(str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
                   "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", statement)  # fmt: skip
+
+    def load(self, database: str, script: str) -> None:
+        """Run an SQL script (e.g. a plain pg_dump) in ``database``."""
+        self._run(str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", stdin=script)  # fmt: skip
 
     def attach(self, database: str, address: str = "127.0.0.1") -> str:
         """The ``--db`` of a lake whose catalog is this database (reached at ``address``)."""

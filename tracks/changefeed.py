@@ -14,9 +14,9 @@ The feed is read by row id, not with ``ducklake_table_insertions``: DuckLake ass
 at commit, in commit order, and keeps them when files are merged, while a merged file
 carries the first snapshot of the files it merged, so once maintenance has merged files the
 stage had not read yet, ``ducklake_table_insertions`` over the snapshots after its position
-no longer returns their rows (seen on DuckDB 1.4.4: insertions of snapshots 12 to 14 were
-empty after files of snapshots 10 to 14 were merged). ``SELECT rowid, * FROM pings AT
-(VERSION => n) WHERE rowid > last`` returns them whatever the files.
+no longer returned their rows on DuckDB 1.4.4 (insertions of snapshots 12 to 14 were empty
+after files of snapshots 10 to 14 were merged; 1.5.5 returns them). ``SELECT rowid, * FROM
+pings AT (VERSION => n) WHERE rowid > last`` returns them whatever the files, on both.
 
 Maintenance (merging small files, expiring old snapshots, deleting the files they freed) is
 here too. Nothing outside ``tracks/`` sees the SQL.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracks.lake import LakeStore
+from tracks.lake import LakeStore, migrate_lake
 from tracks.store import Store, StoreError
 
 #: A ``--db`` starting with this is a DuckLake attach string, e.g.
@@ -36,16 +36,30 @@ def open_store(
     """
     if is_lake(db):
         assert isinstance(db, str)
-        catalog = db.removeprefix(LAKE_PREFIX)
-        if not catalog.startswith("postgres:"):
-            raise StoreError(f"{db}: a lake's catalog must be ducklake:postgres:<connection>")
-        if data_path is None:
-            raise StoreError(f"{db}: a lake needs --data-path (the folder of its Parquet files)")
-        # absolute: the catalog records it, and other processes start elsewhere
-        return LakeStore(catalog, data_path.absolute(), read_only=read_only,
+        return LakeStore(*_lake(db, data_path), read_only=read_only,
                          commit_retries=commit_retries)  # fmt: skip
     if data_path is not None:
         raise StoreError(f"--data-path is for a DuckLake --db (ducklake:postgres:...), not {db}")
     if read_only and not Path(db).exists():
         raise StoreError(f"{db}: no such database")
     return Store(db, read_only=read_only)
+
+
+def _lake(db: str, data_path: Path | None) -> tuple[str, Path]:
+    """The catalog (what follows ``ducklake:``) and the absolute data path of a lake's --db."""
+    catalog = db.removeprefix(LAKE_PREFIX)
+    if not catalog.startswith("postgres:"):
+        raise StoreError(f"{db}: a lake's catalog must be ducklake:postgres:<connection>")
+    if data_path is None:
+        raise StoreError(f"{db}: a lake needs --data-path (the folder of its Parquet files)")
+    # absolute: the catalog records it, and other processes start elsewhere
+    return catalog, data_path.absolute()
+
+
+def migrate_store(db: str | Path, data_path: Path | None) -> str | None:
+    """Bring the lake ``db`` names to this DuckDB's DuckLake format (one way); returns the
+    format it had, or None when it needed nothing (docs/storage.md, "Upgrading a lake")."""
+    if not is_lake(db):
+        raise StoreError(f"{db}: only a DuckLake (--db ducklake:postgres:...) is migrated")
+    assert isinstance(db, str)
+    return migrate_lake(*_lake(db, data_path))

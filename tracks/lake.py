@@ -22,8 +22,9 @@ enforced here by the write itself (docs/storage.md, "The DuckLake engine"):
   that store the same ping at the same time both insert it; the stage role deletes all
   but the first (:mod:`tracks.changefeed`).
 
-Extensions load from the ``duckdb-ext-ducklake`` and ``duckdb-ext-postgres`` wheels'
-folder, with downloads off: nothing is fetched at run time.
+Extensions load by path from the ``duckdb-extension-ducklake`` and
+``duckdb-extension-postgres-scanner`` wheels, with automatic install and load off: nothing is
+fetched at run time.
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ from tracks.store import Store, StoreError, execute_with
 #: The name the lake is attached as; every connection of the store reads it by default.
 LAKE = "lake"
 
-#: The wheels holding the extensions, and the folder of them each installs.
-EXTENSION_WHEELS = ("duckdb-ext-ducklake", "duckdb-ext-postgres")
-EXTENSION_FOLDER = "duckdb_ext/extensions"
+#: The extensions a lake needs, each with the wheel holding it. A wheel holds the build for
+#: one DuckDB release (``<package>/extensions/v<release>/<name>.duckdb_extension``) and
+#: requires exactly that release, as pyproject.toml pins it.
+EXTENSION_WHEELS = {
+    "ducklake": "duckdb-extension-ducklake",
+    "postgres_scanner": "duckdb-extension-postgres-scanner",
+}
 
 #: Rows DuckLake may keep in the catalog instead of a Parquet file: none. Flushing inlined
 #: rows beside writers duplicated them on DuckDB 1.4.4 (duckdb/ducklake#650), so every
@@ -64,15 +69,23 @@ def lake_ddl(table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n);"
 
 
-def extension_directory() -> Path:
-    """The folder of the installed extension wheels (DuckDB's ``extension_directory``)."""
+def extension_file(name: str) -> Path:
+    """The file of extension ``name`` built for the running DuckDB, from its wheel."""
+    wheel = EXTENSION_WHEELS[name]
     try:
-        dist = importlib.metadata.distribution(EXTENSION_WHEELS[0])
+        dist = importlib.metadata.distribution(wheel)
     except importlib.metadata.PackageNotFoundError as exc:
         raise StoreError(
-            f"a DuckLake store needs the Python packages {' and '.join(EXTENSION_WHEELS)}"
+            f"a DuckLake store needs the Python packages {' and '.join(EXTENSION_WHEELS.values())}"
         ) from exc
-    return Path(str(dist.locate_file(EXTENSION_FOLDER)))
+    tail = f"/extensions/v{duckdb.__version__}/{name}.duckdb_extension"
+    for file in dist.files or ():
+        if str(file).endswith(tail):
+            return Path(str(dist.locate_file(file)))
+    raise StoreError(
+        f"{wheel} {dist.version} holds no {name} extension for DuckDB {duckdb.__version__}: "
+        "install the versions requirements.lock pins"
+    )
 
 
 #: A password in a libpq connection string; never printed (prefer PGPASSWORD or ~/.pgpass).
@@ -119,6 +132,61 @@ def opening_lock(catalog: str) -> Iterator[None]:
 #: Seconds to wait for PostgreSQL when taking the opening lock.
 OPENING_CONNECT_TIMEOUT_S = 5
 
+#: The DuckLake format this DuckDB's extension writes, and the oldest it migrates from.
+LAKE_FORMAT = "1.0"
+
+#: DuckLake's refusal of a catalog of another format (DuckDB 1.5.5; pinned by
+#: tests/gridpatrol/test_lake.py, so a new wording fails a test rather than an operator).
+FORMAT_MISMATCH = re.compile(
+    r"catalog version is (?P<found>\d[\w.-]*\w), but the extension requires version "
+    r"(?P<needed>\d[\w.-]*\w)"
+)
+
+
+def _format_key(version: str) -> tuple[int, ...]:
+    """``0.3-dev1`` -> (0, 3): enough to tell older from newer."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("-")[0]))
+
+
+class LakeFormatError(StoreError):
+    """The catalog is of a DuckLake format this DuckDB does not open as it is."""
+
+    def __init__(self, store_path: str, data_path: Path, found: str, needed: str) -> None:
+        self.found, self.needed = found, needed
+        self.older = _format_key(found) < _format_key(needed)
+        if self.older:
+            why = (
+                f"its catalog is DuckLake format {found} (gridpatrol on DuckDB 1.4), this "
+                f"gridpatrol (DuckDB {duckdb.__version__}) needs {needed}. With every "
+                "gridpatrol process on the lake stopped and the catalog database and data "
+                "path backed up, run once (one way: DuckDB 1.4 cannot open it after): "
+                f"gridpatrol lake migrate --db {_quote(store_path)} --data-path {data_path}"
+            )
+        else:
+            why = (
+                f"its catalog is DuckLake format {found}, newer than this gridpatrol "
+                f"(DuckDB {duckdb.__version__}, format {needed}) opens: upgrade gridpatrol"
+            )
+        super().__init__(f"cannot open {store_path}: {why}")
+
+
+def connect_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake's extensions loaded from their wheels, and automatic
+    install and load off: nothing is looked for or fetched elsewhere."""
+    files = [extension_file(name) for name in EXTENSION_WHEELS]
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    con = duckdb.connect(config=config)
+    try:
+        for file in files:
+            con.execute(f"LOAD {_quote(str(file))}")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"cannot load the DuckLake extensions: {_one_line(exc)}") from exc
+    return con
+
 
 class LakeStore(Store):
     """A DuckLake attached to an in-memory DuckDB; writes serialised by the store's lock."""
@@ -138,12 +206,15 @@ class LakeStore(Store):
         *,
         read_only: bool = False,
         commit_retries: int | None = None,
+        migrate: bool = False,
     ) -> None:
         # catalog: what follows "ducklake:" (e.g. "postgres:dbname=town host=... port=...");
-        # commit_retries: DuckLake's ducklake_max_retry_count (None: its default, 10)
+        # commit_retries: DuckLake's ducklake_max_retry_count (None: its default, 10);
+        # migrate: bring a catalog of an older DuckLake format to LAKE_FORMAT (one way)
         self.catalog = catalog
         self.data_path = data_path
         self.commit_retries = commit_retries
+        self.migrate = migrate
         if read_only:
             super().__init__(redact(f"ducklake:{catalog}"), read_only=True)
             return
@@ -151,15 +222,8 @@ class LakeStore(Store):
             super().__init__(redact(f"ducklake:{catalog}"))
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        config: dict[str, str | bool | int | float | list[str]] = {
-            "extension_directory": str(extension_directory()),
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-        con = duckdb.connect(config=config)
+        con = connect_engine()
         try:
-            con.execute("LOAD ducklake")
-            con.execute("LOAD postgres")
             if self.commit_retries is not None:
                 con.execute(f"SET ducklake_max_retry_count = {int(self.commit_retries)}")
             options = [f"DATA_PATH {_quote(str(self.data_path))}"]
@@ -167,14 +231,30 @@ class LakeStore(Store):
                 options.append("READ_ONLY")
             else:
                 options.append(f"DATA_INLINING_ROW_LIMIT {DATA_INLINING_ROW_LIMIT}")
+            if self.migrate:
+                options.append("AUTOMATIC_MIGRATION TRUE")
             con.execute(
                 f"ATTACH {_quote('ducklake:' + self.catalog)} AS {LAKE} ({', '.join(options)})"
             )
             con.execute(f"USE {LAKE}")
         except duckdb.Error as exc:
             con.close()
+            mismatch = FORMAT_MISMATCH.search(str(exc))
+            if mismatch:
+                raise LakeFormatError(
+                    str(self.path), self.data_path, **mismatch.groupdict()
+                ) from exc
             raise StoreError(f"cannot open {self.path}: {_one_line(exc)}") from exc
         return con
+
+    def format_version(self) -> str:
+        """The DuckLake format of the catalog (``LAKE_FORMAT`` once open)."""
+        row = (
+            self.cursor()
+            .execute(f"SELECT value FROM {LAKE}.options() WHERE option_name = 'version'")
+            .fetchone()
+        )
+        return str(row[0]) if row else "?"
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = super().cursor()
@@ -211,3 +291,23 @@ class LakeStore(Store):
             execute_with(con, "devices_rows", frame,
                          "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)",
                          "INSERT INTO devices SELECT * FROM devices_rows")  # fmt: skip
+
+
+def migrate_lake(catalog: str, data_path: Path) -> str | None:
+    """Bring a lake of an older DuckLake format to ``LAKE_FORMAT``, one way; returns the
+    format it had, or None when it needed nothing. A newer format is refused."""
+    try:
+        LakeStore(catalog, data_path, read_only=True).close()  # never creates a lake
+        return None
+    except LakeFormatError as exc:
+        if not exc.older:
+            raise
+        found = exc.found
+    store = LakeStore(catalog, data_path, migrate=True)
+    try:
+        now = store.format_version()
+    finally:
+        store.close()
+    if now != LAKE_FORMAT:
+        raise StoreError(f"migrating {redact('ducklake:' + catalog)} left format {now}")
+    return found

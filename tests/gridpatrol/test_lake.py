@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -19,8 +20,12 @@ from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import publish_all, running, wait_for
+from tests.tracks.test_reads import pings
+from tracks.changefeed import Position, read_progress
 from tracks.engines import open_store
+from tracks.lake import LakeStore
 from tracks.queries import read_stats
+from tracks.schema import REJECTED
 
 pytestmark = pytest.mark.broker
 
@@ -123,8 +128,42 @@ def test_data_path_missing_or_other_than_the_catalogs(lake: Lake, tmp_path, caps
 def test_a_catalog_of_a_newer_format_is_refused(postgres, lake: Lake, capsys):
     make_lake(lake)
     postgres.sql(lake.database, "UPDATE ducklake_metadata SET value = '9.9' WHERE key = 'version'")
-    err = error_of(["stats", "--db", lake.db, "--data-path", str(lake.data_path)], capsys)
-    assert "Only DuckLake versions" in err
+    lake_args = ["--db", lake.db, "--data-path", str(lake.data_path)]
+    for command in (["stats"], ["lake", "migrate"]):
+        err = error_of([*command, *lake_args], capsys)
+        assert "its catalog is DuckLake format 9.9, newer than this gridpatrol" in err
+        assert "upgrade gridpatrol" in err and "migrate --db" not in err
+
+
+#: A lake written by gridpatrol on DuckDB 1.4.4 (DuckLake format 0.3): ``fill`` of
+#: tests/tracks/test_reads.py, then one stage range recorded (gridpatrol at 930923e). Its
+#: catalog as pg_dump wrote it, with the data path replaced by @DATA_PATH@; its Parquet files.
+LAKE_0_3 = Path(__file__).parent / "lake-0.3"
+
+
+def test_a_lake_of_duckdb_1_4_is_refused_then_migrated(postgres, lake: Lake, capsys):
+    """A format 0.3 lake: every command refuses it in one line naming the migrate command;
+    ``lake migrate`` brings it to format 1.0 once; then its rows, their row ids (the stage's
+    feed position) and the stage's progress are as 1.4.4 left them, and new rows follow."""
+    shutil.copytree(LAKE_0_3 / "data", lake.data_path)
+    catalog = (LAKE_0_3 / "catalog.sql").read_text().replace("@DATA_PATH@", str(lake.data_path))
+    postgres.load(lake.database, catalog)
+    lake_args = ["--db", lake.db, "--data-path", str(lake.data_path)]
+    for command in (["stats"], ["serve", "--role", "stage"]):
+        err = error_of([*command, *lake_args], capsys)
+        assert "its catalog is DuckLake format 0.3 (gridpatrol on DuckDB 1.4)" in err, err
+        assert f"gridpatrol lake migrate --db '{lake.db}' --data-path {lake.data_path}" in err
+    assert main(["lake", "migrate", *lake_args]) == 0
+    assert capsys.readouterr().out == "migrated the lake from DuckLake format 0.3 to 1.0\n"
+    assert main(["lake", "migrate", *lake_args]) == 0
+    assert "format 1.0 already: nothing to do" in capsys.readouterr().out
+    with open_store(lake.db, lake.data_path) as store:
+        assert isinstance(store, LakeStore) and store.format_version() == "1.0"
+        assert read_stats(store)["stored"] == 4
+        assert read_progress(store) == Position(19, 3, -1)
+        store.write_batch(pings([("q", 40, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
+        rows = store.cursor().execute("SELECT rowid, device_id FROM pings ORDER BY rowid")
+        assert rows.fetchall() == [(0, "a"), (1, "a"), (2, "a"), (3, "z"), (4, "q")]
 
 
 def test_a_lake_of_a_newer_gridpatrol_is_refused(lake: Lake, capsys):

@@ -1,17 +1,59 @@
-"""What only the lake has: its catalog in a PostgreSQL that can go away and come back."""
+"""What only the lake has: extensions from wheels, loaded with no network; its catalog in a
+PostgreSQL that can go away and come back."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 
+import duckdb
 import pytest
 
 from gridpatrol.postgres import PostgresCluster
 from tests.tracks.test_reads import pings
 from tracks.engines import open_store
+from tracks.lake import extension_file
 from tracks.queries import count_pings
 from tracks.schema import REJECTED
 from tracks.store import StoreError
+
+#: Run in a network namespace of its own (no interface but a downed loopback), with a home of
+#: its own (no ~/.duckdb cache): loads the extensions, attaches a lake, writes and reads it.
+OFFLINE = """
+import json, sys
+from tracks.lake import connect_engine
+con = connect_engine()
+home = sys.argv[1]  # tmp_path: no quote in it
+con.execute(f"ATTACH 'ducklake:{home}/c.ducklake' AS l (DATA_PATH '{home}/d')")
+con.execute("CREATE TABLE l.t AS SELECT 42 AS x")
+print(json.dumps({"x": con.execute("SELECT x FROM l.t").fetchone()[0], "loaded": [r[0] for r in
+    con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()]}))
+"""
+
+
+def test_extensions_load_from_the_wheels_with_no_network(tmp_path):
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "--net", "true"]).returncode:
+        pytest.fail("this test needs unshare --net (util-linux, as root) to cut the network")
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
+    done = subprocess.run([unshare, "--net", sys.executable, "-c", OFFLINE, str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["x"] == 42 and {"ducklake", "postgres_scanner"} <= set(out["loaded"])
+    assert not (tmp_path / ".duckdb").exists()  # nothing installed into the default folder
+
+
+def test_an_extension_loads_only_into_its_duckdb_release(monkeypatch):
+    """Each wheel holds the build for one DuckDB release; another release finds none."""
+    assert f"/v{duckdb.__version__}/ducklake.duckdb_extension" in str(extension_file("ducklake"))
+    monkeypatch.setattr(duckdb, "__version__", "1.4.4")
+    with pytest.raises(StoreError, match=r"holds no ducklake extension for DuckDB 1\.4\.4"):
+        extension_file("ducklake")
 
 
 def test_writes_fail_while_postgresql_is_down_and_resume_after(tmp_path):
