@@ -108,8 +108,10 @@ def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto
         workers[0].kill()
         after_kill = total - publisher.sent()
         publisher.finish()
-        # everything published: the live worker stores its share, the rest waits
-        wait_for(lambda: stored(lake)[1] > total // 2, 30, what="the live worker's share")
+        # everything published: the live worker stores its share (half: the group's messages
+        # alternate), the rest waits. Under load the killed worker may have committed none
+        # of its half yet (seen on DuckDB 1.4.4 and 1.5.5 alike): at least half, not more
+        wait_for(lambda: stored(lake)[1] >= total // 2, 30, what="the live worker's share")
         time.sleep(2.0)
         waiting = total - stored(lake)[1]
         # about half of what came after the kill (measured: 4,388 of 7,898 with 12,000 in
