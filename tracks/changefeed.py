@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from tracks.lake import LAKE, LakeStore, lake_ddl
-from tracks.reflag import Flagging, NewestFixes, rewalk_late, update_flags
+from tracks.reflag import Flagging, NewestFixes, rewalk_late, select_with, update_flags
 from tracks.schema import DEVICE_EVENTS, Column, Table
 from tracks.store import StoreError, execute_with
 
@@ -186,7 +186,7 @@ def complete_range(
             keys = new.select("device_id", "ts").unique()
             bounds: list[object] = [new["ts"].min(), new["ts"].max()]
             # every stored row with a key of the range; of each key the lowest rowid stays
-            stored = execute_with_frame(
+            stored = select_with(
                 con, "feed_keys", keys,
                 "SELECT p.rowid, p.device_id, p.ts FROM pings p SEMI JOIN feed_keys k "
                 "ON p.device_id = k.device_id AND p.ts = k.ts WHERE p.ts BETWEEN ? AND ?",
@@ -248,17 +248,6 @@ def _reflag(
     changed = pl.concat([kept.filter(pl.Series(differ)).select(columns), handled])
     update_flags(con, changed)
     return kept, changed
-
-
-def execute_with_frame(
-    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, sql: str, params: list[object]
-) -> pl.DataFrame:
-    """Run one query with ``frame`` registered as ``name``; its result as a frame."""
-    con.register(name, frame)
-    try:
-        return con.execute(sql, params).pl()
-    finally:
-        con.unregister(name)
 
 
 def count_files(store: LakeStore) -> int:

@@ -51,9 +51,10 @@ class Flagging(Protocol):
         ...
 
 
-def _select(
+def select_with(
     con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, sql: str, params: list[object]
 ) -> pl.DataFrame:
+    """Run one query with ``frame`` registered as ``name``; its result as a frame."""
     con.register(name, frame)
     try:
         return con.execute(sql, params).pl()
@@ -157,7 +158,7 @@ def _read_stored(
     if spans["until"].null_count() == 0:
         until = " AND p.ts <= ?"
         bounds.append(spans["until"].max())
-    return _select(
+    return select_with(
         con, "walk_spans", spans,
         "SELECT p.rowid AS rowid, p.device_id, p.ts, p.lat, p.lon, p.acc, p.flags "
         "FROM pings p JOIN walk_spans w ON p.device_id = w.device_id AND p.ts >= w.start "
@@ -187,7 +188,7 @@ def rewalk_late(
         pl.col("ts").min().alias("start"), pl.col("ts").max().alias("until")
     )
     first = spans.select("device_id", pl.col("start").alias("ts"))
-    previous = _select(con, "first_fix", first, previous_sql(upto_rowid),
+    previous = select_with(con, "first_fix", first, previous_sql(upto_rowid),
                        previous_params(first, flagging.lookback_s))  # fmt: skip
     ahead = spans.with_columns(pl.col("until") + pl.duration(seconds=WALK_AHEAD_S))
     stored = _read_stored(con, ahead, upto_rowid)
