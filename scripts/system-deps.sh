@@ -3,7 +3,8 @@
 #
 #   scripts/system-deps.sh test    Mosquitto and its clients, Chromium (the map's browser test),
 #                                  LibreOffice Calc (the workbook test reads the xlsx back),
-#                                  PostgreSQL (the lake's catalog)
+#                                  PostgreSQL (the lake's catalog), iproute2 (network
+#                                  namespaces: the lake's processes on several "hosts")
 #   scripts/system-deps.sh demo    Mosquitto and its clients, PostgreSQL
 #
 # Installs with apt-get (through sudo when not root). Where that cannot run (no apt-get, or no
@@ -18,6 +19,7 @@ have_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosqui
 have_clients() { command -v mosquitto_pub >/dev/null 2>&1; }
 have_chromium() { [ -x "${GRIDPATROL_CHROMIUM:-/usr/bin/chromium}" ]; }
 have_calc() { command -v soffice >/dev/null 2>&1; }
+have_ip() { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; }
 have_postgresql() {
     command -v postgres >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
         || compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null
@@ -30,6 +32,7 @@ case "$target" in
     test)
         have_chromium || missing+=(chromium)
         have_calc || missing+=(libreoffice-calc-nogui)
+        have_ip || missing+=(iproute2)
         ;;
     demo) ;;
     *) echo "usage: $0 test|demo" >&2; exit 2 ;;
