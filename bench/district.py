@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import District, DistrictStore, build_district_month
+from bench.result import Result
 
 KINDS = ("compliance", "coverage", "presence")
 #: The goals of issue 13, printed beside the figures.
@@ -50,18 +51,6 @@ GOAL_GRIDS_MS = 100.0
 #: A call slower than this is timed once (the month's recompute takes tens of seconds);
 #: faster ones are the best of four.
 SLOW_S = 2.0
-
-
-@dataclass
-class Row:
-    """One figure (bench.scenarios.Result without the scenario's name)."""
-
-    case: str
-    value: float
-    unit: str
-    reference: str = ""
-    ref_value: float = math.nan
-    note: str = ""
 
 
 def district_for(n: int, smoke: bool) -> District:
@@ -308,11 +297,11 @@ def goal(case: str) -> str:
     return f"goal < {s:.0f} s" if s else "no goal stated in the issue"
 
 
-def rows_of(ours: Paths, ref: Paths | None, unit: str, derived: bool) -> list[Row]:
+def rows_of(ours: Paths, ref: Paths | None, unit: str, derived: bool) -> list[Result]:
     results = []
     for case, (value, note) in ours.values.items():
         notes = [n for n in (note, goal(case)) if n]
-        row = Row(case, value, "MB" if case.endswith("RSS") else unit)
+        row = Result("district", case, value, "MB" if case.endswith("RSS") else unit)
         if ref is not None and case in ref.values:
             row.reference = "recompute from pings"
             row.ref_value, ref_note = ref.values[case]
@@ -328,7 +317,7 @@ def rows_of(ours: Paths, ref: Paths | None, unit: str, derived: bool) -> list[Ro
     return results
 
 
-def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
+def run_district(workdir: Path, n: int, smoke: bool) -> list[Result]:
     """Build (or reuse) the store in ``workdir``, measure both paths: the rows."""
     spec = district_for(n, smoke)
     load_before = os.getloadavg()[0]
@@ -336,7 +325,7 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
     size = (f"{spec.grids:,} grids under {spec.areas} parents, {spec.devices} devices, "
             f"{spec.days} days, {built.pings:,} pings")  # fmt: skip
     how = "cached: built earlier" if built.cached else "built now"
-    results = [Row(f"build the store: {size}, through Store.write_batch", built.build_s, "s",
+    results = [Result("district", f"build the store: {size}, through Store.write_batch", built.build_s, "s",
                    note=f"{built.bytes / 1e9:.2f} GB on disk; {how}")]  # fmt: skip
     folder = workdir / f"{spec.key}-runs"
     shutil.rmtree(folder, ignore_errors=True)
@@ -348,7 +337,7 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Row]:
         shutil.copy(built.db, copy)
         run = run_child(["derive", "--db", str(copy)], folder / "derive.out")
         ok = run.code == 0
-        results.append(Row(f"gridpatrol derive of the month ({size})",
+        results.append(Result("district", f"gridpatrol derive of the month ({size})",
                            run.seconds if ok else math.nan, "s",
                            note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if ok else run.failure()))  # fmt: skip
         ours_cli = measure_cli(copy, spec, [], folder, smoke)

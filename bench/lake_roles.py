@@ -18,21 +18,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psutil
 
 from bench.e2e import _payload_files, _publish, ingest_rate
+from bench.result import Result
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.postgres import PostgresCluster
 from tracks.engines import open_store
 from tracks.queries import read_stats
-
-R = TypeVar("R")
 
 PER_MESSAGE = 50
 POLL_S = 0.25
@@ -244,8 +241,8 @@ def run_lake_roles(
     return single, runs, ceiling
 
 
-def scenario(workdir: Path, n: int, smoke: bool, result: Callable[..., R]) -> list[R]:
-    """The scenario's rows (``result`` is bench.scenarios.Result, passed in: no cycle)."""
+def scenario(workdir: Path, n: int, smoke: bool) -> list[Result]:
+    """The scenario's rows."""
     single, runs, (commits, failed, cpu) = run_lake_roles(workdir, n, smoke)
     rows = []
     for r in runs:
@@ -254,16 +251,16 @@ def scenario(workdir: Path, n: int, smoke: bool, result: Callable[..., R]) -> li
                 f"{r.files} data files; PostgreSQL {r.postgres_cpu * 100:.0f} % of a core")  # fmt: skip
         if r.with_stage:
             note += f"; {r.files_after_merge} data files after the stage's maintenance"
-        rows.append(result("lake-roles", f"{r.workers} ingest worker(s){stage} on a lake, "
+        rows.append(Result("lake-roles", f"{r.workers} ingest worker(s){stage} on a lake, "
                            f"{PER_MESSAGE} pings/msg", r.rate, "pings/s",
                            "single-file serve, same payloads", single, note=note))  # fmt: skip
     last = runs[-1]
-    rows.append(result("lake-roles", "stage lag under the 3-worker load, largest", last.lag_max_s,
+    rows.append(Result("lake-roles", "stage lag under the 3-worker load, largest", last.lag_max_s,
                        "s", note=f"{last.lag_max_snapshots} snapshots at most"))  # fmt: skip
-    rows.append(result("lake-roles", "stage: pings handled (duplicates, speed flags, progress), no grids",
+    rows.append(Result("lake-roles", "stage: pings handled (duplicates, speed flags, progress), no grids",
                        last.stage_rate, "pings/s",
                        note="first publish to the stage caught up, 3 workers writing"))  # fmt: skip
-    rows.append(result("lake-roles", "lake commits/s, 3 writers of 100-ping batches back to back",
+    rows.append(Result("lake-roles", "lake commits/s, 3 writers of 100-ping batches back to back",
                        commits, "commits/s",
                        note=f"{failed} commits failed (retries ran out); PostgreSQL "
                             f"{cpu * 100:.0f} % of a core"))  # fmt: skip

@@ -17,6 +17,7 @@ import shapely
 
 from bench import lake_roles
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
+from bench.result import Result
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.grids import load_grids
@@ -27,21 +28,6 @@ from patrol.fixes import load_fixes
 from patrol.registry import read_grids
 from patrol.reports import assigned_grids
 from tracks.store import Store
-
-
-@dataclass
-class Result:
-    scenario: str
-    case: str
-    value: float
-    unit: str
-    reference: str = ""
-    ref_value: float = math.nan
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.value / self.ref_value if self.ref_value else math.nan
 
 
 @dataclass(frozen=True)
@@ -567,16 +553,14 @@ def lake(ctx: Context) -> list[Result]:
 
 SCENARIOS["lake"] = lake
 DEFAULT.append("lake")
-SCENARIOS["lake-roles"] = lambda ctx: lake_roles.scenario(ctx.workdir, ctx.n, ctx.smoke, Result)
+SCENARIOS["lake-roles"] = lambda ctx: lake_roles.scenario(ctx.workdir, ctx.n, ctx.smoke)
 
 
 def district(ctx: Context) -> list[Result]:
     """A district's month (1,652 grids, 500 devices, 31 days): CLI and API reports."""
     from bench.district import run_district
 
-    rows = run_district(ctx.workdir, ctx.n, ctx.smoke)
-    return [Result("district", r.case, r.value, r.unit, r.reference, r.ref_value, r.note)
-            for r in rows]  # fmt: skip
+    return run_district(ctx.workdir, ctx.n, ctx.smoke)
 
 
 SCENARIOS["district"] = district
