@@ -16,8 +16,10 @@ import httpx
 
 from conftest import Lake
 from gridpatrol.broker import Mosquitto, free_port
+from tests.geofence.town import lonlat
 from tests.integration.netns import Host
-from tests.mqtt_helpers import wait_for
+from tests.mqtt_helpers import connect, wait_for
+from tracks.engines import open_store
 
 #: Fast settings for tests: the stage polls often, stands by briefly, maintains every second
 #: and keeps no old snapshot.
@@ -164,3 +166,62 @@ def lake_args(lake: Lake) -> list[str]:
 
 def file_args(db: Path) -> list[str]:
     return ["--db", str(db)]
+
+
+def ping(device: str, ts: float, x: float = 0.0) -> tuple[str, bytes]:
+    lon, lat = lonlat(x, 0)
+    return f"gridpatrol/v1/ping/{device}", json.dumps({"ts": ts, "lon": lon, "lat": lat}).encode()
+
+
+def stream(count: int, base: float, prefix: str) -> list[tuple[str, bytes]]:
+    """``count`` pings of 20 devices, 10 ms of fix time apart (devices in turn)."""
+    return [ping(f"{prefix}-{i % 20}", base + i * 0.01, -150 + (i % 300)) for i in range(count)]
+
+
+def stored(lake: Lake) -> tuple[int, int]:
+    """Rows in pings, and distinct (device_id, ts) among them."""
+    with open_store(lake.db, lake.data_path, read_only=True) as store:
+        row = store.cursor().execute(
+            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings").fetchone()  # fmt: skip
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class Publisher:
+    """Publishes in a thread at a steady pace, so faults happen under load."""
+
+    def __init__(self, broker: Mosquitto, messages: list[tuple[str, bytes]], per_s: float):
+        self.client = connect(broker, max_inflight=1000)
+        self.messages = messages
+        self.per_s = per_s
+        self.infos: list[object] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        for i, (topic, payload) in enumerate(self.messages):
+            delay = began + i / self.per_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.infos.append(self.client.publish(topic, payload, qos=1))
+
+    def sent(self) -> int:
+        return len(self.infos)
+
+    def finish(self) -> None:
+        self.thread.join(120)
+        for info in self.infos:
+            info.wait_for_publish(60)  # type: ignore[attr-defined]
+            assert info.is_published()  # type: ignore[attr-defined]
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def assert_stored_once(lake: Lake, stage: Proc, total: int) -> None:
+    """Every one of ``total`` pings stored, and once the stage has caught up (dropping the
+    keys two workers both stored), stored exactly once."""
+    wait_for(lambda: stored(lake)[1] == total, 60, what="every ping stored")
+    wait_until_caught_up(stage)
+    time.sleep(0.5)
+    assert stored(lake) == (total, total)

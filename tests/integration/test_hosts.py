@@ -16,9 +16,15 @@ from api.tokens import add_token
 from conftest import Lake
 from gridpatrol.broker import Mosquitto
 from gridpatrol.postgres import PostgresCluster
-from tests.integration.lake_roles import Proc, start_workers, stop_all, wait_until_caught_up
+from tests.integration.lake_roles import (
+    Proc,
+    Publisher,
+    assert_stored_once,
+    start_workers,
+    stop_all,
+    stream,
+)
 from tests.integration.netns import Network
-from tests.integration.test_roles_faults import Publisher, stored, stream
 from tests.mqtt_helpers import wait_for
 
 pytestmark = [
@@ -67,10 +73,7 @@ def test_workers_and_a_stage_on_other_hosts_lose_nothing_when_a_link_is_cut(
             time.sleep(8.0)  # well past 1.5 keep-alives, whenever the broker checks
             network.mend(a)
             publisher.finish()
-            wait_for(lambda: stored(lake)[1] == total, 60, what="every ping stored")
-            wait_until_caught_up(stage)
-            time.sleep(0.5)
-            assert stored(lake) == (total, total)
+            assert_stored_once(lake, stage, total)
             # the cut was real: the broker dropped the silent worker, which came back to
             # its session (its unacknowledged messages were kept for it)
             assert workers[0].saw("session present: True"), "".join(workers[0].lines)

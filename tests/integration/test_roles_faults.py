@@ -21,8 +21,18 @@ from geofence.alerts import Alert, AlertKind
 from gridpatrol.broker import Mosquitto
 from gridpatrol.postgres import PostgresCluster
 from patrol.outbox import alert_rows
-from tests.geofence.town import lonlat, three_in_a_row
-from tests.integration.lake_roles import Proc, start_workers, stop_all, wait_until_caught_up
+from tests.geofence.town import three_in_a_row
+from tests.integration.lake_roles import (
+    Proc,
+    Publisher,
+    assert_stored_once,
+    ping,
+    start_workers,
+    stop_all,
+    stored,
+    stream,
+    wait_until_caught_up,
+)
 from tests.mqtt_helpers import connect, wait_for
 from tracks.alerts import read_unpublished_alerts
 from tracks.engines import open_store
@@ -30,56 +40,6 @@ from tracks.engines import open_store
 pytestmark = pytest.mark.broker
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def ping(device: str, ts: float, x: float = 0.0) -> tuple[str, bytes]:
-    lon, lat = lonlat(x, 0)
-    return f"gridpatrol/v1/ping/{device}", json.dumps({"ts": ts, "lon": lon, "lat": lat}).encode()
-
-
-def stream(count: int, base: float, prefix: str) -> list[tuple[str, bytes]]:
-    """``count`` pings of 20 devices, 10 ms of fix time apart (devices in turn)."""
-    return [ping(f"{prefix}-{i % 20}", base + i * 0.01, -150 + (i % 300)) for i in range(count)]
-
-
-def stored(lake: Lake) -> tuple[int, int]:
-    """Rows in pings, and distinct (device_id, ts) among them."""
-    with open_store(lake.db, lake.data_path, read_only=True) as store:
-        row = store.cursor().execute(
-            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings").fetchone()  # fmt: skip
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
-class Publisher:
-    """Publishes in a thread at a steady pace, so faults happen under load."""
-
-    def __init__(self, broker: Mosquitto, messages: list[tuple[str, bytes]], per_s: float):
-        self.client = connect(broker, max_inflight=1000)
-        self.messages = messages
-        self.per_s = per_s
-        self.infos: list[object] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        began = time.monotonic()
-        for i, (topic, payload) in enumerate(self.messages):
-            delay = began + i / self.per_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self.infos.append(self.client.publish(topic, payload, qos=1))
-
-    def sent(self) -> int:
-        return len(self.infos)
-
-    def finish(self) -> None:
-        self.thread.join(120)
-        for info in self.infos:
-            info.wait_for_publish(60)  # type: ignore[attr-defined]
-            assert info.is_published()  # type: ignore[attr-defined]
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture
@@ -115,14 +75,11 @@ def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto
         time.sleep(2.0)
         waiting = total - stored(lake)[1]
         # about half of what came after the kill (measured: 4,388 of 7,898 with 12,000 in
-        # all), not only the
-        # dead worker's unacknowledged window: new messages kept being shared with it
+        # all), not only the dead worker's unacknowledged window: new messages kept being
+        # shared with it
         assert waiting > after_kill // 3, (waiting, after_kill)
         workers[0].start().wait_for_line("session present: True")
-        wait_for(lambda: stored(lake)[1] == total, 60, what="every ping stored")
-        wait_until_caught_up(stage)
-        time.sleep(0.5)
-        assert stored(lake) == (total, total)
+        assert_stored_once(lake, stage, total)
     finally:
         stop_all([*workers, stage])
 
@@ -147,10 +104,7 @@ def test_postgresql_restarted_under_load(broker: Mosquitto, own_postgres: Postgr
         own_postgres.start()
         publisher.finish()
         assert any(w.saw("not stored, not acknowledged") for w in workers)
-        wait_for(lambda: stored(lake)[1] == total, 60, what="every ping stored")
-        wait_until_caught_up(stage)
-        time.sleep(0.5)
-        assert stored(lake) == (total, total)
+        assert_stored_once(lake, stage, total)
     finally:
         stop_all([*workers, stage])
 
@@ -169,10 +123,7 @@ def test_commits_whose_retries_run_out_are_retried_whole(broker: Mosquitto, lake
     publisher = Publisher(broker, stream(total, time.time() - 86400, group), per_s=3000)
     try:
         publisher.finish()
-        wait_for(lambda: stored(lake)[1] == total, 60, what="every ping stored")
-        wait_until_caught_up(stage)
-        time.sleep(0.5)
-        assert stored(lake) == (total, total)
+        assert_stored_once(lake, stage, total)
         assert any(w.saw("not stored, not acknowledged: .*retry count of 0")
                    for w in workers), "no commit conflicted: the test proves nothing"  # fmt: skip
     finally:
