@@ -87,9 +87,10 @@ def get_window(
     days = (e - s).total_seconds() / 86400
     if days > context.settings.max_window_days:
         raise ApiError(
-            422, f"end: window of {days:.1f} days exceeds the maximum of "
-            f"{context.settings.max_window_days:g} days"
-        )  # fmt: skip
+            422,
+            f"end: window of {days:.1f} days exceeds the maximum of "
+            f"{context.settings.max_window_days:g} days",
+        )
     return Window(s, e)
 
 

@@ -7,9 +7,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 422: "invalid_parameter", 500: "internal_error",
-         503: "unavailable"}  # fmt: skip
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    422: "invalid_parameter",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
@@ -32,8 +39,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # keeps the exception's headers: a 405 names the allowed methods in Allow
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), exc.status_code,
-                            headers=exc.headers)  # fmt: skip
+        return JSONResponse(
+            error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

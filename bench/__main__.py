@@ -18,14 +18,22 @@ from bench.scenarios import DEFAULT, SCENARIOS, Context, Result
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("-t", "--tests", default=",".join(DEFAULT),
-                        help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")  # fmt: skip
+    parser.add_argument(
+        "-t",
+        "--tests",
+        default=",".join(DEFAULT),
+        help=f"comma-separated scenarios: {', '.join(SCENARIOS)}",
+    )
     parser.add_argument("-n", type=int, default=1_000_000, help="size (points, pings, messages)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the harness runs")
     parser.add_argument("--record", action="store_true", help="write bench/RESULTS.md and plots")
-    parser.add_argument("--workdir", type=Path, default=Path("bench/out"),
-                        help="where generated towns and databases are kept")  # fmt: skip
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("bench/out"),
+        help="where generated towns and databases are kept",
+    )
     args = parser.parse_args(argv)
     names = [t.strip() for t in args.tests.split(",") if t.strip()]
     unknown = [t for t in names if t not in SCENARIOS]
@@ -42,11 +50,22 @@ def main(argv: list[str] | None = None) -> int:
         results += SCENARIOS[name](ctx)
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["scenario", "case", "value", "unit", "reference", "ref_value", "ratio",
-                         "note"])  # fmt: skip
+        writer.writerow(
+            ["scenario", "case", "value", "unit", "reference", "ref_value", "ratio", "note"]
+        )
         for r in results:
-            writer.writerow([r.scenario, r.case, f"{r.value:.6g}", r.unit, r.reference,
-                             f"{r.ref_value:.6g}", f"{r.ratio:.3g}", r.note])  # fmt: skip
+            writer.writerow(
+                [
+                    r.scenario,
+                    r.case,
+                    f"{r.value:.6g}",
+                    r.unit,
+                    r.reference,
+                    f"{r.ref_value:.6g}",
+                    f"{r.ratio:.3g}",
+                    r.note,
+                ]
+            )
     else:
         print(table(results))
     if args.record and not args.smoke:

@@ -61,16 +61,25 @@ def backlog_payloads(grid_file: Path, pings: int, end: float) -> list[tuple[str,
         lat = cy + np.cumsum(rng.normal(0, 2e-5, per_device)).clip(-4e-4, 4e-4)
         topic = f"gridpatrol/v1/ping/w{d:04d}"
         for m in range(0, per_device, PER_MESSAGE):
-            fixes = [{"ts": round(float(t[i]), 3), "lat": round(float(lat[i]), 7),
-                      "lon": round(float(lon[i]), 7), "acc": 5.0}
-                     for i in range(m, min(m + PER_MESSAGE, per_device))]  # fmt: skip
+            fixes = [
+                {
+                    "ts": round(float(t[i]), 3),
+                    "lat": round(float(lat[i]), 7),
+                    "lon": round(float(lon[i]), 7),
+                    "acc": 5.0,
+                }
+                for i in range(m, min(m + PER_MESSAGE, per_device))
+            ]
             messages.append((topic, json.dumps(fixes).encode()))
     return messages
 
 
 def publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"backlog-pub-{uuid.uuid4().hex[:6]}",
-                         protocol=paho.MQTTv5)  # fmt: skip
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"backlog-pub-{uuid.uuid4().hex[:6]}",
+        protocol=paho.MQTTv5,
+    )
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
@@ -83,12 +92,21 @@ def publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
 
 
 def drain(
-    broker: Mosquitto, folder: Path, messages: list[tuple[str, bytes]], expected: int, *,
-    grids: Path | None, devices: Path | None,
-) -> Drain:  # fmt: skip
+    broker: Mosquitto,
+    folder: Path,
+    messages: list[tuple[str, bytes]],
+    expected: int,
+    *,
+    grids: Path | None,
+    devices: Path | None,
+) -> Drain:
     """Publish the backlog while serve is away, then time serve draining it."""
-    ingest = IngestSettings(broker=broker.url, client_id=f"drain-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=3600, max_age_s=40 * 86400)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"drain-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=3600,
+        max_age_s=40 * 86400,
+    )
     db = folder / f"backlog-{uuid.uuid4().hex[:6]}.db"
     first = Service(ServeOptions(db=db, grids=grids, devices=devices), ingest, GeofenceSettings())
     thread = threading.Thread(target=first.run, daemon=True)
@@ -109,8 +127,14 @@ def drain(
     alerts = service.store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
     service.stop()
     thread.join(120)
-    return Drain(rate, elapsed, int(stored[0]) if stored else 0, service.mqtt.connects,
-                 int(alerts[0]) if alerts else 0, counter.peak_backlog)  # fmt: skip
+    return Drain(
+        rate,
+        elapsed,
+        int(stored[0]) if stored else 0,
+        service.mqtt.connects,
+        int(alerts[0]) if alerts else 0,
+        counter.peak_backlog,
+    )
 
 
 def district_backlog(folder: Path, pings: int) -> tuple[Drain, Drain, int]:
@@ -118,9 +142,13 @@ def district_backlog(folder: Path, pings: int) -> tuple[Drain, Drain, int]:
     grids = town_grid_file(CITY, folder)
     grid_set = load_grids(grids)
     devices = folder / "backlog-devices.csv"
-    devices.write_text("device_id,kind,worker,grid_id\n" + "".join(
-        f"w{d:04d},tracker,worker {d},{grid_set.ids[d % len(grid_set.ids)]}\n"
-        for d in range(DEVICES)))  # fmt: skip
+    devices.write_text(
+        "device_id,kind,worker,grid_id\n"
+        + "".join(
+            f"w{d:04d},tracker,worker {d},{grid_set.ids[d % len(grid_set.ids)]}\n"
+            for d in range(DEVICES)
+        )
+    )
     messages = backlog_payloads(grids, pings, time.time() - 60)
     expected = sum(payload.count(b"{") for _, payload in messages)
     broker = Mosquitto(persistence=False).start()

@@ -43,8 +43,9 @@ CITY = Town("city", grids=1652, devices=2000, radius_m=2842.0)
 def town_grid_file(town: Town, folder: Path) -> Path:
     path = folder / f"{town.name}-{town.grids}.geojson"
     if not path.exists():
-        fc = irregular_town(117.16, 39.06, grids=town.grids, radius_m=town.radius_m, seed=7,
-                            service_hours=None)  # fmt: skip
+        fc = irregular_town(
+            117.16, 39.06, grids=town.grids, radius_m=town.radius_m, seed=7, service_hours=None
+        )
         path.write_text(json.dumps(fc))
     return path
 
@@ -83,12 +84,14 @@ def build_day_db(town: Town, folder: Path, start: float) -> tuple[Path, Path, in
         from geofence.grids import check_grids
 
         save_grids(store, check_grids(grids)[0])
-        devices = pl.DataFrame({
-            "device_id": [f"dev-{d:04d}" for d in range(town.devices)],
-            "kind": ["tracker"] * town.devices,
-            "worker": [f"Worker {d}" for d in range(town.devices)],
-            "grid_id": [grid_set.ids[d % len(grid_set.ids)] for d in range(town.devices)],
-        })  # fmt: skip
+        devices = pl.DataFrame(
+            {
+                "device_id": [f"dev-{d:04d}" for d in range(town.devices)],
+                "kind": ["tracker"] * town.devices,
+                "worker": [f"Worker {d}" for d in range(town.devices)],
+                "grid_id": [grid_set.ids[d % len(grid_set.ids)] for d in range(town.devices)],
+            }
+        )
         chunk = 2_000_000
         for lo in range(0, day.height, chunk):
             part = day.slice(lo, chunk)
@@ -143,9 +146,11 @@ class District:
     @property
     def key(self) -> str:
         """The cache key: every parameter, the movement model and the schema version."""
-        return (f"{self.name}-{self.grids}g{self.areas}a-{self.devices}d-{self.days}x"
-                f"{self.period_s:g}s-{self.first_day:%Y%m%d}-s{self.seed}-m{DISTRICT_MODEL}"
-                f"-v{SCHEMA_VERSION}")  # fmt: skip
+        return (
+            f"{self.name}-{self.grids}g{self.areas}a-{self.devices}d-{self.days}x"
+            f"{self.period_s:g}s-{self.first_day:%Y%m%d}-s{self.seed}-m{DISTRICT_MODEL}"
+            f"-v{SCHEMA_VERSION}"
+        )
 
     def window(self, first: int = 0, days: int | None = None) -> tuple[dt.datetime, dt.datetime]:
         """[start, end) of ``days`` whole local days from day ``first`` (default: all)."""
@@ -174,9 +179,15 @@ class DistrictStore:
 def district_grid_file(district: District, folder: Path) -> Path:
     path = folder / f"{district.name}-{district.grids}g{district.areas}a-grids.geojson"
     if not path.exists():
-        fc = irregular_town(117.16, 39.06, grids=district.grids, areas=district.areas,
-                            radius_m=district.radius_m, seed=7,
-                            service_hours=district.service_hours)  # fmt: skip
+        fc = irregular_town(
+            117.16,
+            39.06,
+            grids=district.grids,
+            areas=district.areas,
+            radius_m=district.radius_m,
+            seed=7,
+            service_hours=district.service_hours,
+        )
         path.write_text(json.dumps(fc))
     return path
 
@@ -279,13 +290,22 @@ def _walk_day(walker: _Walker, district: District, day: int, start: float) -> di
     speed = np.full(len(t), walker.speed, dtype=np.float32)
     speed[lunch] = 0.0
     battery = np.linspace(100, rng.uniform(15, 60), len(t)).astype(np.float32)
-    out = {"t": t, "lon": lon, "lat": lat, "acc": acc, "spd": speed, "bat": battery,
-           "flags": poor.astype(np.uint8), "received": received}  # fmt: skip
+    out = {
+        "t": t,
+        "lon": lon,
+        "lat": lat,
+        "acc": acc,
+        "spd": speed,
+        "bat": battery,
+        "flags": poor.astype(np.uint8),
+        "received": received,
+    }
     return {k: v[keep] for k, v in out.items()}
 
 
-def district_day(district: District, walkers: list[_Walker], grid_set: GridSet,
-                 day: int) -> pl.DataFrame:  # fmt: skip
+def district_day(
+    district: District, walkers: list[_Walker], grid_set: GridSet, day: int
+) -> pl.DataFrame:
     """Every device's fixes of day ``day``, a frame of the pings schema in arrival order."""
     start, _ = district.window(day, 1)
     first = start.replace(hour=int(district.service_hours[:2])).timestamp()
@@ -298,13 +318,21 @@ def district_day(district: District, walkers: list[_Walker], grid_set: GridSet,
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     names = pl.Series("device_id", [w.device_id for w in walkers], dtype=pl.String)
     us = (columns["t"] * 1e6).astype(np.int64)
-    frame = pl.DataFrame({
-        "device_id": names.gather(np.concatenate(index)),
-        "ts": us, "lat": columns["lat"], "lon": columns["lon"], "acc": columns["acc"],
-        "spd": columns["spd"], "bat": columns["bat"], "flags": columns["flags"],
-        "grid_id": assign_ids(grid_set, columns["lon"], columns["lat"]),
-        "sent_at": us, "received_at": (columns["received"] * 1e6).astype(np.int64),
-    })  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "device_id": names.gather(np.concatenate(index)),
+            "ts": us,
+            "lat": columns["lat"],
+            "lon": columns["lon"],
+            "acc": columns["acc"],
+            "spd": columns["spd"],
+            "bat": columns["bat"],
+            "flags": columns["flags"],
+            "grid_id": assign_ids(grid_set, columns["lon"], columns["lat"]),
+            "sent_at": us,
+            "received_at": (columns["received"] * 1e6).astype(np.int64),
+        }
+    )
     frame = frame.with_columns(
         pl.col("ts", "sent_at", "received_at").cast(pl.Datetime("us", "UTC"))
     )
@@ -331,10 +359,14 @@ def build_district_month(district: District, folder: Path) -> DistrictStore:
     grid_list = check_grids(grids)[0]
     grid_set = build_grid_set(grid_list)
     walkers = _walkers(district, grid_set)
-    devices.write_text("device_id,kind,worker,grid_id\n" + "".join(
-        f"{w.device_id},{'tracker' if w.speed > 2 else 'phone'},"
-        f"{'Supervisor' if w.stops else 'Worker'} {w.device_id[1:]},{w.grid.id}\n"
-        for w in walkers))  # fmt: skip
+    devices.write_text(
+        "device_id,kind,worker,grid_id\n"
+        + "".join(
+            f"{w.device_id},{'tracker' if w.speed > 2 else 'phone'},"
+            f"{'Supervisor' if w.stops else 'Worker'} {w.device_id[1:]},{w.grid.id}\n"
+            for w in walkers
+        )
+    )
     pings = 0
     with Store(db) as store:
         save_grids(store, grid_list)

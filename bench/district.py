@@ -57,8 +57,9 @@ def district_for(n: int, smoke: bool) -> District:
     """The full district, its devices scaled by ``-n``; the town-sized one for ``--smoke``."""
     devices = max(5, round(500 * n / 1_000_000))
     if smoke:
-        return District(name="district-smoke", grids=76, areas=4, radius_m=2500.0,
-                        devices=devices, days=2)  # fmt: skip
+        return District(
+            name="district-smoke", grids=76, areas=4, radius_m=2500.0, devices=devices, days=2
+        )
     return District(devices=devices)
 
 
@@ -122,8 +123,12 @@ def best_child(args: list[str], out: Path, repeat: int) -> Child:
 
 def cli_help(*command: str) -> str | None:
     """``gridpatrol COMMAND --help``, or None when there is no such command."""
-    done = subprocess.run([sys.executable, "-m", "gridpatrol", *command, "--help"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "gridpatrol", *command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return done.stdout if done.returncode == 0 else None
 
 
@@ -146,8 +151,7 @@ class Paths:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_cli(db: Path, district: District, flags: list[str], folder: Path,
-                smoke: bool) -> Paths:  # fmt: skip
+def measure_cli(db: Path, district: District, flags: list[str], folder: Path, smoke: bool) -> Paths:
     """Each report kind for the month and for one day, and compliance of an hour without
     pings (the fixed cost of a cold start), as child processes, the best of two runs; with
     ``smoke`` one run of the month's compliance (each process costs seconds)."""
@@ -158,8 +162,19 @@ def measure_cli(db: Path, district: District, flags: list[str], folder: Path,
     jobs = [(label, window, kind) for label, window in (month, day) for kind in KINDS]
     jobs.append((EMPTY, (first - dt.timedelta(hours=1), first), "compliance"))
     for n, (label, (start, end), kind) in enumerate(jobs[:1] if smoke else jobs):
-        args = ["report", kind, "--db", str(db), "--start", start.isoformat(),
-                "--end", end.isoformat(), "--format", "json", *flags]  # fmt: skip
+        args = [
+            "report",
+            kind,
+            "--db",
+            str(db),
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+            "--format",
+            "json",
+            *flags,
+        ]
         run = best_child(args, folder / f"{kind}-{n}{''.join(flags)}.json", repeat)
         case = f"CLI report {kind}, {label}"
         if run.code != 0:
@@ -177,8 +192,10 @@ EMPTY = "the hour before the month (no pings)"
 
 def windows(district: District) -> dict[str, tuple[dt.datetime, dt.datetime]]:
     """The whole month, and one day in its middle."""
-    return {f"{district.days} days": district.window(),
-            "one day": district.window(district.days // 2, 1)}  # fmt: skip
+    return {
+        f"{district.days} days": district.window(),
+        "one day": district.window(district.days // 2, 1),
+    }
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -217,8 +234,14 @@ def measure_api(db: Path, district: District) -> Paths:
         grid_set = read_grids(store)
         assert grid_set is not None
         live = LiveStage(grid_set, settings, store, clock=lambda: now)
-        context = ApiContext(store=store, grid_set=grid_set, live=live, geofence=settings,
-                             settings=ApiSettings(), tokens=None)  # fmt: skip
+        context = ApiContext(
+            store=store,
+            grid_set=grid_set,
+            live=live,
+            geofence=settings,
+            settings=ApiSettings(),
+            tokens=None,
+        )
         with TestClient(create_app(context)) as client:
 
             def get(url: str, **params: str) -> Callable[[], Any]:
@@ -265,15 +288,21 @@ def measure_recompute(db: Path, district: District) -> Paths:
         grids = ReportGrids(store, read_grids(store))
         for label, (start, end) in reversed(windows(district).items()):
             for kind in KINDS:
-                seconds, rows = _timed(lambda k=kind, a=start, b=end: run_report(  # type: ignore[misc]
-                    k, grids, store, a, b, settings, recompute=True))  # fmt: skip
+                seconds, rows = _timed(
+                    lambda k=kind, a=start, b=end: run_report(  # type: ignore[misc]
+                        k, grids, store, a, b, settings, recompute=True
+                    )
+                )
                 case = f"GET /{kind}, {label}"
                 paths.values[case] = (seconds * 1e3, f"{len(rows)} rows")
                 paths.outputs[case] = json.loads(json.dumps(rows))
             if label == "one day":
                 day = start.date()
-                seconds, rows = _timed(lambda d=day: run_scorecard(  # type: ignore[misc]
-                    grids, store, d, settings, recompute=True))  # fmt: skip
+                seconds, rows = _timed(
+                    lambda d=day: run_scorecard(  # type: ignore[misc]
+                        grids, store, d, settings, recompute=True
+                    )
+                )
                 paths.values[f"GET /scorecard, {label}"] = (seconds * 1e3, f"{len(rows)} rows")
                 paths.outputs[f"GET /scorecard, {label}"] = json.loads(json.dumps(rows))
     return paths
@@ -322,11 +351,20 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Result]:
     spec = district_for(n, smoke)
     load_before = os.getloadavg()[0]
     built: DistrictStore = build_district_month(spec, workdir)
-    size = (f"{spec.grids:,} grids under {spec.areas} parents, {spec.devices} devices, "
-            f"{spec.days} days, {built.pings:,} pings")  # fmt: skip
+    size = (
+        f"{spec.grids:,} grids under {spec.areas} parents, {spec.devices} devices, "
+        f"{spec.days} days, {built.pings:,} pings"
+    )
     how = "cached: built earlier" if built.cached else "built now"
-    results = [Result("district", f"build the store: {size}, through Store.write_batch", built.build_s, "s",
-                   note=f"{built.bytes / 1e9:.2f} GB on disk; {how}")]  # fmt: skip
+    results = [
+        Result(
+            "district",
+            f"build the store: {size}, through Store.write_batch",
+            built.build_s,
+            "s",
+            note=f"{built.bytes / 1e9:.2f} GB on disk; {how}",
+        )
+    ]
     folder = workdir / f"{spec.key}-runs"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
@@ -337,16 +375,22 @@ def run_district(workdir: Path, n: int, smoke: bool) -> list[Result]:
         shutil.copy(built.db, copy)
         run = run_child(["derive", "--db", str(copy)], folder / "derive.out")
         ok = run.code == 0
-        results.append(Result("district", f"gridpatrol derive of the month ({size})",
-                           run.seconds if ok else math.nan, "s",
-                           note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if ok else run.failure()))  # fmt: skip
+        results.append(
+            Result(
+                "district",
+                f"gridpatrol derive of the month ({size})",
+                run.seconds if ok else math.nan,
+                "s",
+                note=f"peak RSS {run.peak_rss_mb:,.0f} MB" if ok else run.failure(),
+            )
+        )
         ours_cli = measure_cli(copy, spec, [], folder, smoke)
         results += rows_of(ours_cli, ref_cli, "s", derived)
-        results += rows_of(measure_api(copy, spec), measure_recompute(built.db, spec), "ms",
-                           derived)  # fmt: skip
+        results += rows_of(
+            measure_api(copy, spec), measure_recompute(built.db, spec), "ms", derived
+        )
     else:
-        results += rows_of(measure_cli(built.db, spec, [], folder, smoke), None, "s",
-                           derived)  # fmt: skip
+        results += rows_of(measure_cli(built.db, spec, [], folder, smoke), None, "s", derived)
         results += rows_of(measure_api(built.db, spec), None, "ms", derived)
     # a shared machine: the figures mean little without the load they were taken under
     results[0].note += f"; load average (1 min) {load_before:.2f} at start, "

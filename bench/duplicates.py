@@ -54,13 +54,22 @@ def batch_of(devices: list[int], seconds: np.ndarray) -> pl.DataFrame:
     n = len(us)
     return pl.DataFrame(
         {
-            "device_id": np.repeat([f"d{d:05d}" for d in devices], len(seconds)), "ts": us,
-            "lat": np.full(n, 39.06), "lon": np.full(n, 117.16), "acc": None, "spd": None,
-            "hdg": None, "alt": None, "bat": None, "flags": np.zeros(n, dtype=np.uint8),
-            "grid_id": None, "sent_at": None, "received_at": us,
+            "device_id": np.repeat([f"d{d:05d}" for d in devices], len(seconds)),
+            "ts": us,
+            "lat": np.full(n, 39.06),
+            "lon": np.full(n, 117.16),
+            "acc": None,
+            "spd": None,
+            "hdg": None,
+            "alt": None,
+            "bat": None,
+            "flags": np.zeros(n, dtype=np.uint8),
+            "grid_id": None,
+            "sent_at": None,
+            "received_at": us,
         },
         schema=PING_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def write_seconds(store: Store, batch: pl.DataFrame) -> tuple[float, int]:

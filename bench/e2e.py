@@ -37,10 +37,14 @@ def payload_lines(publisher: int, count: int, per_message: int, start: float) ->
     for m in range(count):
         base = start + (m * per_message) * 0.001
         fixes = [
-            {"ts": round(base + k * 0.001, 3), "lat": 39.06 + 1e-6 * (m % 100),
-             "lon": 117.16 + 1e-4 * publisher, "acc": 5.0}
+            {
+                "ts": round(base + k * 0.001, 3),
+                "lat": 39.06 + 1e-6 * (m % 100),
+                "lon": 117.16 + 1e-4 * publisher,
+                "acc": 5.0,
+            }
             for k in range(per_message)
-        ]  # fmt: skip
+        ]
         lines.append(json.dumps(fixes[0] if per_message == 1 else fixes).encode() + b"\n")
     return lines
 
@@ -81,8 +85,9 @@ def bare_paho_rate(broker: Mosquitto, files: list[Path], expected: int) -> float
         if count[0] >= expected:
             done.set()
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{uuid.uuid4().hex[:6]}",
-                         protocol=paho.MQTTv5)  # fmt: skip
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bare-{uuid.uuid4().hex[:6]}", protocol=paho.MQTTv5
+    )
     client.on_message = on_message
     client.connect("127.0.0.1", broker.port)
     client.subscribe("gridpatrol/v1/ping/+", options=SubscribeOptions(qos=1))
@@ -188,8 +193,10 @@ def steady_latency(
     service.batcher.on_committed = record
     pace = subprocess.run(
         [sys.executable, "-m", "bench.pace", str(broker.port), str(rate), str(seconds)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total = int(pace.stdout.strip())
     time.sleep(2.0)
     stop_service(service, thread)

@@ -40,8 +40,10 @@ class FloodResult:
 
 
 def _publishers(broker: Mosquitto, tag: str) -> list[subprocess.Popen[bytes]]:
-    return [mosquitto_pub(broker, f"gridpatrol/v1/ping/{tag}-{p}", subprocess.PIPE)
-            for p in range(PUBLISHERS)]  # fmt: skip
+    return [
+        mosquitto_pub(broker, f"gridpatrol/v1/ping/{tag}-{p}", subprocess.PIPE)
+        for p in range(PUBLISHERS)
+    ]
 
 
 def _feed(pipe: IO[bytes], lines: list[bytes], per_second: float | None) -> None:
@@ -65,8 +67,10 @@ def _publish(
     broker: Mosquitto, tag: str, lines: list[list[bytes]], per_second: float | None
 ) -> None:
     procs = _publishers(broker, tag)
-    feeders = [threading.Thread(target=_feed, args=(proc.stdin, chunk, per_second))
-               for proc, chunk in zip(procs, lines, strict=True)]  # fmt: skip
+    feeders = [
+        threading.Thread(target=_feed, args=(proc.stdin, chunk, per_second))
+        for proc, chunk in zip(procs, lines, strict=True)
+    ]
     for feeder in feeders:
         feeder.start()
     for feeder in feeders:
@@ -89,10 +93,22 @@ class _Serve:
         self.api = f"http://127.0.0.1:{port}/api/v1"
         with open(log, "wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gridpatrol", "serve", "--db", str(db), "--broker",
-                 broker.url, "--client-id", "bench-flood", "--http", f"127.0.0.1:{port}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gridpatrol",
+                    "serve",
+                    "--db",
+                    str(db),
+                    "--broker",
+                    broker.url,
+                    "--client-id",
+                    "bench-flood",
+                    "--http",
+                    f"127.0.0.1:{port}",
+                ],
                 stderr=sink,
-            )  # fmt: skip
+            )
         self.wait_for(lambda s: s is not None, 60)
 
     def stats(self) -> dict | None:
@@ -131,8 +147,9 @@ def flood(workdir: Path, burst_messages: int, seconds: float) -> FloodResult:
 
         rate = 2.0 * sustainable
         per_pub_flood = int(rate * seconds / PER_MESSAGE / PUBLISHERS)
-        lines = [payload_lines(p, per_pub_flood, PER_MESSAGE, start + 86400)
-                 for p in range(PUBLISHERS)]  # fmt: skip
+        lines = [
+            payload_lines(p, per_pub_flood, PER_MESSAGE, start + 86400) for p in range(PUBLISHERS)
+        ]
         sent = PUBLISHERS * per_pub_flood * PER_MESSAGE
         t0 = time.perf_counter()
         _publish(broker, "flood", lines, rate / PER_MESSAGE / PUBLISHERS)
@@ -146,7 +163,13 @@ def flood(workdir: Path, burst_messages: int, seconds: float) -> FloodResult:
         serve.stop()
         broker.cleanup()
     return FloodResult(
-        sustainable=sustainable, rate=offered, seconds=seconds, sent=sent,
-        stored=final["stored"] - expected, lost=expected + sent - accounted, drained_s=drained,
-        idle_rss_mb=idle_kb / 1024, peak_rss_mb=peak_kb / 1024,
-    )  # fmt: skip
+        sustainable=sustainable,
+        rate=offered,
+        seconds=seconds,
+        sent=sent,
+        stored=final["stored"] - expected,
+        lost=expected + sent - accounted,
+        drained_s=drained,
+        idle_rss_mb=idle_kb / 1024,
+        peak_rss_mb=peak_kb / 1024,
+    )

@@ -46,11 +46,24 @@ class Jt808Result:
 
 def _start_gateway(broker: Mosquitto, port: int, http: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gridpatrol", "--log-level", "ERROR", "jt808", "--listen",
-         f"127.0.0.1:{port}", "--broker", broker.url, "--client-id", "bench-jt808",
-         "--http", f"127.0.0.1:{http}"],
+        [
+            sys.executable,
+            "-m",
+            "gridpatrol",
+            "--log-level",
+            "ERROR",
+            "jt808",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--broker",
+            broker.url,
+            "--client-id",
+            "bench-jt808",
+            "--http",
+            f"127.0.0.1:{http}",
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -68,8 +81,9 @@ def _cpu(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-async def _fleet(port: int, terminals: int, steady_s: float, max_s: float,
-                 gateway: psutil.Process) -> tuple[float, ...]:  # fmt: skip
+async def _fleet(
+    port: int, terminals: int, steady_s: float, max_s: float, gateway: psutil.Process
+) -> tuple[float, ...]:
     answered = [0]
     phase = ["steady"]
     base = float(int(time.time()) - 86400)
@@ -112,8 +126,14 @@ async def _fleet(port: int, terminals: int, steady_s: float, max_s: float,
     await asyncio.gather(*tasks, return_exceptions=True)
     for t in fleet:
         await t.close()
-    return ((n1 - n0) / (t1 - t0), (c1 - c0) / (t1 - t0), rss, (n3 - n2) / (t3 - t2),
-            (c3 - c2) / (t3 - t2), (l3 - l2) / (t3 - t2))  # fmt: skip
+    return (
+        (n1 - n0) / (t1 - t0),
+        (c1 - c0) / (t1 - t0),
+        rss,
+        (n3 - n2) / (t3 - t2),
+        (c3 - c2) / (t3 - t2),
+        (l3 - l2) / (t3 - t2),
+    )
 
 
 def _mosquitto_pub(broker: Mosquitto, count: int) -> tuple[float, float]:
@@ -121,15 +141,20 @@ def _mosquitto_pub(broker: Mosquitto, count: int) -> tuple[float, float]:
     payloads like the gateway's, QoS 1."""
     base = float(int(time.time()) - 86400)
     lines = b"".join(
-        json.dumps({"ts": base + i, "lat": 39.06, "lon": 117.16, "spd": 2.778, "hdg": 90,
-                    "alt": 0}).encode() + b"\n"
+        json.dumps(
+            {"ts": base + i, "lat": 39.06, "lon": 117.16, "spd": 2.778, "hdg": 90, "alt": 0}
+        ).encode()
+        + b"\n"
         for i in range(count)
-    )  # fmt: skip
+    )
     binary = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([binary, "-p", str(broker.port), "-q", "1", "-l", "-t",
-                    "gridpatrol/v1/ping/13800000000"], input=lines, check=True)  # fmt: skip
+    subprocess.run(
+        [binary, "-p", str(broker.port), "-q", "1", "-l", "-t", "gridpatrol/v1/ping/13800000000"],
+        input=lines,
+        check=True,
+    )
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -150,5 +175,6 @@ def run(terminals: int, steady_s: float, max_s: float) -> Jt808Result:
         process.terminate()
         process.wait(30)
         broker.cleanup()
-    return Jt808Result(terminals, steady, steady_cpu, rss, top, top_cpu, load_cpu, ref_rate,
-                       ref_cpu)  # fmt: skip
+    return Jt808Result(
+        terminals, steady, steady_cpu, rss, top, top_cpu, load_cpu, ref_rate, ref_cpu
+    )

@@ -62,11 +62,17 @@ def ping_batch(k: int, rows: int, start_us: int) -> pl.DataFrame:
     n = np.arange(rows)
     g = k * rows + n  # the ping's index over all batches: (device, second) never repeats
     ts = start_us + g // DEVICES * 1_000_000
-    frame = pl.DataFrame({
-        "device_id": [f"dev-{d:04d}" for d in g % DEVICES], "ts": ts,
-        "lat": 39.06 + n * 1e-7, "lon": 117.16 + n * 1e-7, "acc": np.full(rows, 5.0),
-        "flags": np.zeros(rows, dtype=np.uint8), "received_at": ts,
-    })  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "device_id": [f"dev-{d:04d}" for d in g % DEVICES],
+            "ts": ts,
+            "lat": 39.06 + n * 1e-7,
+            "lon": 117.16 + n * 1e-7,
+            "acc": np.full(rows, 5.0),
+            "flags": np.zeros(rows, dtype=np.uint8),
+            "received_at": ts,
+        }
+    )
     missing = [pl.lit(None, PINGS.schema[c]).alias(c) for c in PINGS.names if c not in frame]
     return frame.with_columns(missing).select(PINGS.names).cast(PINGS.schema)
 
@@ -91,8 +97,16 @@ def lake_store(folder: Path) -> Iterator[tuple[str, Path]]:
         postgres.cleanup()
 
 
-def measure(store: Store, source: Store, grids: Path, town: Town, day: dt.datetime,
-            rows: int, batches: int, best_of: Timer) -> tuple[list[float], Reads]:  # fmt: skip
+def measure(
+    store: Store,
+    source: Store,
+    grids: Path,
+    town: Town,
+    day: dt.datetime,
+    rows: int,
+    batches: int,
+    best_of: Timer,
+) -> tuple[list[float], Reads]:
     """Fresh batches into ``store``; then the day copied in, derived, and its compliance
     report. Returns each write's seconds and the reads'."""
     start_us = int(time.time() * 1e6) - 30 * 86400 * 1_000_000  # clear of the town's day
@@ -114,8 +128,9 @@ def measure(store: Store, source: Store, grids: Path, town: Town, day: dt.dateti
     end = start + dt.timedelta(days=1)
 
     def report(recompute: bool) -> list[dict[str, object]]:
-        return run_report("compliance", report_grids, store, start, end, settings,
-                          recompute=recompute)  # fmt: skip
+        return run_report(
+            "compliance", report_grids, store, start, end, settings, recompute=recompute
+        )
 
     assert report(False) == report(True), "the derived data and the recompute differ"
     grid_set = report_grids.indexed()
@@ -145,10 +160,23 @@ def run_lake(workdir: Path, n: int, smoke: bool, best_of: Timer) -> list[Figures
     folder = Path(tempfile.mkdtemp(dir=workdir))
     figures = []
     with lake_store(folder) as (attach, data_path):
-        for engine, db, path in (("DuckDB file", str(folder / "writes.db"), None),
-                                 ("DuckLake", attach, data_path)):  # fmt: skip
+        for engine, db, path in (
+            ("DuckDB file", str(folder / "writes.db"), None),
+            ("DuckLake", attach, data_path),
+        ):
             with open_store(day_db, None, read_only=True) as source, open_store(db, path) as store:
                 write_s, reads = measure(store, source, grids, town, day, rows, batches, best_of)
-            figures.append(Figures(engine, rows, batches, write_s, reads.derive_s,
-                                   reads.report_s, reads.recompute_s, reads.load_s, day_pings))  # fmt: skip
+            figures.append(
+                Figures(
+                    engine,
+                    rows,
+                    batches,
+                    write_s,
+                    reads.derive_s,
+                    reads.report_s,
+                    reads.recompute_s,
+                    reads.load_s,
+                    day_pings,
+                )
+            )
     return figures

@@ -30,6 +30,7 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.postgres import PostgresCluster
 from tracks.engines import open_store
 from tracks.queries import read_stats
+from tracks.store import Store
 
 PER_MESSAGE = 50
 POLL_S = 0.25
@@ -52,8 +53,17 @@ class LakeRun:
 
 
 def _serve(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "gridpatrol", "serve", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "gridpatrol", "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _snapshot_id(reader: Store) -> int:
+    row = reader.cursor().execute("SELECT id FROM ducklake_current_snapshot('lake')").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -80,34 +90,73 @@ def _wait_healthy(url: str, timeout_s: float = 60.0) -> None:
 
 
 def lake_run(
-    cluster: PostgresCluster, broker: Mosquitto, folder: Path, files: list[Path], total: int,
-    workers: int, with_stage: bool,
-) -> LakeRun:  # fmt: skip
+    cluster: PostgresCluster,
+    broker: Mosquitto,
+    folder: Path,
+    files: list[Path],
+    total: int,
+    workers: int,
+    with_stage: bool,
+) -> LakeRun:
     name = f"roles_{workers}_{int(with_stage)}"
     cluster.create_database(name)
     db, data = cluster.attach(name), folder / name
     open_store(db, data).close()  # created once, before the processes race to
-    common = ["--db", db, "--data-path", str(data), "--broker", broker.url,
-              "--session-expiry-s", "10"]  # fmt: skip
+    common = [
+        "--db",
+        db,
+        "--data-path",
+        str(data),
+        "--broker",
+        broker.url,
+        "--session-expiry-s",
+        "10",
+    ]
     procs: list[subprocess.Popen[bytes]] = []
     health = ""
     if with_stage:
         port = free_port()
         health = f"http://127.0.0.1:{port}/api/v1/health"
-        procs.append(_serve(["--role", "stage", *common, "--client-id", f"{name}-stage",
-                             "--http", f"127.0.0.1:{port}", "--maintenance-every-s", "5",
-                             "--keep-snapshots-s", "0"]))  # fmt: skip
+        procs.append(
+            _serve(
+                [
+                    "--role",
+                    "stage",
+                    *common,
+                    "--client-id",
+                    f"{name}-stage",
+                    "--http",
+                    f"127.0.0.1:{port}",
+                    "--maintenance-every-s",
+                    "5",
+                    "--keep-snapshots-s",
+                    "0",
+                ]
+            )
+        )
     for w in range(workers):
-        procs.append(_serve(["--role", "ingest", *common, "--client-id", f"{name}-w{w}",
-                             "--share-group", name, "--http", f"127.0.0.1:{free_port()}"]))  # fmt: skip
+        procs.append(
+            _serve(
+                [
+                    "--role",
+                    "ingest",
+                    *common,
+                    "--client-id",
+                    f"{name}-w{w}",
+                    "--share-group",
+                    name,
+                    "--http",
+                    f"127.0.0.1:{free_port()}",
+                ]
+            )
+        )
     lag_s, lag_snapshots, stage_done = 0.0, 0, float("nan")
     try:
         if with_stage:
             _wait_healthy(health)
         time.sleep(8.0)  # every worker subscribed (their start, on 2 cores, takes seconds)
         with open_store(db, data, read_only=True) as reader:
-            first = int(reader.cursor().execute(
-                "SELECT id FROM ducklake_current_snapshot('lake')").fetchone()[0])  # type: ignore[index]  # fmt: skip
+            first = _snapshot_id(reader)
             cpu = _postgres_cpu_s(cluster)
             started = time.perf_counter()
             pubs = _publish(broker, files)
@@ -128,8 +177,7 @@ def lake_run(
                     stage_done = time.perf_counter() - started
                     break
                 time.sleep(POLL_S)
-            last = int(reader.cursor().execute(
-                "SELECT id FROM ducklake_current_snapshot('lake')").fetchone()[0])  # type: ignore[index]  # fmt: skip
+            last = _snapshot_id(reader)
             files_now = _count_files(reader)
             files_after = files_now
             if with_stage:
@@ -137,9 +185,20 @@ def lake_run(
                 files_after = _count_files(reader)
     finally:
         _stop(procs)
-    return LakeRun(workers, stored, stored / seconds, seconds, (last - first) / seconds,
-                   lag_s if with_stage else float("nan"), lag_snapshots, files_now, files_after,
-                   cpu, stored / stage_done, with_stage)  # fmt: skip
+    return LakeRun(
+        workers,
+        stored,
+        stored / seconds,
+        seconds,
+        (last - first) / seconds,
+        lag_s if with_stage else float("nan"),
+        lag_snapshots,
+        files_now,
+        files_after,
+        cpu,
+        stored / stage_done,
+        with_stage,
+    )
 
 
 def commit_ceiling(
@@ -168,10 +227,16 @@ def commit_ceiling(
         i = 0
         while time.perf_counter() < stop:
             us = (1_700_000_000 + np.arange(100) + 100 * i) * 1_000_000
-            frame = pl.DataFrame({"device_id": [f"w{k}"] * 100, "ts": us, "lat": 39.0,
-                                  "lon": 117.0, "flags": np.zeros(100, np.uint8),
-                                  "received_at": us}).cast({"ts": PINGS.schema["ts"],
-                                  "received_at": PINGS.schema["received_at"]})  # fmt: skip
+            frame = pl.DataFrame(
+                {
+                    "device_id": [f"w{k}"] * 100,
+                    "ts": us,
+                    "lat": 39.0,
+                    "lon": 117.0,
+                    "flags": np.zeros(100, np.uint8),
+                    "received_at": us,
+                }
+            ).cast({"ts": PINGS.schema["ts"], "received_at": PINGS.schema["received_at"]})
             frame = frame.with_columns(
                 *[pl.lit(None, PINGS.schema[c]).alias(c) for c in PINGS.names if c not in frame]
             ).select(PINGS.names)
@@ -231,8 +296,9 @@ def run_lake_roles(
     cluster = PostgresCluster().start()
     try:
         single, _ = ingest_rate(broker, folder / "single.db", files, total)
-        runs = [lake_run(cluster, broker, folder, files, total, w, with_stage=False)
-                for w in (1, 2, 3)]  # fmt: skip
+        runs = [
+            lake_run(cluster, broker, folder, files, total, w, with_stage=False) for w in (1, 2, 3)
+        ]
         runs.append(lake_run(cluster, broker, folder, files, total, 3, with_stage=True))
         ceiling = commit_ceiling(cluster, folder, 3, 2.0 if smoke else 10.0)
     finally:
@@ -247,21 +313,50 @@ def scenario(workdir: Path, n: int, smoke: bool) -> list[Result]:
     rows = []
     for r in runs:
         stage = " and a stage" if r.with_stage else ""
-        note = (f"{r.pings} pings in {r.seconds:.1f} s; {r.commits_per_s:.0f} lake commits/s; "
-                f"{r.files} data files; PostgreSQL {r.postgres_cpu * 100:.0f} % of a core")  # fmt: skip
+        note = (
+            f"{r.pings} pings in {r.seconds:.1f} s; {r.commits_per_s:.0f} lake commits/s; "
+            f"{r.files} data files; PostgreSQL {r.postgres_cpu * 100:.0f} % of a core"
+        )
         if r.with_stage:
             note += f"; {r.files_after_merge} data files after the stage's maintenance"
-        rows.append(Result("lake-roles", f"{r.workers} ingest worker(s){stage} on a lake, "
-                           f"{PER_MESSAGE} pings/msg", r.rate, "pings/s",
-                           "single-file serve, same payloads", single, note=note))  # fmt: skip
+        rows.append(
+            Result(
+                "lake-roles",
+                f"{r.workers} ingest worker(s){stage} on a lake, {PER_MESSAGE} pings/msg",
+                r.rate,
+                "pings/s",
+                "single-file serve, same payloads",
+                single,
+                note=note,
+            )
+        )
     last = runs[-1]
-    rows.append(Result("lake-roles", "stage lag under the 3-worker load, largest", last.lag_max_s,
-                       "s", note=f"{last.lag_max_snapshots} snapshots at most"))  # fmt: skip
-    rows.append(Result("lake-roles", "stage: pings handled (duplicates, speed flags, progress), no grids",
-                       last.stage_rate, "pings/s",
-                       note="first publish to the stage caught up, 3 workers writing"))  # fmt: skip
-    rows.append(Result("lake-roles", "lake commits/s, 3 writers of 100-ping batches back to back",
-                       commits, "commits/s",
-                       note=f"{failed} commits failed (retries ran out); PostgreSQL "
-                            f"{cpu * 100:.0f} % of a core"))  # fmt: skip
+    rows.append(
+        Result(
+            "lake-roles",
+            "stage lag under the 3-worker load, largest",
+            last.lag_max_s,
+            "s",
+            note=f"{last.lag_max_snapshots} snapshots at most",
+        )
+    )
+    rows.append(
+        Result(
+            "lake-roles",
+            "stage: pings handled (duplicates, speed flags, progress), no grids",
+            last.stage_rate,
+            "pings/s",
+            note="first publish to the stage caught up, 3 workers writing",
+        )
+    )
+    rows.append(
+        Result(
+            "lake-roles",
+            "lake commits/s, 3 writers of 100-ping batches back to back",
+            commits,
+            "commits/s",
+            note=f"{failed} commits failed (retries ran out); PostgreSQL "
+            f"{cpu * 100:.0f} % of a core",
+        )
+    )
     return rows

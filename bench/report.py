@@ -30,8 +30,9 @@ def _cpu() -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -99,11 +100,23 @@ def record(results: list[Result], plots: dict[str, object], command: str, folder
     if "batch" in plots:
         points = plots["batch"]
         assert isinstance(points, list)
-        save("throughput-vs-batch.png", [p[0] for p in points], [p[1] for p in points],
-             ("pings per MQTT message", "pings/s, publish to commit",
-              "Ingest throughput against batch size"), log=True)  # fmt: skip
+        save(
+            "throughput-vs-batch.png",
+            [p[0] for p in points],
+            [p[1] for p in points],
+            (
+                "pings per MQTT message",
+                "pings/s, publish to commit",
+                "Ingest throughput against batch size",
+            ),
+            log=True,
+        )
     if "latency" in plots:
         latencies = np.sort(np.asarray(plots["latency"])) * 1e3
-        save("latency-cdf.png", latencies, np.arange(1, len(latencies) + 1) / len(latencies),
-             ("publish-to-commit latency, ms", "share of pings", "Latency CDF at 5,000 pings/s"),
-             log=False)  # fmt: skip
+        save(
+            "latency-cdf.png",
+            latencies,
+            np.arange(1, len(latencies) + 1) / len(latencies),
+            ("publish-to-commit latency, ms", "share of pings", "Latency CDF at 5,000 pings/s"),
+            log=False,
+        )

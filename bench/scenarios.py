@@ -51,11 +51,21 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
 def _payloads(n: int) -> list[tuple[str, bytes]]:
     now = time.time()
     return [
-        (f"gridpatrol/v1/ping/bike-{i % 70:02d}",
-         json.dumps({"ts": now - i * 0.01, "lat": 39.06 + i * 1e-7, "lon": 117.16, "acc": 5.0,
-                     "spd": 4.2, "bat": 80}).encode())
+        (
+            f"gridpatrol/v1/ping/bike-{i % 70:02d}",
+            json.dumps(
+                {
+                    "ts": now - i * 0.01,
+                    "lat": 39.06 + i * 1e-7,
+                    "lon": 117.16,
+                    "acc": 5.0,
+                    "spd": 4.2,
+                    "bat": 80,
+                }
+            ).encode(),
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def _plain_python_decode(messages: list[tuple[str, bytes]]) -> list[tuple[object, ...]]:
@@ -76,8 +86,16 @@ def decode(ctx: Context) -> list[Result]:
     decoder = Decoder(max_payload_bytes=262144, max_batch_items=1000)
     ours = best_of(lambda: decoder.decode(messages))
     ref = best_of(lambda: _plain_python_decode(messages))
-    return [Result("decode", f"{ctx.n} single-ping messages", ctx.n / ours, "pings/s",
-                   "json.loads + plain Python checks", ctx.n / ref)]  # fmt: skip
+    return [
+        Result(
+            "decode",
+            f"{ctx.n} single-ping messages",
+            ctx.n / ours,
+            "pings/s",
+            "json.loads + plain Python checks",
+            ctx.n / ref,
+        )
+    ]
 
 
 def validate(ctx: Context) -> list[Result]:
@@ -89,8 +107,15 @@ def validate(ctx: Context) -> list[Result]:
     received = np.full(n, now)
 
     def ours() -> object:
-        return find_bad_pings(ts=ts, lat=lat, lon=lon, received_at=received, known_device=None,
-                              max_future_s=600.0, max_age_s=7 * 86400.0)  # fmt: skip
+        return find_bad_pings(
+            ts=ts,
+            lat=lat,
+            lon=lon,
+            received_at=received,
+            known_device=None,
+            max_future_s=600.0,
+            max_age_s=7 * 86400.0,
+        )
 
     def plain() -> object:
         out = []
@@ -99,8 +124,16 @@ def validate(ctx: Context) -> list[Result]:
             out.append(bad or t < now - 7 * 86400)
         return out
 
-    return [Result("validate", f"{n} pings", n / best_of(ours), "pings/s",
-                   "plain Python loop", n / best_of(plain))]  # fmt: skip
+    return [
+        Result(
+            "validate",
+            f"{n} pings",
+            n / best_of(ours),
+            "pings/s",
+            "plain Python loop",
+            n / best_of(plain),
+        )
+    ]
 
 
 def _assign_case(town: Town, ctx: Context) -> list[Result]:
@@ -127,11 +160,23 @@ def _assign_case(town: Town, ctx: Context) -> list[Result]:
     copy = best_of(copy_both)
     case = f"{len(grid_set.ids)} irregular grids, {n} points"
     return [
-        Result("assign", case, n / ours, "points/s", "shapely points() + STRtree within",
-               n / ref, note="one core"),
-        Result("assign", case + ": memory copy of lon+lat", n / copy, "points/s",
-               note=f"{16 * n / copy / 1e9:.1f} GB/s copy bandwidth"),
-    ]  # fmt: skip
+        Result(
+            "assign",
+            case,
+            n / ours,
+            "points/s",
+            "shapely points() + STRtree within",
+            n / ref,
+            note="one core",
+        ),
+        Result(
+            "assign",
+            case + ": memory copy of lon+lat",
+            n / copy,
+            "points/s",
+            note=f"{16 * n / copy / 1e9:.1f} GB/s copy bandwidth",
+        ),
+    ]
 
 
 def assign_scenario(ctx: Context) -> list[Result]:
@@ -194,28 +239,49 @@ def store(ctx: Context) -> list[Result]:
             preparer = Preparer(IngestSettings(), st)
             now = time.time()
             batches = [
-                preparer.prepare([
-                    Message(f"gridpatrol/v1/ping/d{i % 50}",
-                            json.dumps({"ts": now - 3600 + b + i * 1e-4, "lat": 39.06,
-                                        "lon": 117.16}).encode(), now)
-                    for i in range(size)
-                ])
+                preparer.prepare(
+                    [
+                        Message(
+                            f"gridpatrol/v1/ping/d{i % 50}",
+                            json.dumps(
+                                {"ts": now - 3600 + b + i * 1e-4, "lat": 39.06, "lon": 117.16}
+                            ).encode(),
+                            now,
+                        )
+                        for i in range(size)
+                    ]
+                )
                 for b in range(max(3, ctx.n // size // 20))
-            ]  # fmt: skip
+            ]
             t0 = time.perf_counter()
             for batch in batches:  # flags are set in the write, as ingest's commit sets them
-                st.write_batch(batch.pings, batch.rejected, batch.counters, batch.events,
-                               flagging=preparer.flagger)  # fmt: skip
+                st.write_batch(
+                    batch.pings,
+                    batch.rejected,
+                    batch.counters,
+                    batch.events,
+                    flagging=preparer.flagger,
+                )
             rate = size * len(batches) / (time.perf_counter() - t0)
             rows = [(f"x{i}", now - i, 39.06, 117.16, 0, now) for i in range(min(size, 500))]
             t0 = time.perf_counter()
             with st.transaction() as con:
                 con.executemany(
                     "INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
-                    "VALUES (?, to_timestamp(?), ?, ?, ?, to_timestamp(?))", rows)  # fmt: skip
+                    "VALUES (?, to_timestamp(?), ?, ?, ?, to_timestamp(?))",
+                    rows,
+                )
             ref = len(rows) / (time.perf_counter() - t0)
-        results.append(Result("store", f"batch of {size} pings, one transaction", rate, "pings/s",
-                              "row-by-row executemany", ref))  # fmt: skip
+        results.append(
+            Result(
+                "store",
+                f"batch of {size} pings, one transaction",
+                rate,
+                "pings/s",
+                "row-by-row executemany",
+                ref,
+            )
+        )
     ctx.plots["store"] = [(r.case, r.value) for r in results]
     return results
 
@@ -233,9 +299,17 @@ def e2e(ctx: Context) -> list[Result]:
         single = _payload_files(folder, messages, 1, start)
         ceiling = bare_paho_rate(broker, single, messages)
         rate, stored = ingest_rate(broker, folder / "single.db", single, messages)
-        results.append(Result("e2e", f"{messages} messages of 1 ping, QoS 1", rate, "pings/s",
-                              "bare paho subscriber (msgs/s)", ceiling,
-                              note=f"stored {stored}, lost {messages - stored}"))  # fmt: skip
+        results.append(
+            Result(
+                "e2e",
+                f"{messages} messages of 1 ping, QoS 1",
+                rate,
+                "pings/s",
+                "bare paho subscriber (msgs/s)",
+                ceiling,
+                note=f"stored {stored}, lost {messages - stored}",
+            )
+        )
         sweep = []
         for per in [10, 50] if ctx.smoke else [10, 50, 200]:
             count = max(PUB_MIN, messages // per * (1 if ctx.smoke else 4))
@@ -243,17 +317,30 @@ def e2e(ctx: Context) -> list[Result]:
             rate, stored = ingest_rate(broker, folder / f"batched-{per}.db", files, count * per)
             sweep.append((per, rate))
             ceiling_b = bare_paho_rate(broker, files, count)
-            results.append(Result("e2e", f"{count} messages of {per} pings, QoS 1", rate,
-                                  "pings/s", "bare paho subscriber (msgs/s x pings/msg)",
-                                  ceiling_b * per,
-                                  note=f"stored {stored}, lost {count * per - stored}"))  # fmt: skip
+            results.append(
+                Result(
+                    "e2e",
+                    f"{count} messages of {per} pings, QoS 1",
+                    rate,
+                    "pings/s",
+                    "bare paho subscriber (msgs/s x pings/msg)",
+                    ceiling_b * per,
+                    note=f"stored {stored}, lost {count * per - stored}",
+                )
+            )
         ctx.plots["batch"] = [(1, results[0].value), *sweep]
         seconds = 3.0 if ctx.smoke else 20.0
         latencies, sent, stored = steady_latency(broker, folder / "steady.db", 5000.0, seconds)
         ctx.plots["latency"] = latencies
-        results.append(Result("e2e", "publish-to-commit latency p50 at 5,000 pings/s",
-                              float(np.percentile(latencies, 50)) * 1e3, "ms",
-                              note=f"sent {sent}, stored {stored}"))  # fmt: skip
+        results.append(
+            Result(
+                "e2e",
+                "publish-to-commit latency p50 at 5,000 pings/s",
+                float(np.percentile(latencies, 50)) * 1e3,
+                "ms",
+                note=f"sent {sent}, stored {stored}",
+            )
+        )
         results.append(
             Result(
                 "e2e",
@@ -281,9 +368,18 @@ def flood(ctx: Context) -> list[Result]:
         f"serve's peak RSS, publishers at {r.rate:,.0f} pings/s ({r.rate / r.sustainable:.1f}x "
         f"the sustainable {r.sustainable:,.0f}) for {r.seconds:.0f} s, {PER_MESSAGE}/msg"
     )
-    return [Result("flood", case, r.peak_rss_mb, "MB", "serve idle", r.idle_rss_mb,
-                   note=f"sent {r.sent}, stored {r.stored}, lost {r.lost}; "
-                        f"backlog drained {r.drained_s:.1f} s after the flood began")]  # fmt: skip
+    return [
+        Result(
+            "flood",
+            case,
+            r.peak_rss_mb,
+            "MB",
+            "serve idle",
+            r.idle_rss_mb,
+            note=f"sent {r.sent}, stored {r.stored}, lost {r.lost}; "
+            f"backlog drained {r.drained_s:.1f} s after the flood began",
+        )
+    ]
 
 
 SCENARIOS: dict[str, Callable[[Context], list[Result]]] = {
@@ -324,12 +420,16 @@ def api(ctx: Context) -> list[Result]:
     shutil.copy(source, db)
     broker = Mosquitto(persistence=False).start()
     port = free_port()
-    settings = IngestSettings(broker=broker.url, client_id="bench-api", session_expiry_s=10,
-                              batch_age_ms=20)  # fmt: skip
+    settings = IngestSettings(
+        broker=broker.url, client_id="bench-api", session_expiry_s=10, batch_age_ms=20
+    )
     ahead = [0.0]  # the live clock runs this far ahead of the wall clock
-    service = Service(ServeOptions(db=db, http=f"127.0.0.1:{port}"), settings,
-                      GeofenceSettings(tick_s=0.05),
-                      clock=lambda: time.time() + ahead[0])  # fmt: skip
+    service = Service(
+        ServeOptions(db=db, http=f"127.0.0.1:{port}"),
+        settings,
+        GeofenceSettings(tick_s=0.05),
+        clock=lambda: time.time() + ahead[0],
+    )
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     results = []
@@ -347,13 +447,28 @@ def api(ctx: Context) -> list[Result]:
 
         def direct() -> object:
             fixes = load_fixes(grid_set, service.store, day, day + dt.timedelta(days=1))
-            return compute_report("compliance", grid_set, fixes, day,
-                                  day + dt.timedelta(days=1), GeofenceSettings(), assigned)  # fmt: skip
+            return compute_report(
+                "compliance",
+                grid_set,
+                fixes,
+                day,
+                day + dt.timedelta(days=1),
+                GeofenceSettings(),
+                assigned,
+            )
 
         ref = best_of(direct, 5)
-        results.append(Result("api", f"GET /compliance, one day, {town.grids} grids, {rows} pings",
-                              http * 1e3, "ms", "same rows computed in-process (ms)", ref * 1e3,
-                              note="goal < 300 ms"))  # fmt: skip
+        results.append(
+            Result(
+                "api",
+                f"GET /compliance, one day, {town.grids} grids, {rows} pings",
+                http * 1e3,
+                "ms",
+                "same rows computed in-process (ms)",
+                ref * 1e3,
+                note="goal < 300 ms",
+            )
+        )
         # SSE: a grid overdue now; a ping inside it clears it; time until the client has it
         live = service.live
         assert live is not None
@@ -362,8 +477,9 @@ def api(ctx: Context) -> list[Result]:
         sent_at = [0.0]
 
         def listen() -> None:
-            with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/alerts/stream",
-                              timeout=30) as response:  # fmt: skip
+            with httpx.stream(
+                "GET", f"http://127.0.0.1:{port}/api/v1/alerts/stream", timeout=30
+            ) as response:
                 for line in response.iter_lines():
                     if line.startswith("data: ") and '"cleared"' in line and sent_at[0]:
                         delays.append(time.time() - sent_at[0])
@@ -389,9 +505,15 @@ def api(ctx: Context) -> list[Result]:
         got.wait(10)
         pub.disconnect()
         pub.loop_stop()
-        results.append(Result("api", "SSE: publish of a visit to the 'cleared' alert at the client",
-                              delays[0] * 1e3 if delays else math.nan, "ms",
-                              note="goal < 1000 ms"))  # fmt: skip
+        results.append(
+            Result(
+                "api",
+                "SSE: publish of a visit to the 'cleared' alert at the client",
+                delays[0] * 1e3 if delays else math.nan,
+                "ms",
+                note="goal < 1000 ms",
+            )
+        )
     finally:
         service.stop()
         thread.join(30)
@@ -427,8 +549,15 @@ def grids_api(ctx: Context) -> list[Result]:
     areas = 4 if ctx.smoke else CITY_AREAS
     path = ctx.workdir / f"{town.name}-{town.grids}-{areas}areas.geojson"
     if not path.exists():
-        fc = irregular_town(117.16, 39.06, grids=town.grids, areas=areas,
-                            radius_m=town.radius_m, seed=7, service_hours=None)  # fmt: skip
+        fc = irregular_town(
+            117.16,
+            39.06,
+            grids=town.grids,
+            areas=areas,
+            radius_m=town.radius_m,
+            seed=7,
+            service_hours=None,
+        )
         path.write_text(json.dumps(fc))
     folder = Path(tempfile.mkdtemp(dir=ctx.workdir))
     with Store(folder / "grids.db") as store:
@@ -440,11 +569,20 @@ def grids_api(ctx: Context) -> list[Result]:
         visited = np.arange(0, len(grid_set.ids), 2, dtype=np.int32)
         b = grid_set.bbox[visited]
         live.state.apply_fixes(
-            [f"dev-{g}" for g in visited], np.full(len(visited), now - 60.0),
-            (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, visited,
-        )  # fmt: skip
-        context = ApiContext(store=store, grid_set=grid_set, live=live,
-                             geofence=GeofenceSettings(), settings=ApiSettings(), tokens=None)  # fmt: skip
+            [f"dev-{g}" for g in visited],
+            np.full(len(visited), now - 60.0),
+            (b[:, 0] + b[:, 2]) / 2,
+            (b[:, 1] + b[:, 3]) / 2,
+            visited,
+        )
+        context = ApiContext(
+            store=store,
+            grid_set=grid_set,
+            live=live,
+            geofence=GeofenceSettings(),
+            settings=ApiSettings(),
+            tokens=None,
+        )
         with TestClient(create_app(context)) as client:
 
             def get() -> object:
@@ -470,14 +608,21 @@ def backlog(ctx: Context) -> list[Result]:
     pings = 60_000 if ctx.smoke else 5 * ctx.n
     with_grids, plain, published = district_backlog(folder, pings)
     days = published / DEVICES * 30 / 86400
-    return [Result("backlog", f"drain of {published:,} pings ({days:.1f} days of {DEVICES} devices,"
-                   " 60 per message, 1,652 grids) with grids, devices and live alerts",
-                   with_grids.rate, "pings/s", "the same backlog, serve without grids",
-                   plain.rate,
-                   note=f"stored {with_grids.stored}, lost {published - with_grids.stored}; "
-                        f"{with_grids.connects} connection(s); {with_grids.alerts} alerts; "
-                        f"peak backlog {with_grids.peak_backlog} messages; "
-                        f"drained in {with_grids.seconds:.1f} s")]  # fmt: skip
+    return [
+        Result(
+            "backlog",
+            f"drain of {published:,} pings ({days:.1f} days of {DEVICES} devices,"
+            " 60 per message, 1,652 grids) with grids, devices and live alerts",
+            with_grids.rate,
+            "pings/s",
+            "the same backlog, serve without grids",
+            plain.rate,
+            note=f"stored {with_grids.stored}, lost {published - with_grids.stored}; "
+            f"{with_grids.connects} connection(s); {with_grids.alerts} alerts; "
+            f"peak backlog {with_grids.peak_backlog} messages; "
+            f"drained in {with_grids.seconds:.1f} s",
+        )
+    ]
 
 
 def duplicates(ctx: Context) -> list[Result]:
@@ -491,11 +636,22 @@ def duplicates(ctx: Context) -> list[Result]:
         m = measure(folder, size)
         rows = f"{int(m['rows']):,} rows stored"
         ref = m["reference_s"] * 1e3
-        for case, key in (("fresh fixes", "fresh_s"), ("the same batch again", "repeated_s"),
-                          ("one device's late fixes", "late_s")):  # fmt: skip
-            results.append(Result("duplicates", f"{case}, {rows}", m[key] * 1e3, "ms/batch",
-                                  "old check of the fresh batch (ms)", ref,
-                                  note=f"table built in {m['build_s']:.0f} s"))  # fmt: skip
+        for case, key in (
+            ("fresh fixes", "fresh_s"),
+            ("the same batch again", "repeated_s"),
+            ("one device's late fixes", "late_s"),
+        ):
+            results.append(
+                Result(
+                    "duplicates",
+                    f"{case}, {rows}",
+                    m[key] * 1e3,
+                    "ms/batch",
+                    "old check of the fresh batch (ms)",
+                    ref,
+                    note=f"table built in {m['build_s']:.0f} s",
+                )
+            )
     return results
 
 
@@ -511,16 +667,32 @@ def jt808(ctx: Context) -> list[Result]:
     r = run_jt808(terminals, 3.0 if ctx.smoke else 30.0, 2.0 if ctx.smoke else 15.0)
     every = f"{terminals:,} terminals, one 0x0200 each per {PERIOD_S:.0f} s"
     return [
-        Result("jt808", f"reports/s answered after PUBACK, {every}", r.steady_rate, "reports/s",
-               note=f"goal {terminals / PERIOD_S:,.0f}/s"),
-        Result("jt808", f"gateway CPU, {every}", r.steady_cpu * 100, "% of a core",
-               note="goal <= 50 % with 10,000 terminals"),
+        Result(
+            "jt808",
+            f"reports/s answered after PUBACK, {every}",
+            r.steady_rate,
+            "reports/s",
+            note=f"goal {terminals / PERIOD_S:,.0f}/s",
+        ),
+        Result(
+            "jt808",
+            f"gateway CPU, {every}",
+            r.steady_cpu * 100,
+            "% of a core",
+            note="goal <= 50 % with 10,000 terminals",
+        ),
         Result("jt808", f"gateway RSS with {terminals:,} terminals connected", r.rss_mb, "MB"),
-        Result("jt808", f"reports/s, {terminals:,} terminals back to back", r.max_rate,
-               "reports/s", "mosquitto_pub, same payloads, QoS 1 (msg/s)", r.ref_rate,
-               note=f"gateway CPU {r.max_cpu * 100:.0f} % of a core (the terminals' process "
-                    f"{r.load_cpu * 100:.0f} %), mosquitto_pub {r.ref_cpu * 100:.0f} %"),
-    ]  # fmt: skip
+        Result(
+            "jt808",
+            f"reports/s, {terminals:,} terminals back to back",
+            r.max_rate,
+            "reports/s",
+            "mosquitto_pub, same payloads, QoS 1 (msg/s)",
+            r.ref_rate,
+            note=f"gateway CPU {r.max_cpu * 100:.0f} % of a core (the terminals' process "
+            f"{r.load_cpu * 100:.0f} %), mosquitto_pub {r.ref_cpu * 100:.0f} %",
+        ),
+    ]
 
 
 SCENARIOS["jt808"] = jt808
@@ -538,14 +710,21 @@ def lake(ctx: Context) -> list[Result]:
         per = np.array(f.write_s)
         note = f"per batch median {np.median(per) * 1e3:.0f} ms, max {per.max() * 1e3:.0f} ms"
         case = f"write_batch of {f.batch_rows} pings x {f.batches}, {f.engine}"
-        results.append(Result("lake", case, f.batch_rows * len(per) / per.sum(), "pings/s",
-                              note=note))  # fmt: skip
+        results.append(
+            Result("lake", case, f.batch_rows * len(per) / per.sum(), "pings/s", note=note)
+        )
         day = f"one town day ({f.day_pings} pings), {f.engine}"
         results.append(Result("lake", f"derive {day}", f.derive_s, "s"))
-        results.append(Result("lake", f"compliance from the derived data, {day}", f.report_s,
-                              "s"))  # fmt: skip
-        results.append(Result("lake", f"compliance recomputed from pings, {day}", f.recompute_s,
-                              "s", note=f"of which reading fixes {f.load_s:.2f} s"))  # fmt: skip
+        results.append(Result("lake", f"compliance from the derived data, {day}", f.report_s, "s"))
+        results.append(
+            Result(
+                "lake",
+                f"compliance recomputed from pings, {day}",
+                f.recompute_s,
+                "s",
+                note=f"of which reading fixes {f.load_s:.2f} s",
+            )
+        )
     for k in range(4):  # the lake's rows against the file's
         results[k].reference, results[k].ref_value = "DuckDB file", results[k + 4].value
     return results

@@ -69,8 +69,18 @@ def flag_fixes(
     """
     for i in range(len(ts)):
         d = device[i]
-        f = fix_flag(ts[i], lat[i], lon[i], acc[i], prev_ts[d], prev_lat[d], prev_lon[d],
-                     max_acc, max_speed, lookback_us)  # fmt: skip
+        f = fix_flag(
+            ts[i],
+            lat[i],
+            lon[i],
+            acc[i],
+            prev_ts[d],
+            prev_lat[d],
+            prev_lon[d],
+            max_acc,
+            max_speed,
+            lookback_us,
+        )
         flags[i] = f
         if f == 0:
             prev_ts[d] = ts[i]
@@ -112,8 +122,18 @@ def rewalk_fixes(
         if settled[d]:  # the chains met: later stored rows keep their flags
             flags[i] = old_flags[i]
             continue
-        f = fix_flag(ts[i], lat[i], lon[i], acc[i], prev_ts[d], prev_lat[d], prev_lon[d],
-                     max_acc, max_speed, lookback_us)  # fmt: skip
+        f = fix_flag(
+            ts[i],
+            lat[i],
+            lon[i],
+            acc[i],
+            prev_ts[d],
+            prev_lat[d],
+            prev_lon[d],
+            max_acc,
+            max_speed,
+            lookback_us,
+        )
         flags[i] = f
         if f == 0:
             prev_ts[d] = ts[i]

@@ -136,9 +136,17 @@ def _segment_end(
 
 @njit(cache=True)
 def _reach_box(
-    ax: float, ay: float, bx: float, by: float, cell_m: float, reach_m: float,
-    i0: int, j0: int, nx: int, ny: int,
-) -> tuple[int, int, int, int]:  # fmt: skip
+    ax: float,
+    ay: float,
+    bx: float,
+    by: float,
+    cell_m: float,
+    reach_m: float,
+    i0: int,
+    j0: int,
+    nx: int,
+    ny: int,
+) -> tuple[int, int, int, int]:
     """Raster columns and rows (inclusive) whose cell centres may lie within reach of a-b."""
     lo_i = max(int(np.ceil((min(ax, bx) - reach_m) / cell_m - 0.5)) - i0, 0)
     hi_i = min(int(np.floor((max(ax, bx) + reach_m) / cell_m - 0.5)) - i0, nx - 1)

@@ -15,8 +15,9 @@ def assign(grid_set: GridSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     lat = np.ascontiguousarray(lat, dtype=np.float64)
     out = np.empty(len(lon), dtype=np.int32)
     s = grid_set
-    assign_points(lon=lon, lat=lat, rings=s.rings, candidates=s.candidates,
-                  grid_raster=s.raster, out=out)  # fmt: skip
+    assign_points(
+        lon=lon, lat=lat, rings=s.rings, candidates=s.candidates, grid_raster=s.raster, out=out
+    )
     return out
 
 

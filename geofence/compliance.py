@@ -58,9 +58,13 @@ class LeafCompliance(NamedTuple):
 
 
 def leaf_compliance(
-    gap_start: np.ndarray, gap_end: np.ndarray, visits: int, inner_max: float,
-    interval_s: float, window: float,
-) -> LeafCompliance:  # fmt: skip
+    gap_start: np.ndarray,
+    gap_end: np.ndarray,
+    visits: int,
+    inner_max: float,
+    interval_s: float,
+    window: float,
+) -> LeafCompliance:
     """Figures from a leaf's gaps; ``inner_max`` is the largest gap known to be within the
     interval that is not listed in the gaps (inside runs of visits), 0 when none."""
     gaps = gap_end - gap_start
@@ -84,8 +88,14 @@ def compliance_table(
     times = iter(iso_times(np.array([t for i, a, b in late for t in (a + i, b)]), tz))
     for grid_id in grid_set.ids:
         leaf = leaves[grid_id]
-        rows[grid_id] = _row(grid_id, leaf.visits, leaf.max_gap, leaf.overdue, leaf.window,
-                             [[next(times), next(times)] for _ in leaf.violations])  # fmt: skip
+        rows[grid_id] = _row(
+            grid_id,
+            leaf.visits,
+            leaf.max_gap,
+            leaf.overdue,
+            leaf.window,
+            [[next(times), next(times)] for _ in leaf.violations],
+        )
     tree = grid_set.tree
     for parent in tree.parents:
         under = [leaves[i] for i in tree.leaves_under[parent]]
@@ -100,8 +110,14 @@ def compliance_table(
     return [rows[i] for i in grid_set.ids] + [rows[i] for i in tree.parents]
 
 
-def _row(grid_id: str, visits: int, max_gap: float, overdue: float, window: float,
-         violations: list[list[str]]) -> dict[str, object]:  # fmt: skip
+def _row(
+    grid_id: str,
+    visits: int,
+    max_gap: float,
+    overdue: float,
+    window: float,
+    violations: list[list[str]],
+) -> dict[str, object]:
     return {
         "grid_id": grid_id,
         "visits": visits,

@@ -69,8 +69,13 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
         ii, jj = gi.ravel(), gj.ravel()
         lon, lat = plane.to_lonlat((ii + 0.5) * cell_m, (jj + 0.5) * cell_m)
         inside = np.empty(len(ii), dtype=np.bool_)
-        cells_inside(g=g, lon=np.ascontiguousarray(lon), lat=np.ascontiguousarray(lat),
-                     rings=s.rings, out=inside)  # fmt: skip
+        cells_inside(
+            g=g,
+            lon=np.ascontiguousarray(lon),
+            lat=np.ascontiguousarray(lat),
+            rings=s.rings,
+            out=inside,
+        )
         parts.append(((jj - j0) * nx + (ii - i0))[inside])
         off.append(off[-1] + int(inside.sum()))
     cells = np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
@@ -78,19 +83,35 @@ def grid_cells(grid_set: GridSet, cell_m: float) -> GridCells:
 
 
 def _stamp(
-    cells: GridCells, grid_set: GridSet, fixes: Fixes, rows: slice, stamp: np.ndarray,
-    value: int, reach_m: float, segment_max_s: float,
-) -> None:  # fmt: skip
+    cells: GridCells,
+    grid_set: GridSet,
+    fixes: Fixes,
+    rows: slice,
+    stamp: np.ndarray,
+    value: int,
+    reach_m: float,
+    segment_max_s: float,
+) -> None:
     from geofence._tracks import (
         mark_cells,  # a kernel module: loaded where it runs (geofence/__init__.py)
     )
 
     x, y = grid_set.plane.to_xy(fixes.lon[rows], fixes.lat[rows])
     mark_cells(
-        ts=fixes.ts[rows], x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),
-        device=fixes.device[rows], max_dt=segment_max_s, cell_m=cells.cell_m, reach_m=reach_m,
-        i0=cells.i0, j0=cells.j0, nx=cells.nx, ny=cells.ny, stamp=stamp, value=value,
-    )  # fmt: skip
+        ts=fixes.ts[rows],
+        x=np.ascontiguousarray(x),
+        y=np.ascontiguousarray(y),
+        device=fixes.device[rows],
+        max_dt=segment_max_s,
+        cell_m=cells.cell_m,
+        reach_m=reach_m,
+        i0=cells.i0,
+        j0=cells.j0,
+        nx=cells.nx,
+        ny=cells.ny,
+        stamp=stamp,
+        value=value,
+    )
 
 
 def _row(grid_id: str, n_cells: int, covered: int, **extra: object) -> dict[str, object]:
@@ -153,12 +174,17 @@ def device_coverage_rows(
 
 
 def device_row(
-    grid_set: Leaves, cells: LeafCells, device_id: str, grid_id: str, stamp: np.ndarray,
+    grid_set: Leaves,
+    cells: LeafCells,
+    device_id: str,
+    grid_id: str,
+    stamp: np.ndarray,
     value: int,
-) -> dict[str, object]:  # fmt: skip
+) -> dict[str, object]:
     """A device's row: the cells of its grid's leaves whose ``stamp`` is ``value``."""
     leaves = grid_set.tree.positions_under[grid_id]
     n = int((cells.off[leaves + 1] - cells.off[leaves]).sum())
-    covered = sum(int((stamp[cells.cells[cells.off[g] : cells.off[g + 1]]] == value).sum())
-                  for g in leaves)  # fmt: skip
+    covered = sum(
+        int((stamp[cells.cells[cells.off[g] : cells.off[g + 1]]] == value).sum()) for g in leaves
+    )
     return _row(grid_id, n, covered, device_id=device_id)

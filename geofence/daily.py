@@ -194,9 +194,12 @@ def visit_runs(
     single = (t < a + seg) | (t >= b - seg) | singles
     breaks = np.ones(n, dtype=np.bool_)
     breaks[1:] = (
-        (grid[1:] != grid[:-1]) | (period[1:] != period[:-1]) | single[1:] | single[:-1]
+        (grid[1:] != grid[:-1])
+        | (period[1:] != period[:-1])
+        | single[1:]
+        | single[:-1]
         | (gap[1:] > interval[grid[1:]])
-    )  # fmt: skip
+    )
     starts = np.flatnonzero(breaks)
     ends = np.r_[starts[1:], n]
     inner = np.where(breaks, 0.0, gap)
@@ -224,12 +227,22 @@ def covered_cells(
         out_device = np.empty(capacity, dtype=np.int64)
         out_cell = np.empty(capacity, dtype=np.int64)
         found = collect_cells(
-            ts=fixes.ts, x=np.ascontiguousarray(x), y=np.ascontiguousarray(y),
-            device=fixes.device, max_dt=settings.segment_max_s, cell_m=cells.cell_m,
-            reach_m=settings.reach_m, i0=cells.i0, j0=cells.j0, nx=cells.nx, ny=cells.ny,
-            keep=keep, last=np.full(len(keep), -1, dtype=np.int64),
-            out_device=out_device, out_cell=out_cell,
-        )  # fmt: skip
+            ts=fixes.ts,
+            x=np.ascontiguousarray(x),
+            y=np.ascontiguousarray(y),
+            device=fixes.device,
+            max_dt=settings.segment_max_s,
+            cell_m=cells.cell_m,
+            reach_m=settings.reach_m,
+            i0=cells.i0,
+            j0=cells.j0,
+            nx=cells.nx,
+            ny=cells.ny,
+            keep=keep,
+            last=np.full(len(keep), -1, dtype=np.int64),
+            out_device=out_device,
+            out_cell=out_cell,
+        )
         if found <= capacity:
             return CoveredCells(out_device[:found], out_cell[:found])
         capacity = found
@@ -251,8 +264,9 @@ class WindowFacts:
     covered: list[CoveredCells] = field(default_factory=list)
 
     def add(self, devices: list[str], part: Part) -> None:
-        index = np.array([self.devices.setdefault(d, len(self.devices)) for d in devices],
-                         dtype=np.int64)  # fmt: skip
+        index = np.array(
+            [self.devices.setdefault(d, len(self.devices)) for d in devices], dtype=np.int64
+        )
         self.runs.append(part.visits)
         self.time.append(_summed(part.time._replace(device=index[part.time.device])))
         self.covered.append(part.cells._replace(device=index[part.cells.device]))
@@ -275,8 +289,9 @@ class WindowFacts:
         runs = VisitRuns(*(np.concatenate(c) for c in zip(*parts, strict=True)))
         order = np.lexsort((runs.first, runs.grid))
         runs = VisitRuns(*(c[order] for c in runs))
-        return compliance_table(self.grids, leaves_from_runs(self.grids, runs, self.start,
-                                                             self.end, self.tz), self.tz)  # fmt: skip
+        return compliance_table(
+            self.grids, leaves_from_runs(self.grids, runs, self.start, self.end, self.tz), self.tz
+        )
 
     def presence(self, assigned: dict[str, str]) -> list[dict[str, object]]:
         time = self._time()
@@ -379,9 +394,12 @@ def leaves_from_runs(
     for i, grid_id in enumerate(grids.ids):
         mine = late[bounds[i] : bounds[i + 1]]
         leaves[grid_id] = LeafCompliance(
-            int(visits[i]), float(longest[i]), math.fsum(over[mine].tolist()), float(window[i]),
+            int(visits[i]),
+            float(longest[i]),
+            math.fsum(over[mine].tolist()),
+            float(window[i]),
             list(zip(a[mine].tolist(), b[mine].tolist(), strict=True)),
-        )  # fmt: skip
+        )
     return leaves
 
 

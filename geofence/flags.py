@@ -58,12 +58,38 @@ class FixFlagger:
     def warm_up(self) -> None:
         """Load the compiled kernels now, not inside the first batch's latency."""
         one, nan = np.zeros(1), np.full(1, np.nan)
-        flag_fixes(np.zeros(1, dtype=np.int64), one, one, one, one, nan.copy(), one.copy(),
-                   one.copy(), 50.0, 40.0, self._lookback_us, np.zeros(1, dtype=np.uint8))  # fmt: skip
-        rewalk_fixes(np.zeros(1, dtype=np.int64), one, one, one, one,
-                     np.zeros(1, dtype=np.uint8), np.ones(1, dtype=np.bool_), nan.copy(),
-                     one.copy(), one.copy(), one, 50.0, 40.0, self._lookback_us,
-                     np.zeros(1, dtype=np.uint8), np.zeros(1, dtype=np.bool_))  # fmt: skip
+        flag_fixes(
+            np.zeros(1, dtype=np.int64),
+            one,
+            one,
+            one,
+            one,
+            nan.copy(),
+            one.copy(),
+            one.copy(),
+            50.0,
+            40.0,
+            self._lookback_us,
+            np.zeros(1, dtype=np.uint8),
+        )
+        rewalk_fixes(
+            np.zeros(1, dtype=np.int64),
+            one,
+            one,
+            one,
+            one,
+            np.zeros(1, dtype=np.uint8),
+            np.ones(1, dtype=np.bool_),
+            nan.copy(),
+            one.copy(),
+            one.copy(),
+            one,
+            50.0,
+            40.0,
+            self._lookback_us,
+            np.zeros(1, dtype=np.uint8),
+            np.zeros(1, dtype=np.bool_),
+        )
 
     def flag(
         self,
@@ -97,8 +123,20 @@ class FixFlagger:
             ):
                 prev[:, position[device]] = (found_ts, found_lat, found_lon)
         flags = np.zeros(n, dtype=np.uint8)
-        flag_fixes(codes, ts, lat, lon, acc, prev[0], prev[1], prev[2], self.max_acc_m,
-                   self.max_speed_mps, self._lookback_us, flags)  # fmt: skip
+        flag_fixes(
+            codes,
+            ts,
+            lat,
+            lon,
+            acc,
+            prev[0],
+            prev[1],
+            prev[2],
+            self.max_acc_m,
+            self.max_speed_mps,
+            self._lookback_us,
+            flags,
+        )
         for k, name in enumerate(names):
             if not np.isnan(prev[0, k]):
                 cached = self._last_good.get(name)
@@ -113,8 +151,14 @@ class FixFlagger:
             return np.zeros(0, dtype=np.uint8)
         codes = pings["device_id"].rle_id().to_numpy().astype(np.int64)
         names = pings["device_id"].unique(maintain_order=True).to_numpy()
-        return self.flag(codes, names, _seconds(pings["ts"]), _floats(pings["lat"]),
-                         _floats(pings["lon"]), _floats(pings["acc"]))  # fmt: skip
+        return self.flag(
+            codes,
+            names,
+            _seconds(pings["ts"]),
+            _floats(pings["lat"]),
+            _floats(pings["lon"]),
+            _floats(pings["acc"]),
+        )
 
     def rewalk(
         self,
@@ -154,9 +198,11 @@ class FixFlagger:
         names = both["device_id"].unique(maintain_order=True)
         codes = both["device_id"].rle_id().to_numpy().astype(np.int64)
         start = pl.DataFrame({"device_id": names}).join(
-            previous.select("device_id", "ts", "lat", "lon"), on="device_id", how="left",
+            previous.select("device_id", "ts", "lat", "lon"),
+            on="device_id",
+            how="left",
             maintain_order="left",
-        )  # fmt: skip
+        )
         prev = [_floats(start[c]).copy() for c in ("ts", "lat", "lon")]
         last_new = (
             pl.DataFrame({"device_id": names})
@@ -171,11 +217,24 @@ class FixFlagger:
         )
         flags = np.zeros(both.height, dtype=np.uint8)
         settled = np.zeros(len(names), dtype=np.bool_)
-        rewalk_fixes(codes, _seconds(both["ts"]), _floats(both["lat"]), _floats(both["lon"]),
-                     _floats(both["acc"]), both["old"].to_numpy(),
-                     np.ascontiguousarray(both["new"].to_numpy()), prev[0], prev[1], prev[2],
-                     _floats(last_new), self.max_acc_m, self.max_speed_mps, self._lookback_us,
-                     flags, settled)  # fmt: skip
+        rewalk_fixes(
+            codes,
+            _seconds(both["ts"]),
+            _floats(both["lat"]),
+            _floats(both["lon"]),
+            _floats(both["acc"]),
+            both["old"].to_numpy(),
+            np.ascontiguousarray(both["new"].to_numpy()),
+            prev[0],
+            prev[1],
+            prev[2],
+            _floats(last_new),
+            self.max_acc_m,
+            self.max_speed_mps,
+            self._lookback_us,
+            flags,
+            settled,
+        )
         rows = both["row"].to_numpy()
         placed = np.empty(both.height, dtype=np.uint8)
         placed[rows] = flags

@@ -106,11 +106,14 @@ def irregular_town(
     order = sorted(
         by_point,
         key=lambda i: (
-            int(((math.atan2(points[i][1] - lat, points[i][0] - lon) + math.pi) / (2 * math.pi))
-                * areas) % areas,
+            int(
+                ((math.atan2(points[i][1] - lat, points[i][0] - lon) + math.pi) / (2 * math.pi))
+                * areas
+            )
+            % areas,
             i,
         ),
-    )  # fmt: skip
+    )
     features = []
     for a in range(areas):
         features.append(_feature({"id": f"A{a + 1}", "name": f"Area {a + 1}"}, None))

@@ -207,8 +207,13 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
             return None
         try:
             geom = shape(geometry)
-        except (ValueError, TypeError, AttributeError, IndexError,
-                shapely.errors.GEOSException) as exc:  # fmt: skip
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            shapely.errors.GEOSException,
+        ) as exc:
             problems.append(f"{where}: unreadable coordinates ({exc})")
             return None
         coords = shapely.get_coordinates(geom)

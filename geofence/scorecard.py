@@ -25,8 +25,9 @@ BONUS_POINTS = 5.0
 BONUS_PRESENCE = 0.9
 
 
-def score(presence: float | None, coverage: float | None, compliance: float | None,
-          violations: int) -> float:  # fmt: skip
+def score(
+    presence: float | None, coverage: float | None, compliance: float | None, violations: int
+) -> float:
     base = 100 * (0.4 * (presence or 0) + 0.3 * (coverage or 0) + 0.3 * (compliance or 0))
     deduction = min(MAX_DEDUCTION, VIOLATION_POINTS * violations)
     bonus = BONUS_POINTS if (presence or 0) >= BONUS_PRESENCE and violations == 0 else 0.0
@@ -86,10 +87,17 @@ def score_rows(
         cov = coverage.get(device_id, {}).get("coverage")
         comp = c["compliance"]
         violations = len(c["violations"]) if isinstance(c["violations"], list) else 0
-        rows.append({
-            "date": day.isoformat(), "worker": worker, "device_id": device_id,
-            "grid_id": grid_id, "presence": p, "coverage": cov, "compliance": comp,
-            "violations": violations,
-            "score": score(p, cov, comp, violations),  # type: ignore[arg-type]
-        })  # fmt: skip
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "worker": worker,
+                "device_id": device_id,
+                "grid_id": grid_id,
+                "presence": p,
+                "coverage": cov,
+                "compliance": comp,
+                "violations": violations,
+                "score": score(p, cov, comp, violations),  # type: ignore[arg-type]
+            }
+        )
     return rows

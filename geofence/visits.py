@@ -28,10 +28,17 @@ def crossing_visits(grid_set: GridSet, fixes: Fixes, segment_max_s: float) -> Vi
         out_grid = np.empty(capacity, dtype=np.int32)
         out_time = np.empty(capacity, dtype=np.float64)
         found = find_crossings(
-            device=fixes.device, ts=fixes.ts, lon=fixes.lon, lat=fixes.lat, grid=fixes.grid,
-            max_dt=segment_max_s, rings=s.rings, candidates=s.coarse,
-            out_grid=out_grid, out_time=out_time,
-        )  # fmt: skip
+            device=fixes.device,
+            ts=fixes.ts,
+            lon=fixes.lon,
+            lat=fixes.lat,
+            grid=fixes.grid,
+            max_dt=segment_max_s,
+            rings=s.rings,
+            candidates=s.coarse,
+            out_grid=out_grid,
+            out_time=out_time,
+        )
         if found <= capacity:
             return Visits(out_grid[:found], out_time[:found])
         capacity = found

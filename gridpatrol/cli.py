@@ -31,11 +31,17 @@ def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def _add_db_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", required=True,
-                        help="DuckDB file (created if absent), or a DuckLake: "
-                        "'ducklake:postgres:dbname=NAME host=H port=P user=U'")  # fmt: skip
-    parser.add_argument("--data-path", type=Path,
-                        help="a DuckLake's folder of Parquet files (the one it was created with)")  # fmt: skip
+    parser.add_argument(
+        "--db",
+        required=True,
+        help="DuckDB file (created if absent), or a DuckLake: "
+        "'ducklake:postgres:dbname=NAME host=H port=P user=U'",
+    )
+    parser.add_argument(
+        "--data-path",
+        type=Path,
+        help="a DuckLake's folder of Parquet files (the one it was created with)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,13 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
     serve.add_argument("--http", help="HOST:PORT to serve the API and the live map on")
     serve.add_argument("--tokens", type=Path, help="tokens file (gridpatrol tokens add)")
-    serve.add_argument("--role", choices=("all", "ingest", "stage", "api"), default="all",
-                       help="all: one process; on a lake also ingest (any number, shared "
-                       "subscription), stage (one leads, others stand by), api (read-only)")  # fmt: skip
-    serve.add_argument("--lake-commit-retries", type=int,
-                       help="a lake commit conflicting with other writers' is tried again this "
-                       "often (DuckLake's default: 10); then the batch is retried whole, "
-                       "unacknowledged")  # fmt: skip
+    serve.add_argument(
+        "--role",
+        choices=("all", "ingest", "stage", "api"),
+        default="all",
+        help="all: one process; on a lake also ingest (any number, shared "
+        "subscription), stage (one leads, others stand by), api (read-only)",
+    )
+    serve.add_argument(
+        "--lake-commit-retries",
+        type=int,
+        help="a lake commit conflicting with other writers' is tried again this "
+        "often (DuckLake's default: 10); then the batch is retried whole, "
+        "unacknowledged",
+    )
     _add_settings_flags(serve, IngestSettings)
     _add_settings_flags(serve, GeofenceSettings)
     _add_settings_flags(serve, ApiSettings)
@@ -77,8 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     lake = commands.add_parser("lake", help="DuckLake upkeep")
     lake_cmd = lake.add_subparsers(dest="lake_command", required=True)
     migrate = lake_cmd.add_parser(
-        "migrate", help="bring a lake of gridpatrol on DuckDB 1.4 (DuckLake format 0.3) to this "
-        "gridpatrol's format, one way; stop every process on the lake and back it up first")  # fmt: skip
+        "migrate",
+        help="bring a lake of gridpatrol on DuckDB 1.4 (DuckLake format 0.3) to this "
+        "gridpatrol's format, one way; stop every process on the lake and back it up first",
+    )
     _add_db_flags(migrate)
 
     stats = commands.add_parser("stats", help="print the ingest counters")
@@ -108,9 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="compliance, coverage, presence or the scorecard over a window"
     )
-    report.add_argument("kind", choices=("compliance", "coverage", "presence", "scorecard", "all"),
-                        help="scorecard: each worker's daily scores and their means over the "
-                             "whole days of the window; all: every report (json or xlsx)")  # fmt: skip
+    report.add_argument(
+        "kind",
+        choices=("compliance", "coverage", "presence", "scorecard", "all"),
+        help="scorecard: each worker's daily scores and their means over the "
+        "whole days of the window; all: every report (json or xlsx)",
+    )
     _add_db_flags(report)
     report.add_argument("--start", required=True, help="ISO 8601 time with offset")
     report.add_argument("--end", required=True, help="ISO 8601 time with offset")
@@ -118,11 +136,18 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--device", help="coverage or presence of this device only")
     report.add_argument("--format", choices=("table", "csv", "json", "xlsx"), default="table")
     report.add_argument("--out", type=Path, help="the file to write (needed for xlsx)")
-    report.add_argument("--lang", choices=("zh", "en"), default="zh",
-                        help="xlsx headers: Chinese over the English keys, or English")  # fmt: skip
-    report.add_argument("--recompute", action="store_true",
-                        help="recompute from every ping of the window instead of the derived "
-                             "data (an audit; the same rows, slower)")  # fmt: skip
+    report.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="zh",
+        help="xlsx headers: Chinese over the English keys, or English",
+    )
+    report.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute from every ping of the window instead of the derived "
+        "data (an audit; the same rows, slower)",
+    )
     _add_settings_flags(report, GeofenceSettings)
 
     derive = commands.add_parser(
@@ -131,8 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_db_flags(derive)
     derive.add_argument("--start", help="first day, YYYY-MM-DD (default: the first ping's)")
     derive.add_argument("--end", help="last day, YYYY-MM-DD (default: the last ping's)")
-    derive.add_argument("--stale", action="store_true",
-                        help="only the days not derived or changed since")  # fmt: skip
+    derive.add_argument(
+        "--stale", action="store_true", help="only the days not derived or changed since"
+    )
     _add_settings_flags(derive, GeofenceSettings)
     bconf = commands.add_parser("broker-config", help="Mosquitto passwd, ACL and config files")
     bconf.add_argument("--devices", type=Path, required=True, help="devices CSV (device_id,...)")
@@ -155,11 +181,19 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--hours", type=float, default=12.0)
     simulate.add_argument("--duration", type=float, help="stop after this many seconds")
-    simulate.add_argument("--protocol", choices=("mqtt", "jt808"), default="mqtt",
-                          help="how the trackers report: MQTT, or JT/T 808 to --gateway")  # fmt: skip
+    simulate.add_argument(
+        "--protocol",
+        choices=("mqtt", "jt808"),
+        default="mqtt",
+        help="how the trackers report: MQTT, or JT/T 808 to --gateway",
+    )
     simulate.add_argument("--gateway", help="HOST:PORT of a JT/T 808 gateway (gridpatrol jt808)")
-    demo.add_argument("--trackers", choices=("mqtt", "jt808"), default="mqtt",
-                      help="jt808: the trackers speak JT/T 808 to a gateway beside serve")  # fmt: skip
+    demo.add_argument(
+        "--trackers",
+        choices=("mqtt", "jt808"),
+        default="mqtt",
+        help="jt808: the trackers speak JT/T 808 to a gateway beside serve",
+    )
 
     jt808 = commands.add_parser("jt808", help="a JT/T 808 gateway: TCP terminals to MQTT pings")
     _add_settings_flags(jt808, Jt808Settings)
@@ -240,8 +274,9 @@ def _simulate_command(args: argparse.Namespace) -> int:
     real_start = time.time()
     sim_start = real_start - args.hours * 3600
     stop_at = real_start + (args.duration or args.hours * 3600 / args.speedup)
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="gridpatrol-simulator",
-                         protocol=paho.MQTTv5)  # fmt: skip
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id="gridpatrol-simulator", protocol=paho.MQTTv5
+    )
     client.max_inflight_messages_set(1000)
     try:
         client.connect(host, port)
@@ -261,10 +296,14 @@ def _simulate_command(args: argparse.Namespace) -> int:
     with Progress() as progress:
         task = progress.add_task("simulated day", total=args.hours * 3600)
         sent = publish_plan(
-            client if fleet is None else Router(client, fleet, trackers), plan,
-            sim_start=sim_start, real_start=real_start, speedup=args.speedup, stop_at=stop_at,
+            client if fleet is None else Router(client, fleet, trackers),
+            plan,
+            sim_start=sim_start,
+            real_start=real_start,
+            speedup=args.speedup,
+            stop_at=stop_at,
             on_progress=lambda at: progress.update(task, completed=at - sim_start),
-        )  # fmt: skip
+        )
     if fleet is not None:
         fleet.stop()
         print(f"JT/T 808 trackers: {fleet.reported} fixes answered by the gateway")
@@ -331,13 +370,23 @@ def _report_command(args: argparse.Namespace) -> int:
             raise GridpatrolError(f"--grid: no grid {args.grid!r}")
         one = args.grid is not None or args.device is not None
         if one or not (whole or args.format == "xlsx"):
-            rows = run_report(args.kind, grids, store, start, end, settings, grid_id=args.grid,
-                              device_id=args.device, recompute=args.recompute)  # fmt: skip
+            rows = run_report(
+                args.kind,
+                grids,
+                store,
+                start,
+                end,
+                settings,
+                grid_id=args.grid,
+                device_id=args.device,
+                recompute=args.recompute,
+            )
             by_device = args.kind == "coverage" and args.device is not None
             sheets = {"device_coverage" if by_device else args.kind: rows}
         else:
-            sheets = run_reports(args.kind, grids, store, start, end, settings,
-                                 recompute=args.recompute)  # fmt: skip
+            sheets = run_reports(
+                args.kind, grids, store, start, end, settings, recompute=args.recompute
+            )
     if args.format == "xlsx":
         from patrol.workbook import write_workbook
 
@@ -366,8 +415,15 @@ def _derive_command(args: argparse.Namespace) -> int:
         grids = ReportGrids(store)
         if grids.empty:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
-        done = derive_range(grids, store, settings, first, last, only_stale=args.stale,
-                            progress=lambda d: print(f"{d.day}: {d.fixes} fixes, {d.seconds:.2f} s"))  # fmt: skip
+        done = derive_range(
+            grids,
+            store,
+            settings,
+            first,
+            last,
+            only_stale=args.stale,
+            progress=lambda d: print(f"{d.day}: {d.fixes} fixes, {d.seconds:.2f} s"),
+        )
     print(
         f"derived {len(done)} day(s), {sum(d.fixes for d in done)} fixes, "
         f"{sum(d.seconds for d in done):.1f} s"
@@ -387,9 +443,16 @@ def _run(args: argparse.Namespace) -> int:
         geofence = build_settings(GeofenceSettings, "geofence", vars(args))
         api = build_settings(ApiSettings, "api", vars(args))
         stage = build_settings(StageSettings, "stage", vars(args))
-        options = ServeOptions(db=args.db, data_path=args.data_path, devices=args.devices,
-                               grids=args.grids, http=args.http, tokens=args.tokens,
-                               role=args.role, lake_commit_retries=args.lake_commit_retries)  # fmt: skip
+        options = ServeOptions(
+            db=args.db,
+            data_path=args.data_path,
+            devices=args.devices,
+            grids=args.grids,
+            http=args.http,
+            tokens=args.tokens,
+            role=args.role,
+            lake_commit_retries=args.lake_commit_retries,
+        )
         return serve(options, ingest, geofence, api, stage)
     if args.command == "tokens":
         return _tokens_command(args)

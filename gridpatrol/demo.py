@@ -106,10 +106,16 @@ def run_demo(options: DemoOptions) -> int:
         console.print(f"broker: Mosquitto on {broker.url} (config {broker.config})")
     else:
         broker = PythonBroker().start()
-        console.print(f"broker: mosquitto is not on PATH, so the in-process Python broker "
-                      f"(amqtt, MQTT 3.1.1) on {broker.url}")  # fmt: skip
-    ingest = IngestSettings(broker=broker.url, client_id=f"demo-{uuid.uuid4().hex[:6]}",
-                            max_age_s=2 * 86400.0, protocol=broker.protocol)  # fmt: skip
+        console.print(
+            f"broker: mosquitto is not on PATH, so the in-process Python broker "
+            f"(amqtt, MQTT 3.1.1) on {broker.url}"
+        )
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"demo-{uuid.uuid4().hex[:6]}",
+        max_age_s=2 * 86400.0,
+        protocol=broker.protocol,
+    )
     geofence = GeofenceSettings(live_clock="event", offline_after_s=900.0)
     sim_devices = read_sim_devices(devices)
     if options.trackers == "jt808":  # serve registers the trackers under their JT/T 808 ids
@@ -123,8 +129,9 @@ def run_demo(options: DemoOptions) -> int:
     tokens = workdir / "tokens.jsonl"
     _, token = add_token(tokens, "admin", [], "demo")
     port = DEMO_PORT if _port_free(DEMO_PORT) else free_port()
-    serve_options = ServeOptions(db=db, grids=grids, devices=devices,
-                                 http=f"127.0.0.1:{port}", tokens=tokens)  # fmt: skip
+    serve_options = ServeOptions(
+        db=db, grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
+    )
     service = Service(serve_options, ingest, geofence)
     serve_thread = threading.Thread(target=service.run, name="serve", daemon=True)
     serve_thread.start()
@@ -134,8 +141,9 @@ def run_demo(options: DemoOptions) -> int:
     real_start = time.time()
     sim_start = real_start - options.hours * 3600
     stop_at = real_start + (options.duration_s or options.hours * 3600 / options.speedup)
-    plan = plan_messages(grid_set, sim_devices, seed=options.seed,
-                         start=sim_start, hours=options.hours)  # fmt: skip
+    plan = plan_messages(
+        grid_set, sim_devices, seed=options.seed, start=sim_start, hours=options.hours
+    )
     sim_clock = [0.0]
     sent = [0]
     stop = threading.Event()
@@ -148,25 +156,37 @@ def run_demo(options: DemoOptions) -> int:
     from paho.mqtt.enums import CallbackAPIVersion
 
     protocol = paho.MQTTv5 if broker.protocol == "5" else paho.MQTTv311
-    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="demo-fleet",
-                            protocol=protocol)  # fmt: skip
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="demo-fleet", protocol=protocol)
     publisher.max_inflight_messages_set(1000)
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()
     client: object = publisher
     gateway = fleet = None
     if options.trackers == "jt808":
-        gateway = GatewayThread(Jt808Settings(listen="127.0.0.1:0", broker=broker.url,
-                                              protocol=broker.protocol, client_id="demo-jt808"),
-                                secrets.token_bytes(32))  # fmt: skip
+        gateway = GatewayThread(
+            Jt808Settings(
+                listen="127.0.0.1:0",
+                broker=broker.url,
+                protocol=broker.protocol,
+                client_id="demo-jt808",
+            ),
+            secrets.token_bytes(32),
+        )
         port808 = gateway.start().port
         fleet = Fleet808("127.0.0.1", port808, sim_start)
         client = Router(publisher, fleet, {d.device_id for d in sim_devices if d.kind == "tracker"})
         console.print(f"JT/T 808 gateway on 127.0.0.1:{port808}: the 30 trackers report through it")
 
     def simulate() -> None:
-        publish_plan(client, plan, sim_start=sim_start, real_start=real_start,
-                     speedup=options.speedup, stop_at=stop_at, on_progress=progress)  # fmt: skip
+        publish_plan(
+            client,
+            plan,
+            sim_start=sim_start,
+            real_start=real_start,
+            speedup=options.speedup,
+            stop_at=stop_at,
+            on_progress=progress,
+        )
         stop.set()
 
     threading.Thread(target=simulate, name="fleet", daemon=True).start()
@@ -192,7 +212,9 @@ def run_demo(options: DemoOptions) -> int:
         serve_thread.join(30)
         broker.cleanup()
     console.print(f"stopped cleanly; the database stays in {db}. Try:")
-    console.print(f"  .venv/bin/gridpatrol report compliance --db {db} "
-                  f"--start {time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(sim_start))} "
-                  f"--end {time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(real_start))}")  # fmt: skip
+    console.print(
+        f"  .venv/bin/gridpatrol report compliance --db {db} "
+        f"--start {time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(sim_start))} "
+        f"--end {time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(real_start))}"
+    )
     return 0

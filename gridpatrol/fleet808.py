@@ -32,14 +32,21 @@ HEARTBEAT_S = 20.0  # real seconds of silence before a heartbeat
 
 def jt808_devices(devices: list[SimDevice]) -> list[SimDevice]:
     """The devices with each tracker's id replaced by its JT/T 808 device id."""
-    return [replace(d, device_id=str(FIRST_PHONE + i + 1)) if d.kind == "tracker" else d
-            for i, d in enumerate(devices)]  # fmt: skip
+    return [
+        replace(d, device_id=str(FIRST_PHONE + i + 1)) if d.kind == "tracker" else d
+        for i, d in enumerate(devices)
+    ]
 
 
 def location_body(fix: dict[str, float]) -> bytes:
     """A native tracker fix (simulate's JSON object) as a 0x0200 body."""
-    return m.build_location(fix["lat"], fix["lon"], fix["ts"], speed=round(fix.get("spd", 0) * 36),
-                            direction=round(fix.get("hdg", 0)) % 360)  # fmt: skip
+    return m.build_location(
+        fix["lat"],
+        fix["lon"],
+        fix["ts"],
+        speed=round(fix.get("spd", 0) * 36),
+        direction=round(fix.get("hdg", 0)) % 360,
+    )
 
 
 class Fleet808:

@@ -59,8 +59,9 @@ class PostgresCluster:
             os.chmod(self.folder, 0o755)
 
     def _run(self, *args: str, stdin: str | None = None) -> None:
-        done = subprocess.run([*self._as_postgres, *args], capture_output=True, text=True,
-                              input=stdin)  # fmt: skip
+        done = subprocess.run(
+            [*self._as_postgres, *args], capture_output=True, text=True, input=stdin
+        )
         if done.returncode:
             raise PostgresError(f"{' '.join(args)} failed: {done.stderr.strip()}")
 
@@ -70,31 +71,84 @@ class PostgresCluster:
             self.data.mkdir(mode=0o700)
             if self._as_postgres:
                 shutil.chown(self.data, SUPERUSER)
-            self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
-                      "-U", SUPERUSER, "--no-sync")  # fmt: skip
+            self._run(
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+            )
             if self.also_on is not None:
                 network = self.also_on.rsplit(".", 1)[0] + ".0/24"
                 with open(self.data / "pg_hba.conf", "a") as hba:
                     hba.write(f"host all all {network} trust\n")
         listen = ",".join(["127.0.0.1", *([self.also_on] if self.also_on else [])])
-        options = (f"-k {self.data} -p {self.port} -c listen_addresses={listen} "
-                   "-c fsync=off -c max_connections=200")  # fmt: skip
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-w", "-l",
-                  str(self.data / "server.log"), "-o", options, "start")  # fmt: skip
+        options = (
+            f"-k {self.data} -p {self.port} -c listen_addresses={listen} "
+            "-c fsync=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-l",
+            str(self.data / "server.log"),
+            "-o",
+            options,
+            "start",
+        )
         return self
 
     def create_database(self, name: str) -> None:
-        self._run(str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", SUPERUSER, name)  # fmt: skip
+        self._run(
+            str(self.bin_dir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            name,
+        )
 
     def sql(self, database: str, statement: str) -> None:
-        self._run(str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", statement)  # fmt: skip
+        self._run(
+            str(self.bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            statement,
+        )
 
     def load(self, database: str, script: str) -> None:
         """Run an SQL script (e.g. a plain pg_dump) in ``database``."""
-        self._run(str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", SUPERUSER, "-d", database, "-v", "ON_ERROR_STOP=1", "-q", stdin=script)  # fmt: skip
+        self._run(
+            str(self.bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            stdin=script,
+        )
 
     def attach(self, database: str, address: str = "127.0.0.1") -> str:
         """The ``--db`` of a lake whose catalog is this database (reached at ``address``)."""
@@ -104,8 +158,7 @@ class PostgresCluster:
     def stop(self) -> None:
         """Stop at once, as a crash would (the data stays for a new :meth:`start`)."""
         if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "stop")  # fmt: skip
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
 
     def cleanup(self) -> None:
         self.stop()

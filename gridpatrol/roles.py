@@ -66,11 +66,15 @@ def check_role(options: ServeOptions, ingest: IngestSettings) -> IngestSettings:
     if role == "all":
         return ingest
     if not is_lake(options.db):
-        raise ConfigError(f"--role {role} needs a DuckLake --db (ducklake:postgres:...), "
-                          f"which several processes share; a DuckDB file has one writer")  # fmt: skip
+        raise ConfigError(
+            f"--role {role} needs a DuckLake --db (ducklake:postgres:...), "
+            f"which several processes share; a DuckDB file has one writer"
+        )
     if role in ("ingest", "api") and (options.grids is not None or options.devices is not None):
-        raise ConfigError(f"--role {role} imports nothing: give --grids and --devices to the "
-                          "stage (or use gridpatrol grids import / devices import)")  # fmt: skip
+        raise ConfigError(
+            f"--role {role} imports nothing: give --grids and --devices to the "
+            "stage (or use gridpatrol grids import / devices import)"
+        )
     if role == "api" and options.http is None:
         raise ConfigError("--role api serves the API: give --http HOST:PORT")
     if role == "ingest":
@@ -89,8 +93,9 @@ class StageProcess:
         api: ApiSettings,
         settings: StageSettings,
     ) -> None:
-        store = open_store(options.db, options.data_path,
-                           commit_retries=options.lake_commit_retries)  # fmt: skip
+        store = open_store(
+            options.db, options.data_path, commit_retries=options.lake_commit_retries
+        )
         assert isinstance(store, LakeStore)
         self.store = store
         if options.grids is not None:
@@ -98,23 +103,41 @@ class StageProcess:
             save_grids(store, grids)
             log.info("imported %d grids from %s", len(grids), options.grids)
         if options.devices is not None:
-            log.info("imported %d devices from %s", import_devices(store, options.devices),
-                     options.devices)  # fmt: skip
+            log.info(
+                "imported %d devices from %s",
+                import_devices(store, options.devices),
+                options.devices,
+            )
         grid_set = read_grids(store)
         if grid_set is None:
-            log.warning("no grids imported: the stage drops duplicates and maintains the "
-                        "lake, no live alerts")  # fmt: skip
+            log.warning(
+                "no grids imported: the stage drops duplicates and maintains the "
+                "lake, no live alerts"
+            )
         self.publisher = Publisher(ingest)
-        self.stage = LakeStage(store, grid_set, geofence, settings,
-                               flag_limits=(ingest.max_acc_m, ingest.max_speed_mps),
-                               publish=self.publisher.publish, on_live=self._on_live)  # fmt: skip
+        self.stage = LakeStage(
+            store,
+            grid_set,
+            geofence,
+            settings,
+            flag_limits=(ingest.max_acc_m, ingest.max_speed_mps),
+            publish=self.publisher.publish,
+            on_live=self._on_live,
+        )
         self.http: HttpServer | None = None
         if options.http is not None:
 
             def make(**fields: Any) -> ApiContext:
-                return ApiContext(store=store, grid_set=grid_set, live=None, geofence=geofence,
-                                  broker_connected=self.publisher.client.is_connected,
-                                  role="stage", stage=self.stage.health, **fields)  # fmt: skip
+                return ApiContext(
+                    store=store,
+                    grid_set=grid_set,
+                    live=None,
+                    geofence=geofence,
+                    broker_connected=self.publisher.client.is_connected,
+                    role="stage",
+                    stage=self.stage.health,
+                    **fields,
+                )
 
             self.http = HttpServer(options, api, make)
 
@@ -161,8 +184,9 @@ class ApiProcess:
         live = self.live
 
         def make(**fields: Any) -> ApiContext:
-            return ApiContext(store=store, grid_set=grid_set, live=live, geofence=geofence,
-                              role="api", **fields)  # fmt: skip
+            return ApiContext(
+                store=store, grid_set=grid_set, live=live, geofence=geofence, role="api", **fields
+            )
 
         self.http = HttpServer(options, api, make)
         self._stopping = threading.Event()

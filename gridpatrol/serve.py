@@ -71,8 +71,9 @@ class Service:
         clock: Clock = time.time,
     ) -> None:
         geofence = geofence or GeofenceSettings()
-        self.store = open_store(options.db, options.data_path,
-                                commit_retries=options.lake_commit_retries)  # fmt: skip
+        self.store = open_store(
+            options.db, options.data_path, commit_retries=options.lake_commit_retries
+        )
         if options.grids is not None:
             grids, _ = check_grids(options.grids)
             save_grids(self.store, grids)
@@ -94,8 +95,14 @@ class Service:
                 return assign(grid_set, lon, lat)
 
             if options.role == "all":  # an ingest worker leaves the live stage to the stage
-                self.live = LiveStage(grid_set, geofence, self.store, publish=self.mqtt.publish,
-                                      draining=self._draining, clock=clock)  # fmt: skip
+                self.live = LiveStage(
+                    grid_set,
+                    geofence,
+                    self.store,
+                    publish=self.mqtt.publish,
+                    draining=self._draining,
+                    clock=clock,
+                )
         else:
             log.warning("no grids imported: pings are stored without grids, no live alerts")
         preparer = Preparer(
@@ -104,22 +111,35 @@ class Service:
         preparer.warm_up()
         if self.live is not None:
             self.live.warm_up()
-        self.batcher = Batcher(ingest, preparer, self.store, ack=self.mqtt.ack,
-                               on_committed=self._on_committed,
-                               read_through_after_s=ingest.keepalive_s / 2)  # fmt: skip
+        self.batcher = Batcher(
+            ingest,
+            preparer,
+            self.store,
+            ack=self.mqtt.ack,
+            on_committed=self._on_committed,
+            read_through_after_s=ingest.keepalive_s / 2,
+        )
         self.http: HttpServer | None = None
         if options.http is not None:
-            self.http = HttpServer(options, api or ApiSettings(),
-                                   self._api_context(geofence, options.role))  # fmt: skip
+            self.http = HttpServer(
+                options, api or ApiSettings(), self._api_context(geofence, options.role)
+            )
 
     def _api_context(self, geofence: GeofenceSettings, role: str) -> Callable[..., ApiContext]:
         def make(**fields: Any) -> ApiContext:
             context = ApiContext(
-                store=self.store, grid_set=self.grid_set, live=self.live, geofence=geofence,
-                batcher_state=self.batcher.state, broker_connected=self.mqtt.connected.is_set,
-                queue_depth=self.batcher.pending, backlog=self.batcher.backlog,
-                mqtt_connects=lambda: self.mqtt.connects, role=role, **fields,
-            )  # fmt: skip
+                store=self.store,
+                grid_set=self.grid_set,
+                live=self.live,
+                geofence=geofence,
+                batcher_state=self.batcher.state,
+                broker_connected=self.mqtt.connected.is_set,
+                queue_depth=self.batcher.pending,
+                backlog=self.batcher.backlog,
+                mqtt_connects=lambda: self.mqtt.connects,
+                role=role,
+                **fields,
+            )
             if self.live is not None:
                 self.live.listeners.append(context.hub.publish)
             return context
@@ -188,8 +208,14 @@ class HttpServer:
         else:
             log.warning("no --tokens file: the API needs no token and listens on loopback only")
         self.context = make_context(settings=api, tokens=tokens)
-        config = uvicorn.Config(create_app(self.context), host=host, port=port,
-                                log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+        config = uvicorn.Config(
+            create_app(self.context),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}/"
         self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)

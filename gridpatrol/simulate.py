@@ -38,8 +38,12 @@ class Publish(NamedTuple):
     payload: bytes
 
 
-def patrol_loop(grid: shapely.Geometry, neighbour: shapely.Geometry | None,
-                rng: np.random.Generator, waypoints: int = 8) -> np.ndarray:  # fmt: skip
+def patrol_loop(
+    grid: shapely.Geometry,
+    neighbour: shapely.Geometry | None,
+    rng: np.random.Generator,
+    waypoints: int = 8,
+) -> np.ndarray:
     """Waypoints (lon, lat) of a closed loop inside the grid; one may lie in a neighbour."""
     x0, y0, x1, y1 = shapely.bounds(grid)
     points: list[tuple[float, float]] = []
@@ -111,10 +115,14 @@ def _device_messages(
             lat += rng.choice([-1, 1]) * rng.uniform(0.02, 0.05)
         if tracker:
             fix: dict[str, object] = {
-                "ts": round(t, 3), "lat": round(lat, 7), "lon": round(lon, 7), "acc": round(acc, 1),
-                "spd": round(speed if moving else 0.0, 2), "hdg": round(hdg, 1),
+                "ts": round(t, 3),
+                "lat": round(lat, 7),
+                "lon": round(lon, 7),
+                "acc": round(acc, 1),
+                "spd": round(speed if moving else 0.0, 2),
+                "hdg": round(hdg, 1),
                 "bat": max(5, 100 - int((t - start) / 900)),
-            }  # fmt: skip
+            }
             topic = f"gridpatrol/v1/ping/{device.device_id}"
             if index % 3 == 0:  # this tracker uploads a minute's fixes at once
                 queued.append(fix)
@@ -128,10 +136,16 @@ def _device_messages(
         else:
             user = device.device_id.split(".")[0]
             fix = {
-                "_type": "location", "tid": user[-2:], "lat": round(lat, 7), "lon": round(lon, 7),
-                "tst": int(t), "acc": int(acc), "vel": int(speed * 3.6 if moving else 0),
-                "cog": int(hdg), "batt": max(5, 100 - int((t - start) / 600)),
-            }  # fmt: skip
+                "_type": "location",
+                "tid": user[-2:],
+                "lat": round(lat, 7),
+                "lon": round(lon, 7),
+                "tst": int(t),
+                "acc": int(acc),
+                "vel": int(speed * 3.6 if moving else 0),
+                "cog": int(hdg),
+                "batt": max(5, 100 - int((t - start) / 600)),
+            }
             topic = f"owntracks/{user}/phone"
             if index % 4 == 0 and dead_until < t and rng.random() < 0.002:
                 dead_until = t + 600  # a dead zone: fixes queue up on the phone

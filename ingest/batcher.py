@@ -150,9 +150,11 @@ class Batcher:
             if not self._reading_through:
                 self._reading_through = True
                 self.state.read_throughs += 1
-                log.warning("writer stalled %.0f s with a full queue: reading on to keep the "
-                            "broker connection (bounded by the receive window)",
-                            now - self._full_since)  # fmt: skip
+                log.warning(
+                    "writer stalled %.0f s with a full queue: reading on to keep the "
+                    "broker connection (bounded by the receive window)",
+                    now - self._full_since,
+                )
             return True
         self._reading_through = False
         self._room.clear()
@@ -291,8 +293,13 @@ class Batcher:
     def commit(self, messages: list[Message], batch: PreparedBatch) -> None:
         """Commit in one transaction, acknowledge, then hand the batch to ``on_committed``."""
         started = time.perf_counter()
-        result = self.store.write_batch(batch.pings, batch.rejected, batch.counters,
-                                        batch.events, flagging=self.preparer.flagger)  # fmt: skip
+        result = self.store.write_batch(
+            batch.pings,
+            batch.rejected,
+            batch.counters,
+            batch.events,
+            flagging=self.preparer.flagger,
+        )
         if self.state.failing_since is not None:
             log.warning("database writable again: resuming")
         self.state.failing_since = None

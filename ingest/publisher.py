@@ -20,8 +20,11 @@ class Publisher:
         self.host, self.port = parse_broker_url(settings.broker)
         self.keepalive_s = settings.keepalive_s
         v5 = settings.protocol == "5"
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
-                                  protocol=paho.MQTTv5 if v5 else paho.MQTTv311)  # fmt: skip
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        )
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password or None)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)

@@ -35,7 +35,7 @@ from geofence.daily import (
     piece_facts,
     pieces,
     window_facts,
-)  # fmt: skip
+)
 from geofence.fixes import fixes_from_frame
 from geofence.grids import GridCatalog, GridSet, Leaves, build_grid_set, catalog_of
 from geofence.shapes import Grid
@@ -78,8 +78,14 @@ class ReportGrids:
 
     def fingerprint(self, settings: GeofenceSettings) -> str:
         """What derived facts depend on: the grids as stored and the rules' constants."""
-        rules = [DERIVE_VERSION, settings.segment_max_s, settings.cell_m, settings.reach_m,
-                 settings.timezone, self.digest]  # fmt: skip
+        rules = [
+            DERIVE_VERSION,
+            settings.segment_max_s,
+            settings.cell_m,
+            settings.reach_m,
+            settings.timezone,
+            self.digest,
+        ]
         return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:32]
 
 
@@ -87,8 +93,12 @@ def _catalog(rows: pl.DataFrame) -> GridCatalog:
     columns = (
         rows[c].to_list() for c in ("grid_id", "name", "parent", "interval_s", "service_hours")
     )
-    return catalog_of([Grid(gid, name, parent, interval, hours, None)
-                       for gid, name, parent, interval, hours in zip(*columns, strict=True)])  # fmt: skip
+    return catalog_of(
+        [
+            Grid(gid, name, parent, interval, hours, None)
+            for gid, name, parent, interval, hours in zip(*columns, strict=True)
+        ]
+    )
 
 
 def _us(seconds: float) -> int:
@@ -103,8 +113,14 @@ def _when(ts: float, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz)
 
 
-def _compute(grids: ReportGrids, reader: DerivedReader, settings: GeofenceSettings,
-             a: float, b: float, e: float) -> PieceFacts:  # fmt: skip
+def _compute(
+    grids: ReportGrids,
+    reader: DerivedReader,
+    settings: GeofenceSettings,
+    a: float,
+    b: float,
+    e: float,
+) -> PieceFacts:
     """The facts of [a, b) of a window ending at e, from the pings."""
     tz = ZoneInfo(settings.timezone)
     frame = reader.fixes(_when(a, tz), _when(min(b + settings.segment_max_s, e), tz))
@@ -139,8 +155,9 @@ def derive_day(
         depends = (day, *quarters(_us(a), _us(b + settings.segment_max_s)))
         changes = reader.changes([depends])[day]
         facts = _compute(grids, reader, settings, a, b, np.inf)
-    store.replace_derived_day(day, _when(b, tz), grids.fingerprint(settings), changes,
-                              _frames(day, facts, grids.catalog))  # fmt: skip
+    store.replace_derived_day(
+        day, _when(b, tz), grids.fingerprint(settings), changes, _frames(day, facts, grids.catalog)
+    )
     return Derived(day, len(facts.own.time.us), time.perf_counter() - t0)
 
 
@@ -184,8 +201,9 @@ def stale_days(
     return [d for d in days if current.get(d) != day_bounds(d, tz)[1]]
 
 
-def derived_through(grids: ReportGrids, reader: DerivedReader, days: list[dt.date],
-                    settings: GeofenceSettings) -> dict[dt.date, float]:  # fmt: skip
+def derived_through(
+    grids: ReportGrids, reader: DerivedReader, days: list[dt.date], settings: GeofenceSettings
+) -> dict[dt.date, float]:
     """Of ``days``, those with current facts: day -> the time they are derived through."""
     tz = ZoneInfo(settings.timezone)
     return reader.current_days(
@@ -218,26 +236,58 @@ def _frames(day: dt.date, facts: PieceFacts, catalog: Leaves) -> dict[str, pl.Da
     for across, part in ((False, facts.own), (True, facts.across)):
         v = part.visits
         n = len(v.grid)
-        out[DERIVED_VISITS.name].append(pl.DataFrame({
-            "day": [day] * n, "grid_id": leaf_ids[v.grid].tolist(), "first_ts": v.first,
-            "last_ts": v.last, "visits": v.visits, "max_inner_s": v.inner, "across": [across] * n,
-        }, schema=DERIVED_VISITS.schema, strict=False))  # fmt: skip
-        time_rows = pl.DataFrame(
-            {"device": part.time.device, "leaf": part.time.leaf, "fix_us": part.time.us},
-            schema={"device": pl.Int64, "leaf": pl.Int32, "fix_us": pl.Int64},
-        ).group_by("device", "leaf").agg(pl.col("fix_us").sum()).sort("device", "leaf")  # fmt: skip
+        out[DERIVED_VISITS.name].append(
+            pl.DataFrame(
+                {
+                    "day": [day] * n,
+                    "grid_id": leaf_ids[v.grid].tolist(),
+                    "first_ts": v.first,
+                    "last_ts": v.last,
+                    "visits": v.visits,
+                    "max_inner_s": v.inner,
+                    "across": [across] * n,
+                },
+                schema=DERIVED_VISITS.schema,
+                strict=False,
+            )
+        )
+        time_rows = (
+            pl.DataFrame(
+                {"device": part.time.device, "leaf": part.time.leaf, "fix_us": part.time.us},
+                schema={"device": pl.Int64, "leaf": pl.Int32, "fix_us": pl.Int64},
+            )
+            .group_by("device", "leaf")
+            .agg(pl.col("fix_us").sum())
+            .sort("device", "leaf")
+        )
         n = time_rows.height
-        out[DERIVED_TIME.name].append(pl.DataFrame({
-            "day": [day] * n, "device_id": devices[time_rows["device"].to_numpy()].tolist(),
-            "grid_id": leaf_ids[time_rows["leaf"].to_numpy()].tolist(),
-            "fix_us": time_rows["fix_us"], "across": [across] * n,
-        }, schema=DERIVED_TIME.schema, strict=False))  # fmt: skip
+        out[DERIVED_TIME.name].append(
+            pl.DataFrame(
+                {
+                    "day": [day] * n,
+                    "device_id": devices[time_rows["device"].to_numpy()].tolist(),
+                    "grid_id": leaf_ids[time_rows["leaf"].to_numpy()].tolist(),
+                    "fix_us": time_rows["fix_us"],
+                    "across": [across] * n,
+                },
+                schema=DERIVED_TIME.schema,
+                strict=False,
+            )
+        )
         c = part.cells
         n = len(c.cell)
-        out[DERIVED_CELLS.name].append(pl.DataFrame({
-            "day": [day] * n, "device_id": devices[c.device].tolist(), "cell": c.cell,
-            "across": [across] * n,
-        }, schema=DERIVED_CELLS.schema, strict=False))  # fmt: skip
+        out[DERIVED_CELLS.name].append(
+            pl.DataFrame(
+                {
+                    "day": [day] * n,
+                    "device_id": devices[c.device].tolist(),
+                    "cell": c.cell,
+                    "across": [across] * n,
+                },
+                schema=DERIVED_CELLS.schema,
+                strict=False,
+            )
+        )
     return {name: pl.concat(frames) for name, frames in out.items()}
 
 
@@ -259,24 +309,35 @@ def _stored(
         return column.cast(dtype).to_physical().cast(pl.Int64).fill_null(-1)
 
     visits = visits.with_columns(code(pl.col("grid_id"), leaves).alias("leaf"))
-    time_rows = time_rows.with_columns(code(pl.col("grid_id"), leaves).alias("leaf"),
-                                       code(pl.col("device_id"), names).alias("device"))  # fmt: skip
+    time_rows = time_rows.with_columns(
+        code(pl.col("grid_id"), leaves).alias("leaf"),
+        code(pl.col("device_id"), names).alias("device"),
+    )
     cells = cells.with_columns(code(pl.col("device_id"), names).alias("device"))
     parts: dict[tuple[dt.date, bool], Part] = {}
-    by = {name: frame.partition_by("day", "across", as_dict=True)
-          for name, frame in (("v", visits), ("t", time_rows), ("c", cells))}  # fmt: skip
+    by = {
+        name: frame.partition_by("day", "across", as_dict=True)
+        for name, frame in (("v", visits), ("t", time_rows), ("c", cells))
+    }
     empty = {"v": visits.clear(), "t": time_rows.clear(), "c": cells.clear()}
     for day in days:
         for across in (False, True):
             v, t, c = (by[k].get((day, across), empty[k]) for k in ("v", "t", "c"))
             parts[(day, across)] = Part(
-                VisitRuns(v["leaf"].to_numpy().astype(np.int32), v["first_ts"].to_numpy(),
-                          v["last_ts"].to_numpy(), v["visits"].to_numpy().astype(np.int64),
-                          v["max_inner_s"].to_numpy()),
-                FixTime(t["device"].to_numpy(), t["leaf"].to_numpy().astype(np.int32),
-                        t["fix_us"].to_numpy()),
+                VisitRuns(
+                    v["leaf"].to_numpy().astype(np.int32),
+                    v["first_ts"].to_numpy(),
+                    v["last_ts"].to_numpy(),
+                    v["visits"].to_numpy().astype(np.int64),
+                    v["max_inner_s"].to_numpy(),
+                ),
+                FixTime(
+                    t["device"].to_numpy(),
+                    t["leaf"].to_numpy().astype(np.int32),
+                    t["fix_us"].to_numpy(),
+                ),
                 CoveredCells(c["device"].to_numpy(), c["cell"].to_numpy().astype(np.int64)),
-            )  # fmt: skip
+            )
     return {
         day: (through, PieceFacts(devices, parts[(day, False)], parts[(day, True)]))
         for day, through in days.items()
@@ -298,8 +359,13 @@ def _leaf_cells(
     return LeafCells(off, cells, int(cells.max()) + 1 if len(cells) else 0)
 
 
-def read_window(grids: ReportGrids, store: Store, start: dt.datetime, end: dt.datetime,
-                settings: GeofenceSettings) -> WindowFacts:  # fmt: skip
+def read_window(
+    grids: ReportGrids,
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: GeofenceSettings,
+) -> WindowFacts:
     """The facts of [start, end): current whole days from the derived data, the rest (the
     window's edges, days not derived or changed since) from the pings, on one snapshot."""
     tz = ZoneInfo(settings.timezone)
@@ -311,6 +377,11 @@ def read_window(grids: ReportGrids, store: Store, start: dt.datetime, end: dt.da
         stored = _stored(reader.facts(sorted(current)), grids.catalog, current) if current else {}
         leaf_cells = _leaf_cells(grids, reader, settings, fp)
         return window_facts(
-            grids.catalog, leaf_cells, t0, t1, settings, stored,
+            grids.catalog,
+            leaf_cells,
+            t0,
+            t1,
+            settings,
+            stored,
             lambda a, b, e: _compute(grids, reader, settings, a, b, e),
-        )  # fmt: skip
+        )

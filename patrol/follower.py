@@ -42,8 +42,11 @@ class AlertFollower:
 
     def _read(self) -> list[Alert]:
         since = dt.datetime.fromtimestamp(self.newest - LATE_S, dt.UTC)
-        new = [a for a in stored_alerts(read_alerts_since(self.store, since))
-               if a.alert_id not in self._seen]  # fmt: skip
+        new = [
+            a
+            for a in stored_alerts(read_alerts_since(self.store, since))
+            if a.alert_id not in self._seen
+        ]
         for alert in new:
             self._seen[alert.alert_id] = alert.raised_at
             self.newest = max(self.newest, alert.raised_at)

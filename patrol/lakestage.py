@@ -139,8 +139,13 @@ class LakeStage:
             names: list[str], first_ts: np.ndarray
         ) -> list[tuple[str, float, float, float]]:
             # of the rows handled (a later row's flags are a worker's, not yet the stage's)
-            return previous_good_fixes(self.store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S,
-                                       upto_rowid=self._position.pings_rowid)  # fmt: skip
+            return previous_good_fixes(
+                self.store,
+                names,
+                first_ts,
+                PREVIOUS_FIX_LOOKBACK_S,
+                upto_rowid=self._position.pings_rowid,
+            )
 
         return FixFlagger(*self.flag_limits, previous)
 
@@ -187,8 +192,14 @@ class LakeStage:
         self._recorded = self.health.position = self._position.snapshot
         self._catch_up(feed=False)  # duplicates dropped before the state reads storage
         if self.grid_set is not None:
-            live = LiveStage(self.grid_set, self.geofence, self.store, publish=self.publish,
-                             draining=self.catching_up, clock=self.clock)  # fmt: skip
+            live = LiveStage(
+                self.grid_set,
+                self.geofence,
+                self.store,
+                publish=self.publish,
+                draining=self.catching_up,
+                clock=self.clock,
+            )
             live.warm_up()
             live.start()
             self.live = live
@@ -219,8 +230,14 @@ class LakeStage:
         while self._position.snapshot < newest.id and not self._stopping.is_set():
             self._measure_lag(newest.id)
             record = newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
-            done = complete_range(self.store, self._position, newest.id, record=record,
-                                  flagging=self.flagger, newest=self.newest)  # fmt: skip
+            done = complete_range(
+                self.store,
+                self._position,
+                newest.id,
+                record=record,
+                flagging=self.flagger,
+                newest=self.newest,
+            )
             self._position = done.position
             self.health.position = done.position.snapshot
             if done.recorded:
@@ -265,5 +282,8 @@ class LakeStage:
                 self.store, progress.snapshot, older_than
             )
         self.health.files_deleted += cleanup_files(self.store, older_than)
-        log.info("maintenance in %.1f s: %d files merged so far", time.perf_counter() - started,
-                 self.health.files_merged)  # fmt: skip
+        log.info(
+            "maintenance in %.1f s: %d files merged so far",
+            time.perf_counter() - started,
+            self.health.files_merged,
+        )

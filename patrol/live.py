@@ -156,8 +156,10 @@ class LiveState:
             t = float(fixes.ts[k])
             known = self._last_fix.get(device_id)
             if known is None or t >= known.ts:
-                self._remember(device_id, LastFix(t, float(fixes.lon[k]), float(fixes.lat[k]),
-                                                  int(fixes.grid[k])))  # fmt: skip
+                self._remember(
+                    device_id,
+                    LastFix(t, float(fixes.lon[k]), float(fixes.lat[k]), int(fixes.grid[k])),
+                )
             devices.append(device_id)
         self._watermark = max(self._watermark, float(fixes.ts.max()))
         now = self.now()
@@ -212,8 +214,9 @@ class LiveState:
                 at = since + interval
                 self._overdue[grid_id] = at
                 detail = f"no visit for {int(interval) // 60} min"
-                alerts.append(Alert(AlertKind.OVERDUE, at, self.clock(), grid_id=grid_id,
-                                    detail=detail))  # fmt: skip
+                alerts.append(
+                    Alert(AlertKind.OVERDUE, at, self.clock(), grid_id=grid_id, detail=detail)
+                )
         return alerts
 
     def _end_overdue(self, now: float, grid_ids: Sequence[str]) -> list[Alert]:
@@ -254,8 +257,11 @@ class LiveState:
             else:
                 at, detail = self._last_fix[device_id].ts + limit, f"silent for {limit:.0f} s"
             self._offline[device_id] = at
-            alerts.append(Alert(AlertKind.DEVICE_OFFLINE, at, self.clock(), device_id=device_id,
-                                detail=detail))  # fmt: skip
+            alerts.append(
+                Alert(
+                    AlertKind.DEVICE_OFFLINE, at, self.clock(), device_id=device_id, detail=detail
+                )
+            )
         return alerts
 
     def _end_offline(self, now: float, device_ids: Sequence[str]) -> list[Alert]:
@@ -267,8 +273,7 @@ class LiveState:
             if fix is None:  # offline by a last will, which a rebuilt state does not know:
                 continue  # no fix has ended it
             del self._offline[device_id]
-            alerts.append(Alert(AlertKind.DEVICE_ONLINE, fix.ts, self.clock(),
-                                device_id=device_id))  # fmt: skip
+            alerts.append(Alert(AlertKind.DEVICE_ONLINE, fix.ts, self.clock(), device_id=device_id))
         return alerts
 
     # --- helpers ---------------------------------------------------------------------

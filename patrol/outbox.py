@@ -91,11 +91,17 @@ def alert_rows(alerts: list[Alert]) -> pl.DataFrame:
 def stored_alerts(rows: pl.DataFrame) -> list[Alert]:
     """Rows of ``alerts`` as alerts that keep their stored id."""
     return [
-        Alert(AlertKind(r["kind"]), r["ts"].timestamp(), r["raised_at"].timestamp(),
-              grid_id=r["grid_id"], device_id=r["device_id"], detail=r["detail"],
-              stored_id=r["alert_id"])
+        Alert(
+            AlertKind(r["kind"]),
+            r["ts"].timestamp(),
+            r["raised_at"].timestamp(),
+            grid_id=r["grid_id"],
+            device_id=r["device_id"],
+            detail=r["detail"],
+            stored_id=r["alert_id"],
+        )
         for r in rows.iter_rows(named=True)
-    ]  # fmt: skip
+    ]
 
 
 class Outbox:
@@ -154,9 +160,12 @@ class Outbox:
             time.sleep(0.02)
         self._record_acknowledged()
         if self._unstored or self._unacked:
-            log.warning("stopping with %d alert(s) not stored (raised again at start if still "
-                        "true) and %d not acknowledged (published again at start)",
-                        len(self._unstored), len(self._unacked))  # fmt: skip
+            log.warning(
+                "stopping with %d alert(s) not stored (raised again at start if still "
+                "true) and %d not acknowledged (published again at start)",
+                len(self._unstored),
+                len(self._unacked),
+            )
 
     def _failed(self, what: str, exc: StoreError) -> None:
         self.health.last_error = f"{what}: {exc}"
@@ -172,8 +181,11 @@ class Outbox:
             return False
         self._replayed = True
         if found:
-            log.warning("%d stored alert(s) not recorded as published (a process stopped "
-                        "between storing and recording them): publishing them", len(found))  # fmt: skip
+            log.warning(
+                "%d stored alert(s) not recorded as published (a process stopped "
+                "between storing and recording them): publishing them",
+                len(found),
+            )
             self.health.republished += len(found)
             self._publish(found)
         return True
@@ -187,8 +199,9 @@ class Outbox:
             known = read_published_ids(self.store, [a.alert_id for a in alerts])
         except StoreError as exc:
             self.health.store_failures += 1
-            self._failed(f"{len(alerts)} alert(s) not stored, not published (retried every "
-                         "tick)", exc)  # fmt: skip
+            self._failed(
+                f"{len(alerts)} alert(s) not stored, not published (retried every tick)", exc
+            )
             return
         self._unstored = []
         if self.health.last_error:
@@ -198,8 +211,12 @@ class Outbox:
 
     def _publish(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            log.info("alert %s %s at %s", alert.kind, alert.subject,
-                     dt.datetime.fromtimestamp(alert.at, self.tz).isoformat())  # fmt: skip
+            log.info(
+                "alert %s %s at %s",
+                alert.kind,
+                alert.subject,
+                dt.datetime.fromtimestamp(alert.at, self.tz).isoformat(),
+            )
             delivery = None
             if self.publish is not None:
                 topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.subject)

@@ -53,8 +53,16 @@ def grids_from_rows(rows: pl.DataFrame) -> list[Grid]:
         if (geo := json.loads(row["geometry"])) is not None:
             geom = shape(geo)
             shapely.prepare(geom)
-        grids.append(Grid(row["grid_id"], row["name"], row["parent"], row["interval_s"],
-                          row["service_hours"], geom))  # fmt: skip
+        grids.append(
+            Grid(
+                row["grid_id"],
+                row["name"],
+                row["parent"],
+                row["interval_s"],
+                row["service_hours"],
+                geom,
+            )
+        )
     return grids
 
 

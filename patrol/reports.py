@@ -109,8 +109,9 @@ def run_reports(
                 sheets[name] = facts_rows(k, facts, assigned, by_device=by_device)
             else:
                 assert facts is not None
-                sheets[name] = compute_report(k, grids.indexed(), facts, start, end, settings,
-                                              assigned, by_device=by_device)  # fmt: skip
+                sheets[name] = compute_report(
+                    k, grids.indexed(), facts, start, end, settings, assigned, by_device=by_device
+                )
     return sheets
 
 

@@ -14,21 +14,32 @@ from tracks.store import Store
 
 
 def run_scorecard(
-    grids: ReportGrids, store: Store, day: dt.date, settings: GeofenceSettings,
-    *, recompute: bool = False,
-) -> list[dict[str, object]]:  # fmt: skip
+    grids: ReportGrids,
+    store: Store,
+    day: dt.date,
+    settings: GeofenceSettings,
+    *,
+    recompute: bool = False,
+) -> list[dict[str, object]]:
     """Each assigned worker's row for the service day ``day`` (see geofence.scorecard),
     from the derived data (``recompute``: from the day's pings)."""
     start, end = day_window(day, ZoneInfo(settings.timezone))
     workers = list(read_assignments(store).iter_rows())
     if recompute:
         grid_set = grids.indexed()
-        return scorecard_rows(grid_set, load_fixes(grid_set, store, start, end), workers, day,
-                              settings)  # fmt: skip
+        return scorecard_rows(
+            grid_set, load_fixes(grid_set, store, start, end), workers, day, settings
+        )
     assigned = assigned_of(grids.catalog, workers)
     facts = read_window(grids, store, start, end, settings)
-    return score_rows(workers, assigned, facts.compliance(), facts.device_coverage(assigned),
-                      facts.presence(assigned), day)  # fmt: skip
+    return score_rows(
+        workers,
+        assigned,
+        facts.compliance(),
+        facts.device_coverage(assigned),
+        facts.presence(assigned),
+        day,
+    )
 
 
 def service_days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.date]:
@@ -44,14 +55,21 @@ def service_days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.
 
 
 def run_assessment(
-    grids: ReportGrids, store: Store, days: list[dt.date], settings: GeofenceSettings,
-    *, recompute: bool = False,
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
+    grids: ReportGrids,
+    store: Store,
+    days: list[dt.date],
+    settings: GeofenceSettings,
+    *,
+    recompute: bool = False,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Each worker's daily rows over ``days``, and one row per worker with the means of the
     daily presence, coverage, compliance and score (days without a value left out), the
     violations summed, and the days counted: the weekly or monthly assessment."""
-    daily = [row for day in days
-             for row in run_scorecard(grids, store, day, settings, recompute=recompute)]  # fmt: skip
+    daily = [
+        row
+        for day in days
+        for row in run_scorecard(grids, store, day, settings, recompute=recompute)
+    ]
     span = f"{days[0].isoformat()}..{days[-1].isoformat()}" if days else ""
     by_device: dict[str, list[dict[str, object]]] = {}
     for row in daily:
@@ -59,8 +77,12 @@ def run_assessment(
     means = []
     for rows in by_device.values():
         first = rows[0]
-        mean: dict[str, object] = {"date": span, "worker": first["worker"],
-                                   "device_id": first["device_id"], "grid_id": first["grid_id"]}  # fmt: skip
+        mean: dict[str, object] = {
+            "date": span,
+            "worker": first["worker"],
+            "device_id": first["device_id"],
+            "grid_id": first["grid_id"],
+        }
         for key in ("presence", "coverage", "compliance"):
             mean[key] = _mean([r[key] for r in rows], 6)
         mean["violations"] = sum(int(r["violations"]) for r in rows)  # type: ignore[call-overload]

@@ -108,9 +108,13 @@ class LiveStage:
         """Compile the kernels now, not inside the first batch's latency."""
         probe = LiveState(self.grid_set, self.settings, clock=self.clock)
         b = self.grid_set.bbox
-        probe.apply_fixes(["warm-up", "warm-up"], np.array([0.0, 1.0]),
-                          np.array([b[0, 0], b[0, 2]]), np.array([b[0, 1], b[0, 3]]),
-                          np.array([-1, -1], dtype=np.int32))  # fmt: skip
+        probe.apply_fixes(
+            ["warm-up", "warm-up"],
+            np.array([0.0, 1.0]),
+            np.array([b[0, 0], b[0, 2]]),
+            np.array([b[0, 1], b[0, 3]]),
+            np.array([-1, -1], dtype=np.int32),
+        )
 
     def reload(self) -> None:
         """Take the state again from storage: what a process that is not the stage shows
@@ -120,8 +124,13 @@ class LiveStage:
 
     def _rebuilt(self) -> LiveState:
         state = LiveState(self.grid_set, self.settings, clock=self.clock)
-        state.load(StoredState(read_last_visits(self.store), read_last_fixes(self.store),
-                               read_latest_alerts(self.store)))  # fmt: skip
+        state.load(
+            StoredState(
+                read_last_visits(self.store),
+                read_last_fixes(self.store),
+                read_latest_alerts(self.store),
+            )
+        )
         return state
 
     # --- the ingest side -------------------------------------------------------------
@@ -133,8 +142,10 @@ class LiveStage:
         except queue.Full:
             self.health.dropped += 1
             self._stale = True
-            log.error("live stage behind by %d batches: one dropped, will rebuild from storage",
-                      QUEUE_BATCHES)  # fmt: skip
+            log.error(
+                "live stage behind by %d batches: one dropped, will rebuild from storage",
+                QUEUE_BATCHES,
+            )
 
     # --- the thread ------------------------------------------------------------------
 

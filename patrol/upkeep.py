@@ -144,6 +144,10 @@ class DerivedUpkeep:
                 raise
             self.health.days_derived += 1
             self.health.seconds += done.seconds
-            log.debug("derived %s through %s: %d fixes, %.2f s", day,
-                      dt.datetime.fromtimestamp(wanted[day], self.tz).time(), done.fixes,
-                      done.seconds)  # fmt: skip
+            log.debug(
+                "derived %s through %s: %d fixes, %.2f s",
+                day,
+                dt.datetime.fromtimestamp(wanted[day], self.tz).time(),
+                done.fixes,
+                done.seconds,
+            )

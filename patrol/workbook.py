@@ -38,11 +38,30 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "coverage": ("grid_id", "cells", "covered", "coverage"),
     "device_coverage": ("device_id", "grid_id", "cells", "covered", "coverage"),
     "presence": ("device_id", "grid_id", "presence"),
-    "scorecard": ("date", "worker", "device_id", "grid_id", "presence", "coverage",
-                  "compliance", "violations", "score"),
-    "assessment": ("date", "worker", "device_id", "grid_id", "presence", "coverage",
-                   "compliance", "violations", "score", "days"),
-}  # fmt: skip
+    "scorecard": (
+        "date",
+        "worker",
+        "device_id",
+        "grid_id",
+        "presence",
+        "coverage",
+        "compliance",
+        "violations",
+        "score",
+    ),
+    "assessment": (
+        "date",
+        "worker",
+        "device_id",
+        "grid_id",
+        "presence",
+        "coverage",
+        "compliance",
+        "violations",
+        "score",
+        "days",
+    ),
+}
 
 #: Chinese headers by key; a key not listed keeps its English name.
 HEADERS = {
@@ -70,8 +89,12 @@ KIND_HEADERS = {
 }
 
 #: Ratios in 0..1 as percentages; the score (0..100 points) with one decimal.
-NUMBER_STYLES = {"compliance": "percent", "coverage": "percent", "presence": "percent",
-                 "score": "score"}  # fmt: skip
+NUMBER_STYLES = {
+    "compliance": "percent",
+    "coverage": "percent",
+    "presence": "percent",
+    "score": "score",
+}
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_CELL_TEXT = 32767  # a spreadsheet cell's limit, in characters
@@ -105,8 +128,9 @@ def write_workbook(
             _write_sheet(sheet, kind, rows, tz, language, formats)
 
 
-def _write_sheet(sheet: Worksheet, kind: str, rows: Rows, tz: ZoneInfo, language: str,
-                 formats: dict[str, Format]) -> None:  # fmt: skip
+def _write_sheet(
+    sheet: Worksheet, kind: str, rows: Rows, tz: ZoneInfo, language: str, formats: dict[str, Format]
+) -> None:
     keys = list(rows[0]) if rows else list(COLUMNS[kind])
     header = [keys]
     if language == "zh":
@@ -125,8 +149,15 @@ def _write_sheet(sheet: Worksheet, kind: str, rows: Rows, tz: ZoneInfo, language
     sheet.autofilter(header_rows - 1, 0, header_rows - 1 + len(rows), len(keys) - 1)
 
 
-def _write_cell(sheet: Worksheet, r: int, c: int, key: str, value: object, tz: ZoneInfo,
-                formats: dict[str, Format]) -> int:  # fmt: skip
+def _write_cell(
+    sheet: Worksheet,
+    r: int,
+    c: int,
+    key: str,
+    value: object,
+    tz: ZoneInfo,
+    formats: dict[str, Format],
+) -> int:
     """Write one value; return the width it needs, in characters."""
     if value is None:
         sheet.write_blank(r, c, None)

@@ -187,20 +187,28 @@ def complete_range(
             bounds: list[object] = [new["ts"].min(), new["ts"].max()]
             # every stored row with a key of the range; of each key the lowest rowid stays
             stored = select_with(
-                con, "feed_keys", keys,
+                con,
+                "feed_keys",
+                keys,
                 "SELECT p.rowid, p.device_id, p.ts FROM pings p SEMI JOIN feed_keys k "
                 "ON p.device_id = k.device_id AND p.ts = k.ts WHERE p.ts BETWEEN ? AND ?",
                 bounds,
-            )  # fmt: skip
+            )
             first = pl.col("rowid") == pl.col("rowid").min().over("device_id", "ts")
             repeats = stored.filter(~first)
             if repeats.height:
-                execute_with(con, "repeat_rows", repeats.select("rowid"),
-                             "DELETE FROM pings WHERE ts BETWEEN ? AND ? "
-                             "AND rowid IN (SELECT rowid FROM repeat_rows)", params=bounds)  # fmt: skip
+                execute_with(
+                    con,
+                    "repeat_rows",
+                    repeats.select("rowid"),
+                    "DELETE FROM pings WHERE ts BETWEEN ? AND ? "
+                    "AND rowid IN (SELECT rowid FROM repeat_rows)",
+                    params=bounds,
+                )
                 duplicates = repeats.height
-                moved = pl.DataFrame({"name": ["stored", "duplicates"],
-                                      "value": [-duplicates, duplicates]})  # fmt: skip
+                moved = pl.DataFrame(
+                    {"name": ["stored", "duplicates"], "value": [-duplicates, duplicates]}
+                )
                 execute_with(con, "moved", moved, "INSERT INTO counters SELECT * FROM moved")
                 store.mark_changed(con, repeats["ts"])  # their days' derived data is stale
             live = stored.filter(first).select("rowid")
@@ -212,11 +220,14 @@ def complete_range(
                 store.mark_changed(con, updated["ts"])
                 changed = updated.height
         if record:
-            con.execute("INSERT INTO stage_progress VALUES (?, ?, ?, now())",
-                        [position.snapshot, position.pings_rowid, position.events_rowid])  # fmt: skip
+            con.execute(
+                "INSERT INTO stage_progress VALUES (?, ?, ?, now())",
+                [position.snapshot, position.pings_rowid, position.events_rowid],
+            )
     newest.advance(kept)
-    return Range(position, kept, events.select(DEVICE_EVENTS.names), duplicates, changed,
-                 record, complete)  # fmt: skip
+    return Range(
+        position, kept, events.select(DEVICE_EVENTS.names), duplicates, changed, record, complete
+    )
 
 
 def _reflag(
@@ -238,8 +249,9 @@ def _reflag(
     columns = [pl.col("rowid").cast(pl.Int64), pl.col("ts"), pl.col("flags").cast(pl.UInt8)]
     handled = kept.select(columns).head(0)
     if mask.any():  # a late row: the handled rows after it are walked again with the range's
-        flags[mask], walked = rewalk_late(con, kept.filter(again), flagging, newest,
-                                          upto_rowid=after.pings_rowid)  # fmt: skip
+        flags[mask], walked = rewalk_late(
+            con, kept.filter(again), flagging, newest, upto_rowid=after.pings_rowid
+        )
         handled = walked.filter(pl.col("flags") != pl.col("new_flags")).select(
             columns[0], "ts", pl.col("new_flags").alias("flags")
         )

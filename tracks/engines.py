@@ -36,8 +36,7 @@ def open_store(
     """
     if is_lake(db):
         assert isinstance(db, str)
-        return LakeStore(*_lake(db, data_path), read_only=read_only,
-                         commit_retries=commit_retries)  # fmt: skip
+        return LakeStore(*_lake(db, data_path), read_only=read_only, commit_retries=commit_retries)
     if data_path is not None:
         raise StoreError(f"--data-path is for a DuckLake --db (ducklake:postgres:...), not {db}")
     if read_only and not Path(db).exists():

@@ -119,8 +119,11 @@ def opening_lock(catalog: str) -> Iterator[None]:
     cannot be reached, the block runs unlocked: the attach then fails with DuckDB's own
     message, as without the lock."""
     try:
-        con = psycopg.connect(catalog.removeprefix("postgres:"), autocommit=True,
-                              connect_timeout=OPENING_CONNECT_TIMEOUT_S)  # fmt: skip
+        con = psycopg.connect(
+            catalog.removeprefix("postgres:"),
+            autocommit=True,
+            connect_timeout=OPENING_CONNECT_TIMEOUT_S,
+        )
     except psycopg.Error:
         yield
         return
@@ -276,9 +279,13 @@ class LakeStore(Store):
         """Append alerts whose id is not stored yet (the first of a repeated id wins)."""
         frame = alerts.select(ALERTS.names).unique("alert_id", keep="first", maintain_order=True)
         with self.transaction() as con:
-            execute_with(con, "new_alerts", frame,
-                         "INSERT INTO alerts SELECT * FROM new_alerts n WHERE NOT EXISTS ("
-                         "SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)")  # fmt: skip
+            execute_with(
+                con,
+                "new_alerts",
+                frame,
+                "INSERT INTO alerts SELECT * FROM new_alerts n WHERE NOT EXISTS ("
+                "SELECT 1 FROM alerts a WHERE a.alert_id = n.alert_id)",
+            )
 
     def upsert_devices(self, devices: pl.DataFrame) -> None:
         """Replace the stored rows of these device ids with these rows."""
@@ -290,9 +297,13 @@ class LakeStore(Store):
                 f"{' or '.join(DEVICE_KINDS)}"
             )
         with self.transaction() as con:
-            execute_with(con, "devices_rows", frame,
-                         "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)",
-                         "INSERT INTO devices SELECT * FROM devices_rows")  # fmt: skip
+            execute_with(
+                con,
+                "devices_rows",
+                frame,
+                "DELETE FROM devices WHERE device_id IN (SELECT device_id FROM devices_rows)",
+                "INSERT INTO devices SELECT * FROM devices_rows",
+            )
 
 
 def migrate_lake(catalog: str, data_path: Path) -> str | None:

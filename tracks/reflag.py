@@ -102,10 +102,9 @@ class NewestFixes:
     def of(self, devices: pl.Series) -> pl.Series:
         """The newest stored fix (epoch us) of each device, null when none."""
         assert self._frame is not None
-        return (
-            pl.DataFrame({"device_id": devices})
-            .join(self._frame, on="device_id", how="left", maintain_order="left")["newest"]
-        )  # fmt: skip
+        return pl.DataFrame({"device_id": devices}).join(
+            self._frame, on="device_id", how="left", maintain_order="left"
+        )["newest"]
 
     def advance(self, pings: pl.DataFrame) -> None:
         """After a commit every row of ``pings`` is stored: move the newest fixes on."""
@@ -152,21 +151,26 @@ def _read_stored(
     """Stored fixes of each device of ``spans`` (device_id, start, until: fix times, until
     null for no end) with start <= ts <= until, sorted by (device_id, ts)."""
     # constant bounds, so the engine skips row groups and files by their min/max
-    bounds: list[object] = [spans["start"].min(), spans["device_id"].min(),
-                            spans["device_id"].max()]  # fmt: skip
+    bounds: list[object] = [
+        spans["start"].min(),
+        spans["device_id"].min(),
+        spans["device_id"].max(),
+    ]
     until = ""
     if spans["until"].null_count() == 0:
         until = " AND p.ts <= ?"
         bounds.append(spans["until"].max())
     return select_with(
-        con, "walk_spans", spans,
+        con,
+        "walk_spans",
+        spans,
         "SELECT p.rowid AS rowid, p.device_id, p.ts, p.lat, p.lon, p.acc, p.flags "
         "FROM pings p JOIN walk_spans w ON p.device_id = w.device_id AND p.ts >= w.start "
         "AND (w.until IS NULL OR p.ts <= w.until) "
         f"WHERE p.ts >= ? AND p.device_id BETWEEN ? AND ?{until}{_rowid_bound(upto_rowid)} "
         "ORDER BY p.device_id, p.ts",
         bounds,
-    )  # fmt: skip
+    )
 
 
 def rewalk_late(
@@ -188,8 +192,13 @@ def rewalk_late(
         pl.col("ts").min().alias("start"), pl.col("ts").max().alias("until")
     )
     first = spans.select("device_id", pl.col("start").alias("ts"))
-    previous = select_with(con, "first_fix", first, previous_sql(upto_rowid),
-                       previous_params(first, flagging.lookback_s))  # fmt: skip
+    previous = select_with(
+        con,
+        "first_fix",
+        first,
+        previous_sql(upto_rowid),
+        previous_params(first, flagging.lookback_s),
+    )
     ahead = spans.with_columns(pl.col("until") + pl.duration(seconds=WALK_AHEAD_S))
     stored = _read_stored(con, ahead, upto_rowid)
     # devices with stored fixes after the first read

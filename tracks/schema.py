@@ -193,25 +193,32 @@ ALERTS_PUBLISHED = Table(
 PING_CHANGES = Table(
     "ping_changes",
     (
-        Column("quarter", "BIGINT", "quarter-hour of fix time: epoch microseconds // 900e6",
-               False, "PRIMARY KEY"),
+        Column(
+            "quarter",
+            "BIGINT",
+            "quarter-hour of fix time: epoch microseconds // 900e6",
+            False,
+            "PRIMARY KEY",
+        ),
         Column("changes", "BIGINT", "pings stored (or removed) with a fix time in it", False),
     ),
     "written with the pings: a derived day is current while these sums over it are unchanged",
-)  # fmt: skip
+)
 DERIVED_DAYS = Table(
     "derived_days",
     (
-        Column("day", "DATE", "the service day, in the deployment's time zone", False,
-               "PRIMARY KEY"),
+        Column(
+            "day", "DATE", "the service day, in the deployment's time zone", False, "PRIMARY KEY"
+        ),
         Column("through", "TIMESTAMPTZ", "the facts are of [the day's start, through)", False),
         Column("fingerprint", "VARCHAR", "grids and settings the facts were derived with", False),
-        Column("changes", "BIGINT", "ping_changes summed over the day's quarters when derived",
-               False),
+        Column(
+            "changes", "BIGINT", "ping_changes summed over the day's quarters when derived", False
+        ),
         Column("derived_at", "TIMESTAMPTZ", "when", False),
     ),
     "the days whose patrol facts are derived (docs/storage.md, derived data)",
-)  # fmt: skip
+)
 _ACROSS = Column("across", "BOOLEAN", "from segments across the day's end midnight", False)
 DERIVED_VISITS = Table(
     "derived_visits",
@@ -259,13 +266,26 @@ DERIVED_GRID_CELLS = Table(
 
 #: The derived patrol data, rebuilt from ``pings`` (``gridpatrol derive``).
 DERIVED_TABLES: tuple[Table, ...] = (
-    DERIVED_DAYS, DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS, DERIVED_GRID_CELLS,
-)  # fmt: skip
+    DERIVED_DAYS,
+    DERIVED_VISITS,
+    DERIVED_TIME,
+    DERIVED_CELLS,
+    DERIVED_GRID_CELLS,
+)
 
 ALL_TABLES: tuple[Table, ...] = (
-    SCHEMA_VERSION_TABLE, PINGS, REJECTED, COUNTERS, DEVICES, DEVICE_EVENTS, GRIDS, ALERTS,
-    ALERTS_PUBLISHED, PING_CHANGES, *DERIVED_TABLES,
-)  # fmt: skip
+    SCHEMA_VERSION_TABLE,
+    PINGS,
+    REJECTED,
+    COUNTERS,
+    DEVICES,
+    DEVICE_EVENTS,
+    GRIDS,
+    ALERTS,
+    ALERTS_PUBLISHED,
+    PING_CHANGES,
+    *DERIVED_TABLES,
+)
 
 #: The DDL the store applies on open.
 TABLES = "\n".join(t.ddl for t in ALL_TABLES)

@@ -53,7 +53,7 @@ from tracks.schema import (
     SCHEMA_VERSION,
     TABLES,
     Table,
-)  # fmt: skip
+)
 
 log = logging.getLogger("gridpatrol.store")
 
@@ -103,7 +103,7 @@ def execute_with(
     params: list[object] | None = None,
 ) -> int:
     """Run each statement of ``sql`` with ``frame`` registered as the view ``name``; returns
-    the count row of the last (the rows an INSERT added)."""  # fmt: skip
+    the count row of the last (the rows an INSERT added)."""
     con.register(name, frame)
     try:
         row = None
@@ -270,8 +270,9 @@ class Store:
                         "SELECT b.row FROM batch_pings b WHERE NOT EXISTS ("
                         "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
                         "AND p.device_id BETWEEN ? AND ? "
-                        "AND p.device_id = b.device_id AND p.ts = b.ts)", bounds,
-                    ).fetchall()  # fmt: skip
+                        "AND p.device_id = b.device_id AND p.ts = b.ts)",
+                        bounds,
+                    ).fetchall()
                 finally:
                     con.unregister("batch_pings")
                 late = np.sort(np.fromiter((r for (r,) in found), np.int64, len(found)))
@@ -287,11 +288,19 @@ class Store:
                 )
                 self.mark_changed(con, rows["ts"])
             if rejected.height:
-                execute_with(con, "batch_rejected", rejected,
-                             "INSERT INTO rejected SELECT * FROM batch_rejected")  # fmt: skip
+                execute_with(
+                    con,
+                    "batch_rejected",
+                    rejected,
+                    "INSERT INTO rejected SELECT * FROM batch_rejected",
+                )
             if events is not None and events.height:
-                execute_with(con, "batch_events", events,
-                             "INSERT INTO device_events SELECT * FROM batch_events")  # fmt: skip
+                execute_with(
+                    con,
+                    "batch_events",
+                    events,
+                    "INSERT INTO device_events SELECT * FROM batch_events",
+                )
             increments = dict(counters)
             increments["stored"] = increments.get("stored", 0) + stored
             increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
@@ -357,9 +366,13 @@ class Store:
         """Add increments (key, value) to a table of counts keyed by its first column, in
         the caller's transaction."""
         key, value = (c.name for c in table.columns)
-        execute_with(con, "increments", frame,
-                     f"INSERT INTO {table.name} SELECT * FROM increments "
-                     f"ON CONFLICT ({key}) DO UPDATE SET {value} = {value} + excluded.{value}")  # fmt: skip
+        execute_with(
+            con,
+            "increments",
+            frame,
+            f"INSERT INTO {table.name} SELECT * FROM increments "
+            f"ON CONFLICT ({key}) DO UPDATE SET {value} = {value} + excluded.{value}",
+        )
 
     def mark_changed(self, con: duckdb.DuckDBPyConnection, ts: pl.Series) -> None:
         """Count pings stored or removed with these fix times in ``ping_changes``, in the
@@ -367,9 +380,11 @@ class Store:
         if ts.len() == 0:
             return
         frame = (
-            (ts.dt.epoch("us") // QUARTER_US).alias("quarter").value_counts(name="changes")
+            (ts.dt.epoch("us") // QUARTER_US)
+            .alias("quarter")
+            .value_counts(name="changes")
             .cast({"quarter": pl.Int64, "changes": pl.Int64})
-        )  # fmt: skip
+        )
         self._increment(con, PING_CHANGES, frame)
 
     def replace_derived_day(
@@ -400,39 +415,57 @@ class Store:
     def replace_grid_cells(self, rows: pl.DataFrame) -> None:
         """Replace every leaf's coverage cells (the ``derived_grid_cells`` schema)."""
         with self.transaction() as con:
-            execute_with(con, "cells", rows.select(DERIVED_GRID_CELLS.names).cast(DERIVED_GRID_CELLS.schema),
-                         "DELETE FROM derived_grid_cells", "INSERT INTO derived_grid_cells SELECT * FROM cells")  # fmt: skip
+            execute_with(
+                con,
+                "cells",
+                rows.select(DERIVED_GRID_CELLS.names).cast(DERIVED_GRID_CELLS.schema),
+                "DELETE FROM derived_grid_cells",
+                "INSERT INTO derived_grid_cells SELECT * FROM cells",
+            )
 
     def write_alerts(self, alerts: pl.DataFrame) -> None:
         """Append alerts (ALERTS_SCHEMA); an alert id already stored is kept as it was."""
         with self.transaction() as con:
-            execute_with(con, "new_alerts", alerts.select(list(ALERTS_SCHEMA.names())),
-                         "INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts")  # fmt: skip
+            execute_with(
+                con,
+                "new_alerts",
+                alerts.select(list(ALERTS_SCHEMA.names())),
+                "INSERT OR IGNORE INTO alerts SELECT * FROM new_alerts",
+            )
 
     def write_published(self, alert_ids: list[str]) -> None:
         """Record these stored alerts as published (append-only: a repeated id is harmless)."""
         if not alert_ids:
             return
         frame = pl.DataFrame(
-            {"alert_id": alert_ids,
-             "published_at": [dt.datetime.now(dt.UTC)] * len(alert_ids)},
+            {"alert_id": alert_ids, "published_at": [dt.datetime.now(dt.UTC)] * len(alert_ids)},
             schema=ALERTS_PUBLISHED.schema,
-        )  # fmt: skip
+        )
         with self.transaction() as con:
-            execute_with(con, "published", frame,
-                         "INSERT INTO alerts_published SELECT * FROM published")  # fmt: skip
+            execute_with(
+                con, "published", frame, "INSERT INTO alerts_published SELECT * FROM published"
+            )
 
     def replace_grids(self, grids: pl.DataFrame) -> None:
         """Replace every stored grid with these rows (the ``grids`` table's schema)."""
         with self.transaction() as con:
-            execute_with(con, "grid_rows", grids.select(GRIDS.names).cast(GRIDS.schema),
-                         "DELETE FROM grids", "INSERT INTO grids SELECT * FROM grid_rows")  # fmt: skip
+            execute_with(
+                con,
+                "grid_rows",
+                grids.select(GRIDS.names).cast(GRIDS.schema),
+                "DELETE FROM grids",
+                "INSERT INTO grids SELECT * FROM grid_rows",
+            )
 
     def upsert_devices(self, devices: pl.DataFrame) -> None:
         """Insert these registry rows, replacing a stored device with the same id."""
         with self.transaction() as con:
-            execute_with(con, "devices_rows", devices.select(DEVICES.names).cast(DEVICES.schema),
-                         "INSERT OR REPLACE INTO devices SELECT * FROM devices_rows")  # fmt: skip
+            execute_with(
+                con,
+                "devices_rows",
+                devices.select(DEVICES.names).cast(DEVICES.schema),
+                "INSERT OR REPLACE INTO devices SELECT * FROM devices_rows",
+            )
 
     def _wal_bytes(self) -> int:
         try:

@@ -32,19 +32,28 @@ def list_alerts(
     since: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, object]]:
-    start = (parse_time(since, "since") if since is not None
-             else dt.datetime.now(dt.UTC) - dt.timedelta(days=1))  # fmt: skip
+    start = (
+        parse_time(since, "since")
+        if since is not None
+        else dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    )
     tz = ZoneInfo(context.geofence.timezone)
     out = []
     for row in read_alerts(context.store, start, limit).iter_rows(named=True):
         grid_id = row["grid_id"]
         if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
             continue
-        out.append({
-            "alert_id": row["alert_id"], "kind": row["kind"], "grid_id": grid_id,
-            "device_id": row["device_id"], "at": row["ts"].astimezone(tz).isoformat(),
-            "raised_at": row["raised_at"].astimezone(tz).isoformat(), "detail": row["detail"],
-        })  # fmt: skip
+        out.append(
+            {
+                "alert_id": row["alert_id"],
+                "kind": row["kind"],
+                "grid_id": grid_id,
+                "device_id": row["device_id"],
+                "at": row["ts"].astimezone(tz).isoformat(),
+                "raised_at": row["raised_at"].astimezone(tz).isoformat(),
+                "detail": row["detail"],
+            }
+        )
     return out
 
 
@@ -60,10 +69,14 @@ GRID_STATUS: dict[AlertKind, GridStatus] = {AlertKind.OVERDUE: "overdue", AlertK
 def alert_kinds(principal: Auth) -> list[dict[str, object]]:
     ends = {end: begin for begin, end in ENDED_BY.items()}
     return [
-        {"kind": kind, "ends": ends.get(kind), "ended_by": ENDED_BY.get(kind),
-         "grid_status": GRID_STATUS.get(kind)}
+        {
+            "kind": kind,
+            "ends": ends.get(kind),
+            "ended_by": ENDED_BY.get(kind),
+            "grid_status": GRID_STATUS.get(kind),
+        }
         for kind in AlertKind
-    ]  # fmt: skip
+    ]
 
 
 @router.get(
@@ -97,5 +110,8 @@ async def stream_alerts(request: Request, context: Context, principal: Auth) -> 
         finally:
             context.hub.unsubscribe(queue)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -44,11 +44,19 @@ def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
         if not principal.sees_grid(grid_id):
             continue
         online = live is not None and live.is_online(device_id)
-        out.append({
-            "device_id": device_id, "kind": kind, "worker": worker, "assigned_grid": grid_id,
-            "last_seen": _iso(ts, tz), "lat": lat, "lon": lon, "current_grid": current,
-            "online": online,
-        })  # fmt: skip
+        out.append(
+            {
+                "device_id": device_id,
+                "kind": kind,
+                "worker": worker,
+                "assigned_grid": grid_id,
+                "last_seen": _iso(ts, tz),
+                "lat": lat,
+                "lon": lon,
+                "current_grid": current,
+                "online": online,
+            }
+        )
     return out
 
 
@@ -91,24 +99,35 @@ def device_track(
         raise ApiError(404, f"no device {device_id!r}")
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
     if format == "csv":
-        return Response(track.write_csv(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})  # fmt: skip
+        return Response(
+            track.write_csv(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if format == "parquet":
         buf = io.BytesIO()
         track.write_parquet(buf)
-        return Response(buf.getvalue(), media_type="application/vnd.apache.parquet",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})  # fmt: skip
+        return Response(
+            buf.getvalue(),
+            media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
+        )
     tz = ZoneInfo(context.geofence.timezone)
     if format == "gpx":
         points = "".join(
             f'<trkpt lat="{lat}" lon="{lon}"><time>{ts.astimezone(dt.UTC).isoformat()}</time></trkpt>'
             for lat, lon, ts in track.select("lat", "lon", "ts").iter_rows()
         )
-        gpx = ('<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="gridpatrol" '
-               'xmlns="http://www.topografix.com/GPX/1/1">'
-               f"<trk><name>{escape(device_id)}</name><trkseg>{points}</trkseg></trk></gpx>")  # fmt: skip
-        return Response(gpx, media_type="application/gpx+xml",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.gpx"'})  # fmt: skip
+        gpx = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<gpx version="1.1" creator="gridpatrol" '
+            'xmlns="http://www.topografix.com/GPX/1/1">'
+            f"<trk><name>{escape(device_id)}</name><trkseg>{points}</trkseg></trk></gpx>"
+        )
+        return Response(
+            gpx,
+            media_type="application/gpx+xml",
+            headers={"Content-Disposition": f'attachment; filename="{name}.gpx"'},
+        )
     coords = [[lon, lat] for lon, lat in track.select("lon", "lat").iter_rows()]
     feature = {
         "type": "Feature",

@@ -58,17 +58,24 @@ def list_grids(
                 status = "overdue"
             elif last_visit is None:
                 status = "no_data"
-        features.append({
-            "type": "Feature",
-            "id": grid.id,
-            "properties": {
-                "id": grid.id, "name": grid.name, "parent": grid.parent,
-                "is_leaf": grid.id in tree.position, "interval_min": grid.interval_s / 60,
-                "service_hours": grid.service_hours, "last_visit": last_visit,
-                "overdue_since": overdue_since, "status": status,
-            },
-            "geometry": geometries.get(grid.id),
-        })  # fmt: skip
+        features.append(
+            {
+                "type": "Feature",
+                "id": grid.id,
+                "properties": {
+                    "id": grid.id,
+                    "name": grid.name,
+                    "parent": grid.parent,
+                    "is_leaf": grid.id in tree.position,
+                    "interval_min": grid.interval_s / 60,
+                    "service_hours": grid.service_hours,
+                    "last_visit": last_visit,
+                    "overdue_since": overdue_since,
+                    "status": status,
+                },
+                "geometry": geometries.get(grid.id),
+            }
+        )
     today = dt.datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     return {
         "type": "FeatureCollection",

@@ -41,12 +41,26 @@ def _check_device(context: Context, principal: Auth, device_id: str | None) -> N
         raise ApiError(403, f"device {device_id!r} is outside your grids")
 
 
-def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
-            grid_id: str | None = None, device_id: str | None = None) -> list[dict[str, object]]:  # fmt: skip
+def _report(
+    kind: str,
+    context: Context,
+    principal: Auth,
+    window: TimeWindow,
+    grid_id: str | None = None,
+    device_id: str | None = None,
+) -> list[dict[str, object]]:
     _check_grid(context, principal, grid_id)
     _check_device(context, principal, device_id)
-    rows = run_report(kind, report_grids(context), context.store, window.start, window.end,
-                      context.geofence, grid_id=grid_id, device_id=device_id)  # fmt: skip
+    rows = run_report(
+        kind,
+        report_grids(context),
+        context.store,
+        window.start,
+        window.end,
+        context.geofence,
+        grid_id=grid_id,
+        device_id=device_id,
+    )
     return [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
 
 
@@ -55,8 +69,9 @@ def _report(kind: str, context: Context, principal: Auth, window: TimeWindow,
     response_model=list[ComplianceRow],
     summary="The interval rule per grid (leaves, then parents)",
 )
-def compliance(context: Context, principal: Auth, window: TimeWindow,
-               grid_id: GridId = None) -> list[dict[str, object]]:  # fmt: skip
+def compliance(
+    context: Context, principal: Auth, window: TimeWindow, grid_id: GridId = None
+) -> list[dict[str, object]]:
     return _report("compliance", context, principal, window, grid_id=grid_id)
 
 
@@ -65,8 +80,13 @@ def compliance(context: Context, principal: Auth, window: TimeWindow,
     response_model=list[CoverageRow] | list[DeviceCoverageRow],
     summary="Coverage per grid, or of one device's assigned grid",
 )
-def coverage(context: Context, principal: Auth, window: TimeWindow, grid_id: GridId = None,
-             device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
+def coverage(
+    context: Context,
+    principal: Auth,
+    window: TimeWindow,
+    grid_id: GridId = None,
+    device_id: DeviceId = None,
+) -> list[dict[str, object]]:
     return _report("coverage", context, principal, window, grid_id=grid_id, device_id=device_id)
 
 
@@ -75,8 +95,9 @@ def coverage(context: Context, principal: Auth, window: TimeWindow, grid_id: Gri
     response_model=list[PresenceRow],
     summary="Presence (到位率) per device in its assigned grid",
 )
-def presence(context: Context, principal: Auth, window: TimeWindow,
-             device_id: DeviceId = None) -> list[dict[str, object]]:  # fmt: skip
+def presence(
+    context: Context, principal: Auth, window: TimeWindow, device_id: DeviceId = None
+) -> list[dict[str, object]]:
     return _report("presence", context, principal, window, device_id=device_id)
 
 
@@ -85,8 +106,11 @@ def presence(context: Context, principal: Auth, window: TimeWindow,
     response_model=list[ScorecardRow],
     summary="Each worker's day: presence, coverage, compliance, score",
 )
-def scorecard(context: Context, principal: Auth,
-              date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")]) -> list[dict[str, object]]:  # fmt: skip
+def scorecard(
+    context: Context,
+    principal: Auth,
+    date: Annotated[dt.date, Query(description="service day, YYYY-MM-DD")],
+) -> list[dict[str, object]]:
     if not dt.date(1970, 1, 2) <= date <= dt.date(9999, 12, 30):
         raise ApiError(422, f"date: {date.isoformat()} is out of range")
     rows = run_scorecard(report_grids(context), context.store, date, context.geofence)
@@ -101,17 +125,31 @@ WorkbookKind = Literal["compliance", "coverage", "presence", "scorecard", "all"]
     "/reports/{kind}.xlsx",
     summary="The same reports as a workbook (gridpatrol report KIND --format xlsx)",
     response_class=Response,
-    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
-                     "description": "one sheet per report (scorecard: daily and the means)"}},
-)  # fmt: skip
-def workbook(context: Context, principal: Auth, window: TimeWindow, kind: WorkbookKind,
-             lang: Literal["zh", "en"] = "zh") -> Response:  # fmt: skip
-    sheets = run_reports(kind, report_grids(context), context.store, window.start, window.end,
-                         context.geofence)  # fmt: skip
-    seen = {k: [r for r in rows if principal.sees_grid(str(r["grid_id"]))]
-            for k, rows in sheets.items()}  # fmt: skip
+    responses={
+        200: {
+            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "one sheet per report (scorecard: daily and the means)",
+        }
+    },
+)
+def workbook(
+    context: Context,
+    principal: Auth,
+    window: TimeWindow,
+    kind: WorkbookKind,
+    lang: Literal["zh", "en"] = "zh",
+) -> Response:
+    sheets = run_reports(
+        kind, report_grids(context), context.store, window.start, window.end, context.geofence
+    )
+    seen = {
+        k: [r for r in rows if principal.sees_grid(str(r["grid_id"]))] for k, rows in sheets.items()
+    }
     out = io.BytesIO()
     write_workbook(out, seen, timezone=context.geofence.timezone, language=lang)
     name = f"{kind}-{window.start:%Y%m%d}-{window.end:%Y%m%d}.xlsx"
-    return Response(out.getvalue(), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    return Response(
+        out.getvalue(),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -61,10 +61,12 @@ class Session(asyncio.Protocol):
         self.gateway = gateway
         settings = gateway.settings
         self.reader = FrameReader(settings.max_frame_bytes)
-        self.reassembly = Reassembly(max_parts=settings.max_subpackages,
-                                     max_bytes=settings.max_reassembly_bytes,
-                                     max_open=settings.max_open_reassemblies,
-                                     timeout_s=settings.subpackage_timeout_s)  # fmt: skip
+        self.reassembly = Reassembly(
+            max_parts=settings.max_subpackages,
+            max_bytes=settings.max_reassembly_bytes,
+            max_open=settings.max_open_reassemblies,
+            timeout_s=settings.subpackage_timeout_s,
+        )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.authenticated: str | None = None  # the phone that authenticated
@@ -203,8 +205,9 @@ class Session(asyncio.Protocol):
                 lambda done: self.answer_acked(header, done.result(), count, label)
             )
 
-    def answer_acked(self, header: Header, reasons: list[Drop | None], count: int,
-                     label: str) -> None:  # fmt: skip
+    def answer_acked(
+        self, header: Header, reasons: list[Drop | None], count: int, label: str
+    ) -> None:
         failed = next((r for r in reasons if r is not None), None)
         if failed is not None:
             self.gateway.metrics.drop(failed, self.peer, count)
@@ -243,15 +246,20 @@ class Gateway:
     async def start(self) -> None:
         host, port = parse_host_port(self.settings.listen)
         self.publisher.start()
-        self._server = await self.loop.create_server(lambda: Session(self), host, port,
-                                                     backlog=4096)  # fmt: skip
+        self._server = await self.loop.create_server(
+            lambda: Session(self), host, port, backlog=4096
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = self.loop.create_task(self._sweep())
         if self.settings.http:
             http_host, http_port = parse_host_port(self.settings.http)
             self._http = serve_http(http_host, http_port, self.metrics, self.health)
-        log.info("JT/T 808 gateway listening on %s:%d, publishing to %s", host, self.port,
-                 self.settings.broker)  # fmt: skip
+        log.info(
+            "JT/T 808 gateway listening on %s:%d, publishing to %s",
+            host,
+            self.port,
+            self.settings.broker,
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -273,8 +281,11 @@ class Gateway:
         self.publisher.stop()
 
     def health(self) -> dict[str, object]:
-        return {"broker": self.publisher.connected.is_set(), "connections": len(self.sessions),
-                "pending_publishes": self.publisher.pending}  # fmt: skip
+        return {
+            "broker": self.publisher.connected.is_set(),
+            "connections": len(self.sessions),
+            "pending_publishes": self.publisher.pending,
+        }
 
     def admit(self, session: Session) -> bool:
         if len(self.sessions) >= self.settings.max_connections:
@@ -290,8 +301,12 @@ class Gateway:
 
     async def _sweep(self) -> None:
         """Close idle connections and expire incomplete subpackaged messages."""
-        every = min(5.0, self.settings.idle_timeout_s / 4, self.settings.subpackage_timeout_s / 4,
-                    self.settings.puback_timeout_s / 4)  # fmt: skip
+        every = min(
+            5.0,
+            self.settings.idle_timeout_s / 4,
+            self.settings.subpackage_timeout_s / 4,
+            self.settings.puback_timeout_s / 4,
+        )
         while True:
             await asyncio.sleep(every)
             now = self.loop.time()
@@ -347,8 +362,9 @@ class GatewayThread:
     def start(self, timeout_s: float = 10.0) -> Gateway:
         self._thread.start()
         if not self._ready.wait(timeout_s) or self.gateway is None:
-            raise ConfigError(f"the JT/T 808 gateway did not start on {self.settings.listen}: "
-                              f"{self._error}")  # fmt: skip
+            raise ConfigError(
+                f"the JT/T 808 gateway did not start on {self.settings.listen}: {self._error}"
+            )
         return self.gateway
 
     def stop(self) -> None:

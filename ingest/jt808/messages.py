@@ -56,8 +56,14 @@ class Location:
 
     def to_ping(self) -> dict[str, float]:
         """The native payload object of docs/mqtt.md."""
-        return {"ts": self.ts, "lat": self.lat, "lon": self.lon, "spd": round(self.speed / 36, 3),
-                "hdg": self.direction, "alt": self.alt_m}  # fmt: skip
+        return {
+            "ts": self.ts,
+            "lat": self.lat,
+            "lon": self.lon,
+            "spd": round(self.speed / 36, 3),
+            "hdg": self.direction,
+            "alt": self.alt_m,
+        }
 
 
 def read_time(data: bytes) -> float | Drop:
@@ -95,22 +101,44 @@ def parse_location(body: bytes) -> Location | Drop:
         extras.append((item, body[at + 2 : at + 2 + size]))
         at += 2 + size
     return Location(
-        alarm, status, -lat / 1e6 if status & STATUS_SOUTH else lat / 1e6,
-        -lon / 1e6 if status & STATUS_WEST else lon / 1e6, alt, speed, direction, ts,
+        alarm,
+        status,
+        -lat / 1e6 if status & STATUS_SOUTH else lat / 1e6,
+        -lon / 1e6 if status & STATUS_WEST else lon / 1e6,
+        alt,
+        speed,
+        direction,
+        ts,
         tuple(extras),
-    )  # fmt: skip
+    )
 
 
 def build_location(
-    lat: float, lon: float, ts: float, *, speed: int = 0, direction: int = 0, alt_m: int = 0,
-    alarm: int = 0, status: int = STATUS_POSITIONED, extras: tuple[tuple[int, bytes], ...] = (),
-) -> bytes:  # fmt: skip
+    lat: float,
+    lon: float,
+    ts: float,
+    *,
+    speed: int = 0,
+    direction: int = 0,
+    alt_m: int = 0,
+    alarm: int = 0,
+    status: int = STATUS_POSITIONED,
+    extras: tuple[tuple[int, bytes], ...] = (),
+) -> bytes:
     if lat < 0:
         status |= STATUS_SOUTH
     if lon < 0:
         status |= STATUS_WEST
-    body = _BASIC.pack(alarm, status, round(abs(lat) * 1e6), round(abs(lon) * 1e6), alt_m,
-                       speed, direction, write_time(ts))  # fmt: skip
+    body = _BASIC.pack(
+        alarm,
+        status,
+        round(abs(lat) * 1e6),
+        round(abs(lon) * 1e6),
+        alt_m,
+        speed,
+        direction,
+        write_time(ts),
+    )
     return body + b"".join(bytes((item, len(value))) + value for item, value in extras)
 
 
@@ -153,8 +181,12 @@ def build_auth(code: str, version: int | None, imei: str = "", software: str = "
     raw = code.encode("latin-1")
     if version is None:
         return raw
-    return (bytes((len(raw),)) + raw + imei.encode().ljust(15, b"\x00")[:15]
-            + software.encode().ljust(20, b"\x00")[:20])  # fmt: skip
+    return (
+        bytes((len(raw),))
+        + raw
+        + imei.encode().ljust(15, b"\x00")[:15]
+        + software.encode().ljust(20, b"\x00")[:20]
+    )
 
 
 def build_register(version: int | None, *, terminal_id: str, plate: str = "") -> bytes:

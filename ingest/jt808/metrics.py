@@ -16,8 +16,15 @@ from ingest.jt808.reasons import Drop
 
 log = logging.getLogger("gridpatrol.jt808")
 
-MESSAGE_NAMES = {0x0001: "0x0001", 0x0002: "0x0002", 0x0003: "0x0003", 0x0100: "0x0100",
-                 0x0102: "0x0102", 0x0200: "0x0200", 0x0704: "0x0704"}  # fmt: skip
+MESSAGE_NAMES = {
+    0x0001: "0x0001",
+    0x0002: "0x0002",
+    0x0003: "0x0003",
+    0x0100: "0x0100",
+    0x0102: "0x0102",
+    0x0200: "0x0200",
+    0x0704: "0x0704",
+}
 
 
 class Metrics:
@@ -25,19 +32,32 @@ class Metrics:
 
     def __init__(self, log_every_s: float) -> None:
         self.registry = CollectorRegistry()
-        self.messages = Counter("gridpatrol_jt808_messages", "whole messages received, by id "
-                                "(other: ids we do not handle)", ["message"],
-                                registry=self.registry)  # fmt: skip
-        self.dropped = Counter("gridpatrol_jt808_dropped", "frames, messages, pings or "
-                               "connections dropped or refused, by reason", ["reason"],
-                               registry=self.registry)  # fmt: skip
-        self.pings = Counter("gridpatrol_jt808_pings_published", "pings acknowledged by the "
-                             "broker, by whether the connection had authenticated",
-                             ["authenticated"], registry=self.registry)  # fmt: skip
-        self.connections = Gauge("gridpatrol_jt808_connections", "open terminal connections",
-                                 registry=self.registry)  # fmt: skip
-        self.pending = Gauge("gridpatrol_jt808_pending_publishes", "published, not yet "
-                             "acknowledged by the broker", registry=self.registry)  # fmt: skip
+        self.messages = Counter(
+            "gridpatrol_jt808_messages",
+            "whole messages received, by id (other: ids we do not handle)",
+            ["message"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "gridpatrol_jt808_dropped",
+            "frames, messages, pings or connections dropped or refused, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.pings = Counter(
+            "gridpatrol_jt808_pings_published",
+            "pings acknowledged by the broker, by whether the connection had authenticated",
+            ["authenticated"],
+            registry=self.registry,
+        )
+        self.connections = Gauge(
+            "gridpatrol_jt808_connections", "open terminal connections", registry=self.registry
+        )
+        self.pending = Gauge(
+            "gridpatrol_jt808_pending_publishes",
+            "published, not yet acknowledged by the broker",
+            registry=self.registry,
+        )
         for reason in Drop:  # every reason shows, at 0, from the start
             self.dropped.labels(reason.value)
         self.log_every_s = log_every_s
@@ -60,8 +80,9 @@ class Metrics:
         log.warning("jt808: %s from %s%s", reason.value, peer, more)
 
 
-def serve_http(host: str, port: int, metrics: Metrics, healthy: Callable[[], dict[str, object]]
-               ) -> ThreadingHTTPServer:  # fmt: skip
+def serve_http(
+    host: str, port: int, metrics: Metrics, healthy: Callable[[], dict[str, object]]
+) -> ThreadingHTTPServer:
     """/metrics and /health on a daemon thread; the caller shuts the server down."""
 
     class Handler(BaseHTTPRequestHandler):

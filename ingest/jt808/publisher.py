@@ -41,8 +41,11 @@ class Publisher:
         self._acks: list[tuple[int, bool]] = []  # from paho's thread, drained on the loop
         self._lock = threading.Lock()  # held for an append or a swap, never across paho calls
         v5 = settings.protocol == "5"
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
-                             protocol=paho.MQTTv5 if v5 else paho.MQTTv311)  # fmt: skip
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        )
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         if settings.username:
@@ -119,6 +122,7 @@ class Publisher:
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self.connected.is_set():
-            log.warning("lost the broker %s:%d (%s); reports stay unanswered", self.host,
-                        self.port, reason)  # fmt: skip
+            log.warning(
+                "lost the broker %s:%d (%s); reports stay unanswered", self.host, self.port, reason
+            )
         self.connected.clear()

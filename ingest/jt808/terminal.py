@@ -20,8 +20,9 @@ class NoAnswer(Exception):
 
 
 class Terminal:
-    def __init__(self, phone: str, version: int | None = None, *, timeout_s: float = 5.0,
-                 retries: int = 3) -> None:  # fmt: skip
+    def __init__(
+        self, phone: str, version: int | None = None, *, timeout_s: float = 5.0, retries: int = 3
+    ) -> None:
         self.phone = phone
         self.version = version
         self.timeout_s = timeout_s
@@ -66,8 +67,9 @@ class Terminal:
         assert not isinstance(parsed, m.Drop)
         return parsed[2]
 
-    async def request(self, msg_id: int, body: bytes, part_size: int = MAX_BODY
-                      ) -> tuple[int, bytes]:  # fmt: skip
+    async def request(
+        self, msg_id: int, body: bytes, part_size: int = MAX_BODY
+    ) -> tuple[int, bytes]:
         """Send (in subpackages of ``part_size`` bytes when longer), return the answer to the
         last part: (message id, body)."""
         parts = [body[i : i + part_size] for i in range(0, len(body), part_size)] or [b""]
@@ -75,8 +77,9 @@ class Terminal:
         for index, part in enumerate(parts, 1):
             self.serial = (self.serial + 1) & 0xFFFF
             total = len(parts) if len(parts) > 1 else 0
-            header = Header(msg_id, self.phone, self.serial, self.version, 0, total,
-                            index if total else 0)  # fmt: skip
+            header = Header(
+                msg_id, self.phone, self.serial, self.version, 0, total, index if total else 0
+            )
             answer = await self._send(header.serial, encode_frame(build_message(header, part)))
         return answer
 

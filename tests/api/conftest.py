@@ -47,10 +47,15 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
     _, admin = add_token(tokens, "admin", [], "ops")
     _, supervisor = add_token(tokens, "supervisor", ["C"], "Zhao")
     port = free_port()
-    ingest = IngestSettings(broker=broker.url, client_id=f"api-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=5, batch_age_ms=50)  # fmt: skip
-    options = ServeOptions(db=folder / "gp.db", grids=grids, devices=devices,
-                           http=f"127.0.0.1:{port}", tokens=tokens)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"api-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
+    options = ServeOptions(
+        db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
+    )
     service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
@@ -64,9 +69,21 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
             ]
             messages.append((f"gridpatrol/v1/ping/{device}", json.dumps(fixes).encode()))
         publish_all(broker, messages)
-        wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
-                 == 100, what="100 pings stored")  # fmt: skip
+        wait_for(
+            lambda: (
+                service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0] == 100
+            ),
+            what="100 pings stored",
+        )
         start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 3600))
         end = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + 60))
-        yield Served(service, f"http://127.0.0.1:{port}", admin, supervisor, tokens, start, end,
-                     now - 600 + 10 * 49)  # fmt: skip
+        yield Served(
+            service,
+            f"http://127.0.0.1:{port}",
+            admin,
+            supervisor,
+            tokens,
+            start,
+            end,
+            now - 600 + 10 * 49,
+        )

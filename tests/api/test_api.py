@@ -43,20 +43,49 @@ def test_missing_and_wrong_tokens_get_401_in_the_one_error_shape(served: Served)
 
 def test_bad_parameters_get_422_saying_which_and_why(served: Served):
     a = served.admin
-    assert_error(served.get("/api/v1/compliance", a, start="yesterday", end=served.end), 422,
-                 "invalid_parameter", "start: 'yesterday' is not an ISO 8601 time")  # fmt: skip
-    assert_error(served.get("/api/v1/compliance", a, start=served.end, end=served.start), 422,
-                 "invalid_parameter", "end: must be after start")  # fmt: skip
-    assert_error(served.get("/api/v1/compliance", a, start="2026-01-01T00:00:00+08:00",
-                            end="2026-06-01T00:00:00+08:00"), 422, "invalid_parameter",
-                 "exceeds the maximum of 31 days")  # fmt: skip
-    assert_error(served.get("/api/v1/compliance", a, start="2026-01-01T00:00:00", end=served.end),
-                 422, "invalid_parameter", "needs a UTC offset")  # fmt: skip
-    assert_error(served.get("/api/v1/compliance", a, end=served.end), 422, "invalid_parameter",
-                 "start")  # fmt: skip
-    assert_error(served.get("/api/v1/compliance", a, start="0001-01-01T00:00:00+08:00",
-                            end="0001-01-02T00:00:00+08:00"), 422, "invalid_parameter",
-                 "out of range")  # fmt: skip
+    assert_error(
+        served.get("/api/v1/compliance", a, start="yesterday", end=served.end),
+        422,
+        "invalid_parameter",
+        "start: 'yesterday' is not an ISO 8601 time",
+    )
+    assert_error(
+        served.get("/api/v1/compliance", a, start=served.end, end=served.start),
+        422,
+        "invalid_parameter",
+        "end: must be after start",
+    )
+    assert_error(
+        served.get(
+            "/api/v1/compliance",
+            a,
+            start="2026-01-01T00:00:00+08:00",
+            end="2026-06-01T00:00:00+08:00",
+        ),
+        422,
+        "invalid_parameter",
+        "exceeds the maximum of 31 days",
+    )
+    assert_error(
+        served.get("/api/v1/compliance", a, start="2026-01-01T00:00:00", end=served.end),
+        422,
+        "invalid_parameter",
+        "needs a UTC offset",
+    )
+    assert_error(
+        served.get("/api/v1/compliance", a, end=served.end), 422, "invalid_parameter", "start"
+    )
+    assert_error(
+        served.get(
+            "/api/v1/compliance",
+            a,
+            start="0001-01-01T00:00:00+08:00",
+            end="0001-01-02T00:00:00+08:00",
+        ),
+        422,
+        "invalid_parameter",
+        "out of range",
+    )
     assert_error(served.get("/api/v1/nowhere", a), 404, "not_found")
 
 
@@ -85,26 +114,38 @@ def test_track_exports_open_in_their_readers(served: Served):
     window = {"start": served.start, "end": served.end}
     gj = served.get("/api/v1/devices/d1/track", served.admin, **window).json()
     assert gj["geometry"]["type"] == "LineString" and len(gj["geometry"]["coordinates"]) == 50
-    gpx = gpxpy.parse(served.get("/api/v1/devices/d1/track", served.admin, format="gpx",
-                                 **window).text)  # fmt: skip
+    gpx = gpxpy.parse(
+        served.get("/api/v1/devices/d1/track", served.admin, format="gpx", **window).text
+    )
     assert len(gpx.tracks[0].segments[0].points) == 50
     parquet = served.get("/api/v1/devices/d1/track", served.admin, format="parquet", **window)
     frame = pl.read_parquet(io.BytesIO(parquet.content))
     assert frame.height == 50 and frame["device_id"].unique().to_list() == ["d1"]
     csv = served.get("/api/v1/devices/d1/track", served.admin, format="csv", **window)
     assert pl.read_csv(io.StringIO(csv.text)).height == 50
-    assert_error(served.get("/api/v1/devices/d1/track", served.supervisor, **window), 403,
-                 "forbidden", "outside your grids")  # fmt: skip
-    assert_error(served.get("/api/v1/devices/ghost/track", served.admin, **window), 404,
-                 "not_found")  # fmt: skip
+    assert_error(
+        served.get("/api/v1/devices/d1/track", served.supervisor, **window),
+        403,
+        "forbidden",
+        "outside your grids",
+    )
+    assert_error(
+        served.get("/api/v1/devices/ghost/track", served.admin, **window), 404, "not_found"
+    )
 
 
 def test_reports_match_the_cli_keys_and_respect_scope(served: Served):
     window = {"start": served.start, "end": served.end}
     rows = served.get("/api/v1/compliance", served.admin, **window).json()
     assert [r["grid_id"] for r in rows] == ["A", "B", "C", "P"]
-    assert set(rows[0]) == {"grid_id", "visits", "max_gap_s", "overdue_s", "compliance",
-                            "violations"}  # fmt: skip
+    assert set(rows[0]) == {
+        "grid_id",
+        "visits",
+        "max_gap_s",
+        "overdue_s",
+        "compliance",
+        "violations",
+    }
     assert rows[0]["visits"] == 50
     cov = served.get("/api/v1/coverage", served.admin, grid_id="A", **window).json()
     assert cov[0]["covered"] > 0 and set(cov[0]) == {"grid_id", "cells", "covered", "coverage"}
@@ -114,10 +155,12 @@ def test_reports_match_the_cli_keys_and_respect_scope(served: Served):
     assert {(r["device_id"], r["presence"]) for r in presence} == {("d1", 1.0), ("d2", 1.0)}
     scoped = served.get("/api/v1/compliance", served.supervisor, **window).json()
     assert [r["grid_id"] for r in scoped] == ["C"]
-    assert_error(served.get("/api/v1/compliance", served.supervisor, grid_id="A", **window),
-                 403, "forbidden")  # fmt: skip
-    assert_error(served.get("/api/v1/coverage", served.admin, grid_id="Z", **window), 404,
-                 "not_found")  # fmt: skip
+    assert_error(
+        served.get("/api/v1/compliance", served.supervisor, grid_id="A", **window), 403, "forbidden"
+    )
+    assert_error(
+        served.get("/api/v1/coverage", served.admin, grid_id="Z", **window), 404, "not_found"
+    )
 
 
 def test_scorecard_is_the_cli_code_path_with_its_numbers(served: Served):
@@ -136,9 +179,14 @@ def test_scorecard_is_the_cli_code_path_with_its_numbers(served: Served):
     assert set(by_device) == {"d1", "d2"}
     assert by_device["d1"]["worker"] == "Li Wei" and by_device["d1"]["presence"] == 1.0
     assert served.get("/api/v1/scorecard", served.supervisor, date=day.isoformat()).json() == [
-        by_device["d2"]]  # fmt: skip
-    assert_error(served.get("/api/v1/scorecard", served.admin, date="not-a-date"), 422,
-                 "invalid_parameter", "date")  # fmt: skip
+        by_device["d2"]
+    ]
+    assert_error(
+        served.get("/api/v1/scorecard", served.admin, date="not-a-date"),
+        422,
+        "invalid_parameter",
+        "date",
+    )
 
 
 def test_stats_health_and_metrics(served: Served):
@@ -170,8 +218,9 @@ def test_alerts_history_and_live_stream(served: Served, broker):
 
     def listen() -> None:
         headers = {"Authorization": f"Bearer {served.admin}"}
-        with httpx.stream("GET", served.url + "/api/v1/alerts/stream", headers=headers,
-                          timeout=30) as response:  # fmt: skip
+        with httpx.stream(
+            "GET", served.url + "/api/v1/alerts/stream", headers=headers, timeout=30
+        ) as response:
             for line in response.iter_lines():
                 ready.set()
                 if line.startswith("data: "):
@@ -184,23 +233,37 @@ def test_alerts_history_and_live_stream(served: Served, broker):
     thread.start()
     assert ready.wait(10)
     lon, lat = lonlat(-100, 0)  # a visit to A now
-    publish_all(broker, [("gridpatrol/v1/ping/d1",
-                          json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode())])  # fmt: skip
+    publish_all(
+        broker,
+        [
+            (
+                "gridpatrol/v1/ping/d1",
+                json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode(),
+            )
+        ],
+    )
     thread.join(15)
     assert cleared and cleared[0]["grid_id"] == "A"
 
 
 def test_token_changes_apply_without_restart(served: Served):
     entry, token = add_token(served.tokens, "supervisor", ["A"], "new")
-    wait_for(lambda: served.get("/api/v1/grids", token).status_code == 200, timeout_s=10,
-             what="the new token accepted")  # fmt: skip
+    wait_for(
+        lambda: served.get("/api/v1/grids", token).status_code == 200,
+        timeout_s=10,
+        what="the new token accepted",
+    )
     revoke_token(served.tokens, entry.id)
-    wait_for(lambda: served.get("/api/v1/grids", token).status_code == 401, timeout_s=10,
-             what="the revoked token refused")  # fmt: skip
+    wait_for(
+        lambda: served.get("/api/v1/grids", token).status_code == 401,
+        timeout_s=10,
+        what="the revoked token refused",
+    )
 
 
-@pytest.mark.parametrize("evil", ["' OR 1=1 --", "A'; DROP TABLE pings; --", "x" * 5000,
-                                  "%00", "\\u0000", "<script>"])  # fmt: skip
+@pytest.mark.parametrize(
+    "evil", ["' OR 1=1 --", "A'; DROP TABLE pings; --", "x" * 5000, "%00", "\\u0000", "<script>"]
+)
 def test_injection_and_oversized_parameters_never_crash(served: Served, evil: str):
     a = served.admin
     window = {"start": served.start, "end": served.end}
@@ -209,12 +272,14 @@ def test_injection_and_oversized_parameters_never_crash(served: Served, evil: st
     unknown = 422 if len(evil) > 128 else 404
     for response, status in (
         (served.get("/api/v1/compliance", a, grid_id=evil, **window), unknown),
-        (served.get("/api/v1/coverage", a, device_id=evil, **window),
-         422 if len(evil) > 64 else 404),
+        (
+            served.get("/api/v1/coverage", a, device_id=evil, **window),
+            422 if len(evil) > 64 else 404,
+        ),
         (served.get("/api/v1/compliance", a, start=evil, end=served.end), 422),
         (served.get("/api/v1/alerts", a, since=evil), 422),
         (served.get(f"/api/v1/devices/{evil}/track", a, **window), 422),
-    ):  # fmt: skip
+    ):
         assert response.status_code == status, (response.status_code, response.text)
         assert set(response.json()) == {"error"}
     assert served.get("/api/v1/stats", a).json()["stored"] >= 100  # the table is still there
@@ -242,6 +307,7 @@ def test_reports_as_a_workbook_scoped_by_token(served: Served):
     _, supervisor = strings(served.supervisor)
     assert ">d1<" in admin and ">d2<" in admin  # d1 is assigned A, d2 C
     assert ">d1<" not in supervisor and ">d2<" in supervisor  # only C's rows
-    wrong = served.get("/api/v1/reports/nothing.xlsx", served.admin, start=served.start,
-                       end=served.end)  # fmt: skip
+    wrong = served.get(
+        "/api/v1/reports/nothing.xlsx", served.admin, start=served.start, end=served.end
+    )
     assert wrong.status_code == 422 and set(wrong.json()) == {"error"}

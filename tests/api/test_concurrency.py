@@ -53,8 +53,9 @@ def test_reads_during_ingest_and_live_changes_never_fail(served: Served, broker)
     lock = threading.Lock()
 
     def read(n: int) -> None:
-        with httpx.Client(base_url=served.url, timeout=30,
-                          headers={"Authorization": f"Bearer {served.admin}"}) as client:  # fmt: skip
+        with httpx.Client(
+            base_url=served.url, timeout=30, headers={"Authorization": f"Bearer {served.admin}"}
+        ) as client:
             for i in range(REQUESTS_PER_READER):
                 status = client.get(PATHS[(n + i) % len(PATHS)]).status_code
                 with lock:
@@ -72,9 +73,13 @@ def test_reads_during_ingest_and_live_changes_never_fail(served: Served, broker)
     publisher.join(30)
     assert sum(statuses.values()) == READERS * REQUESTS_PER_READER
     assert statuses == Counter({200: READERS * REQUESTS_PER_READER})
-    stored = wait_for(lambda: count_pings(served.service.store) - before >= published[0] or None,
-                      what="every published ping stored")  # fmt: skip
+    stored = wait_for(
+        lambda: count_pings(served.service.store) - before >= published[0] or None,
+        what="every published ping stored",
+    )
     assert stored and published[0] > 10
     # the live state moved on while the readers read: newer visits, new snapshots
-    wait_for(lambda: live.snapshot().last_visit.max() > first.last_visit.max(),
-             what="the live state to take the new visits")  # fmt: skip
+    wait_for(
+        lambda: live.snapshot().last_visit.max() > first.last_visit.max(),
+        what="the live state to take the new visits",
+    )

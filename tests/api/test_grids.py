@@ -41,10 +41,13 @@ def statuses(
     features = body["features"]
     assert isinstance(features, list)
     return {
-        f["id"]: (f["properties"]["status"], f["properties"]["last_visit"],
-                  f["properties"]["overdue_since"])
+        f["id"]: (
+            f["properties"]["status"],
+            f["properties"]["last_visit"],
+            f["properties"]["overdue_since"],
+        )
         for f in features
-    }  # fmt: skip
+    }
 
 
 def test_status_follows_the_live_clock(tmp_path):
@@ -54,11 +57,22 @@ def test_status_follows_the_live_clock(tmp_path):
         grid_set = read_grids(store)
         assert grid_set is not None
         live = LiveStage(grid_set, SETTINGS, store, clock=lambda: now[0])
-        context = ApiContext(store=store, grid_set=grid_set, live=live, geofence=SETTINGS,
-                             settings=ApiSettings(), tokens=None)  # fmt: skip
+        context = ApiContext(
+            store=store,
+            grid_set=grid_set,
+            live=live,
+            geofence=SETTINGS,
+            settings=ApiSettings(),
+            tokens=None,
+        )
         lon, lat = lonlat(-100, 0)
-        live.state.apply_fixes(["d1"], np.array([T0 - 10]), np.array([lon]), np.array([lat]),
-                               np.array([0], dtype=np.int32))  # fmt: skip
+        live.state.apply_fixes(
+            ["d1"],
+            np.array([T0 - 10]),
+            np.array([lon]),
+            np.array([lat]),
+            np.array([0], dtype=np.int32),
+        )
         live.state.evaluate()
         assert statuses(context) == {
             "P": ("ok", iso(T0 - 10), None),

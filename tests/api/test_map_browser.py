@@ -30,12 +30,19 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
         wait_for(lambda: "C" in live.snapshot().overdue, what="C overdue")
         page.wait_for_selector("path.grid.overdue[data-grid='C']")
         lon, lat = lonlat(100, 0)  # a visit to C now: the 'cleared' alert comes live
-        publish_all(broker, [("gridpatrol/v1/ping/d2",
-                              json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode())])  # fmt: skip
+        publish_all(
+            broker,
+            [
+                (
+                    "gridpatrol/v1/ping/d2",
+                    json.dumps({"ts": time.time(), "lat": lat, "lon": lon}).encode(),
+                )
+            ],
+        )
         page.wait_for_function(
             "[...document.querySelectorAll('#alerts li.cleared')].some(li => li.textContent.includes(' C '))",
             timeout=10000,
-        )  # fmt: skip
+        )
         page.wait_for_selector("path.grid.ok[data-grid='C']")
         page.click("path.grid[data-grid='A']")
         page.wait_for_selector("#grid-panel table")

@@ -50,8 +50,9 @@ class District:
 @pytest.fixture(scope="module")
 def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[District]:
     folder = tmp_path_factory.mktemp("district")
-    fc = irregular_town(117.16, 39.06, grids=LEAVES, areas=DISTRICTS, radius_m=2842.0,
-                        service_hours=None)  # fmt: skip
+    fc = irregular_town(
+        117.16, 39.06, grids=LEAVES, areas=DISTRICTS, radius_m=2842.0, service_hours=None
+    )
     leaves = [f for f in fc["features"] if "parent" in f["properties"]]
     for f in leaves:
         if f["properties"]["id"] in QUICK:
@@ -68,23 +69,40 @@ def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Ite
     devices = folder / "devices.csv"
     devices.write_text("\n".join(rows) + "\n")
     port = free_port()
-    ingest = IngestSettings(broker=broker.url, client_id=f"district-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=5, batch_age_ms=50)  # fmt: skip
-    options = ServeOptions(db=folder / "gp.db", grids=grids, devices=devices,
-                           http=f"127.0.0.1:{port}")  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"district-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
+    options = ServeOptions(
+        db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}"
+    )
     service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
         wait_for(service.http.started, what="the API to listen")
         now = time.time()
         # the device id is a level of the topic, so each device's ping is a message of its own
-        publish_all(broker, [
-            (f"gridpatrol/v1/ping/dev-{i:04d}",
-             json.dumps({"ts": now - (900 if i < len(OFFLINE) else 0), "lat": lat, "lon": lon}).encode())
-            for i, (lon, lat) in enumerate(where)
-        ])  # fmt: skip
-        wait_for(lambda: service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
-                 == DEVICES, what=f"{DEVICES} pings stored")  # fmt: skip
+        publish_all(
+            broker,
+            [
+                (
+                    f"gridpatrol/v1/ping/dev-{i:04d}",
+                    json.dumps(
+                        {"ts": now - (900 if i < len(OFFLINE) else 0), "lat": lat, "lon": lon}
+                    ).encode(),
+                )
+                for i, (lon, lat) in enumerate(where)
+            ],
+        )
+        wait_for(
+            lambda: (
+                service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()[0]
+                == DEVICES
+            ),
+            what=f"{DEVICES} pings stored",
+        )
         yield District(f"http://127.0.0.1:{port}", service)
 
 
@@ -103,9 +121,7 @@ def test_district_map(district: District):
         page.goto(district.url + "/")
         page.wait_for_function(f"document.querySelectorAll('path.grid').length === {LEAVES}")
         assert page.locator("path.parent").count() == DISTRICTS
-        page.wait_for_function(
-            f"document.querySelectorAll('circle.device').length === {DEVICES}"
-        )  # fmt: skip
+        page.wait_for_function(f"document.querySelectorAll('circle.device').length === {DEVICES}")
 
         # Chinese by default, alerts as a plain list: time, kind, subject, detail
         assert page.inner_text("aside h2 >> nth=2") == "告警"
@@ -114,10 +130,13 @@ def test_district_map(district: District):
             f"document.querySelectorAll('#alerts li.device_offline').length === {len(OFFLINE)}"
             f" && document.querySelectorAll('#alerts li.overdue').length === {len(QUICK)}",
             timeout=20000,
-        )  # fmt: skip
-        items = page.eval_on_selector_all("#alerts li", """items => items.map(li => ({
+        )
+        items = page.eval_on_selector_all(
+            "#alerts li",
+            """items => items.map(li => ({
             text: li.textContent, marker: getComputedStyle(li).listStyleType,
-            list: li.parentElement.tagName}))""")  # fmt: skip
+            list: li.parentElement.tagName}))""",
+        )
         assert len(items) >= 15
         assert {(i["marker"], i["list"]) for i in items} == {("none", "UL")}
         offline = page.inner_text(f"#alerts li.device_offline:has-text('{OFFLINE[3]}')")
@@ -134,7 +153,7 @@ def test_district_map(district: District):
         page.mouse.wheel(0, 300)
         page.wait_for_function(
             f"document.getElementById('map').viewBox.baseVal.width > {zoomed[2] * 1.2}"
-        )  # fmt: skip
+        )
         before = view_box(page)
         page.mouse.move(600, 450)
         page.mouse.down()
@@ -155,7 +174,7 @@ def test_district_map(district: District):
         assert found.get_attribute("data-device") == "dev-1234"
         page.wait_for_function(
             f"document.getElementById('grid-panel').textContent.includes('{worker_name(1234)}')"
-        )  # fmt: skip
+        )
 
         # districts: the leaves fold into 17 parents, overdue where a leaf is
         page.click("#zoom-all")

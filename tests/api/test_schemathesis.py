@@ -32,13 +32,31 @@ def test_schemathesis_finds_every_response_conforming(served: Served, tmp_path):
     junit = tmp_path / "junit.xml"
     binary = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     result = subprocess.run(
-        [binary, "run", served.url + "/openapi.json",
-         "-H", f"Authorization: Bearer {served.admin}",
-         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-         "--max-examples", "30", "--exclude-path", "/api/v1/alerts/stream",
-         "--request-timeout", "20", "--report", "junit", "--report-junit-path", str(junit)],
-        capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
+        [
+            binary,
+            "run",
+            served.url + "/openapi.json",
+            "-H",
+            f"Authorization: Bearer {served.admin}",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            "30",
+            "--exclude-path",
+            "/api/v1/alerts/stream",
+            "--request-timeout",
+            "20",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     cases = ET.parse(junit).getroot().findall(".//testcase")
     failed = {
         case.get("name"): [(p.get("message") or p.text or "")[:500] for p in case]

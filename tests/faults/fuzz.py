@@ -20,16 +20,32 @@ from ingest.prepare import Preparer
 from ingest.reasons import Reason
 from tracks.store import Store
 
-TOPICS = ["gridpatrol/v1/ping/fz-1", "owntracks/fz/phone", "gridpatrol/v1/ping/fz-2",
-          "gridpatrol/v1/ping/bad topic!", "owntracks/only"]  # fmt: skip
+TOPICS = [
+    "gridpatrol/v1/ping/fz-1",
+    "owntracks/fz/phone",
+    "gridpatrol/v1/ping/fz-2",
+    "gridpatrol/v1/ping/bad topic!",
+    "owntracks/only",
+]
 
 
 def seeds(now: float) -> list[bytes]:
     native = {"ts": now, "lat": 39.06, "lon": 117.16, "acc": 5, "spd": 3.2, "hdg": 90, "bat": 80}
-    owntracks = {"_type": "location", "lat": 39.06, "lon": 117.16, "tst": int(now), "acc": 9,
-                 "vel": 12, "batt": 50}  # fmt: skip
-    return [json.dumps(native).encode(), json.dumps([native, native]).encode(),
-            json.dumps(owntracks).encode(), b'{"_type": "lwt", "tst": 1}']  # fmt: skip
+    owntracks = {
+        "_type": "location",
+        "lat": 39.06,
+        "lon": 117.16,
+        "tst": int(now),
+        "acc": 9,
+        "vel": 12,
+        "batt": 50,
+    }
+    return [
+        json.dumps(native).encode(),
+        json.dumps([native, native]).encode(),
+        json.dumps(owntracks).encode(),
+        b'{"_type": "lwt", "tst": 1}',
+    ]
 
 
 def mutate(rng: random.Random, payload: bytes) -> bytes:
@@ -42,8 +58,21 @@ def mutate(rng: random.Random, payload: bytes) -> bytes:
             del data[rng.randrange(len(data)) :]
         elif kind == 2:  # splice a fragment
             at = rng.randrange(len(data) + 1)
-            data[at:at] = rng.choice([b"null", b'"1"', b"1e999", b"-0", b"[", b"}", b"\xff\xfe",
-                                      b'"\\ud800"', b"true", b"1" * 400, b","])  # fmt: skip
+            data[at:at] = rng.choice(
+                [
+                    b"null",
+                    b'"1"',
+                    b"1e999",
+                    b"-0",
+                    b"[",
+                    b"}",
+                    b"\xff\xfe",
+                    b'"\\ud800"',
+                    b"true",
+                    b"1" * 400,
+                    b",",
+                ]
+            )
         elif kind == 3:  # numbers as strings
             data = bytearray(data.replace(b"39.06", b'"39.06"'))
         elif kind == 4:  # deep nesting
@@ -54,8 +83,15 @@ def mutate(rng: random.Random, payload: bytes) -> bytes:
         elif kind == 6:  # arrays of wrong types
             data = bytearray(b"[" + bytes(data) + b', 1, "x", null, [], {}]')
         elif kind == 7:  # clock trouble: 1901, 2000, an hour ahead, milliseconds, no offset
-            token = rng.choice([b"-2177452800", b"946684800", str(int(time.time()) + 3600).encode(),
-                                b"1763600000000", b'"2000-01-01T00:00:00"'])  # fmt: skip
+            token = rng.choice(
+                [
+                    b"-2177452800",
+                    b"946684800",
+                    str(int(time.time()) + 3600).encode(),
+                    b"1763600000000",
+                    b'"2000-01-01T00:00:00"',
+                ]
+            )
             data = bytearray(data.replace(b'"ts": ', b'"ts": ' + token + b', "old_ts": '))
         else:  # swap a key
             data = bytearray(data.replace(b'"lat"', rng.choice([b'"lon"', b'"LAT"', b'"id"'])))
@@ -76,8 +112,9 @@ def run(count: int, seed: int, db: str, batch: int = 5000) -> dict[str, int]:
                 for _ in range(min(batch, count - done))
             ]
             prepared = preparer.prepare(messages)
-            result = store.write_batch(prepared.pings, prepared.rejected, prepared.counters,
-                                       prepared.events)  # fmt: skip
+            result = store.write_batch(
+                prepared.pings, prepared.rejected, prepared.counters, prepared.events
+            )
             assert set(prepared.rejected["reason"].to_list()) <= {r.value for r in Reason}
             received = prepared.counters["received"]
             dup = prepared.counters.get("duplicates", 0)

@@ -58,16 +58,30 @@ class FakeTransport(asyncio.Transport):
 
 
 def seeds() -> list[bytes]:
-    location = m.build_location(39.06, 117.16, NOW, speed=100, direction=45,
-                                extras=((0x01, b"\x00\x00\x00\x10"), (0x30, b"\x1f")))  # fmt: skip
+    location = m.build_location(
+        39.06,
+        117.16,
+        NOW,
+        speed=100,
+        direction=45,
+        extras=((0x01, b"\x00\x00\x00\x10"), (0x30, b"\x1f")),
+    )
     batch = m.build_batch([location, m.build_location(-1.0, -2.0, NOW + 5)], m.BATCH_BLIND_AREA)
     out = []
     for version, phone in ((None, "013900000001"), (1, "00000000013900000002")):
 
-        def frame(msg_id: int, body: bytes, serial: int = 1, total: int = 0, index: int = 0,
-                  phone: str = phone, version: int | None = version) -> bytes:  # fmt: skip
-            return encode_frame(build_message(Header(msg_id, phone, serial, version, 0, total,
-                                                     index), body))  # fmt: skip
+        def frame(
+            msg_id: int,
+            body: bytes,
+            serial: int = 1,
+            total: int = 0,
+            index: int = 0,
+            phone: str = phone,
+            version: int | None = version,
+        ) -> bytes:
+            return encode_frame(
+                build_message(Header(msg_id, phone, serial, version, 0, total, index), body)
+            )
 
         out += [
             frame(m.REGISTER, m.build_register(version, terminal_id="FZ1")),
@@ -111,8 +125,10 @@ def mutate(rng: random.Random, frame: bytes) -> bytes:
 async def fuzz(count: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     base = seeds()
-    gateway = Gateway(Jt808Settings(max_frame_bytes=2048, max_subpackages=8,
-                                    max_reassembly_bytes=4096), b"fuzz-secret-32-bytes-long......")  # fmt: skip
+    gateway = Gateway(
+        Jt808Settings(max_frame_bytes=2048, max_subpackages=8, max_reassembly_bytes=4096),
+        b"fuzz-secret-32-bytes-long......",
+    )
     done = written = sessions = 0
     while done < count:
         session = Session(gateway)
@@ -129,8 +145,11 @@ async def fuzz(count: int, seed: int) -> dict[str, int]:
         session.connection_lost(None)
         written += transport.written
         sessions += 1
-    dropped = sum(int(s.value) for s in gateway.metrics.dropped.collect()[0].samples
-                  if s.name.endswith("_total"))  # fmt: skip
+    dropped = sum(
+        int(s.value)
+        for s in gateway.metrics.dropped.collect()[0].samples
+        if s.name.endswith("_total")
+    )
     return {"frames": done, "sessions": sessions, "answer_bytes": written, "dropped": dropped}
 
 

@@ -54,8 +54,9 @@ def secured_broker(tmp_path):
     log = tmp_path / "mosquitto.log"
     with open(log, "wb") as sink:
         proc = subprocess.Popen([binary, "-c", str(files.config)], stderr=sink)
-    wait_for(lambda: proc.poll() is not None or _accepts(port), timeout_s=10,
-             what="Mosquitto to listen")  # fmt: skip
+    wait_for(
+        lambda: proc.poll() is not None or _accepts(port), timeout_s=10, what="Mosquitto to listen"
+    )
     assert proc.poll() is None, log.read_text()
     with open(files.credentials, newline="") as f:
         creds = {row["username"]: row["password"] for row in csv.DictReader(f)}

@@ -38,11 +38,17 @@ def _ignore_sigxfsz() -> None:
 def _pings(first: int, count: int) -> list[tuple[str, bytes]]:
     now = time.time()
     return [
-        ("gridpatrol/v1/ping/disk-1",
-         json.dumps([{"ts": now - 3000 + (first + i) * 0.5 + k * 0.01, "lat": 39.06,
-                      "lon": 117.16} for k in range(10)]).encode())
+        (
+            "gridpatrol/v1/ping/disk-1",
+            json.dumps(
+                [
+                    {"ts": now - 3000 + (first + i) * 0.5 + k * 0.01, "lat": 39.06, "lon": 117.16}
+                    for k in range(10)
+                ]
+            ).encode(),
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,27 @@ def serve_on(broker: Mosquitto, db: Path, log: Path) -> Iterator[Serve]:
     port = free_port()
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gridpatrol", "serve", "--db", str(db), "--broker", broker.url,
-             "--client-id", f"db-{uuid.uuid4().hex[:6]}", "--session-expiry-s", "300",
-             "--batch-age-ms", "50", "--http", f"127.0.0.1:{port}"],
-            stderr=sink, preexec_fn=_ignore_sigxfsz,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gridpatrol",
+                "serve",
+                "--db",
+                str(db),
+                "--broker",
+                broker.url,
+                "--client-id",
+                f"db-{uuid.uuid4().hex[:6]}",
+                "--session-expiry-s",
+                "300",
+                "--batch-age-ms",
+                "50",
+                "--http",
+                f"127.0.0.1:{port}",
+            ],
+            stderr=sink,
+            preexec_fn=_ignore_sigxfsz,
+        )
     serve = Serve(process, f"http://127.0.0.1:{port}/api/v1", log)
     try:
         wait_for(lambda: serve.stored() >= 0, timeout_s=30, what="serve up")
@@ -83,8 +105,13 @@ def store_first(broker: Mosquitto, serve: Serve) -> None:
     wait_for(lambda: serve.stored() == 500, what="first 500 pings")
 
 
-def hold_and_resume(broker: Mosquitto, serve: Serve, refuse: Callable[[], None],
-                    allow: Callable[[], None], cause: str) -> None:  # fmt: skip
+def hold_and_resume(
+    broker: Mosquitto,
+    serve: Serve,
+    refuse: Callable[[], None],
+    allow: Callable[[], None],
+    cause: str,
+) -> None:
     """With 500 pings stored, writes refused: 500 more held unacknowledged until allowed."""
     refuse()
     try:
@@ -124,8 +151,9 @@ def test_disk_full_stops_acks_reports_and_resumes(broker: Mosquitto, tmp_path: P
             resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
         def free_disk() -> None:
-            resource.prlimit(pid, resource.RLIMIT_FSIZE,
-                             (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # fmt: skip
+            resource.prlimit(
+                pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+            )
 
         hold_and_resume(broker, serve, fill_disk, free_disk, "File too large")
     assert_logged(serve.log, "File too large")
@@ -158,8 +186,13 @@ def test_read_only_database_stops_acks_reports_and_resumes(broker: Mosquitto, tm
     # a clean stop checkpointed the write-ahead log away: the next commit must create it
     try:
         with serve_on(broker, db, tmp_path / "serve.log") as serve:
-            hold_and_resume(broker, serve, lambda: _set_read_only(locked, True),
-                            lambda: _set_read_only(locked, False), cause)  # fmt: skip
+            hold_and_resume(
+                broker,
+                serve,
+                lambda: _set_read_only(locked, True),
+                lambda: _set_read_only(locked, False),
+                cause,
+            )
     finally:
         _set_read_only(locked, False)
     assert_logged(serve.log, cause)
@@ -168,8 +201,10 @@ def test_read_only_database_stops_acks_reports_and_resumes(broker: Mosquitto, tm
     try:
         out = subprocess.run(
             [sys.executable, "-m", "gridpatrol", "serve", "--db", str(db), "--broker", broker.url],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         _set_read_only(locked, False)
     assert out.returncode == 2 and "Traceback" not in out.stderr

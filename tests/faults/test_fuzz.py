@@ -32,22 +32,35 @@ def test_a_hundred_thousand_mutated_payloads(tmp_path):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5)
+    ),
     max_leaves=20,
-)  # fmt: skip
+)
 fields = st.fixed_dictionaries(
-    {"ts": st.one_of(st.floats(), st.integers(), st.text(max_size=30)),
-     "lat": st.one_of(st.floats(), st.text(max_size=5)),
-     "lon": st.one_of(st.floats(), st.none())},
-    optional={"acc": json_values, "id": json_values, "_type": st.sampled_from(["location", "lwt", 3])},
-)  # fmt: skip
+    {
+        "ts": st.one_of(st.floats(), st.integers(), st.text(max_size=30)),
+        "lat": st.one_of(st.floats(), st.text(max_size=5)),
+        "lon": st.one_of(st.floats(), st.none()),
+    },
+    optional={
+        "acc": json_values,
+        "id": json_values,
+        "_type": st.sampled_from(["location", "lwt", 3]),
+    },
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(payload=st.one_of(st.binary(max_size=300), json_values.map(lambda v: repr(v).encode()),
-                         fields.map(lambda d: __import__("json").dumps(d).encode()),
-                         st.lists(fields, max_size=5).map(lambda v: __import__("json").dumps(v).encode())),
-       topic=st.sampled_from(["gridpatrol/v1/ping/hy-1", "owntracks/hy/phone", "x/y"]))  # fmt: skip
+@given(
+    payload=st.one_of(
+        st.binary(max_size=300),
+        json_values.map(lambda v: repr(v).encode()),
+        fields.map(lambda d: __import__("json").dumps(d).encode()),
+        st.lists(fields, max_size=5).map(lambda v: __import__("json").dumps(v).encode()),
+    ),
+    topic=st.sampled_from(["gridpatrol/v1/ping/hy-1", "owntracks/hy/phone", "x/y"]),
+)
 def test_hypothesis_payloads_never_crash_and_always_count(payload, topic, tmp_path_factory):
     decoded = Decoder(max_payload_bytes=262144, max_batch_items=1000).decode([(topic, payload)])
     assert len(decoded) + len(decoded.rejections) + len(decoded.other) >= 1

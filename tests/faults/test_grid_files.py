@@ -49,17 +49,26 @@ sys.exit(main(sys.argv[2:]))
 def run_measured(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
     """Run the CLI; returns its result and its peak RSS in KB."""
     peak = folder / "peak-kb.txt"
-    result = subprocess.run([sys.executable, "-c", _MEASURED, str(peak), *args],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(peak), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return result, int(peak.read_text())
 
 
 def test_a_million_vertices_import_in_bounded_memory_and_place_exactly(tmp_path: Path):
     ring = wavy_ring(1_000_000, 117.16, 39.06, 0.01)
-    path = write(tmp_path / "huge.geojson", [
-        feature("huge", [ring]),
-        feature("next", [[[117.172, 39.05], [117.18, 39.05], [117.18, 39.06], [117.172, 39.05]]]),
-    ])  # fmt: skip
+    path = write(
+        tmp_path / "huge.geojson",
+        [
+            feature("huge", [ring]),
+            feature(
+                "next", [[[117.172, 39.05], [117.18, 39.05], [117.18, 39.06], [117.172, 39.05]]]
+            ),
+        ],
+    )
     out, peak_kb = run_measured(
         tmp_path, "grids", "import", str(path), "--db", str(tmp_path / "gp.db")
     )
@@ -76,8 +85,9 @@ def test_a_million_vertices_import_in_bounded_memory_and_place_exactly(tmp_path:
     sample = np.asarray(ring[:-1:97])
     lon = np.concatenate([lon, near_lon, sample[:, 0], sample[:, 0] + 1e-9])
     lat = np.concatenate([lat, near_lat, sample[:, 1], sample[:, 1] - 1e-9])
-    np.testing.assert_array_equal(assign(grid_set, lon, lat),
-                                  shapely_first_covering(geoms, lon, lat))  # fmt: skip
+    np.testing.assert_array_equal(
+        assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat)
+    )
 
 
 def test_over_the_vertex_limit_is_refused_in_one_line(tmp_path: Path):

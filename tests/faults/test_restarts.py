@@ -31,8 +31,12 @@ def count(service: Service) -> int:
 def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path):
     broker = Mosquitto(persistence=True).start()
     try:
-        settings = IngestSettings(broker=broker.url, client_id=f"rst-{uuid.uuid4().hex[:6]}",
-                                  session_expiry_s=300, batch_age_ms=50)  # fmt: skip
+        settings = IngestSettings(
+            broker=broker.url,
+            client_id=f"rst-{uuid.uuid4().hex[:6]}",
+            session_expiry_s=300,
+            batch_age_ms=50,
+        )
         service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
         base = time.time() - 3600
         with running(service):
@@ -40,11 +44,13 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path):
 
             def publish(first: int, last: int) -> None:
                 infos = [
-                    publisher.publish(f"gridpatrol/v1/ping/rst-{i % 10}",
-                                      json.dumps({"ts": base + i * 0.1, "lat": 39.06, "lon": 117.16}),
-                                      qos=1)
+                    publisher.publish(
+                        f"gridpatrol/v1/ping/rst-{i % 10}",
+                        json.dumps({"ts": base + i * 0.1, "lat": 39.06, "lon": 117.16}),
+                        qos=1,
+                    )
                     for i in range(first, last)
-                ]  # fmt: skip
+                ]
                 for info in infos:
                     info.wait_for_publish(60)
 
@@ -79,14 +85,19 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
     base = time.time() - 1800
     sent = 0
     for round_ in range(3):
-        serve = start_serve(broker, db, client_id, "--grids", str(grids)) if round_ == 0 else \
-            start_serve(broker, db, client_id)  # fmt: skip
+        serve = (
+            start_serve(broker, db, client_id, "--grids", str(grids))
+            if round_ == 0
+            else start_serve(broker, db, client_id)
+        )
         infos = [
-            publisher.publish("gridpatrol/v1/ping/k3",
-                              json.dumps({"ts": base + (sent + i) * 0.05, "lat": lat, "lon": lon}),
-                              qos=1)
+            publisher.publish(
+                "gridpatrol/v1/ping/k3",
+                json.dumps({"ts": base + (sent + i) * 0.05, "lat": lat, "lon": lon}),
+                qos=1,
+            )
             for i in range(3000)
-        ]  # fmt: skip
+        ]
         sent += 3000
         infos[1500].wait_for_publish(30)
         serve.send_signal(signal.SIGKILL)
@@ -95,8 +106,9 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
             info.wait_for_publish(30)
     publisher.disconnect()
     publisher.loop_stop()
-    settings = IngestSettings(broker=broker.url, client_id=client_id, session_expiry_s=5,
-                              batch_age_ms=50)  # fmt: skip
+    settings = IngestSettings(
+        broker=broker.url, client_id=client_id, session_expiry_s=5, batch_age_ms=50
+    )
     service = Service(ServeOptions(db=db), settings, GeofenceSettings())
     with running(service):
         wait_for(lambda: count(service) >= sent, timeout_s=60, what="every ping stored")
@@ -116,10 +128,17 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
 
 def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_path: Path):
     grids = three_in_a_row(tmp_path / "grids.geojson")
-    settings = IngestSettings(broker=broker.url, client_id=f"clk-{uuid.uuid4().hex[:6]}",
-                              session_expiry_s=5, batch_age_ms=50)  # fmt: skip
-    service = Service(ServeOptions(db=tmp_path / "gp.db", grids=grids), settings,
-                      GeofenceSettings(live_clock="event"))  # fmt: skip
+    settings = IngestSettings(
+        broker=broker.url,
+        client_id=f"clk-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
+    service = Service(
+        ServeOptions(db=tmp_path / "gp.db", grids=grids),
+        settings,
+        GeofenceSettings(live_clock="event"),
+    )
     now = time.time()
     lon, lat = lonlat(-100, 0)
     far_lon, far_lat = lonlat(3000, 0)
@@ -128,14 +147,17 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
         return "gridpatrol/v1/ping/clk", json.dumps({"ts": ts, "lat": x_lat, "lon": x_lon}).encode()
 
     with running(service):
-        publish_all(broker, [
-            ping(now - 60),
-            ping(-2177452800, far_lon, far_lat),  # 1901
-            ping(946684800, far_lon, far_lat),  # 2000
-            ping(now + 3600, far_lon, far_lat),  # an hour ahead
-            ping(now * 1000, far_lon, far_lat),  # milliseconds
-            ping(now - 50),
-        ])  # fmt: skip
+        publish_all(
+            broker,
+            [
+                ping(now - 60),
+                ping(-2177452800, far_lon, far_lat),  # 1901
+                ping(946684800, far_lon, far_lat),  # 2000
+                ping(now + 3600, far_lon, far_lat),  # an hour ahead
+                ping(now * 1000, far_lon, far_lat),  # milliseconds
+                ping(now - 50),
+            ],
+        )
         wait_for(lambda: read_stats(service.store)["received"] == 6, what="6 pings counted")
         live = service.live
         assert live is not None  # the live stage applies the batch after the commit

@@ -89,9 +89,13 @@ def _small_town() -> tuple:
 def test_hypothesis_points_on_and_near_edges(u, v, off):
     grid_set, geoms = _small_town()
     coords = np.concatenate(
-        [np.asarray(r.coords) for g in geoms for p in shapely.get_parts(g)
-         for r in (p.exterior, *p.interiors)]
-    )  # fmt: skip
+        [
+            np.asarray(r.coords)
+            for g in geoms
+            for p in shapely.get_parts(g)
+            for r in (p.exterior, *p.interiors)
+        ]
+    )
     k = int(u * (len(coords) - 2))
     a, b = coords[k], coords[k + 1]
     p = a + v * (b - a) + off
@@ -112,8 +116,11 @@ def test_random_star_polygons_with_holes_agree_with_shapely(seed):
     features, geoms = [], []
     for k in range(int(rng.integers(1, 6))):
         n = int(rng.integers(3, 40)) if k else int(rng.integers(6, 40))
-        angles = (np.sort(rng.uniform(0, 2 * np.pi, n)) if k
-                  else np.linspace(0, 2 * np.pi, n, endpoint=False))  # fmt: skip
+        angles = (
+            np.sort(rng.uniform(0, 2 * np.pi, n))
+            if k
+            else np.linspace(0, 2 * np.pi, n, endpoint=False)
+        )
         radius = rng.uniform(0.2, 1.0, n) * 1e-3
         cx, cy = 117.0 + rng.uniform(0, 5e-3), 39.0 + rng.uniform(0, 5e-3)
         shell = np.column_stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)])

@@ -40,9 +40,14 @@ def grid_file(path: Path, hours: list[str | None], interval_min: float) -> Path:
         feature("Q", rect(40, -60, 160, 60)),
         feature("A", rect(-160, -60, -40, 60), parent="P", interval_min=interval_min, **props[0]),
         feature("B", rect(-40, -60, 40, 60), parent="P", interval_min=interval_min, **props[1]),
-        feature("C", rect(40, -60, 160, 60)[:1] + hole, parent="Q", interval_min=interval_min,
-                **props[2]),
-    ]  # fmt: skip
+        feature(
+            "C",
+            rect(40, -60, 160, 60)[:1] + hole,
+            parent="Q",
+            interval_min=interval_min,
+            **props[2],
+        ),
+    ]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return path
 
@@ -75,8 +80,9 @@ def window_of(grid_set: GridSet, fixes: Fixes, a: float, b: float) -> Fixes:
     return make_fixes(grid_set, names, fixes.ts[rows], fixes.lon[rows], fixes.lat[rows])
 
 
-def reports(kind: str, grid_set: GridSet, fixes: Fixes, s: float, e: float,
-            assigned: dict[str, str]) -> dict[str, list[dict[str, object]]]:  # fmt: skip
+def reports(
+    kind: str, grid_set: GridSet, fixes: Fixes, s: float, e: float, assigned: dict[str, str]
+) -> dict[str, list[dict[str, object]]]:
     start = dt.datetime.fromtimestamp(s, TZ)
     end = dt.datetime.fromtimestamp(e, TZ)
     out = {kind: compute_report(kind, grid_set, fixes, start, end, SETTINGS, assigned)}
@@ -115,15 +121,19 @@ def test_facts_of_pieces_give_the_rows_of_the_recompute(
     devices = [f"d{d}" for d, *_ in rows]
     xy = [lonlat(x, y) for *_, x, y in rows]
     fixes = make_fixes(
-        grid_set, devices, MIDNIGHT + np.array([t for _, t, *_ in rows]),
-        np.array([p[0] for p in xy]), np.array([p[1] for p in xy]),
-    )  # fmt: skip
+        grid_set,
+        devices,
+        MIDNIGHT + np.array([t for _, t, *_ in rows]),
+        np.array([p[0] for p in xy]),
+        np.array([p[1] for p in xy]),
+    )
     s, e = MIDNIGHT + min(window), MIDNIGHT + max(window)
     seg = SETTINGS.segment_max_s
 
     def compute(a: float, b: float, end: float):
-        return piece_facts(grid_set, cells, window_of(grid_set, fixes, a, min(b + seg, end)), a, b, end,
-                           SETTINGS)  # fmt: skip
+        return piece_facts(
+            grid_set, cells, window_of(grid_set, fixes, a, min(b + seg, end)), a, b, end, SETTINGS
+        )
 
     stored = {}
     for k in stored_days:
@@ -131,8 +141,12 @@ def test_facts_of_pieces_give_the_rows_of_the_recompute(
         a, b = day_bounds(day, TZ)
         if throughs[k] is not None:  # derived through a time of the day, not to its end
             b = a + throughs[k] / 1e6
-        stored[day] = (b, piece_facts(grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b,
-                                      np.inf, SETTINGS))  # fmt: skip
+        stored[day] = (
+            b,
+            piece_facts(
+                grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf, SETTINGS
+            ),
+        )
     assigned = {"d0": "A", "d1": "P", "d2": "C", "d3": "Q"}
     facts = window_facts(grid_set, cells.leaf_cells, s, e, SETTINGS, stored, compute)
     expected = {}
@@ -159,16 +173,32 @@ def test_a_crossing_across_midnight_splits_a_gap_of_the_day_before(tmp_path):
     d0 = [-120.0, -90.0, -10.0, 40.0, 110.0, 170.0, *ends]
     rows = [("d0", t, -100.0) for t in d0] + [("d1", -60.0, -220.0), ("d1", 30.0, 0.0)]
     xy = [lonlat(x, 0.0) for *_, x in rows]
-    fixes = make_fixes(grid_set, [r[0] for r in rows], m + np.array([r[1] for r in rows]),
-                       np.array([p[0] for p in xy]), np.array([p[1] for p in xy]))  # fmt: skip
+    fixes = make_fixes(
+        grid_set,
+        [r[0] for r in rows],
+        m + np.array([r[1] for r in rows]),
+        np.array([p[0] for p in xy]),
+        np.array([p[1] for p in xy]),
+    )
     seg = SETTINGS.segment_max_s
     stored = {}
     for k in (0, 1):
         a, b = day_bounds(DAY0 + dt.timedelta(days=k), TZ)
-        stored[DAY0 + dt.timedelta(days=k)] = (b, piece_facts(
-            grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf, SETTINGS))  # fmt: skip
-    facts = window_facts(grid_set, cells.leaf_cells, MIDNIGHT, MIDNIGHT + 2 * 86400, SETTINGS,
-                         stored, lambda a, b, e: pytest.fail("all is stored"))  # fmt: skip
+        stored[DAY0 + dt.timedelta(days=k)] = (
+            b,
+            piece_facts(
+                grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf, SETTINGS
+            ),
+        )
+    facts = window_facts(
+        grid_set,
+        cells.leaf_cells,
+        MIDNIGHT,
+        MIDNIGHT + 2 * 86400,
+        SETTINGS,
+        stored,
+        lambda a, b, e: pytest.fail("all is stored"),
+    )
     a_row = facts.compliance()[0]
     assert (a_row["grid_id"], a_row["visits"], a_row["max_gap_s"]) == ("A", 12, 70.0)
     assert (

@@ -51,8 +51,14 @@ def flagger() -> FixFlagger:
 
 def previous(name: str) -> pl.DataFrame:
     t, m = TRACK[name]
-    return pl.DataFrame({"device_id": ["dev"], "ts": [T0.timestamp() + t],
-                         "lat": [39.0 + m / M_PER_DEG], "lon": [117.0]})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "device_id": ["dev"],
+            "ts": [T0.timestamp() + t],
+            "lat": [39.0 + m / M_PER_DEG],
+            "lon": [117.0],
+        }
+    )
 
 
 def test_in_fix_time_order_all_at_once():
@@ -75,8 +81,14 @@ def test_rows_after_the_meeting_keep_their_flags():
     """Past E the chains are the same: a stored row after it keeps its flags unread (here
     a deliberately wrong stored 2 shows it is left alone)."""
     stored = fixes("CDE").with_columns(flags=pl.Series([0, 0, 0], dtype=pl.UInt8))
-    extra = pl.concat([stored, stored.tail(1).with_columns(
-        pl.col("ts") + dt.timedelta(seconds=5), flags=pl.lit(2, pl.UInt8))])  # fmt: skip
+    extra = pl.concat(
+        [
+            stored,
+            stored.tail(1).with_columns(
+                pl.col("ts") + dt.timedelta(seconds=5), flags=pl.lit(2, pl.UInt8)
+            ),
+        ]
+    )
     _, stored_flags, _ = flagger().rewalk(fixes("B"), extra, previous("A"))
     assert stored_flags.tolist() == [2, 2, 0, 2]
 

@@ -22,13 +22,16 @@ def bowtie():
 
 
 def test_every_problem_is_named(tmp_path):
-    path = write(tmp_path, [
-        feature("A", rect(0, 0, 100, 100)),
-        feature("A", rect(200, 0, 300, 100)),
-        feature("B", rect(400, 0, 500, 100), parent="nope"),
-        feature("C", [[[500.0, 100.0], [0, 0], [1, 1], [500.0, 100.0]]]),
-        {"type": "Feature", "properties": {}, "geometry": None},
-    ])  # fmt: skip
+    path = write(
+        tmp_path,
+        [
+            feature("A", rect(0, 0, 100, 100)),
+            feature("A", rect(200, 0, 300, 100)),
+            feature("B", rect(400, 0, 500, 100), parent="nope"),
+            feature("C", [[[500.0, 100.0], [0, 0], [1, 1], [500.0, 100.0]]]),
+            {"type": "Feature", "properties": {}, "geometry": None},
+        ],
+    )
     with pytest.raises(GridFileError) as err:
         check_grids(path)
     problems = err.value.problems
@@ -39,11 +42,14 @@ def test_every_problem_is_named(tmp_path):
 
 
 def test_invalid_ring_and_overlap_are_refused_then_repaired(tmp_path):
-    path = write(tmp_path, [
-        feature("A", rect(0, 0, 100, 100)),
-        feature("B", rect(50, 0, 150, 100)),  # overlaps A by 5000 m²
-        feature("C", bowtie()),
-    ])  # fmt: skip
+    path = write(
+        tmp_path,
+        [
+            feature("A", rect(0, 0, 100, 100)),
+            feature("B", rect(50, 0, 150, 100)),  # overlaps A by 5000 m²
+            feature("C", bowtie()),
+        ],
+    )
     with pytest.raises(GridFileError) as err:
         check_grids(path)
     assert any("grid 'C': invalid ring: Self-intersection" in p for p in err.value.problems)
@@ -72,15 +78,18 @@ def test_broken_files_get_one_clear_line(tmp_path, text, message):
 def test_the_tree_is_built_once_with_the_grid_set(tmp_path):
     """Two levels: R over P (over A, B) and C; Q (over D) stands alone. Written out:
     leaves in file order A B C D at positions 0 1 2 3; under R: A B C; under P: A B."""
-    path = write(tmp_path, [
-        feature("R", None),
-        feature("P", None, parent="R"),
-        feature("A", rect(0, 0, 100, 100), parent="P"),
-        feature("B", rect(100, 0, 200, 100), parent="P"),
-        feature("C", rect(200, 0, 300, 100), parent="R"),
-        feature("Q", None),
-        feature("D", rect(300, 0, 400, 100), parent="Q"),
-    ])  # fmt: skip
+    path = write(
+        tmp_path,
+        [
+            feature("R", None),
+            feature("P", None, parent="R"),
+            feature("A", rect(0, 0, 100, 100), parent="P"),
+            feature("B", rect(100, 0, 200, 100), parent="P"),
+            feature("C", rect(200, 0, 300, 100), parent="R"),
+            feature("Q", None),
+            feature("D", rect(300, 0, 400, 100), parent="Q"),
+        ],
+    )
     tree = load_grids(path).tree
     assert dict(tree.position) == {"A": 0, "B": 1, "C": 2, "D": 3}
     assert tree.parents == ("R", "P", "Q")

@@ -28,7 +28,8 @@ def test_geofence_modules_import_no_storage_transport_or_http():
 def test_the_geofence_tests_need_no_database():
     here = Path(__file__).parent
     for path in sorted(here.glob("*.py")):
-        imports = [line for line in path.read_text().splitlines()
-                   if line.startswith(("import ", "from "))]  # fmt: skip
+        imports = [
+            line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))
+        ]
         roots = {line.split()[1].split(".")[0] for line in imports}
         assert not roots & set(FORBIDDEN), (path.name, roots & set(FORBIDDEN))

@@ -29,8 +29,9 @@ def test_parse_service_hours(text, expected):
     assert parse_service_hours(text) == expected
 
 
-@pytest.mark.parametrize("text", ["8:00-20:00", "08:00-08:00", "25:00-26:00", "08:60-09:00",
-                                  "24:30-01:00", None, 800])  # fmt: skip
+@pytest.mark.parametrize(
+    "text", ["8:00-20:00", "08:00-08:00", "25:00-26:00", "08:60-09:00", "24:30-01:00", None, 800]
+)
 def test_impossible_service_hours_are_refused(text):
     with pytest.raises(ValueError):
         parse_service_hours(text)

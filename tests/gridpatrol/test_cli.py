@@ -16,8 +16,9 @@ from tracks.store import Store
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gridpatrol", *args], capture_output=True,
-                          text=True)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gridpatrol", *args], capture_output=True, text=True
+    )
 
 
 def test_bad_flag_and_bad_file_give_one_line_and_nonzero_exit(tmp_path):
@@ -30,16 +31,30 @@ def test_bad_flag_and_bad_file_give_one_line_and_nonzero_exit(tmp_path):
     out = run("grids", "import", str(tmp_path / "none.geojson"), "--db", str(tmp_path / "x.db"))
     assert out.returncode == 2 and "cannot read" in out.stderr
     other = tmp_path / "other.db"
-    subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(other)!r})"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(other)!r})"], check=True
+    )
     out = run("stats", "--db", str(other))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().endswith("is not a gridpatrol database (no schema_version)")
 
 
 def test_grids_generate_has_stable_ids(tmp_path, capsys):
-    assert main(["grids", "generate", "--bbox", "116.40,39.90,116.403,39.902",
-                 "--cell-m", "100", "--parent-every", "2"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "grids",
+                "generate",
+                "--bbox",
+                "116.40,39.90,116.403,39.902",
+                "--cell-m",
+                "100",
+                "--parent-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     fc = json.loads(capsys.readouterr().out)
     ids = [f["properties"]["id"] for f in fc["features"]]
     assert ids[:2] == ["P0C0", "P0C1"] and "R0C0" in ids and "R2C2" in ids
@@ -54,19 +69,48 @@ def test_report_compliance_json_from_the_database(tmp_path, capsys):
     start = dt.datetime(2026, 11, 20, 8, 0, tzinfo=tz)
     lon, lat = lonlat(-100, 0)
     with Store(db) as store, store.transaction() as con:
-        frame = pl.DataFrame({"device_id": ["d1"], "ts": [start + dt.timedelta(minutes=10)],
-                              "lat": [lat], "lon": [lon]})  # fmt: skip
+        frame = pl.DataFrame(
+            {
+                "device_id": ["d1"],
+                "ts": [start + dt.timedelta(minutes=10)],
+                "lat": [lat],
+                "lon": [lon],
+            }
+        )
         con.register("f", frame)
-        con.execute("INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
-                    "SELECT device_id, ts, lat, lon, 0, ts FROM f")  # fmt: skip
+        con.execute(
+            "INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
+            "SELECT device_id, ts, lat, lon, 0, ts FROM f"
+        )
     capsys.readouterr()
-    assert main(["report", "compliance", "--db", str(db), "--start", start.isoformat(),
-                 "--end", (start + dt.timedelta(hours=1)).isoformat(), "--grid", "A",
-                 "--format", "json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "report",
+                "compliance",
+                "--db",
+                str(db),
+                "--start",
+                start.isoformat(),
+                "--end",
+                (start + dt.timedelta(hours=1)).isoformat(),
+                "--grid",
+                "A",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
-    assert rows == [{
-        "grid_id": "A", "visits": 1, "max_gap_s": 3000.0, "overdue_s": 1200.0,
-        "compliance": round(1 - 1200 / 3600, 6),
-        "violations": [["2026-11-20T08:40:00+08:00", "2026-11-20T09:00:00+08:00"]],
-    }]  # fmt: skip
+    assert rows == [
+        {
+            "grid_id": "A",
+            "visits": 1,
+            "max_gap_s": 3000.0,
+            "overdue_s": 1200.0,
+            "compliance": round(1 - 1200 / 3600, 6),
+            "violations": [["2026-11-20T08:40:00+08:00", "2026-11-20T09:00:00+08:00"]],
+        }
+    ]
     assert np.isfinite(rows[0]["compliance"])

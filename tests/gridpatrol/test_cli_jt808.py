@@ -16,8 +16,9 @@ from gridpatrol.demo import demo_files
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gridpatrol", *args], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gridpatrol", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_bad_flags_give_one_line_and_exit_2(tmp_path):
@@ -29,8 +30,17 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path):
     out = run("jt808", "--auth-secret-file", str(tmp_path / "none"))
     assert out.returncode == 2 and "--auth-secret-file" in out.stderr
     grids, devices = demo_files()
-    out = run("simulate", "--broker", "mqtt://127.0.0.1:1", "--grids", str(grids), "--devices",
-              str(devices), "--protocol", "jt808")  # fmt: skip
+    out = run(
+        "simulate",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+        "--grids",
+        str(grids),
+        "--devices",
+        str(devices),
+        "--protocol",
+        "jt808",
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == "gridpatrol: error: --protocol jt808 needs --gateway HOST:PORT"
 
@@ -40,10 +50,22 @@ def test_the_gateway_serves_health_and_stops_on_sigterm(broker, tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"s" * 32)
     http = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gridpatrol", "jt808", "--listen",
-                                f"127.0.0.1:{free_port()}", "--broker", broker.url,
-                                "--auth-secret-file", str(secret), "--http",
-                                f"127.0.0.1:{http}"])  # fmt: skip
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gridpatrol",
+            "jt808",
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--broker",
+            broker.url,
+            "--auth-secret-file",
+            str(secret),
+            "--http",
+            f"127.0.0.1:{http}",
+        ]
+    )
     try:
         health = None
         for _ in range(100):

@@ -18,10 +18,16 @@ from tests.mqtt_helpers import wait_for
 
 
 def test_trackers_get_phone_ids_and_phones_keep_theirs():
-    devices = [SimDevice("bike-01", "tracker", "G1"), SimDevice("wang.phone", "phone", "G2"),
-               SimDevice("bike-03", "tracker", "G3")]  # fmt: skip
-    assert jt808_devices(devices) == [SimDevice("13900000001", "tracker", "G1"), devices[1],
-                                      SimDevice("13900000003", "tracker", "G3")]  # fmt: skip
+    devices = [
+        SimDevice("bike-01", "tracker", "G1"),
+        SimDevice("wang.phone", "phone", "G2"),
+        SimDevice("bike-03", "tracker", "G3"),
+    ]
+    assert jt808_devices(devices) == [
+        SimDevice("13900000001", "tracker", "G1"),
+        devices[1],
+        SimDevice("13900000003", "tracker", "G3"),
+    ]
 
 
 def test_a_fix_becomes_a_location_body():
@@ -51,20 +57,27 @@ class Sink:
 @pytest.mark.broker
 def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
     collector = Collector(broker)
-    gateway = GatewayThread(Jt808Settings(listen="127.0.0.1:0", broker=broker.url,
-                                          client_id="fleet-test"), b"f" * 32)  # fmt: skip
+    gateway = GatewayThread(
+        Jt808Settings(listen="127.0.0.1:0", broker=broker.url, client_id="fleet-test"), b"f" * 32
+    )
     port = gateway.start().port
     assert gateway.gateway is not None and gateway.gateway.publisher.connected.wait(10)
     sim_start = float(int(time.time()) - 86400)
     fleet = Fleet808("127.0.0.1", port, sim_start)
     router = Router(Sink(), fleet, {"13900000002"})
     # tracker 2's dead zone is the third ten minutes of every four hours
-    times = [sim_start + DEAD_ZONE_S * 2 - 10, sim_start + DEAD_ZONE_S * 2 + 5,
-             sim_start + DEAD_ZONE_S * 2 + 10, sim_start + DEAD_ZONE_S * 3 + 1]  # fmt: skip
+    times = [
+        sim_start + DEAD_ZONE_S * 2 - 10,
+        sim_start + DEAD_ZONE_S * 2 + 5,
+        sim_start + DEAD_ZONE_S * 2 + 10,
+        sim_start + DEAD_ZONE_S * 3 + 1,
+    ]
     try:
         for ts in times:
-            router.publish("gridpatrol/v1/ping/13900000002",
-                           json.dumps({"ts": ts, "lat": 39.06, "lon": 117.16}).encode())  # fmt: skip
+            router.publish(
+                "gridpatrol/v1/ping/13900000002",
+                json.dumps({"ts": ts, "lat": 39.06, "lon": 117.16}).encode(),
+            )
         router.publish("owntracks/wang/phone", b"{}")
         mine = lambda: [p for d, p in collector.pings if d == "13900000002"]  # noqa: E731
         wait_for(lambda: len(mine()) == 3)

@@ -31,8 +31,12 @@ pytestmark = pytest.mark.broker
 
 
 def service(broker: Mosquitto, db: str | Path, data_path: Path | None, grids: Path) -> Service:
-    settings = IngestSettings(broker=broker.url, client_id=f"test-lake-{uuid.uuid4().hex[:8]}",
-                              session_expiry_s=5, batch_age_ms=50)  # fmt: skip
+    settings = IngestSettings(
+        broker=broker.url,
+        client_id=f"test-lake-{uuid.uuid4().hex[:8]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
     return Service(ServeOptions(db=db, data_path=data_path, grids=grids), settings)
 
 
@@ -45,8 +49,9 @@ def test_serve_on_a_lake_stores_what_a_file_stores(broker, lake: Lake, tmp_path,
     topic = f"gridpatrol/v1/ping/{dev}"
     # a ride from A through B to C, a fix every 20 s over 40 min; then a repeat and junk
     fixes = [(now - 2400 + 20 * i, *lonlat(-150 + 2.5 * i, 0)) for i in range(120)]
-    messages = [(topic, json.dumps({"ts": t, "lon": lon, "lat": lat}).encode())
-                for t, lon, lat in fixes]  # fmt: skip
+    messages = [
+        (topic, json.dumps({"ts": t, "lon": lon, "lat": lat}).encode()) for t, lon, lat in fixes
+    ]
     messages += [messages[5], (topic, b"not json")]
     file_db = tmp_path / "gp.db"
     on_file = service(broker, file_db, None, grids)
@@ -66,13 +71,31 @@ def test_serve_on_a_lake_stores_what_a_file_stores(broker, lake: Lake, tmp_path,
     outputs = []
     for db_args in (["--db", str(file_db)], lake_args):
         assert main(["stats", *db_args, "--format", "json"]) == 0
-        assert main(["report", "compliance", *db_args, "--start", start, "--end", end,
-                     "--format", "json"]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "report",
+                    "compliance",
+                    *db_args,
+                    "--start",
+                    start,
+                    "--end",
+                    end,
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]
     stats = json.loads(outputs[0].splitlines()[0])
-    assert stats == {"received": 122, "stored": 120, "duplicates": 1,
-                     "rejected": {"malformed_json": 1}}  # fmt: skip
+    assert stats == {
+        "received": 122,
+        "stored": 120,
+        "duplicates": 1,
+        "rejected": {"malformed_json": 1},
+    }
     report = json.loads("\n".join(outputs[0].splitlines()[1:]))
     assert {row["grid_id"] for row in report} >= {"A", "B", "C"}
 
@@ -90,10 +113,20 @@ def make_lake(lake: Lake) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["stats"], ["report", "compliance", "--start", "2026-11-20T08:00+08:00",
-                 "--end", "2026-11-20T09:00+08:00"], ["serve"]],
+    [
+        ["stats"],
+        [
+            "report",
+            "compliance",
+            "--start",
+            "2026-11-20T08:00+08:00",
+            "--end",
+            "2026-11-20T09:00+08:00",
+        ],
+        ["serve"],
+    ],
     ids=["stats", "report", "serve"],
-)  # fmt: skip
+)
 def test_unreachable_postgresql(command, tmp_path, capsys):
     db = f"ducklake:postgres:dbname=town host=127.0.0.1 port={free_port()} user=postgres"
     err = error_of([*command, "--db", db, "--data-path", str(tmp_path)], capsys)
@@ -116,8 +149,18 @@ def test_a_password_is_never_printed(postgres: PostgresCluster, tmp_path, capsys
 
 def test_data_path_missing_or_other_than_the_catalogs(lake: Lake, tmp_path, capsys):
     make_lake(lake)
-    err = error_of(["grids", "import", str(three_in_a_row(tmp_path / "g.geojson")),
-                    "--db", lake.db, "--data-path", str(tmp_path / "elsewhere")], capsys)  # fmt: skip
+    err = error_of(
+        [
+            "grids",
+            "import",
+            str(three_in_a_row(tmp_path / "g.geojson")),
+            "--db",
+            lake.db,
+            "--data-path",
+            str(tmp_path / "elsewhere"),
+        ],
+        capsys,
+    )
     assert "does not match existing data path in the catalog" in err
     err = error_of(["devices", "import", str(tmp_path / "d.csv"), "--db", lake.db], capsys)
     assert "needs --data-path" in err
@@ -200,6 +243,5 @@ def test_role_options_that_do_not_fit(lake: Lake, tmp_path, capsys):
     assert "--role ingest imports nothing" in err
     err = error_of(["serve", "--role", "api", *lake_args], capsys)
     assert "--role api serves the API: give --http" in err
-    err = error_of(["serve", "--role", "ingest", *lake_args, "--lake-commit-retries", "-1"],
-                   capsys)  # fmt: skip
+    err = error_of(["serve", "--role", "ingest", *lake_args, "--lake-commit-retries", "-1"], capsys)
     assert "--lake-commit-retries is 0 or more" in err

@@ -14,8 +14,12 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme():
-    for cls, prefix in ((IngestSettings, "ingest"), (GeofenceSettings, "geofence"),
-                        (ApiSettings, "api"), (StageSettings, "stage")):  # fmt: skip
+    for cls, prefix in (
+        (IngestSettings, "ingest"),
+        (GeofenceSettings, "geofence"),
+        (ApiSettings, "api"),
+        (StageSettings, "stage"),
+    ):
         for env, default, help_line in describe_settings(cls, prefix):
             assert f"`{env}`" in README, env
             assert help_line in README, help_line

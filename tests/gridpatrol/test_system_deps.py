@@ -9,8 +9,13 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
 
 
 def run(target: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/bin/bash", str(SCRIPT), target], capture_output=True, text=True,
-                          env={"PATH": "/nonexistent", **env}, timeout=30)  # fmt: skip
+    return subprocess.run(
+        ["/bin/bash", str(SCRIPT), target],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent", **env},
+        timeout=30,
+    )
 
 
 def test_without_apt_get_it_stops_at_once_naming_the_packages():
@@ -29,4 +34,7 @@ def test_make_test_and_make_demo_call_it():
     assert "scripts/system-deps.sh demo" in makefile
     ci = (SCRIPT.parents[1] / ".ci" / "run").read_text()
     assert [line for line in ci.splitlines() if line.startswith("make ")] == [
-        "make lint", "make test", "make bench-smoke"]  # fmt: skip
+        "make lint",
+        "make test",
+        "make bench-smoke",
+    ]

@@ -28,8 +28,13 @@ def fill_then_drain(
     Returns the puts made while the writer was stopped, the queue's length then, whether
     the gate opened again once the writer ran, and the counters at the end."""
     with Store(tmp_path / "gp.db") as store:
-        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None,
-                          read_through_after_s=3600)  # fmt: skip
+        batcher = Batcher(
+            settings,
+            Preparer(settings, store),
+            store,
+            ack=lambda _: None,
+            read_through_after_s=3600,
+        )
         put = [0]
         closed = threading.Event()
 
@@ -84,12 +89,16 @@ def test_a_stalled_writer_lets_reading_through_after_the_limit(tmp_path: Path):
     (so paho can read the broker's PINGRESP) and counts it once."""
     settings = IngestSettings(batch_rows=10)
     with Store(tmp_path / "gp.db") as store:
-        batcher = Batcher(settings, Preparer(settings, store), store, ack=lambda _: None,
-                          read_through_after_s=0.5)  # fmt: skip
+        batcher = Batcher(
+            settings, Preparer(settings, store), store, ack=lambda _: None, read_through_after_s=0.5
+        )
         now = time.time()
         for i in range(HELD_BATCHES * 10):
-            batcher.put(Message("gridpatrol/v1/ping/q-3", b'{"ts": %f, "lat": 1, "lon": 1}'
-                                % (now - i), now))  # fmt: skip
+            batcher.put(
+                Message(
+                    "gridpatrol/v1/ping/q-3", b'{"ts": %f, "lat": 1, "lon": 1}' % (now - i), now
+                )
+            )
         started = time.monotonic()
         assert not batcher.may_read(wait_s=0.01)
         while not batcher.may_read(wait_s=0.01):

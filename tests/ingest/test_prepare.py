@@ -32,15 +32,19 @@ def test_devices_keep_their_names_when_one_has_no_good_ping(tmp_path: Path):
         preparer = Preparer(IngestSettings(), store)
         batch = preparer.prepare(messages)
         assert batch.pings["flags"].to_list() == [0, 0, 0]  # set at commit, in fix-time order
-        written = store.write_batch(batch.pings, batch.rejected, batch.counters, batch.events,
-                                    flagging=preparer.flagger)  # fmt: skip
+        written = store.write_batch(
+            batch.pings, batch.rejected, batch.counters, batch.events, flagging=preparer.flagger
+        )
     rows = batch.pings.select("device_id", "ts", "grid_id").rows()
     assert written.flags is not None
-    assert sorted((d, int(ts.timestamp()), int(f), g) for (d, ts, g), f in zip(rows, written.flags, strict=True)) == [
+    assert sorted(
+        (d, int(ts.timestamp()), int(f), g)
+        for (d, ts, g), f in zip(rows, written.flags, strict=True)
+    ) == [
         ("also", t0, 0, None),
         ("kept", t0, 0, None),
         ("kept", t0 + 10, 1, None),  # acc 80 m: poor accuracy
-    ]  # fmt: skip
+    ]
     assert batch.rejected["reason"].to_list() == ["lat_out_of_range"]
     assert batch.counters["received"] == 5
     assert batch.counters["duplicates"] == 1

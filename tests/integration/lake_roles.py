@@ -23,15 +23,32 @@ from tracks.engines import open_store
 
 #: Fast settings for tests: the stage polls often, stands by briefly, maintains every second
 #: and keeps no old snapshot.
-STAGE_FLAGS = ("--feed-poll-s", "0.1", "--standby-try-s", "0.3", "--maintenance-every-s", "1",
-               "--keep-snapshots-s", "0", "--tick-s", "0.2")  # fmt: skip
+STAGE_FLAGS = (
+    "--feed-poll-s",
+    "0.1",
+    "--standby-try-s",
+    "0.3",
+    "--maintenance-every-s",
+    "1",
+    "--keep-snapshots-s",
+    "0",
+    "--tick-s",
+    "0.2",
+)
 
 
 class Proc:
     """``gridpatrol serve`` in a process; its log lines are kept (and searchable)."""
 
-    def __init__(self, lake: Lake, broker: Mosquitto, role: str, client_id: str, *extra: str,
-                 host: Host | None = None):  # fmt: skip
+    def __init__(
+        self,
+        lake: Lake,
+        broker: Mosquitto,
+        role: str,
+        client_id: str,
+        *extra: str,
+        host: Host | None = None,
+    ):
         # host: run on another "machine" (a network namespace), reaching the broker and
         # PostgreSQL over its link
         db, broker_url, address, prefix = lake.db, broker.url, "127.0.0.1", []
@@ -39,10 +56,28 @@ class Proc:
             db = db.replace("host=127.0.0.1", f"host={host.gateway}")
             broker_url = broker_url.replace("127.0.0.1", host.gateway)
             address, prefix = host.address, ["ip", "netns", "exec", host.netns]
-        self.args = [*prefix, sys.executable, "-m", "gridpatrol", "serve", "--role", role,
-                     "--db", db, "--data-path", str(lake.data_path), "--broker", broker_url,
-                     "--client-id", client_id, "--session-expiry-s", "300",
-                     "--batch-age-ms", "100", *extra]  # fmt: skip
+        self.args = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "gridpatrol",
+            "serve",
+            "--role",
+            role,
+            "--db",
+            db,
+            "--data-path",
+            str(lake.data_path),
+            "--broker",
+            broker_url,
+            "--client-id",
+            client_id,
+            "--session-expiry-s",
+            "300",
+            "--batch-age-ms",
+            "100",
+            *extra,
+        ]
         self.name = f"{role} {client_id}"
         self.token: str | None = None  # a bearer token, where --tokens is given
         self.http: str | None = None
@@ -98,12 +133,14 @@ class Proc:
         """/api/v1/health; the process's log when it has exited."""
         assert self.process is not None
         try:
-            response = httpx.get(f"http://{self.http}/api/v1/health", timeout=10,
-                                 headers=self._auth())  # fmt: skip
+            response = httpx.get(
+                f"http://{self.http}/api/v1/health", timeout=10, headers=self._auth()
+            )
         except httpx.ConnectError as exc:
             if self.process.poll() is not None:
-                raise AssertionError(f"exited {self.process.returncode}:\n"
-                                     f"{''.join(self.lines[-40:])}") from exc  # fmt: skip
+                raise AssertionError(
+                    f"exited {self.process.returncode}:\n{''.join(self.lines[-40:])}"
+                ) from exc
             raise
         return response.status_code, response.json()
 
@@ -111,8 +148,9 @@ class Proc:
         return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
 
     def get(self, path: str) -> object:
-        return httpx.get(f"http://{self.http}/api/v1/{path}", timeout=10,
-                         headers=self._auth()).json()  # fmt: skip
+        return httpx.get(
+            f"http://{self.http}/api/v1/{path}", timeout=10, headers=self._auth()
+        ).json()
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://{self.http}/api/v1/metrics", timeout=10).text
@@ -123,11 +161,16 @@ class Proc:
         }
 
 
-def start_workers(lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str,
-                  host: Host | None = None) -> list[Proc]:  # fmt: skip
+def start_workers(
+    lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str, host: Host | None = None
+) -> list[Proc]:
     tag = "" if host is None else host.netns
-    workers = [Proc(lake, broker, "ingest", f"{group}-w{tag}{i}", "--share-group", group,
-                    *extra, host=host) for i in range(count)]  # fmt: skip
+    workers = [
+        Proc(
+            lake, broker, "ingest", f"{group}-w{tag}{i}", "--share-group", group, *extra, host=host
+        )
+        for i in range(count)
+    ]
     for w in workers:
         w.wait_for_line("subscribed to")
     return workers
@@ -181,8 +224,11 @@ def stream(count: int, base: float, prefix: str) -> list[tuple[str, bytes]]:
 def stored(lake: Lake) -> tuple[int, int]:
     """Rows in pings, and distinct (device_id, ts) among them."""
     with open_store(lake.db, lake.data_path, read_only=True) as store:
-        row = store.cursor().execute(
-            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings").fetchone()  # fmt: skip
+        row = (
+            store.cursor()
+            .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
+            .fetchone()
+        )
     assert row is not None
     return int(row[0]), int(row[1])
 

@@ -30,8 +30,11 @@ def ip(*args: str) -> None:
 def free_subnet() -> ipaddress.IPv4Network:
     """A /24 under 10.200.0.0/13 that no route of this machine touches."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-    taken = [ipaddress.ip_network(r.split()[0], strict=False)
-             for r in routes.splitlines() if r and r.split()[0][0].isdigit()]  # fmt: skip
+    taken = [
+        ipaddress.ip_network(r.split()[0], strict=False)
+        for r in routes.splitlines()
+        if r and r.split()[0][0].isdigit()
+    ]
     for net in ipaddress.ip_network("10.200.0.0/13").subnets(new_prefix=24):
         if not any(net.overlaps(t) for t in taken):
             return net

@@ -55,8 +55,10 @@ def backlog_messages(grids: list[dict], now: float) -> tuple[list[tuple[str, byt
         distinct += len(times)
         topic = f"gridpatrol/v1/ping/w{k:03d}"
         for m in range(0, len(times), PER_MESSAGE):
-            fixes = [{"ts": round(t, 3), "lat": lat, "lon": lon, "acc": 5.0}
-                     for t in times[m : m + PER_MESSAGE]]  # fmt: skip
+            fixes = [
+                {"ts": round(t, 3), "lat": lat, "lon": lon, "acc": 5.0}
+                for t in times[m : m + PER_MESSAGE]
+            ]
             payload = json.dumps(fixes).encode()
             messages.append((topic, payload))
             if len(messages) % REPEATED_EVERY == 0:
@@ -74,11 +76,20 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     assert len(grids) == 100
     grid_file.write_text(json.dumps(collection))
     devices = tmp_path / "devices.csv"
-    devices.write_text("device_id,kind,worker,grid_id\n" + "".join(
-        f"w{k:03d},tracker,worker {k},{grids[k % 100]['properties']['id']}\n"
-        for k in range(DEVICES)))  # fmt: skip
-    ingest = IngestSettings(broker=broker.url, client_id=f"backlog-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=600, keepalive_s=5, max_age_s=(DAYS + 1) * 86400)  # fmt: skip
+    devices.write_text(
+        "device_id,kind,worker,grid_id\n"
+        + "".join(
+            f"w{k:03d},tracker,worker {k},{grids[k % 100]['properties']['id']}\n"
+            for k in range(DEVICES)
+        )
+    )
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"backlog-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=600,
+        keepalive_s=5,
+        max_age_s=(DAYS + 1) * 86400,
+    )
     geofence = GeofenceSettings(tick_s=0.2)  # intervals of 30 min, offline after 10 min
     options = ServeOptions(db=tmp_path / "gp.db", grids=grid_file, devices=devices)
     with running(Service(options, ingest, geofence)):
@@ -91,8 +102,11 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest, geofence)
     assert service.live is not None
     with running(service):
-        wait_for(lambda: read_stats(service.store)["received"] == distinct + repeated,
-                 timeout_s=240, what="the whole backlog received")  # fmt: skip
+        wait_for(
+            lambda: read_stats(service.store)["received"] == distinct + repeated,
+            timeout_s=240,
+            what="the whole backlog received",
+        )
         wait_for(lambda: len(service.live.snapshot().overdue) == 1, what="R0C0 overdue")  # type: ignore[union-attr]
         wait_for(lambda: len(service.live.snapshot().offline) == 3, what="3 devices offline")  # type: ignore[union-attr]
         # ticks go on (five more, 1 s at tick_s 0.2): nothing more may be raised
@@ -115,8 +129,12 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     assert rows == (distinct, distinct)
     assert connects == 1 and losses == {}, (connects, losses)
     first_grid = grids[0]["properties"]["id"]
-    assert alerts == [("device_offline", "w000"), ("device_offline", "w001"),
-                      ("device_offline", "w100"), ("overdue", first_grid)]  # fmt: skip
+    assert alerts == [
+        ("device_offline", "w000"),
+        ("device_offline", "w001"),
+        ("device_offline", "w100"),
+        ("overdue", first_grid),
+    ]
 
 
 def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
@@ -127,8 +145,13 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
 
     monkeypatch.setattr(tracks.engines, "Store", HeldStore)
     HeldStore.reset()
-    ingest = IngestSettings(broker=broker.url, client_id=f"held-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=60, keepalive_s=2, batch_rows=100)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"held-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=60,
+        keepalive_s=2,
+        batch_rows=100,
+    )
     port = free_port()
     service = Service(ServeOptions(db=tmp_path / "gp.db", http=f"127.0.0.1:{port}"), ingest)
     acked: list[int] = []
@@ -139,10 +162,18 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
 
     service.batcher.ack = ack
     now = time.time()
-    messages = [(f"gridpatrol/v1/ping/h{k % 10}",
-                 json.dumps([{"ts": now - 3600 + k * 0.5 + i * 0.01, "lat": 39.06, "lon": 117.16}
-                             for i in range(10)]).encode())
-                for k in range(300)]  # fmt: skip
+    messages = [
+        (
+            f"gridpatrol/v1/ping/h{k % 10}",
+            json.dumps(
+                [
+                    {"ts": now - 3600 + k * 0.5 + i * 0.01, "lat": 39.06, "lon": 117.16}
+                    for i in range(10)
+                ]
+            ).encode(),
+        )
+        for k in range(300)
+    ]
     with running(service):
         publish_all(broker, messages, max_inflight=1000)
         assert HeldStore.writing.wait(10)
@@ -157,8 +188,11 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
         assert "gridpatrol_backlog_messages 300.0" in metrics
         assert "gridpatrol_mqtt_connects_total 1.0" in metrics
         HeldStore.hold.clear()
-        wait_for(lambda: read_stats(service.store)["received"] == 3000, timeout_s=30,
-                 what="everything stored")  # fmt: skip
+        wait_for(
+            lambda: read_stats(service.store)["received"] == 3000,
+            timeout_s=30,
+            what="everything stored",
+        )
         stats = read_stats(service.store)
         connects, losses = service.mqtt.connects, dict(service.mqtt.connection_losses)
     assert stats["stored"] == 3000 and stats["duplicates"] == 0

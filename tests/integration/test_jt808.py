@@ -35,16 +35,24 @@ TZ = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     def make(broker: Mosquitto, **options: object) -> Service:
-        settings = IngestSettings(broker=broker.url, client_id=f"jt-{uuid.uuid4().hex[:6]}",
-                                  session_expiry_s=300, batch_age_ms=50)  # fmt: skip
+        settings = IngestSettings(
+            broker=broker.url,
+            client_id=f"jt-{uuid.uuid4().hex[:6]}",
+            session_expiry_s=300,
+            batch_age_ms=50,
+        )
         return Service(ServeOptions(db=tmp_path / "gp.db", **options), settings)  # type: ignore[arg-type]
 
     yield make
 
 
 def start_gateway(broker: Mosquitto) -> GatewayThread:
-    thread = GatewayThread(Jt808Settings(listen="127.0.0.1:0", broker=broker.url,
-                                         client_id=f"gw-{uuid.uuid4().hex[:6]}"), b"k" * 32)  # fmt: skip
+    thread = GatewayThread(
+        Jt808Settings(
+            listen="127.0.0.1:0", broker=broker.url, client_id=f"gw-{uuid.uuid4().hex[:6]}"
+        ),
+        b"k" * 32,
+    )
     thread.start()
     assert thread.gateway is not None and thread.gateway.publisher.connected.wait(10)
     return thread
@@ -64,10 +72,18 @@ def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve):
             async def main(port: int) -> list[int]:
                 t2013 = await Terminal("013900001001").connect("127.0.0.1", port)
                 t2019 = await Terminal("00000000013900001002", 1).connect("127.0.0.1", port)
-                results = [await t2013.result(m.LOCATION, m.build_location(
-                    39.0601, 117.1602, base, speed=360, direction=90, alt_m=16))]  # fmt: skip
-                batch = [m.build_location(-33.8688, 151.2093, base + i, speed=18, direction=359)
-                         for i in range(3)]  # fmt: skip
+                results = [
+                    await t2013.result(
+                        m.LOCATION,
+                        m.build_location(
+                            39.0601, 117.1602, base, speed=360, direction=90, alt_m=16
+                        ),
+                    )
+                ]
+                batch = [
+                    m.build_location(-33.8688, 151.2093, base + i, speed=18, direction=359)
+                    for i in range(3)
+                ]
                 results.append(await t2019.result(m.BATCH, m.build_batch(batch)))
                 await t2013.close()
                 await t2019.close()
@@ -75,8 +91,10 @@ def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve):
 
             assert gateway.gateway is not None
             assert asyncio.run(main(gateway.gateway.port)) == [m.OK, m.OK]
-            sql = ("SELECT device_id, epoch(ts), lat, lon, round(spd, 3), hdg, alt FROM pings "
-                   "WHERE device_id LIKE '1390000100%' ORDER BY device_id, ts")  # fmt: skip
+            sql = (
+                "SELECT device_id, epoch(ts), lat, lon, round(spd, 3), hdg, alt FROM pings "
+                "WHERE device_id LIKE '1390000100%' ORDER BY device_id, ts"
+            )
             got = wait_for(lambda: len(rows(service, sql)) == 4 and rows(service, sql))
     finally:
         gateway.stop()
@@ -126,15 +144,18 @@ def test_a_broker_restart_in_the_middle_loses_nothing(serve):
             assert gateway.gateway is not None
             asyncio.run(main(gateway.gateway.port))
             assert restarted.is_set()
-            sql = ("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings "
-                   "WHERE device_id LIKE '139000020%'")  # fmt: skip
+            sql = (
+                "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings "
+                "WHERE device_id LIKE '139000020%'"
+            )
             total = terminals * reports
             wait_for(lambda: rows(service, sql)[0][0] >= total, timeout_s=60, what="every report")
             time.sleep(0.5)
             got = rows(service, sql)[0]
             dropped = gateway.gateway.metrics.dropped
-            unanswered = sum(dropped.labels(r)._value.get()
-                             for r in ("broker_away", "puback_timeout"))  # fmt: skip
+            unanswered = sum(
+                dropped.labels(r)._value.get() for r in ("broker_away", "puback_timeout")
+            )
     finally:
         gateway.stop()
         broker.cleanup()
@@ -166,8 +187,15 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
 
     def report() -> dict[str, object]:
         assert service.grid_set is not None
-        rows_ = run_report("compliance", ReportGrids(service.store, service.grid_set), service.store, start,
-                           start + dt.timedelta(hours=1), GeofenceSettings(), grid_id="A")  # fmt: skip
+        rows_ = run_report(
+            "compliance",
+            ReportGrids(service.store, service.grid_set),
+            service.store,
+            start,
+            start + dt.timedelta(hours=1),
+            GeofenceSettings(),
+            grid_id="A",
+        )
         return rows_[0]
 
     async def send(port: int, msg_id: int, bodies: list[bytes]) -> list[int]:
@@ -191,8 +219,19 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
     finally:
         gateway.stop()
     iso = lambda minute: (start + dt.timedelta(minutes=minute)).isoformat()  # noqa: E731
-    assert before == {"grid_id": "A", "visits": 2, "max_gap_s": 3300.0, "overdue_s": 1500.0,
-                      "compliance": round(1 - 1500 / 3600, 6),
-                      "violations": [[iso(30), iso(55)]]}  # fmt: skip
-    assert after == {"grid_id": "A", "visits": 4, "max_gap_s": 1200.0, "overdue_s": 0.0,
-                     "compliance": 1.0, "violations": []}  # fmt: skip
+    assert before == {
+        "grid_id": "A",
+        "visits": 2,
+        "max_gap_s": 3300.0,
+        "overdue_s": 1500.0,
+        "compliance": round(1 - 1500 / 3600, 6),
+        "violations": [[iso(30), iso(55)]],
+    }
+    assert after == {
+        "grid_id": "A",
+        "visits": 4,
+        "max_gap_s": 1200.0,
+        "overdue_s": 0.0,
+        "compliance": 1.0,
+        "violations": [],
+    }

@@ -130,8 +130,15 @@ def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Pat
     db = tmp_path / "gp.db"
     port = free_port()
     # batches wait for 10 minutes: everything received is still held when SIGTERM comes
-    serve = start_serve(broker, db, f"term-{uuid.uuid4().hex[:6]}", "--http",
-                        f"127.0.0.1:{port}", "--batch-age-ms", "600000")  # fmt: skip
+    serve = start_serve(
+        broker,
+        db,
+        f"term-{uuid.uuid4().hex[:6]}",
+        "--http",
+        f"127.0.0.1:{port}",
+        "--batch-age-ms",
+        "600000",
+    )
     publisher = connect(broker)
     now = time.time()
     infos = [

@@ -41,35 +41,51 @@ SETTINGS = GeofenceSettings(timezone="Asia/Shanghai", derive_every_s=0.2, tick_s
 def fixes(device: str, first: dt.datetime, minutes: range, x: float) -> list[tuple[str, bytes]]:
     lon, lat = lonlat(x, 0.0)
     return [
-        (f"gridpatrol/v1/ping/{device}",
-         json.dumps({"ts": (first + dt.timedelta(minutes=m)).timestamp(), "lat": lat,
-                     "lon": lon}).encode())
+        (
+            f"gridpatrol/v1/ping/{device}",
+            json.dumps(
+                {"ts": (first + dt.timedelta(minutes=m)).timestamp(), "lat": lat, "lon": lon}
+            ).encode(),
+        )
         for m in minutes
-    ]  # fmt: skip
+    ]
 
 
-def reports(store: Store, grids: ReportGrids, start: dt.datetime, end: dt.datetime,
-            *, recompute: bool = False) -> dict[str, list[dict[str, object]]]:  # fmt: skip
-    return {kind: run_report(kind, grids, store, start, end, SETTINGS, recompute=recompute)
-            for kind in ("compliance", "coverage", "presence")}  # fmt: skip
+def reports(
+    store: Store,
+    grids: ReportGrids,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    recompute: bool = False,
+) -> dict[str, list[dict[str, object]]]:
+    return {
+        kind: run_report(kind, grids, store, start, end, SETTINGS, recompute=recompute)
+        for kind in ("compliance", "coverage", "presence")
+    }
 
 
 def row(rows: dict[str, list[dict[str, object]]], grid_id: str) -> dict[str, object]:
     return next(r for r in rows["compliance"] if r["grid_id"] == grid_id)
 
 
-def test_a_late_batch_changes_the_days_report_as_if_it_came_in_order(broker: Mosquitto,
-                                                                       tmp_path: Path):  # fmt: skip
+def test_a_late_batch_changes_the_days_report_as_if_it_came_in_order(
+    broker: Mosquitto, tmp_path: Path
+):
     grids = three_in_a_row(tmp_path / "grids.geojson", interval_min=30)
     db = tmp_path / "gp.db"
-    ingest = IngestSettings(broker=broker.url, client_id=f"late-{uuid.uuid4().hex[:6]}",
-                            batch_age_ms=50)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url, client_id=f"late-{uuid.uuid4().hex[:6]}", batch_age_ms=50
+    )
     day = dt.datetime.now(TZ).date() - dt.timedelta(days=2)  # whole, and within --max-age-s
     start = dt.datetime.combine(day, dt.time(), TZ)
     end = start + dt.timedelta(days=1)
     ten = start + dt.timedelta(hours=10)
-    in_order = (fixes("d1", ten, range(61), -100.0) + fixes("d1", ten, range(70, 71), 0.0)
-                + fixes("d1", ten, range(80, 81), -100.0))  # fmt: skip
+    in_order = (
+        fixes("d1", ten, range(61), -100.0)
+        + fixes("d1", ten, range(70, 71), 0.0)
+        + fixes("d1", ten, range(80, 81), -100.0)
+    )
     late = fixes("d2", ten, range(20, 41), 0.0)
     service = Service(ServeOptions(db=db, grids=grids), ingest, SETTINGS)
     assert service.live is not None
@@ -80,8 +96,10 @@ def test_a_late_batch_changes_the_days_report_as_if_it_came_in_order(broker: Mos
 
         def derived_after(pings: int) -> None:
             wait_for(lambda: count_pings(store) == pings, what=f"{pings} pings stored")
-            wait_for(lambda: stale_days(report_grids, store, [day], SETTINGS) == [],
-                     what="the day derived again")  # fmt: skip
+            wait_for(
+                lambda: stale_days(report_grids, store, [day], SETTINGS) == [],
+                what="the day derived again",
+            )
 
         publish_all(broker, in_order)
         derived_after(63)

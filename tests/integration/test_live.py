@@ -52,8 +52,12 @@ def next_alert(received: queue.Queue[dict], kind: str, timeout: float = 10.0) ->
 def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp_path: Path):
     grids = three_in_a_row(tmp_path / "grids.geojson", interval_min=1)
     db = tmp_path / "gp.db"
-    ingest = IngestSettings(broker=broker.url, client_id=f"live-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=5, batch_age_ms=50)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"live-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
     geofence = GeofenceSettings(tick_s=0.1, offline_after_s=3600)
     client, alerts = subscribe_alerts(broker)
     lon, lat = lonlat(-100, 0)  # in grid A
@@ -109,8 +113,13 @@ def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
     grids, _ = check_grids(three_in_a_row(tmp_path / "grids.geojson"))
 
     def overdue(grid_id: str, raised_at: float) -> Alert:
-        return Alert(AlertKind.OVERDUE, raised_at - 60, raised_at, grid_id=grid_id,
-                     detail="no visit for 30 min")  # fmt: skip
+        return Alert(
+            AlertKind.OVERDUE,
+            raised_at - 60,
+            raised_at,
+            grid_id=grid_id,
+            detail="no visit for 30 min",
+        )
 
     left, published, old = (
         overdue("A", now - 5),
@@ -126,16 +135,22 @@ def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
     watcher.on_message = lambda c, u, m: counts.update([json.loads(m.payload)["alert_id"]])
     watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
     time.sleep(0.3)  # subscribed before serve starts
-    ingest = IngestSettings(broker=broker.url, client_id=f"ob-{uuid.uuid4().hex[:6]}",
-                            session_expiry_s=5, batch_age_ms=50)  # fmt: skip
+    ingest = IngestSettings(
+        broker=broker.url,
+        client_id=f"ob-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=5,
+        batch_age_ms=50,
+    )
     try:
         for restart in range(2):
             service = Service(ServeOptions(db=db), ingest, GeofenceSettings(tick_s=0.1))
             live = service.live
             assert live is not None
             with running(service):
-                wait_for(lambda live=live: live.health.ticks >= 3 and not live.outbox.unacked(),
-                         what="the outbox settled")  # fmt: skip
+                wait_for(
+                    lambda live=live: live.health.ticks >= 3 and not live.outbox.unacked(),
+                    what="the outbox settled",
+                )
                 assert live.outbox.health.republished == (1 if restart == 0 else 0)
             time.sleep(0.3)
             assert counts == {left.alert_id: 1}, restart

@@ -38,19 +38,31 @@ def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(tracks.engines, "Store", HeldStore)
     broker = Mosquitto(persistence=True).start()
     try:
-        settings = IngestSettings(broker=broker.url, client_id=f"rc-{uuid.uuid4().hex[:6]}",
-                                  session_expiry_s=300, batch_age_ms=50)  # fmt: skip
+        settings = IngestSettings(
+            broker=broker.url,
+            client_id=f"rc-{uuid.uuid4().hex[:6]}",
+            session_expiry_s=300,
+            batch_age_ms=50,
+        )
         now = time.time()
-        messages = [(f"gridpatrol/v1/ping/rc-{i}",
-                     json.dumps({"ts": now - 60 + i, "lat": 39.06, "lon": 117.16}).encode())
-                    for i in range(10)]  # fmt: skip
+        messages = [
+            (
+                f"gridpatrol/v1/ping/rc-{i}",
+                json.dumps({"ts": now - 60 + i, "lat": 39.06, "lon": 117.16}).encode(),
+            )
+            for i in range(10)
+        ]
         service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
         sent: list[tuple[int, int]] = []  # (connection generation, messages acknowledged)
         real_ack = service.mqtt.ack
 
         def ack(batch: list) -> None:
-            sent.append((service.mqtt.generation, sum(m.generation == service.mqtt.generation
-                                                      for m in batch)))  # fmt: skip
+            sent.append(
+                (
+                    service.mqtt.generation,
+                    sum(m.generation == service.mqtt.generation for m in batch),
+                )
+            )
             real_ack(batch)
 
         service.batcher.ack = ack
@@ -65,8 +77,11 @@ def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             assert sent == [(2, 0)]  # none goes out for connection 1's messages (generation 1)
             assert read_stats(service.store)["stored"] == 10
             broker.start()  # point 3: the broker sends the ten again
-            wait_for(lambda: read_stats(service.store)["received"] == 20, timeout_s=30,
-                     what="the ten redelivered")  # fmt: skip
+            wait_for(
+                lambda: read_stats(service.store)["received"] == 20,
+                timeout_s=30,
+                what="the ten redelivered",
+            )
             wait_for(lambda: service.batcher.backlog().messages == 0, what="all acknowledged")
             stats = read_stats(service.store)
         assert stats["stored"] == 10 and stats["duplicates"] == 10

@@ -44,8 +44,11 @@ def town_messages(start: float) -> list[tuple[str, bytes]]:
     """The town's messages, with every 25th published twice and the first three minutes of
     every tenth device held back and published last (a late batch)."""
     grids, devices = demo_files()
-    plan = list(plan_messages(load_grids(grids), read_sim_devices(devices), seed=3,
-                              start=start, hours=HOURS))  # fmt: skip
+    plan = list(
+        plan_messages(
+            load_grids(grids), read_sim_devices(devices), seed=3, start=start, hours=HOURS
+        )
+    )
     late_devices = {m.topic for m in plan[::10]}
     late = [m for m in plan if m.topic in late_devices and m.at < start + 180]
     held = {id(m) for m in late}
@@ -54,21 +57,26 @@ def town_messages(start: float) -> list[tuple[str, bytes]]:
     return messages + [(m.topic, m.payload) for m in late]
 
 
-def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake: Lake,
-                                                         tmp_path: Path, capsys):  # fmt: skip
+def test_workers_and_a_stage_store_what_one_serve_stores(
+    broker: Mosquitto, lake: Lake, tmp_path: Path, capsys
+):
     grids, devices = demo_files()
     group = f"g{uuid.uuid4().hex[:6]}"
     # the speed check on (the default 40 m/s): flags are a function of each device's fixes,
     # so the lake's (workers' commits in any order, the stage's re-walks) equal the file's
-    stage = Proc(lake, broker, "stage", f"{group}-s0", "--grids", str(grids),
-                 "--devices", str(devices))  # fmt: skip
+    stage = Proc(
+        lake, broker, "stage", f"{group}-s0", "--grids", str(grids), "--devices", str(devices)
+    )
     stage.wait_for_line("leading the stage")
     standby = Proc(lake, broker, "stage", f"{group}-s1")
     workers = start_workers(lake, broker, group, 3)
     file_db = tmp_path / "gp.db"
-    single = Service(ServeOptions(db=file_db, grids=grids, devices=devices),
-                     IngestSettings(broker=broker.url, client_id=f"{group}-file",
-                                    session_expiry_s=5, batch_age_ms=100))  # fmt: skip
+    single = Service(
+        ServeOptions(db=file_db, grids=grids, devices=devices),
+        IngestSettings(
+            broker=broker.url, client_id=f"{group}-file", session_expiry_s=5, batch_age_ms=100
+        ),
+    )
     start = time.time() - 3 * 3600
     messages = town_messages(start)
     try:
@@ -95,8 +103,11 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
     assert lake_stats == file_stats
     assert file_stats["duplicates"] > len(messages) // 30  # type: ignore[index]
     with open_store(lake.db, lake.data_path, read_only=True) as reader:
-        rows = reader.cursor().execute(
-            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings").fetchone()  # fmt: skip
+        rows = (
+            reader.cursor()
+            .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
+            .fetchone()
+        )
         assert rows is not None and rows[0] == rows[1] == file_stats["stored"]  # type: ignore[index]
         flags_sql = "SELECT device_id, ts, flags FROM pings ORDER BY device_id, ts"
         lake_flags = reader.cursor().execute(flags_sql).fetchall()
@@ -105,8 +116,12 @@ def test_workers_and_a_stage_store_what_one_serve_stores(broker: Mosquitto, lake
     assert sum(1 for _, _, f in file_flags if f & 2) > 0  # the town's day has speed outliers
     assert lake_flags == file_flags
     tz = dt.timezone(dt.timedelta(hours=8))
-    window = ["--start", dt.datetime.fromtimestamp(start, tz).isoformat(),
-              "--end", dt.datetime.fromtimestamp(start + HOURS * 3600, tz).isoformat()]  # fmt: skip
+    window = [
+        "--start",
+        dt.datetime.fromtimestamp(start, tz).isoformat(),
+        "--end",
+        dt.datetime.fromtimestamp(start + HOURS * 3600, tz).isoformat(),
+    ]
     for kind in ("compliance", "coverage", "presence"):
         on_file = cli_json(
             capsys, ["report", kind, *file_args(file_db), *window, "--format", "json"]

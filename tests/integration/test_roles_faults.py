@@ -84,8 +84,9 @@ def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto
         stop_all([*workers, stage])
 
 
-def test_postgresql_restarted_under_load(broker: Mosquitto, own_postgres: PostgresCluster,
-                                         tmp_path: Path):  # fmt: skip
+def test_postgresql_restarted_under_load(
+    broker: Mosquitto, own_postgres: PostgresCluster, tmp_path: Path
+):
     """PostgreSQL stopped (as by a crash) for 3 s while two workers receive pings: their
     commits fail, nothing is acknowledged, and once it is back they commit what they held
     and the broker's redeliveries; every ping is stored once."""
@@ -117,15 +118,17 @@ def test_commits_whose_retries_run_out_are_retried_whole(broker: Mosquitto, lake
     group = f"r{uuid.uuid4().hex[:6]}"
     stage = Proc(lake, broker, "stage", f"{group}-s")
     stage.wait_for_line("leading the stage")
-    workers = start_workers(lake, broker, group, 3, "--batch-rows", "200",
-                            "--lake-commit-retries", "0")  # fmt: skip
+    workers = start_workers(
+        lake, broker, group, 3, "--batch-rows", "200", "--lake-commit-retries", "0"
+    )
     total = 6_000
     publisher = Publisher(broker, stream(total, time.time() - 86400, group), per_s=3000)
     try:
         publisher.finish()
         assert_stored_once(lake, stage, total)
-        assert any(w.saw("not stored, not acknowledged: .*retry count of 0")
-                   for w in workers), "no commit conflicted: the test proves nothing"  # fmt: skip
+        assert any(w.saw("not stored, not acknowledged: .*retry count of 0") for w in workers), (
+            "no commit conflicted: the test proves nothing"
+        )
     finally:
         stop_all([*workers, stage])
 
@@ -185,8 +188,11 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     left = Alert(AlertKind.OVERDUE, now - 60, now, grid_id="Z", detail="no visit for 10 min")
     with open_store(lake.db, lake.data_path) as store:
         # the first stage's alerts recorded as published (acknowledged), then one left
-        wait_for(lambda: read_unpublished_alerts(store, EPOCH).height == 0, 30,
-                 what="the first stage's alerts recorded as published")  # fmt: skip
+        wait_for(
+            lambda: read_unpublished_alerts(store, EPOCH).height == 0,
+            30,
+            what="the first stage's alerts recorded as published",
+        )
         store.write_alerts(alert_rows([left]))
     raised = len(alerts)
     try:
@@ -199,8 +205,11 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         time.sleep(1.0)  # ticks of the new leader: nothing due is raised again
         assert len(alerts) == raised + 1 == len(set(alerts))
         with open_store(lake.db, lake.data_path, read_only=True) as store:
-            rows = store.cursor().execute("SELECT alert_id, kind, coalesce(grid_id, device_id) "
-                                          "FROM alerts").fetchall()  # fmt: skip
+            rows = (
+                store.cursor()
+                .execute("SELECT alert_id, kind, coalesce(grid_id, device_id) FROM alerts")
+                .fetchall()
+            )
         assert sorted(a for a, _, _ in rows) == sorted(alerts)
         assert len({(kind, subject) for _, kind, subject in rows}) == len(rows)  # one id each
         assert stored(lake) == (300, 300)

@@ -36,15 +36,28 @@ def ping_frame(
 ) -> pl.DataFrame:
     """Rows of the pings schema, usable fixes placed in their grids as ingest places them."""
     micros = pl.Series(np.round(ts * 1e6).astype(np.int64)).cast(PINGS.schema["ts"])
-    return pl.DataFrame(
-        {"device_id": devices, "ts": micros, "lat": lat, "lon": lon,
-         "flags": [0] * len(devices), "grid_id": assign_ids(grid_set, lon, lat),
-         "received_at": micros},
-        schema_overrides={"device_id": pl.String, "lat": pl.Float64, "lon": pl.Float64},
-    ).with_columns(
-        [pl.lit(None, PINGS.schema[c]).alias(c) for c in ("acc", "spd", "hdg", "alt", "bat",
-                                                           "sent_at")]
-    ).select(PINGS.names).cast(PINGS.schema)  # fmt: skip
+    return (
+        pl.DataFrame(
+            {
+                "device_id": devices,
+                "ts": micros,
+                "lat": lat,
+                "lon": lon,
+                "flags": [0] * len(devices),
+                "grid_id": assign_ids(grid_set, lon, lat),
+                "received_at": micros,
+            },
+            schema_overrides={"device_id": pl.String, "lat": pl.Float64, "lon": pl.Float64},
+        )
+        .with_columns(
+            [
+                pl.lit(None, PINGS.schema[c]).alias(c)
+                for c in ("acc", "spd", "hdg", "alt", "bat", "sent_at")
+            ]
+        )
+        .select(PINGS.names)
+        .cast(PINGS.schema)
+    )
 
 
 def build_day(folder: Path) -> tuple[Path, GridSet]:
@@ -62,8 +75,15 @@ def build_day(folder: Path) -> tuple[Path, GridSet]:
         store.write_batch(
             ping_frame(grid_set, ["d1"] * len(xs), ts, lon, lat), REJECTED.empty(), {}
         )
-        store.upsert_devices(pl.DataFrame(
-            {"device_id": ["d1", "d2"], "kind": ["tracker", "phone"],
-             "worker": ["Li Wei", "Wang Fang"], "grid_id": ["A", "C"]}, schema=DEVICES.schema,
-        ))  # fmt: skip
+        store.upsert_devices(
+            pl.DataFrame(
+                {
+                    "device_id": ["d1", "d2"],
+                    "kind": ["tracker", "phone"],
+                    "worker": ["Li Wei", "Wang Fang"],
+                    "grid_id": ["A", "C"],
+                },
+                schema=DEVICES.schema,
+            )
+        )
     return db, grid_set

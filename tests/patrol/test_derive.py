@@ -29,8 +29,9 @@ SETTINGS = GeofenceSettings(timezone="Asia/Shanghai")
 KINDS = ("compliance", "coverage", "presence")
 
 
-def both(store: Store, grids: ReportGrids, kind: str, start: dt.datetime, end: dt.datetime,
-         **only: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:  # fmt: skip
+def both(
+    store: Store, grids: ReportGrids, kind: str, start: dt.datetime, end: dt.datetime, **only: str
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     derived = run_report(kind, grids, store, start, end, SETTINGS, **only)  # type: ignore[arg-type]
     recomputed = run_report(kind, grids, store, start, end, SETTINGS, recompute=True, **only)  # type: ignore[arg-type]
     return derived, recomputed
@@ -40,19 +41,29 @@ def when(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(MIDNIGHT + seconds, TZ)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
-    hours=st.lists(st.sampled_from([None, "08:00-20:00", "20:00-08:00", "23:58-00:03"]),
-                   min_size=3, max_size=3),
-    tracks=st.lists(st.tuples(STARTS, st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=30)),
-                    min_size=1, max_size=4),
+    hours=st.lists(
+        st.sampled_from([None, "08:00-20:00", "20:00-08:00", "23:58-00:03"]), min_size=3, max_size=3
+    ),
+    tracks=st.lists(
+        st.tuples(STARTS, st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=30)),
+        min_size=1,
+        max_size=4,
+    ),
     batches=st.integers(1, 6),
     seed=st.integers(0, 1000),
-    windows=st.lists(st.tuples(BOUNDS, BOUNDS).filter(lambda w: w[0] != w[1]), min_size=1, max_size=3),
-)  # fmt: skip
-def test_reports_from_derived_data_equal_the_recompute(tmp_path_factory, hours, tracks, batches,
-                                                       seed, windows):  # fmt: skip
+    windows=st.lists(
+        st.tuples(BOUNDS, BOUNDS).filter(lambda w: w[0] != w[1]), min_size=1, max_size=3
+    ),
+)
+def test_reports_from_derived_data_equal_the_recompute(
+    tmp_path_factory, hours, tracks, batches, seed, windows
+):
     check_reports(tmp_path_factory.mktemp("derive"), hours, tracks, batches, seed, windows, 4)
 
 
@@ -60,18 +71,31 @@ def test_reports_from_derived_data_equal_the_recompute(tmp_path_factory, hours, 
 LONG = 40 * 86400
 
 
-@settings(max_examples=10, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     hours=st.lists(st.sampled_from([None, "08:00-20:00", "20:00-08:00"]), min_size=3, max_size=3),
-    tracks=st.lists(st.tuples(st.integers(0, LONG).map(float),
-                              st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=30)),
-                    min_size=1, max_size=4),
+    tracks=st.lists(
+        st.tuples(
+            st.integers(0, LONG).map(float),
+            st.lists(st.tuples(STEPS, XS, YS), min_size=1, max_size=30),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     seed=st.integers(0, 1000),
-    windows=st.lists(st.tuples(st.integers(0, LONG // 3600).map(lambda h: h * 3600.0),
-                               st.integers(1, 40).map(lambda d: d * 86400.0)),
-                     min_size=1, max_size=2).map(lambda ws: [(a, a + d) for a, d in ws]),
-)  # fmt: skip
+    windows=st.lists(
+        st.tuples(
+            st.integers(0, LONG // 3600).map(lambda h: h * 3600.0),
+            st.integers(1, 40).map(lambda d: d * 86400.0),
+        ),
+        min_size=1,
+        max_size=2,
+    ).map(lambda ws: [(a, a + d) for a, d in ws]),
+)
 def test_reports_over_windows_of_up_to_forty_days(tmp_path_factory, hours, tracks, seed, windows):
     check_reports(tmp_path_factory.mktemp("derive"), hours, tracks, 3, seed, windows, 41)
 
@@ -81,9 +105,17 @@ def check_reports(folder, hours, tracks, batches, seed, windows, days):
     rng = random.Random(seed)
     with Store(folder / "t.db") as store:
         save_grids(store, check_grids(grid_file(folder / "g.geojson", hours, 2.0))[0])
-        store.upsert_devices(pl.DataFrame(
-            {"device_id": ["d0", "d1", "d2"], "kind": ["tracker", "phone", "phone"],
-             "worker": ["a", "b", "c"], "grid_id": ["A", "P", "C"]}, schema=DEVICES.schema))  # fmt: skip
+        store.upsert_devices(
+            pl.DataFrame(
+                {
+                    "device_id": ["d0", "d1", "d2"],
+                    "kind": ["tracker", "phone", "phone"],
+                    "worker": ["a", "b", "c"],
+                    "grid_id": ["A", "P", "C"],
+                },
+                schema=DEVICES.schema,
+            )
+        )
         grid_set = read_grids(store)
         assert grid_set is not None
         grids = ReportGrids(store, grid_set)
@@ -100,9 +132,13 @@ def check_reports(folder, hours, tracks, batches, seed, windows, days):
             part = rows[lo:hi] + rng.sample(rows, min(2, len(rows)))
             part = list({(r[0], r[1]): r for r in part}.values())
             if part:
-                frame = ping_frame(grid_set, [r[0] for r in part],
-                                   MIDNIGHT + np.array([r[1] for r in part]),
-                                   np.array([r[2] for r in part]), np.array([r[3] for r in part]))  # fmt: skip
+                frame = ping_frame(
+                    grid_set,
+                    [r[0] for r in part],
+                    MIDNIGHT + np.array([r[1] for r in part]),
+                    np.array([r[2] for r in part]),
+                    np.array([r[3] for r in part]),
+                )
                 store.write_batch(frame, REJECTED.empty(), {})
             for k in rng.sample(range(days), rng.randint(0, min(days, 6))):  # whole, or part
                 through = None if rng.random() < 0.5 else MIDNIGHT + 86400 * (k + rng.random())
@@ -129,9 +165,17 @@ def test_a_late_fix_makes_its_day_stale_until_derived_again(tmp_path):
 
         def write(seconds: list[float], x: float) -> None:
             lon, lat = lonlat(x, 0.0)
-            store.write_batch(ping_frame(grid_set, ["d0"] * len(seconds),
-                                         MIDNIGHT + np.array(seconds), np.full(len(seconds), lon),
-                                         np.full(len(seconds), lat)), REJECTED.empty(), {})  # fmt: skip
+            store.write_batch(
+                ping_frame(
+                    grid_set,
+                    ["d0"] * len(seconds),
+                    MIDNIGHT + np.array(seconds),
+                    np.full(len(seconds), lon),
+                    np.full(len(seconds), lat),
+                ),
+                REJECTED.empty(),
+                {},
+            )
 
         write([3600.0, 7200.0, 86400.0 + 3600], -100.0)  # A, twice on day 0 and once on day 1
         days = [DAY0, DAY0 + dt.timedelta(days=1)]
@@ -158,15 +202,34 @@ def test_derive_command_builds_what_reports_read(tmp_path, capsys):
         grid_set = read_grids(store)
         assert grid_set is not None
         lon, lat = lonlat(-100.0, 0.0)
-        store.write_batch(ping_frame(grid_set, ["d0"] * 2, MIDNIGHT + np.array([60.0, 120.0]),
-                                     np.full(2, lon), np.full(2, lat)), REJECTED.empty(), {})  # fmt: skip
+        store.write_batch(
+            ping_frame(
+                grid_set,
+                ["d0"] * 2,
+                MIDNIGHT + np.array([60.0, 120.0]),
+                np.full(2, lon),
+                np.full(2, lat),
+            ),
+            REJECTED.empty(),
+            {},
+        )
     assert main(["derive", "--db", str(tmp_path / "t.db")]) == 0
     assert "derived 1 day(s), 2 fixes" in capsys.readouterr().out
     with Store(tmp_path / "t.db", read_only=True) as store:
         grids = ReportGrids(store)
         assert stale_days(grids, store, [DAY0], SETTINGS) == []
-    args = ["report", "compliance", "--db", str(tmp_path / "t.db"), "--format", "json",
-            "--start", when(0).isoformat(), "--end", when(86400).isoformat()]  # fmt: skip
+    args = [
+        "report",
+        "compliance",
+        "--db",
+        str(tmp_path / "t.db"),
+        "--format",
+        "json",
+        "--start",
+        when(0).isoformat(),
+        "--end",
+        when(86400).isoformat(),
+    ]
     assert main(args) == 0
     derived = capsys.readouterr().out
     assert main([*args, "--recompute"]) == 0
@@ -185,8 +248,13 @@ def test_derived_data_in_a_lake_gives_the_same_rows(lake, tmp_path):
         for seconds, x in (([600.0, 660.0, 86400.0 + 60], -100.0), ([630.0], 0.0)):
             lon, lat = lonlat(x, 0.0)
             ts = MIDNIGHT + np.array(seconds)
-            store.write_batch(ping_frame(grid_set, ["d0"] * len(ts), ts, np.full(len(ts), lon),
-                                         np.full(len(ts), lat)), REJECTED.empty(), {})  # fmt: skip
+            store.write_batch(
+                ping_frame(
+                    grid_set, ["d0"] * len(ts), ts, np.full(len(ts), lon), np.full(len(ts), lat)
+                ),
+                REJECTED.empty(),
+                {},
+            )
             derive_range(grids, store, SETTINGS)  # the second batch is late: derived again
         days = [DAY0, DAY0 + dt.timedelta(days=1)]
         assert stale_days(grids, store, days, SETTINGS) == []

@@ -16,10 +16,20 @@ T0 = 1_795_000_000.0
 
 def write(store: Store, alert_id: str, raised_at: float) -> None:
     at = dt.datetime.fromtimestamp(raised_at, dt.UTC)
-    store.write_alerts(pl.DataFrame(
-        {"alert_id": [alert_id], "kind": ["overdue"], "grid_id": ["G1"], "device_id": [None],
-         "ts": [at], "raised_at": [at], "detail": ["no visit for 30 min"]}, schema=ALERTS.schema,
-    ))  # fmt: skip
+    store.write_alerts(
+        pl.DataFrame(
+            {
+                "alert_id": [alert_id],
+                "kind": ["overdue"],
+                "grid_id": ["G1"],
+                "device_id": [None],
+                "ts": [at],
+                "raised_at": [at],
+                "detail": ["no visit for 30 min"],
+            },
+            schema=ALERTS.schema,
+        )
+    )
 
 
 def test_each_stored_alert_is_returned_once(tmp_path):

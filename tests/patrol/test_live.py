@@ -25,8 +25,13 @@ def test_a_device_offline_by_its_last_will_stays_offline_after_a_restart(tmp_pat
     for now in (NOW, NOW + 3600):
         assert [a for a in state.evaluate(now=now) if a.device_id is not None] == []
     lon, lat = lonlat(0, 0)
-    alerts = state.apply_fixes(["wang.phone"], np.array([NOW + 10]), np.array([lon]),
-                               np.array([lat]), np.array([-1], dtype=np.int32))  # fmt: skip
+    alerts = state.apply_fixes(
+        ["wang.phone"],
+        np.array([NOW + 10]),
+        np.array([lon]),
+        np.array([lat]),
+        np.array([-1], dtype=np.int32),
+    )
     alerts += state.evaluate(now=NOW + 20)
     online = [a for a in alerts if a.kind == AlertKind.DEVICE_ONLINE]
     assert [(a.device_id, a.at) for a in online] == [("wang.phone", NOW + 10)]

@@ -70,12 +70,19 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(broker: M
         assert live.outbox.unstored() == 2 and live.outbox.health.store_failures == 1
         time.sleep(0.5)
         assert streamed == [] and not counts  # nothing published before it is stored
-        context = ApiContext(store=store, grid_set=grid_set, live=live,
-                             geofence=GeofenceSettings(), settings=ApiSettings(), tokens=None)  # fmt: skip
+        context = ApiContext(
+            store=store,
+            grid_set=grid_set,
+            live=live,
+            geofence=GeofenceSettings(),
+            settings=ApiSettings(),
+            tokens=None,
+        )
         status, body = health_body(context)
         assert status == 503 and body["live_stage"]["alerts_unstored"] == 2  # type: ignore[index]
-        assert any(p.startswith("2 alert(s) not stored, so not published yet: ")
-                   for p in body["problems"])  # type: ignore[attr-defined]  # fmt: skip
+        assert any(
+            p.startswith("2 alert(s) not stored, so not published yet: ") for p in body["problems"]
+        )  # type: ignore[attr-defined]
         metrics = {name: value for _, name, _, value in Collector(context)._values()}
         assert metrics["gridpatrol_alerts_unstored"] == 2
         assert metrics["gridpatrol_alert_store_failures"] == 1

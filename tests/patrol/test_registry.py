@@ -25,13 +25,14 @@ def test_saved_grids_read_back_in_file_order(tmp_path):
     assert [g.id for g in grid_set.grids] == ["P", "A", "B", "C"]
     assert grid_set.ids == ["A", "B", "C"]
     assert grid_set.tree.leaves_under["P"] == ("A", "B", "C")
-    assert rows.select("grid_id", "position", "parent", "is_leaf", "interval_s",
-                       "service_hours").rows() == [
+    assert rows.select(
+        "grid_id", "position", "parent", "is_leaf", "interval_s", "service_hours"
+    ).rows() == [
         ("P", 0, None, False, 1800, None),  # the parent keeps the defaults
         ("A", 1, "P", True, 1200, "08:00-20:00"),
         ("B", 2, "P", True, 1200, "08:00-20:00"),
         ("C", 3, "P", True, 1200, "08:00-20:00"),
-    ]  # fmt: skip
+    ]
     features = json.loads(path.read_text())["features"]
     assert geometries == {f["properties"]["id"]: f["geometry"] for f in features}
 

@@ -28,8 +28,9 @@ SETTINGS = GeofenceSettings(timezone="Asia/Shanghai")
 
 
 def summary(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return [(r["grid_id"], r["visits"], r["max_gap_s"], r["overdue_s"], r["compliance"])
-            for r in rows]  # fmt: skip
+    return [
+        (r["grid_id"], r["visits"], r["max_gap_s"], r["overdue_s"], r["compliance"]) for r in rows
+    ]
 
 
 def test_compliance_rows_match_the_hand_worked_day(tmp_path):
@@ -61,22 +62,41 @@ def test_the_cli_prints_the_same_rows_as_run_report(tmp_path, capsys):
     db, grid_set = build_day(tmp_path)
     with Store(db, read_only=True) as store:
         rows = run_report("compliance", ReportGrids(store, grid_set), store, START, END, SETTINGS)
-    code = main(["report", "compliance", "--db", str(db), "--start", START.isoformat(),
-                 "--end", END.isoformat(), "--format", "json", "--timezone", "Asia/Shanghai"])  # fmt: skip
+    code = main(
+        [
+            "report",
+            "compliance",
+            "--db",
+            str(db),
+            "--start",
+            START.isoformat(),
+            "--end",
+            END.isoformat(),
+            "--format",
+            "json",
+            "--timezone",
+            "Asia/Shanghai",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out) == rows
 
 
 def test_table_and_csv_formats():
-    rows = [{"grid_id": "A", "visits": 2, "violations": [["a", "b"]]},
-            {"grid_id": "B", "visits": 10, "violations": []}]  # fmt: skip
+    rows = [
+        {"grid_id": "A", "visits": 2, "violations": [["a", "b"]]},
+        {"grid_id": "B", "visits": 10, "violations": []},
+    ]
     assert format_rows(rows, "table").splitlines() == [
         "grid_id  visits  violations    ",
         "A        2       1 violation(s)",
         "B        10      -             ",
     ]
     assert format_rows(rows, "csv").splitlines() == [
-        "grid_id,visits,violations", 'A,2,"[[""a"", ""b""]]"', "B,10,[]"]  # fmt: skip
+        "grid_id,visits,violations",
+        'A,2,"[[""a"", ""b""]]"',
+        "B,10,[]",
+    ]
     assert format_rows([], "table") == ""
 
 
@@ -90,14 +110,36 @@ def test_the_cli_writes_every_report_to_one_workbook(tmp_path, capsys):
     db, _ = build_day(tmp_path)
     book = tmp_path / "all.xlsx"
     window = ["--db", str(db), "--start", START.isoformat(), "--end", END.isoformat()]
-    assert main(["report", "all", *window, "--format", "xlsx", "--out", str(book),
-                 "--cell-m", "30"]) == 0  # fmt: skip
+    assert (
+        main(["report", "all", *window, "--format", "xlsx", "--out", str(book), "--cell-m", "30"])
+        == 0
+    )
     assert capsys.readouterr().out.startswith(f"wrote {book}: compliance (4 rows)")
-    assert sheet_names(book) == ["合规率", "覆盖率（网格）", "覆盖率（网格员）", "到位率",
-                                 "每日考核", "考核汇总"]  # fmt: skip
+    assert sheet_names(book) == [
+        "合规率",
+        "覆盖率（网格）",
+        "覆盖率（网格员）",
+        "到位率",
+        "每日考核",
+        "考核汇总",
+    ]
     english = tmp_path / "scorecard.xlsx"
-    assert main(["report", "scorecard", *window, "--format", "xlsx", "--out", str(english),
-                 "--lang", "en"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "report",
+                "scorecard",
+                *window,
+                "--format",
+                "xlsx",
+                "--out",
+                str(english),
+                "--lang",
+                "en",
+            ]
+        )
+        == 0
+    )
     assert sheet_names(english) == ["scorecard", "assessment"]
 
 
@@ -107,9 +149,11 @@ def test_the_cli_scorecard_prints_the_days_then_the_means(tmp_path, capsys):
     assert main(["report", "scorecard", *window, "--format", "json", "--cell-m", "30"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["date"], r["device_id"]) for r in rows] == [
-        ("2026-11-20", "d1"), ("2026-11-20", "d2"),
-        ("2026-11-20..2026-11-20", "d1"), ("2026-11-20..2026-11-20", "d2"),
-    ]  # fmt: skip
+        ("2026-11-20", "d1"),
+        ("2026-11-20", "d2"),
+        ("2026-11-20..2026-11-20", "d1"),
+        ("2026-11-20..2026-11-20", "d2"),
+    ]
     assert rows[2]["score"] == rows[0]["score"] == 63.2 and rows[2]["days"] == 1
 
 

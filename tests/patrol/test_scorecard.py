@@ -42,12 +42,29 @@ def test_scorecard_rows_match_the_hand_worked_day(tmp_path):
     with Store(db, read_only=True) as store:
         rows = run_scorecard(ReportGrids(store, grid_set), store, DAY, SETTINGS)
     assert rows == [
-        {"date": "2026-11-20", "worker": "Li Wei", "device_id": "d1", "grid_id": "A",
-         "presence": 0.625, "coverage": 0.5, "compliance": 0.839583, "violations": 1,
-         "score": 63.2},
-        {"date": "2026-11-20", "worker": "Wang Fang", "device_id": "d2", "grid_id": "C",
-         "presence": None, "coverage": None, "compliance": 0.5, "violations": 1, "score": 13.0},
-    ]  # fmt: skip
+        {
+            "date": "2026-11-20",
+            "worker": "Li Wei",
+            "device_id": "d1",
+            "grid_id": "A",
+            "presence": 0.625,
+            "coverage": 0.5,
+            "compliance": 0.839583,
+            "violations": 1,
+            "score": 63.2,
+        },
+        {
+            "date": "2026-11-20",
+            "worker": "Wang Fang",
+            "device_id": "d2",
+            "grid_id": "C",
+            "presence": None,
+            "coverage": None,
+            "compliance": 0.5,
+            "violations": 1,
+            "score": 13.0,
+        },
+    ]
 
 
 @pytest.mark.parametrize(
@@ -83,19 +100,36 @@ def test_assessment_over_two_days_by_hand(tmp_path):
     with Store(db, read_only=True) as store:
         daily, means = run_assessment(ReportGrids(store, grid_set), store, days, SETTINGS)
     assert [(r["date"], r["device_id"], r["score"]) for r in daily] == [
-        ("2026-11-20", "d1", 63.2), ("2026-11-20", "d2", 13.0),
-        ("2026-11-21", "d1", 13.0), ("2026-11-21", "d2", 13.0),
-    ]  # fmt: skip
+        ("2026-11-20", "d1", 63.2),
+        ("2026-11-20", "d2", 13.0),
+        ("2026-11-21", "d1", 13.0),
+        ("2026-11-21", "d2", 13.0),
+    ]
     span = "2026-11-20..2026-11-21"
     assert means[0] == {
-        "date": span, "worker": "Li Wei", "device_id": "d1", "grid_id": "A", "presence": 0.625,
-        "coverage": 0.5, "compliance": pytest.approx(0.6697915, abs=1e-6), "violations": 2,
-        "score": 38.1, "days": 2,
-    }  # fmt: skip
+        "date": span,
+        "worker": "Li Wei",
+        "device_id": "d1",
+        "grid_id": "A",
+        "presence": 0.625,
+        "coverage": 0.5,
+        "compliance": pytest.approx(0.6697915, abs=1e-6),
+        "violations": 2,
+        "score": 38.1,
+        "days": 2,
+    }
     assert means[1] == {
-        "date": span, "worker": "Wang Fang", "device_id": "d2", "grid_id": "C", "presence": None,
-        "coverage": None, "compliance": 0.5, "violations": 2, "score": 13.0, "days": 2,
-    }  # fmt: skip
+        "date": span,
+        "worker": "Wang Fang",
+        "device_id": "d2",
+        "grid_id": "C",
+        "presence": None,
+        "coverage": None,
+        "compliance": 0.5,
+        "violations": 2,
+        "score": 13.0,
+        "days": 2,
+    }
 
 
 def test_service_days_are_the_whole_days_of_the_window():
@@ -105,5 +139,6 @@ def test_service_days_are_the_whole_days_of_the_window():
         DAY + dt.timedelta(days=k) for k in range(7)
     ]
     # a window starting at 06:00 and ending at 06:00 two days later holds one whole day
-    assert service_days(start + dt.timedelta(hours=6), start + dt.timedelta(days=2, hours=6),
-                        tz) == [DAY + dt.timedelta(days=1)]  # fmt: skip
+    assert service_days(
+        start + dt.timedelta(hours=6), start + dt.timedelta(days=2, hours=6), tz
+    ) == [DAY + dt.timedelta(days=1)]

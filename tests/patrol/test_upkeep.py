@@ -33,8 +33,13 @@ def test_today_is_derived_to_the_last_closed_quarter_and_late_days_again(tmp_pat
         def write(seconds: list[float], x: float) -> np.ndarray:
             lon, lat = lonlat(x, 0.0)
             ts = MIDNIGHT + np.array(seconds)
-            store.write_batch(ping_frame(grid_set, ["d0"] * len(ts), ts, np.full(len(ts), lon),
-                                         np.full(len(ts), lat)), REJECTED.empty(), {})  # fmt: skip
+            store.write_batch(
+                ping_frame(
+                    grid_set, ["d0"] * len(ts), ts, np.full(len(ts), lon), np.full(len(ts), lat)
+                ),
+                REJECTED.empty(),
+                {},
+            )
             return ts
 
         upkeep = DerivedUpkeep(grid_set, SETTINGS, store, clock=lambda: NOW)

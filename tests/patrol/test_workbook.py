@@ -44,8 +44,13 @@ LIBREOFFICE_PACKAGE = "libreoffice-calc-nogui"
 # language, no quoting as text, detect numbers, raw values (not as shown), no formulas,
 # keep spaces, and -1: every sheet, each to "<file>-<sheet>.csv" (LibreOffice 7.2 and later)
 CSV_FILTER = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
-FIXES = [("d1", 8, 10, 0, -100), ("d1", 8, 45, 0, -60), ("d1", 8, 45, 12, 60),
-         ("d2", 9, 0, 0, 100), ("d2", 9, 0, 30, 110)]  # fmt: skip
+FIXES = [
+    ("d1", 8, 10, 0, -100),
+    ("d1", 8, 45, 0, -60),
+    ("d1", 8, 45, 12, 60),
+    ("d2", 9, 0, 0, 100),
+    ("d2", 9, 0, 30, 110),
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +65,20 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
             lon, lat = lonlat(x, 0)
             ts = dt.datetime(2026, 11, 20, hour, minute, second, tzinfo=TZ)
             rows.append({"device_id": device, "ts": ts, "lat": lat, "lon": lon})
-        devices = pl.DataFrame({"device_id": ["d1", "d2"], "kind": ["phone", "tracker"],
-                                "worker": ["李伟", "王芳"], "grid_id": ["A", "C"]})  # fmt: skip
+        devices = pl.DataFrame(
+            {
+                "device_id": ["d1", "d2"],
+                "kind": ["phone", "tracker"],
+                "worker": ["李伟", "王芳"],
+                "grid_id": ["A", "C"],
+            }
+        )
         with store.transaction() as con:
             con.register("f", pl.DataFrame(rows))
-            con.execute("INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
-                        "SELECT device_id, ts, lat, lon, 0, ts FROM f")  # fmt: skip
+            con.execute(
+                "INSERT INTO pings (device_id, ts, lat, lon, flags, received_at) "
+                "SELECT device_id, ts, lat, lon, 0, ts FROM f"
+            )
             con.register("d", devices)
             con.execute("INSERT INTO devices SELECT * FROM d")
         start, end = day_window(DAY, TZ)
@@ -73,8 +86,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
         assigned = assigned_grids(store)
 
         def report(kind: str, by_device: bool = False) -> list[dict[str, object]]:
-            return compute_report(kind, grid_set, fixes, start, end, SETTINGS, assigned,
-                                  by_device=by_device)  # fmt: skip
+            return compute_report(
+                kind, grid_set, fixes, start, end, SETTINGS, assigned, by_device=by_device
+            )
 
         return {
             "compliance": report("compliance"),
@@ -96,10 +110,20 @@ def sheets_as_csv(book: Path) -> dict[str, list[list[str]]]:
     out = book.parent / f"{book.stem}-csv"
     profile = book.parent / "lo-profile"  # its own profile: parallel runs do not share a lock
     subprocess.run(
-        [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless",
-         "--convert-to", CSV_FILTER, "--outdir", str(out), str(book)],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            soffice,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--convert-to",
+            CSV_FILTER,
+            "--outdir",
+            str(out),
+            str(book),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     sheets = {}
     for path in out.glob(f"{book.stem}-*.csv"):
         with path.open(encoding="utf-8", newline="") as f:
@@ -142,14 +166,25 @@ def test_every_sheet_reads_back_as_the_rows(reports, tmp_path):
     book = tmp_path / "month.xlsx"
     write_workbook(book, reports, timezone=TIMEZONE)
     sheets = sheets_as_csv(book)
-    names = {"compliance": "合规率", "coverage": "覆盖率（网格）", "device_coverage": "覆盖率（网格员）",
-             "presence": "到位率", "scorecard": "每日考核"}  # fmt: skip
+    names = {
+        "compliance": "合规率",
+        "coverage": "覆盖率（网格）",
+        "device_coverage": "覆盖率（网格员）",
+        "presence": "到位率",
+        "scorecard": "每日考核",
+    }
     assert set(sheets) == set(names.values())
     for kind, rows in reports.items():
         assert rows, kind
         assert_sheet_equals(sheets[names[kind]], rows, headers=2)
-    assert sheets["合规率"][0] == ["网格编号", "巡查次数", "最长间隔（秒）", "超时时长（秒）",
-                                  "合规率", "超时时段"]  # fmt: skip
+    assert sheets["合规率"][0] == [
+        "网格编号",
+        "巡查次数",
+        "最长间隔（秒）",
+        "超时时长（秒）",
+        "合规率",
+        "超时时段",
+    ]
     assert sheets["每日考核"][0][7] == "超时次数"
     compliance = {line[0]: line for line in sheets["合规率"][2:]}
     assert compliance["A"][5] == "11-20 00:30–08:10; 11-20 08:40–08:45; 11-20 09:15–11-21 00:00"
@@ -162,8 +197,12 @@ def test_english_headers_times_and_sheet_layout(reports, tmp_path):
     deployment's time zone (00:30:05 UTC is 08:30:05 in Shanghai)."""
     book = tmp_path / "month-en.xlsx"
     presence = [{**reports["presence"][0], "last_fix": "2026-11-20T00:30:05+00:00"}]
-    write_workbook(book, {"presence": presence, "scorecard": reports["scorecard"]},
-                   timezone=TIMEZONE, language="en")  # fmt: skip
+    write_workbook(
+        book,
+        {"presence": presence, "scorecard": reports["scorecard"]},
+        timezone=TIMEZONE,
+        language="en",
+    )
     sheets = sheets_as_csv(book)
     assert set(sheets) == {"presence", "scorecard"}
     assert_sheet_equals(sheets["scorecard"], reports["scorecard"], headers=1)

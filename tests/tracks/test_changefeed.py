@@ -64,8 +64,12 @@ def test_two_writers_one_key_kept_counters_moved(lake: Lake):
         upto = current_snapshot(one).id
         done = complete_range(one, START, upto)
         assert done.duplicates == 3
-        expected = [pings("a", [10, 20, 30, 40]), pings("b", [10]), pings("y", [1]),
-                    pings("z", [1])]  # fmt: skip
+        expected = [
+            pings("a", [10, 20, 30, 40]),
+            pings("b", [10]),
+            pings("y", [1]),
+            pings("z", [1]),
+        ]
         assert sorted(done.pings.select("device_id", "ts").rows()) == sorted(
             pl.concat(expected).select("device_id", "ts").rows()
         )
@@ -73,8 +77,11 @@ def test_two_writers_one_key_kept_counters_moved(lake: Lake):
         assert progress is not None and progress.snapshot == upto
         stats = read_stats(one)
         assert (stats["stored"], stats["duplicates"]) == (7, 3)
-        rows = one.cursor().execute("SELECT count(*), count(DISTINCT (device_id, ts)) "
-                                    "FROM pings").fetchone()  # fmt: skip
+        rows = (
+            one.cursor()
+            .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
+            .fetchone()
+        )
         assert rows == (7, 7)
         # a later range: a repeat of a kept key is dropped, the kept rows are not fed again
         after = done.position
@@ -114,8 +121,13 @@ def test_maintenance_merges_and_expires_without_loss(lake: Lake):
 def stage_flagger(store: LakeStore, at: list[Position]) -> FixFlagger:
     """The stage's flagger (patrol/lakestage.py): its storage lookup reads handled rows
     only, those up to the position ``at[0]`` the stage is at."""
-    return FixFlagger(MAX_ACC_M, MAX_SPEED_MPS, lambda names, first: previous_good_fixes(
-        store, names, first, PREVIOUS_FIX_LOOKBACK_S, upto_rowid=at[0].pings_rowid))  # fmt: skip
+    return FixFlagger(
+        MAX_ACC_M,
+        MAX_SPEED_MPS,
+        lambda names, first: previous_good_fixes(
+            store, names, first, PREVIOUS_FIX_LOOKBACK_S, upto_rowid=at[0].pings_rowid
+        ),
+    )
 
 
 def test_the_stage_sets_what_a_worker_judged_otherwise(lake: Lake):
@@ -128,8 +140,9 @@ def test_the_stage_sets_what_a_worker_judged_otherwise(lake: Lake):
         write(store, frame([A, C, E]).with_columns(flags=pl.Series([0, 0, 0], dtype=pl.UInt8)))
         write(store, frame([B]))
         at = [START]
-        done = complete_range(store, START, current_snapshot(store).id,
-                              flagging=stage_flagger(store, at))  # fmt: skip
+        done = complete_range(
+            store, START, current_snapshot(store).id, flagging=stage_flagger(store, at)
+        )
         assert done.flags_changed == 1 and done.pings["flags"].to_list() == [0, 0, 2, 0]
         rows = store.cursor().execute("SELECT rowid, flags FROM pings ORDER BY ts").fetchall()
         assert [f for _, f in rows] == [0, 0, 2, 0]
@@ -144,10 +157,21 @@ def test_ranges_out_of_fix_time_order_end_as_the_oracle(lake: Lake):
     in an order far from fix time, each flagging from what it saw; the stage completes a
     range after every commit or two, in commit order. Its flags end as the plain walk in
     fix-time order: later ranges re-walk rows handled before."""
-    fixes: list[Fix] = [A, B, C, D, E, ("dev", 90, 1200.0, 5.0), ("dev", 95, 4000.0, 5.0),
-                        ("dev", 100, 1300.0, 80.0), ("dev", 130, 1500.0, None),
-                        ("x", 0, 0.0, 5.0), ("x", 5, 900.0, 5.0), ("x", 40, 1000.0, 5.0),
-                        ("x", 70, 900.0, 5.0)]  # fmt: skip
+    fixes: list[Fix] = [
+        A,
+        B,
+        C,
+        D,
+        E,
+        ("dev", 90, 1200.0, 5.0),
+        ("dev", 95, 4000.0, 5.0),
+        ("dev", 100, 1300.0, 80.0),
+        ("dev", 130, 1500.0, None),
+        ("x", 0, 0.0, 5.0),
+        ("x", 5, 900.0, 5.0),
+        ("x", 40, 1000.0, 5.0),
+        ("x", 70, 900.0, 5.0),
+    ]
     by_name = {(d, s): (d, s, n, a) for d, s, n, a in fixes}
     plan = [  # (worker, fixes by (device, s)), in commit order; None: the stage's turn
         (0, [("dev", 0), ("dev", 30), ("x", 40)]),
@@ -170,14 +194,19 @@ def test_ranges_out_of_fix_time_order_end_as_the_oracle(lake: Lake):
         changed = 0
         for step in plan:
             if step is None:
-                done = complete_range(one, at[0], current_snapshot(one).id, flagging=stage,
-                                      newest=newest)  # fmt: skip
+                done = complete_range(
+                    one, at[0], current_snapshot(one).id, flagging=stage, newest=newest
+                )
                 at[0] = done.position
                 changed += done.flags_changed
                 continue
             store, flagger = workers[step[0]]
-            store.write_batch(frame([by_name[k] for k in step[1]]),
-                              pl.DataFrame(schema=REJECTED_SCHEMA), {}, flagging=flagger)  # fmt: skip
+            store.write_batch(
+                frame([by_name[k] for k in step[1]]),
+                pl.DataFrame(schema=REJECTED_SCHEMA),
+                {},
+                flagging=flagger,
+            )
         assert stored_flags(one) == oracle(fixes)
         assert changed > 0
         assert one.cursor().execute("SELECT count(*) FROM pings").fetchone() == (len(fixes),)

@@ -19,13 +19,22 @@ def pings(device: str, seconds: list[int]) -> pl.DataFrame:
     us = (T0 + np.asarray(seconds, dtype=np.int64)) * 1_000_000
     return pl.DataFrame(
         {
-            "device_id": [device] * n, "ts": us, "lat": np.full(n, 39.06),
-            "lon": np.full(n, 117.16), "acc": None, "spd": None, "hdg": None, "alt": None,
-            "bat": None, "flags": np.zeros(n, dtype=np.uint8), "grid_id": None,
-            "sent_at": None, "received_at": us,
+            "device_id": [device] * n,
+            "ts": us,
+            "lat": np.full(n, 39.06),
+            "lon": np.full(n, 117.16),
+            "acc": None,
+            "spd": None,
+            "hdg": None,
+            "alt": None,
+            "bat": None,
+            "flags": np.zeros(n, dtype=np.uint8),
+            "grid_id": None,
+            "sent_at": None,
+            "received_at": us,
         },
         schema=PING_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def write(store: Store, *frames: pl.DataFrame) -> tuple[int, int]:

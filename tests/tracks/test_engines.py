@@ -62,8 +62,13 @@ def test_tables_read_back_as_declared(opener: Opener):
 
 
 def test_duplicates_fresh_late_repeated_and_after_reopen(opener: Opener):
-    first = pings([("a", 10, 117.0, 39.0, 0, None), ("a", 20, 117.0, 39.0, 0, None),
-                   ("b", 20, 117.0, 39.0, 0, None)])  # fmt: skip
+    first = pings(
+        [
+            ("a", 10, 117.0, 39.0, 0, None),
+            ("a", 20, 117.0, 39.0, 0, None),
+            ("b", 20, 117.0, 39.0, 0, None),
+        ]
+    )
     with opener() as store:
         assert store.write_batch(first, no_rejections(), {}).stored == 3
         # repeated: the same batch again
@@ -72,14 +77,16 @@ def test_duplicates_fresh_late_repeated_and_after_reopen(opener: Opener):
         # late: older than the newest stored fix; new (a, 5) is stored, stored (a, 10) is not
         late = store.write_batch(
             pings([("a", 5, 117.0, 39.0, 0, None), ("a", 10, 117.0, 39.0, 0, None)]),
-            no_rejections(), {},
-        )  # fmt: skip
+            no_rejections(),
+            {},
+        )
         assert (late.stored, late.duplicates) == (1, 1)
     with opener() as store:  # after reopen
         fresh = store.write_batch(
             pings([("a", 20, 117.0, 39.0, 0, None), ("b", 30, 117.0, 39.0, 0, None)]),
-            no_rejections(), {},
-        )  # fmt: skip
+            no_rejections(),
+            {},
+        )
         assert (fresh.stored, fresh.duplicates) == (1, 1)
         assert count_pings(store) == 5
         track = read_track(store, "a", T, T + dt.timedelta(minutes=1))
@@ -92,12 +99,20 @@ def test_counters_add_up_across_writes_and_reopen(opener: Opener):
         store.write_batch(batch, no_rejections(), {"received": 3, "rejected.bad_json": 1})
         store.write_batch(batch, no_rejections(), {"received": 2})
     with opener() as store:
-        store.write_batch(pings([("c", 1, 117.0, 39.0, 0, None)]), no_rejections(),
-                          {"received": 2, "rejected.bad_json": 1, "other.waypoint": 4})  # fmt: skip
+        store.write_batch(
+            pings([("c", 1, 117.0, 39.0, 0, None)]),
+            no_rejections(),
+            {"received": 2, "rejected.bad_json": 1, "other.waypoint": 4},
+        )
     with opener(read_only=True) as store:
         stats = read_stats(store)
-    assert stats == {"received": 7, "stored": 3, "duplicates": 2,
-                     "rejected": {"bad_json": 2}, "other": {"waypoint": 4}}  # fmt: skip
+    assert stats == {
+        "received": 7,
+        "stored": 3,
+        "duplicates": 2,
+        "rejected": {"bad_json": 2},
+        "other": {"waypoint": 4},
+    }
 
 
 def devices(rows: list[tuple[str, str, str | None, str | None]]) -> pl.DataFrame:
@@ -109,8 +124,11 @@ def test_devices_upsert_replaces_by_id(opener: Opener):
         store.upsert_devices(devices([("a", "phone", "Wang", "G1"), ("b", "tracker", None, None)]))
         store.upsert_devices(devices([("b", "phone", "Li", "G2"), ("c", "tracker", None, "G3")]))
         registry = read_devices(store)
-    assert registry.rows() == [("a", "phone", "Wang", "G1"), ("b", "phone", "Li", "G2"),
-                               ("c", "tracker", None, "G3")]  # fmt: skip
+    assert registry.rows() == [
+        ("a", "phone", "Wang", "G1"),
+        ("b", "phone", "Li", "G2"),
+        ("c", "tracker", None, "G3"),
+    ]
 
 
 def test_devices_of_an_unknown_kind_are_refused(opener: Opener):
@@ -125,10 +143,17 @@ def test_devices_of_an_unknown_kind_are_refused(opener: Opener):
 def alerts(ids: list[str], detail: str) -> pl.DataFrame:
     n = len(ids)
     return pl.DataFrame(
-        {"alert_id": ids, "kind": ["overdue"] * n, "grid_id": ["G1"] * n, "device_id": None,
-         "ts": [T] * n, "raised_at": [T] * n, "detail": [detail] * n},
+        {
+            "alert_id": ids,
+            "kind": ["overdue"] * n,
+            "grid_id": ["G1"] * n,
+            "device_id": None,
+            "ts": [T] * n,
+            "raised_at": [T] * n,
+            "detail": [detail] * n,
+        },
         schema=ALERTS.schema,
-    )  # fmt: skip
+    )
 
 
 def test_an_alert_is_stored_once(opener: Opener):
@@ -144,10 +169,18 @@ def test_an_alert_is_stored_once(opener: Opener):
 
 def grids(ids: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"grid_id": ids, "position": list(range(len(ids))), "name": ids, "parent": None,
-         "is_leaf": True, "interval_s": 1800, "service_hours": None, "geometry": "null"},
+        {
+            "grid_id": ids,
+            "position": list(range(len(ids))),
+            "name": ids,
+            "parent": None,
+            "is_leaf": True,
+            "interval_s": 1800,
+            "service_hours": None,
+            "geometry": "null",
+        },
         schema=GRIDS.schema,
-    )  # fmt: skip
+    )
 
 
 def test_grids_are_replaced_whole(opener: Opener):
@@ -165,13 +198,19 @@ def test_the_reads_give_the_same_frames_on_both_engines(tmp_path, lake: Lake):
             fill(store)
             store.replace_grids(grids(["G1", "G2", "G3"]))
             end = T + dt.timedelta(minutes=1)
-            answers.append({
-                "devices": read_devices(store), "positions": read_device_positions(store),
-                "fixes": read_fixes(store, T, end), "track": read_track(store, "a", T, end),
-                "alerts": read_alerts(store, T, 10), "grids": read_grid_rows(store),
-                "stats": read_stats(store), "last_fixes": read_last_fixes(store),
-                "latest_alerts": sorted(read_latest_alerts(store)),
-            })  # fmt: skip
+            answers.append(
+                {
+                    "devices": read_devices(store),
+                    "positions": read_device_positions(store),
+                    "fixes": read_fixes(store, T, end),
+                    "track": read_track(store, "a", T, end),
+                    "alerts": read_alerts(store, T, 10),
+                    "grids": read_grid_rows(store),
+                    "stats": read_stats(store),
+                    "last_fixes": read_last_fixes(store),
+                    "latest_alerts": sorted(read_latest_alerts(store)),
+                }
+            )
     file, lake_answers = answers
     for name, value in file.items():
         if isinstance(value, pl.DataFrame):

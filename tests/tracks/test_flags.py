@@ -57,14 +57,22 @@ def frame(fixes: list[Fix]) -> pl.DataFrame:
     n = len(rows)
     return pl.DataFrame(
         {
-            "device_id": [r[0] for r in rows], "ts": us,
-            "lat": np.array([39.0 + r[2] / M_PER_DEG for r in rows]), "lon": np.full(n, 117.0),
-            "acc": [r[3] for r in rows], "spd": None, "hdg": None, "alt": None, "bat": None,
-            "flags": np.zeros(n, dtype=np.uint8), "grid_id": None, "sent_at": None,
+            "device_id": [r[0] for r in rows],
+            "ts": us,
+            "lat": np.array([39.0 + r[2] / M_PER_DEG for r in rows]),
+            "lon": np.full(n, 117.0),
+            "acc": [r[3] for r in rows],
+            "spd": None,
+            "hdg": None,
+            "alt": None,
+            "bat": None,
+            "flags": np.zeros(n, dtype=np.uint8),
+            "grid_id": None,
+            "sent_at": None,
             "received_at": us,
         },
         schema=PING_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def flagger_of(store: Store) -> FixFlagger:
@@ -77,8 +85,9 @@ def flagger_of(store: Store) -> FixFlagger:
 
 
 def write(store: Store, flagger: FixFlagger, fixes: list[Fix]) -> np.ndarray:
-    result = store.write_batch(frame(fixes), pl.DataFrame(schema=REJECTED_SCHEMA), {},
-                               flagging=flagger)  # fmt: skip
+    result = store.write_batch(
+        frame(fixes), pl.DataFrame(schema=REJECTED_SCHEMA), {}, flagging=flagger
+    )
     assert result.flags is not None
     return result.flags
 
@@ -90,8 +99,13 @@ def stored_flags(store: Store) -> dict[tuple[str, int], int]:
 
 #: tests/geofence/test_flags.py's track: A 0 s 0 m, B 10 s -300 m, C 20 s 700 m, D 30 s 800 m,
 #: E 60 s 900 m; stored without B all are good; with B, C and D are outliers.
-A, B, C, D, E = (("dev", 0, 0.0, 5.0), ("dev", 10, -300.0, 5.0), ("dev", 20, 700.0, 5.0),
-                 ("dev", 30, 800.0, 5.0), ("dev", 60, 900.0, 5.0))  # fmt: skip
+A, B, C, D, E = (
+    ("dev", 0, 0.0, 5.0),
+    ("dev", 10, -300.0, 5.0),
+    ("dev", 20, 700.0, 5.0),
+    ("dev", 30, 800.0, 5.0),
+    ("dev", 60, 900.0, 5.0),
+)
 
 
 def test_a_late_fix_updates_the_stored_flags_it_changes(tmp_path: Path):
@@ -101,8 +115,13 @@ def test_a_late_fix_updates_the_stored_flags_it_changes(tmp_path: Path):
         marks = store.cursor().execute("SELECT sum(changes) FROM ping_changes").fetchone()
         assert marks == (4,)
         assert write(store, flagger, [B]).tolist() == [0]
-        assert stored_flags(store) == {("dev", 0): 0, ("dev", 10): 0, ("dev", 20): 2,
-                                       ("dev", 30): 2, ("dev", 60): 0}  # fmt: skip
+        assert stored_flags(store) == {
+            ("dev", 0): 0,
+            ("dev", 10): 0,
+            ("dev", 20): 2,
+            ("dev", 30): 2,
+            ("dev", 60): 0,
+        }
         # B stored, C and D changed: three more changes, in the quarter of them all
         quarter = (T0 * 1_000_000) // QUARTER_US
         assert store.cursor().execute("SELECT quarter, changes FROM ping_changes").fetchall() == [

@@ -43,8 +43,13 @@ def test_extensions_load_from_the_wheels_with_no_network(tmp_path):
     if not cut or subprocess.run([*cut, "true"]).returncode:
         pytest.fail("this test needs unshare (util-linux) and user namespaces to cut the network")
     env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
-    done = subprocess.run([*cut, sys.executable, "-c", OFFLINE, str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [*cut, sys.executable, "-c", OFFLINE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["x"] == 42 and {"ducklake", "postgres_scanner"} <= set(out["loaded"])
@@ -76,8 +81,7 @@ def test_writes_fail_while_postgresql_is_down_and_resume_after(tmp_path):
             # the first use after the restart may still find the old connection closed
             for _ in range(3):
                 try:
-                    store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]),
-                                      REJECTED.empty(), {})  # fmt: skip
+                    store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
                     break
                 except StoreError:
                     continue

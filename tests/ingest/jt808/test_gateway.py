@@ -122,8 +122,13 @@ def test_without_a_broker_reports_stay_unanswered():
 
 def test_bad_frames_idle_connections_floods_and_lost_subpackages(broker):
     async def main():
-        async with gateway(broker.url, idle_timeout_s=0.4, max_connections=3,
-                           subpackage_timeout_s=0.4, max_frame_bytes=256) as gw:  # fmt: skip
+        async with gateway(
+            broker.url,
+            idle_timeout_s=0.4,
+            max_connections=3,
+            subpackage_timeout_s=0.4,
+            max_frame_bytes=256,
+        ) as gw:
             terminal = await Terminal("013900000601").connect("127.0.0.1", gw.port)
             raw = terminal._writer
             heartbeat = build_message(Header(m.HEARTBEAT, "013900000601", 99), b"")
@@ -143,8 +148,14 @@ def test_bad_frames_idle_connections_floods_and_lost_subpackages(broker):
             await asyncio.sleep(1.5)  # silence: every connection closes, the part expires
             assert len(gw.sessions) == 0
             assert dropped(gw, "idle_timeout") == 3
-            for reason in ("garbage", "bad_check", "bad_escape", "frame_too_large",
-                           "length_mismatch", "subpackage_expired"):  # fmt: skip
+            for reason in (
+                "garbage",
+                "bad_check",
+                "bad_escape",
+                "frame_too_large",
+                "length_mismatch",
+                "subpackage_expired",
+            ):
                 assert dropped(gw, reason) == 1, reason
             for _, writer in others:
                 writer.close()

@@ -27,11 +27,26 @@ def test_a_2013_location_report_byte_by_byte():
     header, body = parse_message(LOCATION)
     assert header == Header(0x0200, "013912345678", 7)
     loc = m.parse_location(body)
-    assert loc == m.Location(0, 3, 39.0601, 117.1602, 16, 360, 90, 1795134600.0,
-                             ((0x01, bytes.fromhex("00000064")), (0x30, b"\x1f")))  # fmt: skip
+    assert loc == m.Location(
+        0,
+        3,
+        39.0601,
+        117.1602,
+        16,
+        360,
+        90,
+        1795134600.0,
+        ((0x01, bytes.fromhex("00000064")), (0x30, b"\x1f")),
+    )
     assert loc.positioned
-    assert loc.to_ping() == {"ts": 1795134600.0, "lat": 39.0601, "lon": 117.1602, "spd": 10.0,
-                             "hdg": 90, "alt": 16}  # fmt: skip
+    assert loc.to_ping() == {
+        "ts": 1795134600.0,
+        "lat": 39.0601,
+        "lon": 117.1602,
+        "spd": 10.0,
+        "hdg": 90,
+        "alt": 16,
+    }
 
 
 def test_south_and_west_bits_and_an_unpositioned_fix():
@@ -123,11 +138,19 @@ lons = st.floats(-180, 180).map(lambda v: round(v, 6))
 times = st.integers(946684800, 4102444799 - 8 * 3600)  # 2000 to 2099 in GMT+8
 
 
-@given(lats, lons, times, st.integers(0, 65535), st.integers(0, 359), st.integers(0, 65535),
-       st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=10)), max_size=3))  # fmt: skip
+@given(
+    lats,
+    lons,
+    times,
+    st.integers(0, 65535),
+    st.integers(0, 359),
+    st.integers(0, 65535),
+    st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=10)), max_size=3),
+)
 def test_location_round_trip(lat, lon, ts, speed, direction, alt, extras):
-    body = m.build_location(lat, lon, ts, speed=speed, direction=direction, alt_m=alt,
-                            extras=tuple(extras))  # fmt: skip
+    body = m.build_location(
+        lat, lon, ts, speed=speed, direction=direction, alt_m=alt, extras=tuple(extras)
+    )
     loc = m.parse_location(body)
     assert isinstance(loc, m.Location)
     assert math.isclose(loc.lat, lat, abs_tol=1e-9) and math.isclose(loc.lon, lon, abs_tol=1e-9)
@@ -135,9 +158,14 @@ def test_location_round_trip(lat, lon, ts, speed, direction, alt, extras):
     assert loc.extras == tuple(extras) and loc.positioned
 
 
-@given(st.integers(0, 0xFFFF), st.text("0123456789", min_size=1, max_size=12),
-       st.integers(0, 0xFFFF), st.sampled_from([None, 1]), st.binary(max_size=300),
-       st.integers(0, 3))  # fmt: skip
+@given(
+    st.integers(0, 0xFFFF),
+    st.text("0123456789", min_size=1, max_size=12),
+    st.integers(0, 0xFFFF),
+    st.sampled_from([None, 1]),
+    st.binary(max_size=300),
+    st.integers(0, 3),
+)
 def test_header_round_trip(msg_id, phone, serial, version, body, parts):
     total, index = (parts, max(1, parts - 1)) if parts else (0, 0)
     width = 12 if version is None else 20

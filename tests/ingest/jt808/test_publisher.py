@@ -23,8 +23,9 @@ def test_acks_from_another_thread_resolve_their_futures():
     async def main():
         publisher = make(asyncio.get_running_loop())
         futures = [publisher.publish("d1", b"{}") for _ in range(3)]
-        acks = threading.Thread(target=lambda: [publisher._on_publish(None, None, mid, None, None)
-                                                for mid in (3, 1, 2)])  # fmt: skip
+        acks = threading.Thread(
+            target=lambda: [publisher._on_publish(None, None, mid, None, None) for mid in (3, 1, 2)]
+        )
         acks.start()
         acks.join()
         assert await asyncio.gather(*futures) == [None, None, None]
