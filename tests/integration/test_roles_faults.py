@@ -228,10 +228,8 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         time.sleep(1.0)  # ticks of the new leader: nothing due is raised again
         assert len(alerts) == raised + 1 == len(set(alerts))
         with open_store(lake.db, lake.data_path, read_only=True) as store:
-            rows = (
-                store.cursor()
-                .execute("SELECT alert_id, kind, coalesce(grid_id, device_id) FROM alerts")
-                .fetchall()
+            rows = store.read_rows(
+                "SELECT alert_id, kind, coalesce(grid_id, device_id) FROM alerts"
             )
         assert sorted(a for a, _, _ in rows) == sorted(alerts)
         assert len({(kind, subject) for _, kind, subject in rows}) == len(rows)  # one id each
