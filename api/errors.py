@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tracks.store import StoreError
+
+log = logging.getLogger("gridpatrol.api")
 
 CODES = {
     400: "bad_request",
@@ -50,6 +56,13 @@ def install_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         return JSONResponse(error_body(422, "; ".join(parts) or "invalid request"), 422)
+
+    @app.exception_handler(StoreError)
+    async def unavailable(request: Request, exc: StoreError) -> JSONResponse:
+        # the store away (a lake's PostgreSQL stopped): say so, the process stays up; the
+        # error (one line, no password) is in the log and on /health
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(error_body(503, "storage unavailable, see /health"), 503)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:

@@ -2,8 +2,8 @@
 
 Like :mod:`gridpatrol.broker` for Mosquitto: the binaries of the Debian package
 ``postgresql`` are found on PATH or under /usr/lib/postgresql/*/bin; the cluster lives in a
-temporary folder, listens on 127.0.0.1 and a free port, trusts local connections and skips
-fsync (its data is thrown away). PostgreSQL refuses to run as root: as root, every command
+temporary folder, listens on 127.0.0.1 and a free port, trusts local connections (or, with a
+password, asks it over TCP, as a real server would) and skips fsync (its data is thrown away). PostgreSQL refuses to run as root: as root, every command
 runs as the ``postgres`` user.
 """
 
@@ -39,9 +39,10 @@ def find_bin_dir() -> Path | None:
 class PostgresCluster:
     """``start()``, then ``create_database(name)`` and ``attach(name)`` per lake; ``cleanup()``."""
 
-    def __init__(self, *, also_on: str | None = None) -> None:
+    def __init__(self, *, also_on: str | None = None, password: str | None = None) -> None:
         # also_on: an address to listen on besides loopback, trusting its /24 (a test's
-        # other "hosts" on a bridge)
+        # other "hosts" on a bridge); password: the superuser's, asked of TCP connections
+        # (scram-sha-256) and put in attach()'s connection string
         bin_dir = find_bin_dir()
         if bin_dir is None:
             raise PostgresError(
@@ -53,14 +54,16 @@ class PostgresCluster:
         self.data = self.folder / "data"
         self.port = free_port()
         self.also_on = also_on
+        self.password = password
         self._as_postgres: list[str] = []
         if os.geteuid() == 0:
             self._as_postgres = ["runuser", "-u", SUPERUSER, "--"]
             os.chmod(self.folder, 0o755)
 
     def _run(self, *args: str, stdin: str | None = None) -> None:
+        env = dict(os.environ, PGPASSWORD=self.password) if self.password else None
         done = subprocess.run(
-            [*self._as_postgres, *args], capture_output=True, text=True, input=stdin
+            [*self._as_postgres, *args], capture_output=True, text=True, input=stdin, env=env
         )
         if done.returncode:
             raise PostgresError(f"{' '.join(args)} failed: {done.stderr.strip()}")
@@ -71,12 +74,18 @@ class PostgresCluster:
             self.data.mkdir(mode=0o700)
             if self._as_postgres:
                 shutil.chown(self.data, SUPERUSER)
+            auth = ["-A", "trust"]
+            if self.password is not None:
+                pwfile = self.folder / "pwfile"
+                pwfile.write_text(self.password + "\n")
+                if self._as_postgres:
+                    shutil.chown(pwfile, SUPERUSER)
+                auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
             self._run(
                 str(self.bin_dir / "initdb"),
                 "-D",
                 str(self.data),
-                "-A",
-                "trust",
+                *auth,
                 "-U",
                 SUPERUSER,
                 "--no-sync",
@@ -153,6 +162,8 @@ class PostgresCluster:
     def attach(self, database: str, address: str = "127.0.0.1") -> str:
         """The ``--db`` of a lake whose catalog is this database (reached at ``address``)."""
         host = f"host={address} port={self.port} user={SUPERUSER}"
+        if self.password is not None:
+            host += f" password={self.password}"
         return f"ducklake:postgres:dbname={database} {host}"
 
     def stop(self) -> None:

@@ -36,6 +36,7 @@ from patrol.lakestage import LakeStage
 from patrol.registry import read_grids, save_grids
 from patrol.stage import LiveStage
 from tracks.engines import is_lake, open_store
+from tracks.errors import redact
 from tracks.lake import LakeStore
 from tracks.queries import import_devices
 from tracks.store import StoreError
@@ -245,7 +246,7 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    log.info("serving %s as --role %s", options.db, options.role)
+    log.info("serving %s as --role %s", redact(str(options.db)), options.role)
     process.run()
     log.info("stopped cleanly")
     return 0

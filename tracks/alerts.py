@@ -15,21 +15,17 @@ def read_alerts(store: Store, since: dt.datetime, limit: int) -> pl.DataFrame:
     Columns: the ``alerts`` table's, and device_grid (the assigned grid of a device alert's
     device, for access checks).
     """
-    return (
-        store.cursor()
-        .execute(
-            "SELECT a.*, d.grid_id AS device_grid FROM alerts a "
-            "LEFT JOIN devices d ON d.device_id = a.device_id "
-            "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
-            [since, limit],
-        )
-        .pl()
+    return store.read(
+        "SELECT a.*, d.grid_id AS device_grid FROM alerts a "
+        "LEFT JOIN devices d ON d.device_id = a.device_id "
+        "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
+        [since, limit],
     )
 
 
 def count_alerts(store: Store) -> int:
     """Rows in ``alerts``."""
-    row = store.cursor().execute("SELECT count(*) FROM alerts").fetchone()
+    row = store.read_one("SELECT count(*) FROM alerts")
     return int(row[0]) if row else 0
 
 
@@ -38,25 +34,19 @@ def read_alerts_since(store: Store, since: dt.datetime) -> pl.DataFrame:
 
     Columns: the ``alerts`` table's.
     """
-    return (
-        store.cursor()
-        .execute("SELECT * FROM alerts WHERE raised_at >= ? ORDER BY raised_at, alert_id", [since])
-        .pl()
+    return store.read(
+        "SELECT * FROM alerts WHERE raised_at >= ? ORDER BY raised_at, alert_id", [since]
     )
 
 
 def read_unpublished_alerts(store: Store, since: dt.datetime) -> pl.DataFrame:
     """Alerts raised at or after ``since`` that ``alerts_published`` does not record, oldest
     first (by raised_at, then alert_id). Columns: the ``alerts`` table's."""
-    return (
-        store.cursor()
-        .execute(
-            "SELECT * FROM alerts a WHERE raised_at >= ? AND NOT EXISTS ("
-            "SELECT 1 FROM alerts_published p WHERE p.alert_id = a.alert_id) "
-            "ORDER BY raised_at, alert_id",
-            [since],
-        )
-        .pl()
+    return store.read(
+        "SELECT * FROM alerts a WHERE raised_at >= ? AND NOT EXISTS ("
+        "SELECT 1 FROM alerts_published p WHERE p.alert_id = a.alert_id) "
+        "ORDER BY raised_at, alert_id",
+        [since],
     )
 
 
@@ -64,12 +54,8 @@ def read_published_ids(store: Store, alert_ids: list[str]) -> set[str]:
     """Which of these alert ids ``alerts_published`` records."""
     if not alert_ids:
         return set()
-    rows = (
-        store.cursor()
-        .execute(
-            "SELECT DISTINCT alert_id FROM alerts_published WHERE alert_id IN (SELECT unnest(?))",
-            [alert_ids],
-        )
-        .fetchall()
+    rows = store.read_rows(
+        "SELECT DISTINCT alert_id FROM alerts_published WHERE alert_id IN (SELECT unnest(?))",
+        [alert_ids],
     )
     return {r[0] for r in rows}

@@ -34,7 +34,7 @@ import polars as pl
 from tracks.lake import LAKE, LakeStore, lake_ddl
 from tracks.reflag import Flagging, NewestFixes, rewalk_late, select_with, update_flags
 from tracks.schema import DEVICE_EVENTS, Column, Table
-from tracks.store import StoreError, execute_with
+from tracks.store import execute_with
 
 STAGE_PROGRESS = Table(
     "stage_progress",
@@ -86,16 +86,6 @@ class Range:
     complete: bool  # False when RANGE_ROWS cut it short: more rows wait
 
 
-def _query(
-    store: LakeStore, sql: str, params: list[object] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """One read on a cursor; a failure (PostgreSQL gone) is a StoreError, as writes' are."""
-    try:
-        return store.cursor().execute(sql, params or [])
-    except duckdb.Error as exc:
-        raise StoreError(f"read of {store.path} failed: {exc}") from exc
-
-
 def prepare_stage(store: LakeStore) -> None:
     """Create the stage's own table when missing (once, by the stage)."""
     with store.transaction() as con:
@@ -103,43 +93,39 @@ def prepare_stage(store: LakeStore) -> None:
 
 
 def current_snapshot(store: LakeStore) -> Snapshot:
-    row = _query(
-        store,
+    row = store.read_one(
         f"SELECT s.snapshot_id, s.snapshot_time FROM ducklake_snapshots('{LAKE}') s "
         f"WHERE s.snapshot_id = (SELECT id FROM ducklake_current_snapshot('{LAKE}'))",
-    ).fetchone()
+    )
     assert row is not None
     return Snapshot(int(row[0]), row[1])
 
 
 def snapshot_time(store: LakeStore, snapshot_id: int) -> dt.datetime | None:
-    row = _query(
-        store,
+    row = store.read_one(
         f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?",
         [snapshot_id],
-    ).fetchone()
+    )
     return row[0] if row else None
 
 
 def read_progress(store: LakeStore) -> Position | None:
     """The stage's last recorded position, or None before its first."""
-    row = _query(
-        store,
+    row = store.read_one(
         "SELECT snapshot_id, pings_rowid, events_rowid FROM stage_progress "
         "ORDER BY snapshot_id DESC, pings_rowid DESC LIMIT 1",
-    ).fetchone()
+    )
     return None if row is None else Position(int(row[0]), int(row[1]), int(row[2]))
 
 
 def _appended(store: LakeStore, table: str, upto: int, after_rowid: int) -> pl.DataFrame:
     """Rows of ``table`` committed up to snapshot ``upto`` past row id ``after_rowid``."""
     limit = f"LIMIT {RANGE_ROWS + 1}" if table == "pings" else ""
-    return _query(
-        store,
+    return store.read(
         f"SELECT rowid, * FROM {table} AT (VERSION => {int(upto)}) WHERE rowid > ? "
         f"ORDER BY rowid {limit}",
         [after_rowid],
-    ).pl()
+    )
 
 
 def complete_range(
@@ -264,11 +250,10 @@ def _reflag(
 
 def count_files(store: LakeStore) -> int:
     """Data files of the lake's tables now (for the files-merged figure)."""
-    row = _query(
-        store,
+    row = store.read_one(
         f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
         "WHERE end_snapshot IS NULL",
-    ).fetchone()
+    )
     return int(row[0]) if row else 0
 
 
@@ -285,12 +270,11 @@ def expire_snapshots(store: LakeStore, before: int, older_than: dt.datetime) -> 
     the feed must still read from there). Returns how many were expired."""
     ids = [
         int(r[0])
-        for r in _query(
-            store,
+        for r in store.read_rows(
             f"SELECT snapshot_id FROM ducklake_snapshots('{LAKE}') "
             "WHERE snapshot_id < ? AND snapshot_time < ?",
             [before, older_than],
-        ).fetchall()
+        )
     ]
     if ids:
         with store.transaction() as con:

@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import duckdb
 import polars as pl
 
 from tracks.queries import FIXES_SQL
+from tracks.reader import Reader
 from tracks.schema import DERIVED_CELLS, DERIVED_TABLES, DERIVED_TIME, DERIVED_VISITS, PING_CHANGES
 from tracks.store import QUARTER_US, Store
 
@@ -31,11 +31,9 @@ def quarters(start_us: int, end_us: int) -> tuple[int, int]:
 class DerivedReader:
     """The reads of one report or one derivation, on one snapshot of the store."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
-        names = {
-            name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        }
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        names = {name for (name,) in reader.rows("SELECT table_name FROM duckdb_tables()")}
         # a version 1 file opened read-only has none of them: nothing is derived
         self.has_derived = {t.name for t in DERIVED_TABLES} | {PING_CHANGES.name} <= names
 
@@ -51,14 +49,11 @@ class DerivedReader:
             },
             schema={"day": pl.Date, "q0": pl.Int64, "q1": pl.Int64},
         )
-        self._con.register("wanted", frame)
-        try:
-            rows = self._con.execute(
-                "SELECT w.day, coalesce(sum(c.changes), 0) FROM wanted w "
-                "LEFT JOIN ping_changes c ON c.quarter BETWEEN w.q0 AND w.q1 GROUP BY w.day"
-            ).fetchall()
-        finally:
-            self._con.unregister("wanted")
+        rows = self._reader.rows(
+            "SELECT w.day, coalesce(sum(c.changes), 0) FROM wanted w "
+            "LEFT JOIN ping_changes c ON c.quarter BETWEEN w.q0 AND w.q1 GROUP BY w.day",
+            frames={"wanted": frame},
+        )
         return {day: int(n) for day, n in rows}
 
     def current_days(
@@ -70,20 +65,20 @@ class DerivedReader:
         if not days or not self.has_derived:
             return {}
         starts = dict(days)
-        derived = self._con.execute(
+        derived = self._reader.rows(
             "SELECT day, epoch_us(through), changes FROM derived_days "
             "WHERE fingerprint = ? AND day BETWEEN ? AND ?",
             [fingerprint, min(starts), max(starts)],
-        ).fetchall()
+        )
         derived = [row for row in derived if row[0] in starts]
         if not derived:
             return {}
         q0 = [starts[day] // QUARTER_US for day, _, _ in derived]
         q1 = [(through + reach_us - 1) // QUARTER_US for _, through, _ in derived]
-        counts = self._con.execute(
+        counts = self._reader.frame(
             "SELECT quarter, changes FROM ping_changes WHERE quarter BETWEEN ? AND ?",
             [min(q0), max(q1)],
-        ).pl()  # the file has one row per quarter, the lake one per commit: summed here
+        )  # the file has one row per quarter, the lake one per commit: summed here
         quarter, changes = counts["quarter"].to_numpy(), counts["changes"].to_numpy()
         out = {}
         for (day, through, stored), lo, hi in zip(derived, q0, q1, strict=True):
@@ -93,41 +88,31 @@ class DerivedReader:
 
     def facts(self, days: list[dt.date]) -> dict[str, pl.DataFrame]:
         """The derived rows of these days: table name -> rows (its schema)."""
-        out = {}
-        for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS):
-            frame = pl.DataFrame({"day": days}, schema={"day": pl.Date})
-            self._con.register("days", frame)
-            try:
-                out[table.name] = (
-                    self._con.execute(f"SELECT t.* FROM {table.name} t SEMI JOIN days USING (day)")
-                    .pl()
-                    .cast(table.schema)
-                )
-            finally:
-                self._con.unregister("days")
-        return out
+        wanted = {"days": pl.DataFrame({"day": days}, schema={"day": pl.Date})}
+        return {
+            table.name: self._reader.frame(
+                f"SELECT t.* FROM {table.name} t SEMI JOIN days USING (day)", frames=wanted
+            ).cast(table.schema)
+            for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS)
+        }
 
     def grid_cells(self, fingerprint: str) -> pl.DataFrame:
         """grid_id, cell of every leaf's coverage cells for ``fingerprint`` (empty if none)."""
         if not self.has_derived:
             return pl.DataFrame(schema={"grid_id": pl.String, "cell": pl.Int32})
-        return self._con.execute(
-            "SELECT grid_id, cell FROM derived_grid_cells WHERE fingerprint = ? ORDER BY grid_id, cell",
+        return self._reader.frame(
+            "SELECT grid_id, cell FROM derived_grid_cells WHERE fingerprint = ? "
+            "ORDER BY grid_id, cell",
             [fingerprint],
-        ).pl()
+        )
 
     def fixes(self, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
         """As :func:`tracks.queries.read_fixes`, on this snapshot."""
-        return self._con.execute(FIXES_SQL, [start, end]).pl()
+        return self._reader.frame(FIXES_SQL, [start, end])
 
 
 @contextmanager
 def derived_reader(store: Store) -> Iterator[DerivedReader]:
     """A :class:`DerivedReader` on one read transaction of ``store``."""
-    con = store.cursor()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield DerivedReader(con)
-    finally:
-        con.execute("ROLLBACK")
-        con.close()
+    with store.snapshot() as reader:
+        yield DerivedReader(reader)

@@ -39,8 +39,9 @@ import duckdb
 import polars as pl
 import psycopg
 
+from tracks.errors import StoreError, engine_errors, one_line, redact
 from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
-from tracks.store import Store, StoreError, execute_with
+from tracks.store import Store, execute_with
 
 #: The name the lake is attached as; every connection of the store reads it by default.
 LAKE = "lake"
@@ -88,18 +89,6 @@ def extension_file(name: str) -> Path:
         f"{wheel} {dist.version} holds no {name} extension for DuckDB {duckdb.__version__}: "
         "install the versions requirements.lock pins"
     )
-
-
-#: A password in a libpq connection string; never printed (prefer PGPASSWORD or ~/.pgpass).
-PASSWORD = re.compile(r"password=('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def redact(text: str) -> str:
-    return PASSWORD.sub("password=***", text)
-
-
-def _one_line(exc: BaseException) -> str:
-    return redact(" ".join(str(exc).split()))
 
 
 def _quote(text: str) -> str:
@@ -189,7 +178,7 @@ def connect_engine() -> duckdb.DuckDBPyConnection:
             con.execute(f"LOAD {_quote(str(file))}")
     except duckdb.Error as exc:
         con.close()
-        raise StoreError(f"cannot load the DuckLake extensions: {_one_line(exc)}") from exc
+        raise StoreError(f"cannot load the DuckLake extensions: {one_line(exc)}") from exc
     return con
 
 
@@ -249,21 +238,25 @@ class LakeStore(Store):
                 raise LakeFormatError(
                     str(self.path), self.data_path, **mismatch.groupdict()
                 ) from exc
-            raise StoreError(f"cannot open {self.path}: {_one_line(exc)}") from exc
+            raise StoreError(f"cannot open {self.path}: {one_line(exc)}") from exc
         return con
 
     def format_version(self) -> str:
         """The DuckLake format of the catalog (``LAKE_FORMAT`` once open)."""
-        row = (
-            self.cursor()
-            .execute(f"SELECT value FROM {LAKE}.options() WHERE option_name = 'version'")
-            .fetchone()
-        )
+        row = self.read_one(f"SELECT value FROM {LAKE}.options() WHERE option_name = 'version'")
         return str(row[0]) if row else "?"
+
+    #: /health's probe reads the catalog: PostgreSQL away makes it fail.
+    PROBE_SQL = f"SELECT id FROM ducklake_current_snapshot('{LAKE}')"
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = super().cursor()
-        cur.execute(f"USE {LAKE}")
+        try:
+            with engine_errors(f"cannot read {self.path}"):
+                cur.execute(f"USE {LAKE}")
+        except StoreError:
+            cur.close()
+            raise
         return cur
 
     def _checkpoint_if_due(self) -> None:

@@ -15,7 +15,7 @@ import logging
 
 import psycopg
 
-from tracks.lake import redact
+from tracks.errors import one_line
 
 log = logging.getLogger("gridpatrol.leader")
 
@@ -43,12 +43,12 @@ class Leadership:
         try:
             con = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            self.last_error = redact(" ".join(str(exc).split()))
+            self.last_error = one_line(exc)
             return False
         try:
             row = con.execute("SELECT pg_try_advisory_lock(%s)", [STAGE_LOCK]).fetchone()
         except psycopg.Error as exc:
-            self.last_error = redact(" ".join(str(exc).split()))
+            self.last_error = one_line(exc)
             con.close()
             return False
         if not (row and row[0]):
@@ -66,7 +66,7 @@ class Leadership:
             self._con.execute("SELECT 1").fetchone()
             return True
         except psycopg.Error as exc:
-            self.last_error = redact(" ".join(str(exc).split()))
+            self.last_error = one_line(exc)
             log.error("lost the stage lock's connection: %s", self.last_error)
             self.release()
             return False

@@ -1,6 +1,7 @@
 """Named reads of pings and counters, returning polars DataFrames (or plain maps for the
 live state's start-up and the counters). The registry's reads are in :mod:`tracks.devices`,
-the grids' in :mod:`tracks.grids`, the alerts' in :mod:`tracks.alerts`."""
+the grids' in :mod:`tracks.grids`, the alerts' in :mod:`tracks.alerts`. Each goes through
+the store's read path (:mod:`tracks.reader`): a failure is a StoreError."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ DEVICE_KINDS = ("tracker", "phone")
 def read_stats(store: Store) -> dict[str, object]:
     """The ingest counters: received = stored + duplicates + sum(rejected), in pings."""
     # summed: the lake keeps one increment row per commit (tracks/lake.py), the file one row
-    rows = store.cursor().execute("SELECT name, sum(value) FROM counters GROUP BY name").fetchall()
-    counts = dict(rows)
+    counts: dict[str, int] = dict(
+        store.read_rows("SELECT name, sum(value) FROM counters GROUP BY name")
+    )
     rejected = {
         name.removeprefix("rejected."): value
         for name, value in sorted(counts.items())
@@ -43,13 +45,9 @@ def read_stats(store: Store) -> dict[str, object]:
 
 def read_track(store: Store, device_id: str, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
     """One device's pings with start <= ts < end, in fix-time order."""
-    return (
-        store.cursor()
-        .execute(
-            "SELECT * FROM pings WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            [device_id, start, end],
-        )
-        .pl()
+    return store.read(
+        "SELECT * FROM pings WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        [device_id, start, end],
     )
 
 
@@ -65,14 +63,12 @@ def read_fixes(store: Store, start: dt.datetime, end: dt.datetime) -> pl.DataFra
 
     Columns: device_id, us (fix time, epoch microseconds), lon, lat.
     """
-    return store.cursor().execute(FIXES_SQL, [start, end]).pl()
+    return store.read(FIXES_SQL, [start, end])
 
 
 def fix_time_range(store: Store) -> tuple[float, float] | None:
     """The first and last stored fix time (epoch seconds), or None without pings."""
-    row = (
-        store.cursor().execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM pings").fetchone()
-    )
+    row = store.read_one("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM pings")
     if row is None or row[0] is None:
         return None
     return row[0] / 1e6, row[1] / 1e6
@@ -80,7 +76,7 @@ def fix_time_range(store: Store) -> tuple[float, float] | None:
 
 def count_pings(store: Store) -> int:
     """Rows in ``pings``."""
-    row = store.cursor().execute("SELECT count(*) FROM pings").fetchone()
+    row = store.read_one("SELECT count(*) FROM pings")
     return int(row[0]) if row else 0
 
 
@@ -92,12 +88,11 @@ def read_previous_fixes(
     Looks back at most ``lookback_s`` (and, given ``upto_rowid``, at rows up to it: the ones
     the lake's stage has handled); returns device_id, ts (epoch s), lat, lon.
     """
-    cur = store.cursor()
-    cur.register("first_fix", first)
-    try:
-        return cur.execute(previous_sql(upto_rowid), previous_params(first, lookback_s)).pl()
-    finally:
-        cur.unregister("first_fix")
+    return store.read(
+        previous_sql(upto_rowid),
+        previous_params(first, lookback_s),
+        frames={"first_fix": first},
+    )
 
 
 def previous_good_fixes(
@@ -118,39 +113,27 @@ def previous_good_fixes(
 
 def read_last_visits(store: Store) -> dict[str, float]:
     """Per grid: the newest usable fix inside it (epoch seconds)."""
-    rows = (
-        store.cursor()
-        .execute(
-            "SELECT grid_id, epoch(max(ts)) FROM pings "
-            "WHERE flags = 0 AND grid_id IS NOT NULL GROUP BY grid_id"
-        )
-        .fetchall()
+    rows = store.read_rows(
+        "SELECT grid_id, epoch(max(ts)) FROM pings "
+        "WHERE flags = 0 AND grid_id IS NOT NULL GROUP BY grid_id"
     )
     return {grid_id: float(ts) for grid_id, ts in rows}
 
 
 def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | None]]:
     """Per device: its newest usable fix as (epoch seconds, lon, lat, grid id)."""
-    rows = (
-        store.cursor()
-        .execute(
-            "SELECT device_id, epoch(max(ts)), arg_max(lon, ts), arg_max(lat, ts), "
-            "arg_max([grid_id], ts)[1] FROM pings WHERE flags = 0 GROUP BY device_id"
-        )
-        .fetchall()
+    rows = store.read_rows(
+        "SELECT device_id, epoch(max(ts)), arg_max(lon, ts), arg_max(lat, ts), "
+        "arg_max([grid_id], ts)[1] FROM pings WHERE flags = 0 GROUP BY device_id"
     )
     return {d: (float(ts), float(lon), float(lat), grid) for d, ts, lon, lat, grid in rows}
 
 
 def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
     """Per subject (grid or device): the kind and event time of its newest alert."""
-    rows = (
-        store.cursor()
-        .execute(
-            "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
-            "epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id"
-        )
-        .fetchall()
+    rows = store.read_rows(
+        "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
+        "epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id"
     )
     return [(kind, subject, float(at)) for kind, subject, at in rows]
 
@@ -180,5 +163,4 @@ def import_devices(store: Store, path: Path) -> int:
 
 
 def known_device_ids(store: Store) -> set[str]:
-    rows = store.cursor().execute("SELECT device_id FROM devices").fetchall()
-    return {r[0] for r in rows}
+    return {r[0] for r in store.read_rows("SELECT device_id FROM devices")}

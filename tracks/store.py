@@ -5,7 +5,9 @@ The storage interface
 Nothing outside ``tracks/`` speaks SQL or sees a connection. The rest of gridpatrol uses:
 
 * :class:`Store` (this module): ``Store(path, read_only=...)``, ``close()``, ``probe()``
-  (raises :class:`StoreError` when unreadable) and the writes, one method each:
+  (raises :class:`StoreError` when unreadable), the reads (``read``, ``read_rows``,
+  ``read_one``, ``snapshot()``: the one path of every named read, :mod:`tracks.reader`)
+  and the writes, one method each:
   ``write_batch`` (pings, rejections, device events and counters of one flush, in one
   transaction), ``write_alerts``, ``write_published`` (the alerts' outbox),
   ``replace_grids``, ``upsert_devices``. Each takes polars
@@ -14,9 +16,11 @@ Nothing outside ``tracks/`` speaks SQL or sees a connection. The rest of gridpat
   start-up maps): :mod:`tracks.queries` (pings, counters, the live state's start-up),
   :mod:`tracks.devices` (the registry), :mod:`tracks.grids`, :mod:`tracks.alerts`.
 
-A DuckLake store (PostgreSQL catalog, Parquet files) for several ingest workers implements
-the same methods and reads; ``cursor()`` and ``transaction()`` are this engine's own, used
-by the read modules beside it (and by tests and the bench, which build files directly).
+Every failure of the engine, read or write, is a :class:`StoreError` (one line, no password:
+:mod:`tracks.errors`). A DuckLake store (PostgreSQL catalog, Parquet files) for several
+ingest workers implements the same methods and reads; ``cursor()`` and ``transaction()`` are
+this engine's own, used by the reads' and writes' own machinery (and by tests and the bench,
+which build files directly).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from base.errors import GridpatrolError
+from tracks.errors import StoreError, engine_errors, one_line
+from tracks.reader import Reads
 from tracks.reflag import Flagging, NewestFixes, rewalk_late, update_flags
 from tracks.schema import (
     ALERTS,
@@ -82,10 +87,6 @@ RECENT_KEYS = 500_000
 QUARTER_US = 900_000_000
 
 
-class StoreError(GridpatrolError):
-    """The database cannot be opened or written (disk full, read-only, locked, corrupt)."""
-
-
 @dataclass(frozen=True)
 class WriteResult:
     stored: int
@@ -114,8 +115,9 @@ def execute_with(
         con.unregister(name)
 
 
-class Store:
-    """Owns the DuckDB connection. Thread-safe: writes are serialised by a lock."""
+class Store(Reads):
+    """Owns the DuckDB connection. Thread-safe: writes are serialised by a lock; every read
+    takes a cursor of its own (:class:`tracks.reader.Reads`)."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
@@ -124,7 +126,7 @@ class Store:
         self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
         self._con = self._connect(read_only)
         try:
-            self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET GLOBAL TimeZone = 'UTC'")  # for every cursor too
             self._con.execute("SET enable_progress_bar = false")  # no bars in serve's output
             if read_only:
                 self._check_schema()
@@ -132,16 +134,14 @@ class Store:
                 self._apply_schema()
         except duckdb.Error as exc:
             self._con.close()
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            raise StoreError(f"cannot open {self.path}: {one_line(exc)}") from exc
         except StoreError:
             self._con.close()
             raise
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        try:
+        with engine_errors(f"cannot open {self.path}"):
             return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
 
     #: The DDL applied on open (the lake's leaves out what DuckLake cannot express).
     DDL = TABLES
@@ -189,19 +189,12 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def probe(self) -> None:
-        """Raise :class:`StoreError` unless the database answers a read (for /health)."""
-        try:
-            self.cursor().execute("SELECT 1").fetchone()
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot read {self.path}: {exc}") from exc
-
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A reader cursor on the same database (DuckDB allows one writing process): for the
-        named reads of ``tracks/`` (and tests), never handed further."""
-        cur = self._con.cursor()
-        cur.execute("SET TimeZone = 'UTC'")
-        return cur
+        reads (:class:`tracks.reader.Reads`) and tests, which build files directly; never
+        handed further. Its time zone is UTC, set once for every cursor on open."""
+        with engine_errors(f"cannot read {self.path}"):
+            return self._con.cursor()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -216,9 +209,7 @@ class Store:
                 with suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 # one line: DuckDB's messages span several, a log line should not
-                raise StoreError(
-                    f"write to {self.path} failed: {' '.join(str(exc).split())}"
-                ) from exc
+                raise StoreError(f"write to {self.path} failed: {one_line(exc)}") from exc
             except BaseException:
                 with suppress(duckdb.Error):
                     con.execute("ROLLBACK")

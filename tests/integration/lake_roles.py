@@ -224,11 +224,7 @@ def stream(count: int, base: float, prefix: str) -> list[tuple[str, bytes]]:
 def stored(lake: Lake) -> tuple[int, int]:
     """Rows in pings, and distinct (device_id, ts) among them."""
     with open_store(lake.db, lake.data_path, read_only=True) as store:
-        row = (
-            store.cursor()
-            .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
-            .fetchone()
-        )
+        row = store.read_one("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
     assert row is not None
     return int(row[0]), int(row[1])
 

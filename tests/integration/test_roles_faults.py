@@ -1,7 +1,8 @@
 """Faults of a lake's processes (real Mosquitto, real PostgreSQL, real DuckDB): a worker
 killed mid-batch and back with its client id, PostgreSQL restarted under load, the leading
-stage killed. Nothing acknowledged is lost, nothing is stored twice once the stage has
-caught up, and no alert is raised twice."""
+stage killed, PostgreSQL away under a stage and an api process. Nothing acknowledged is
+lost, nothing is stored twice once the stage has caught up, no alert is raised twice, and
+no process exits because the catalog went away."""
 
 from __future__ import annotations
 
@@ -48,6 +49,28 @@ def own_postgres() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster().start()
     yield cluster
     cluster.cleanup()
+
+
+#: The catalog's password in the password test: found in no log line and no response.
+SECRET = f"Hush-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def guarded_postgres() -> Iterator[PostgresCluster]:
+    """A cluster of this test's own whose superuser has a password (:data:`SECRET`)."""
+    cluster = PostgresCluster(password=SECRET).start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Proc]]:
+    """The serve processes a test starts (it appends them): ended however the test ends."""
+    started: list[Proc] = []
+    yield started
+    stop_all(started)
+    for proc in started:  # shown by pytest when the test failed
+        print(f"--- {proc.name}:", *proc.lines[-30:], sep="\n")
 
 
 def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto, lake: Lake):
@@ -205,10 +228,8 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         time.sleep(1.0)  # ticks of the new leader: nothing due is raised again
         assert len(alerts) == raised + 1 == len(set(alerts))
         with open_store(lake.db, lake.data_path, read_only=True) as store:
-            rows = (
-                store.cursor()
-                .execute("SELECT alert_id, kind, coalesce(grid_id, device_id) FROM alerts")
-                .fetchall()
+            rows = store.read_rows(
+                "SELECT alert_id, kind, coalesce(grid_id, device_id) FROM alerts"
             )
         assert sorted(a for a, _, _ in rows) == sorted(alerts)
         assert len({(kind, subject) for _, kind, subject in rows}) == len(rows)  # one id each
@@ -234,3 +255,60 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         watcher.disconnect()
         watcher.loop_stop()
         stop_all([*workers, first, second, api])
+
+
+def test_postgresql_away_under_a_stage_and_an_api(
+    broker: Mosquitto, guarded_postgres: PostgresCluster, tmp_path: Path, processes: list[Proc]
+):
+    """PostgreSQL (the catalog, with a password in the attach string) stopped under a
+    stage and an api process: both stay up, answer /health with 503 and the reason (no
+    password in it), the api's reads answer 503 and its live state's reload fails and
+    goes on; PostgreSQL back, both answer 200 again by themselves. No log line of either
+    and no response carries the password."""
+    guarded_postgres.create_database("town")
+    lake = Lake(guarded_postgres.attach("town"), tmp_path / "lake", "town")
+    assert SECRET in lake.db
+    grids = three_in_a_row(tmp_path / "grids.geojson", interval_s=600)
+    group = f"g{uuid.uuid4().hex[:6]}"
+    processes.append(stage := Proc(lake, broker, "stage", f"{group}-s", "--grids", str(grids)))
+    stage.wait_for_line("leading the stage", 60)
+    processes.append(api := Proc(lake, broker, "api", f"{group}-api"))
+    api.wait_for_line("API and live map on", 60)
+    bodies: list[str] = []  # every response body, searched for the password at the end
+
+    def health(proc: Proc) -> tuple[int, dict[str, object]]:
+        status, body = proc.health()
+        bodies.append(json.dumps(body))
+        return status, body
+
+    def answers(proc: Proc, status: int) -> dict[str, object]:
+        def answered() -> dict[str, object] | None:
+            got, body = health(proc)
+            return body if got == status else None
+
+        return wait_for(answered, 60, what=f"{status} from {proc.name}")
+
+    for proc in (stage, api):
+        answers(proc, 200)
+    guarded_postgres.stop()
+    for proc in (stage, api):
+        body = answers(proc, 503)
+        assert "database unreadable" in body["problems"], body  # type: ignore[operator]
+        assert str(body["database"]).startswith("error: "), body
+    devices = httpx.get(f"http://{api.http}/api/v1/devices", timeout=10)
+    bodies.append(devices.text)
+    assert devices.status_code == 503, devices.text
+    assert devices.json()["error"]["code"] == "unavailable"
+    api.wait_for_line("live state not read again from the lake", 30)  # a reload failed
+    time.sleep(2.0)
+    for proc in (stage, api):
+        assert proc.process is not None and proc.process.poll() is None, proc.lines[-20:]
+    guarded_postgres.start()
+    for proc in (stage, api):
+        answers(proc, 200)
+    stage.wait_for_line("leading the stage")
+    devices = httpx.get(f"http://{api.http}/api/v1/devices", timeout=10)
+    assert devices.status_code == 200, devices.text
+    leaks = [line for p in (stage, api) for line in p.lines if SECRET in line]
+    leaks += [body for body in bodies if SECRET in body]
+    assert not leaks, leaks
