@@ -198,11 +198,11 @@ class LakeStore(Store):
 
     DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
 
-    #: Workers append only, and flag from what they have seen: a late fix is flagged against
-    #: the stored fix before it, no stored row is updated (an update beside other writers
-    #: would conflict). The stage re-walks each range of the change feed in fix-time order
-    #: (tracks.changefeed), and its flags are the ones that stay.
-    REWALKS = False
+    #: Several workers write the pings: each appends only, and flags from what it has seen
+    #: (a late fix against the stored fix before it; no stored row is updated: an update
+    #: beside other writers would conflict). The stage re-walks each range of the change
+    #: feed in fix-time order (tracks.changefeed), and its flags are the ones that stay.
+    SOLE_WRITER = False
 
     def __init__(
         self,
@@ -266,7 +266,7 @@ class LakeStore(Store):
         cur.execute(f"USE {LAKE}")
         return cur
 
-    def _checkpoint_if_due(self) -> None:
+    def checkpoint_if_due(self) -> None:
         """Nothing to do: a lake commit writes its Parquet files and catalog rows directly,
         with no write-ahead log of this process."""
 
