@@ -226,9 +226,11 @@ def compliance_city(ctx: Context) -> list[Result]:
 
 
 def store(ctx: Context) -> list[Result]:
+    from geofence.flags import FixFlagger
     from ingest.config import IngestSettings
     from ingest.message import Message
     from ingest.prepare import Preparer
+    from tracks.writer import PingWriter
 
     results = []
     sizes = [200, 1000] if ctx.smoke else [500, 2000, 5000, 20000]
@@ -236,7 +238,9 @@ def store(ctx: Context) -> list[Result]:
     for size in sizes:
         db = folder / f"store-{size}.db"
         with Store(db) as st:
-            preparer = Preparer(IngestSettings(), st)
+            settings = IngestSettings()
+            preparer = Preparer(settings)
+            writer = PingWriter(st, FixFlagger(settings.max_acc_m, settings.max_speed_mps))
             now = time.time()
             batches = [
                 preparer.prepare(
@@ -255,13 +259,7 @@ def store(ctx: Context) -> list[Result]:
             ]
             t0 = time.perf_counter()
             for batch in batches:  # flags are set in the write, as ingest's commit sets them
-                st.write_batch(
-                    batch.pings,
-                    batch.rejected,
-                    batch.counters,
-                    batch.events,
-                    flagging=preparer.flagger,
-                )
+                writer.write(batch.pings, batch.rejected, batch.counters, batch.events)
             rate = size * len(batches) / (time.perf_counter() - t0)
             rows = [(f"x{i}", now - i, 39.06, 117.16, 0, now) for i in range(min(size, 500))]
             t0 = time.perf_counter()

@@ -3,13 +3,13 @@
 The definition (docs/rules.md, "Flags"): walk a device's fixes in fix-time order; a fix is
 a speed outlier when its implied speed from the device's last good (unflagged) fix is above
 the limit, where only a good fix at most ``PREVIOUS_FIX_LOOKBACK_S`` before it counts; the
-accuracy bit is each fix's own. Used where fixes are stored, in the write transaction:
-ingest's commit (``tracks.store.Store.write_batch``) and the lake's stage role (each range
-of the change feed, ``tracks.changefeed.complete_range``). Fresh fixes (newer than every
-stored fix of their device) are walked on from the device's last good fix
-(:meth:`FixFlagger.flag_fresh`); a late fix re-walks the stored fixes after it
-(:meth:`FixFlagger.rewalk`). Pure: the stored fixes come in as frames, or through the
-``previous`` callable.
+accuracy bit is each fix's own. Used where fixes are stored, in the write transaction, by
+the one walk of ``tracks.reflag`` (ingest's writer, ``tracks.writer.PingWriter``, and the
+lake's stage role, each range of the change feed, ``tracks.changefeed.complete_range``).
+Fresh fixes (newer than every stored fix of their device) are walked on from the device's
+last good fix (:meth:`FixFlagger.flag_fresh`: remembered, or read by the walk for the
+devices :meth:`FixFlagger.unremembered` names); a late fix re-walks the stored fixes after
+it (:meth:`FixFlagger.rewalk`). Pure: the stored fixes come in as frames.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from geofence._flags import flag_fixes, rewalk_fixes
 PREVIOUS_FIX_LOOKBACK_S = 86400.0
 
 #: (device names, each one's first fix time in the batch, epoch s) -> rows of
-#: (device, ts, lat, lon): each device's last unflagged stored fix before that time.
+#: (device, ts, lat, lon): each device's last unflagged stored fix before that time. Only
+#: for flagging outside a write (tests): the write's walk hands these in as a frame.
 PreviousFixes = Callable[[list[str], np.ndarray], list[tuple[str, float, float, float]]]
 
 
@@ -41,15 +42,40 @@ def _floats(column: pl.Series) -> np.ndarray:
 class FixFlagger:
     """Flags a device's fixes in fix-time order; remembers each device's last good fix.
 
-    One per writer (ingest's commit thread, or the stage): the memory is of what that
-    writer stored, so it is only asked in the write transaction."""
+    One per writer (ingest's ``tracks.writer.PingWriter``, or the stage): the memory is of
+    what that writer stored, so it is only asked in the write transaction. ``previous``,
+    for flagging outside a write (tests), is asked for the last good fixes
+    :meth:`flag_fresh` is not handed."""
 
-    def __init__(self, max_acc_m: float, max_speed_mps: float, previous: PreviousFixes) -> None:
+    def __init__(
+        self, max_acc_m: float, max_speed_mps: float, previous: PreviousFixes | None = None
+    ) -> None:
         self.max_acc_m = max_acc_m
         self.max_speed_mps = max_speed_mps
         self.previous = previous
         self.lookback_s = PREVIOUS_FIX_LOOKBACK_S
         self._last_good: dict[str, tuple[float, float, float]] = {}
+
+    def forget(self) -> None:
+        """Forget every remembered last good fix (what was stored is in storage)."""
+        self._last_good.clear()
+
+    def _remembered(self, names: np.ndarray, first_ts: np.ndarray) -> np.ndarray:
+        """(3, devices): the remembered last good fix (ts, lat, lon) of each device of
+        ``names`` before its ``first_ts``, NaN where none is."""
+        prev = np.full((3, len(names)), np.nan)
+        for k, name in enumerate(names):
+            cached = self._last_good.get(name)
+            if cached is not None and cached[0] < first_ts[k]:
+                prev[:, k] = cached
+        return prev
+
+    def unremembered(self, pings: pl.DataFrame) -> pl.DataFrame:
+        """Of rows grouped by device and sorted by ts: the devices whose last good fix
+        before their first row is not remembered, with that row's ts (device_id, ts)."""
+        first = pings.select("device_id", "ts").unique("device_id", keep="first")
+        prev = self._remembered(first["device_id"].to_numpy(), _seconds(first["ts"]))
+        return first.filter(pl.Series(np.isnan(prev[0])))
 
     @property
     def _lookback_us(self) -> float:
@@ -99,29 +125,31 @@ class FixFlagger:
         lat: np.ndarray,
         lon: np.ndarray,
         acc: np.ndarray,
+        previous: pl.DataFrame | None = None,
     ) -> np.ndarray:
         """Flags (uint8: bit 1 poor accuracy, bit 2 speed outlier) of rows sorted by
         (device code, ts), each newer than every stored fix of its device (or already
-        stored); ``names[code]`` is each code's device."""
+        stored); ``names[code]`` is each code's device. ``previous`` (device_id, ts as epoch
+        s, lat, lon): the last good stored fix of devices whose one is not remembered
+        (:meth:`unremembered`); without it they are asked of ``previous`` the callable."""
         n = len(ts)
         if n == 0:
             return np.zeros(0, dtype=np.uint8)
         first_ts = np.full(len(names), np.inf)
         np.minimum.at(first_ts, codes, ts)
-        prev = np.full((3, len(names)), np.nan)
-        misses: list[int] = []
-        for k, name in enumerate(names):
-            cached = self._last_good.get(name)
-            if cached is not None and cached[0] < first_ts[k]:
-                prev[:, k] = cached
-            else:
-                misses.append(k)
-        if misses:
-            position = {name: k for k, name in enumerate(names)}
-            for device, found_ts, found_lat, found_lon in self.previous(
-                [str(names[k]) for k in misses], first_ts[misses]
-            ):
-                prev[:, position[device]] = (found_ts, found_lat, found_lon)
+        prev = self._remembered(names, first_ts)
+        misses = np.flatnonzero(np.isnan(prev[0]))
+        found: list[tuple[str, float, float, float]] = []
+        if previous is not None:
+            found = list(previous.select("device_id", "ts", "lat", "lon").iter_rows())
+        elif misses.size and self.previous is not None:
+            found = self.previous([str(names[k]) for k in misses], first_ts[misses])
+        if found:
+            position = {str(names[k]): int(k) for k in misses}
+            for device, found_ts, found_lat, found_lon in found:
+                at = position.get(device)
+                if at is not None:
+                    prev[:, at] = (found_ts, found_lat, found_lon)
         flags = np.zeros(n, dtype=np.uint8)
         flag_fixes(
             codes,
@@ -141,10 +169,14 @@ class FixFlagger:
             if not np.isnan(prev[0, k]):
                 cached = self._last_good.get(name)
                 if cached is None or cached[0] < prev[0, k]:
-                    self._last_good[name] = (prev[0, k], prev[1, k], prev[2, k])
+                    self._last_good[name] = (
+                        float(prev[0, k]),
+                        float(prev[1, k]),
+                        float(prev[2, k]),
+                    )
         return flags
 
-    def flag_fresh(self, pings: pl.DataFrame) -> np.ndarray:
+    def flag_fresh(self, pings: pl.DataFrame, previous: pl.DataFrame | None = None) -> np.ndarray:
         """:meth:`flag` of a frame (device_id, ts, lat, lon, acc) whose rows are grouped by
         device and sorted by ts within each."""
         if pings.height == 0:
@@ -158,6 +190,7 @@ class FixFlagger:
             _floats(pings["lat"]),
             _floats(pings["lon"]),
             _floats(pings["acc"]),
+            previous,
         )
 
     def rewalk(

@@ -17,6 +17,7 @@ from api.context import ApiContext
 from base.errors import ConfigError
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
+from geofence.flags import FixFlagger
 from geofence.grids import check_grids
 from ingest.batcher import Batcher
 from ingest.config import IngestSettings
@@ -28,6 +29,7 @@ from patrol.registry import read_grids, save_grids
 from patrol.stage import CommittedBatch, LiveStage
 from tracks.engines import open_store
 from tracks.queries import import_devices, known_device_ids
+from tracks.writer import PingWriter
 
 log = logging.getLogger("gridpatrol.serve")
 
@@ -105,16 +107,15 @@ class Service:
                 )
         else:
             log.warning("no grids imported: pings are stored without grids, no live alerts")
-        preparer = Preparer(
-            ingest, self.store, assign=assigner, grid_ids=grid_ids, known_devices=known
-        )
-        preparer.warm_up()
+        preparer = Preparer(ingest, assign=assigner, grid_ids=grid_ids, known_devices=known)
+        flagger = FixFlagger(ingest.max_acc_m, ingest.max_speed_mps)
+        flagger.warm_up()
         if self.live is not None:
             self.live.warm_up()
         self.batcher = Batcher(
             ingest,
             preparer,
-            self.store,
+            PingWriter(self.store, flagger),
             ack=self.mqtt.ack,
             on_committed=self._on_committed,
             read_through_after_s=ingest.keepalive_s / 2,

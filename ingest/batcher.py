@@ -1,4 +1,5 @@
-"""The writer: collects messages, flushes on rows or age, commits, then acknowledges.
+"""The batcher: collects messages, flushes on rows or age, commits through the writer
+(:class:`tracks.writer.PingWriter`), then acknowledges.
 
 The MQTT callback only appends to a deque and never waits; two threads do the work
 (prepare, commit). Nothing is acknowledged before it is committed. The queue is bounded
@@ -19,22 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import polars as pl
-
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.prepare import PreparedBatch, Preparer
-from tracks.store import Store, StoreError, WriteResult
+from tracks.store import StoreError
+from tracks.writer import PingWriter
 
 log = logging.getLogger("gridpatrol.ingest")
 
 #: Wait between attempts to write a batch the database refused.
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
 
-#: The queue holds at most this many batches (in rows or bytes); past that the MQTT thread
-#: waits in :meth:`Batcher.put` (it reads nothing more, so the broker holds the rest). The
-#: broker's receive window alone is not a bound: Mosquitto 2.0.11 was seen sending far more
-#: unacknowledged messages than the receive maximum once acknowledgements flow.
+#: The queue holds at most this many batches (in rows or bytes); past that the connection
+#: stops reading the socket (:meth:`Batcher.may_read` says so; :meth:`Batcher.put` never
+#: waits), so TCP holds the broker back. The broker's receive window alone is not a bound:
+#: Mosquitto 2.0.11 was seen sending far more unacknowledged messages than the receive
+#: maximum once acknowledgements flow.
 HELD_BATCHES = 4
 
 #: While the queue is full, the connection asks :meth:`Batcher.may_read` at most this long
@@ -47,18 +48,6 @@ DRAINING_HOLD_S = 2.0
 #: A batch also ends at this many payload bytes, so that large payloads (up to
 #: ``max_payload_bytes`` each) bound a batch's memory, and the queue's, as rows do.
 BATCH_BYTES = 16 * 1024 * 1024
-
-
-def committed(batch: PreparedBatch, result: WriteResult) -> PreparedBatch:
-    """The batch as the write stored it, for ``on_committed``: its new rows with the flags
-    set in the transaction (a repeat of a stored fix was handed on when first stored)."""
-    if result.flags is None or result.new is None:
-        return batch
-    pings = batch.pings.with_columns(pl.Series("flags", result.flags, dtype=pl.UInt8))
-    if result.new.all():
-        return replace(batch, pings=pings)
-    keep = result.new
-    return replace(batch, pings=pings.filter(pl.Series(keep)), grid=batch.grid[keep])
 
 
 def count_rows(payload: bytes) -> int:
@@ -95,7 +84,7 @@ class Batcher:
         self,
         settings: IngestSettings,
         preparer: Preparer,
-        store: Store,
+        writer: PingWriter,
         *,
         ack: Callable[[list[Message]], None],
         on_committed: Callable[[PreparedBatch], None] | None = None,
@@ -103,7 +92,7 @@ class Batcher:
     ) -> None:
         self.settings = settings
         self.preparer = preparer
-        self.store = store
+        self.writer = writer
         self.ack = ack
         self.on_committed = on_committed
         self.state = BatcherState()
@@ -291,15 +280,10 @@ class Batcher:
                     return False
 
     def commit(self, messages: list[Message], batch: PreparedBatch) -> None:
-        """Commit in one transaction, acknowledge, then hand the batch to ``on_committed``."""
+        """Commit in one transaction, acknowledge, then hand the batch as stored (its new
+        rows, flagged) to ``on_committed``."""
         started = time.perf_counter()
-        result = self.store.write_batch(
-            batch.pings,
-            batch.rejected,
-            batch.counters,
-            batch.events,
-            flagging=self.preparer.flagger,
-        )
+        stored = self.writer.write(batch.pings, batch.rejected, batch.counters, batch.events)
         if self.state.failing_since is not None:
             log.warning("database writable again: resuming")
         self.state.failing_since = None
@@ -311,4 +295,4 @@ class Batcher:
         self.state.messages += len(messages)
         self.state.last_flush_s = time.perf_counter() - started
         if self.on_committed is not None:
-            self.on_committed(committed(batch, result))
+            self.on_committed(replace(batch, pings=stored.pings, grid=stored.rows_of(batch.grid)))

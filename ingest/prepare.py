@@ -9,15 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
 from ingest.message import Message
 from ingest.reasons import Reason
 from ingest.schema import pings_from_columns
 from ingest.validate import CODES, describe, find_bad_pings
-from tracks.queries import previous_good_fixes
-from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA, Store
+from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA
 
 #: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
 OVERSIZED_KEPT_BYTES = 1024
@@ -36,20 +34,18 @@ class PreparedBatch:
 
 
 class Preparer:
-    """Decodes, validates and assigns grids; holds the flagger the commit sets flags with
-    (it remembers each device's last good fix)."""
+    """Decodes, validates and assigns grids: a list of messages in, a batch out. Flags are
+    the writer's (tracks.writer.PingWriter), set in the write transaction."""
 
     def __init__(
         self,
         settings: IngestSettings,
-        store: Store,
         *,
         assign: GridAssigner | None = None,
         grid_ids: Sequence[str] = (),
         known_devices: set[str] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
         self.assign = assign
         # a grid id per leaf index, then null for -1 (outside)
         self._grid_names = pl.Series("grid_id", [*grid_ids, None], dtype=pl.String)
@@ -58,17 +54,6 @@ class Preparer:
             max_payload_bytes=settings.max_payload_bytes,
             max_batch_items=settings.max_batch_items,
         )
-        self.flagger = FixFlagger(
-            settings.max_acc_m,
-            settings.max_speed_mps,
-            lambda names, first_ts: previous_good_fixes(
-                store, names, first_ts, PREVIOUS_FIX_LOOKBACK_S
-            ),
-        )
-
-    def warm_up(self) -> None:
-        """Load the compiled kernels now, not inside the first batch's latency."""
-        self.flagger.warm_up()
 
     def prepare(self, messages: list[Message]) -> PreparedBatch:
         decoded = self.decoder.decode([(m.topic, m.payload) for m in messages])
@@ -123,8 +108,8 @@ class Preparer:
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
         codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])
-        # set at commit, in the write transaction (Store.write_batch with ``self.flagger``):
-        # in fix-time order with the device's stored fixes, whatever the arrival order
+        # set at commit, in the write transaction (tracks.writer.PingWriter): in fix-time
+        # order with the device's stored fixes, whatever the arrival order
         columns["flags"] = np.zeros(len(codes_sorted), dtype=np.uint8)
         strings = {"device_id": pl.Series(names.tolist(), dtype=pl.String).gather(codes_sorted)}
         if self.assign is not None:

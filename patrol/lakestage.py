@@ -35,7 +35,7 @@ import numpy as np
 
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
-from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
+from geofence.flags import FixFlagger
 from geofence.grids import GridSet
 from patrol.config import StageSettings
 from patrol.live import Clock
@@ -55,7 +55,6 @@ from tracks.changefeed import (
 )
 from tracks.lake import LakeStore
 from tracks.leader import Leadership
-from tracks.queries import previous_good_fixes
 from tracks.reflag import NewestFixes
 from tracks.store import StoreError
 
@@ -132,22 +131,9 @@ class LakeStage:
 
     def _new_flagger(self) -> FixFlagger:
         """A flagger (and memory of the newest handled fixes) knowing nothing yet: what
-        the stage handled is in storage."""
+        the stage handled is in storage (the walk reads it in the range's transaction)."""
         self.newest = NewestFixes()
-
-        def previous(
-            names: list[str], first_ts: np.ndarray
-        ) -> list[tuple[str, float, float, float]]:
-            # of the rows handled (a later row's flags are a worker's, not yet the stage's)
-            return previous_good_fixes(
-                self.store,
-                names,
-                first_ts,
-                PREVIOUS_FIX_LOOKBACK_S,
-                upto_rowid=self._position.pings_rowid,
-            )
-
-        return FixFlagger(*self.flag_limits, previous)
+        return FixFlagger(*self.flag_limits)
 
     def catching_up(self) -> bool:
         return self.health.lag_s > CATCHING_UP_AFTER_S

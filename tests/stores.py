@@ -1,4 +1,4 @@
-"""A real DuckDB store whose writes can be held, as a slow or stuck disk would hold them."""
+"""A real writer whose writes can be held, as a slow or stuck disk would hold them."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import threading
 import time
 from typing import Any
 
-from tracks.store import Store, WriteResult
+import pytest
+
+from tracks.writer import PingWriter, StoredBatch
 
 
-class HeldStore(Store):
-    """While ``hold`` is set, ``write_batch`` waits (``writing`` tells it was called).
+class HeldWrites:
+    """While ``hold`` is set, every :meth:`PingWriter.write` waits (``writing`` tells it was
+    called).
 
-    serve opens its store itself: a test puts this class in place of ``Store`` in
-    ``tracks.engines`` and calls :meth:`reset` first (the events are the class's)."""
+    serve builds its writer itself: a test calls :meth:`install` (its monkeypatch undoes it)
+    and :meth:`reset` (the events are the class's)."""
 
     hold = threading.Event()
     writing = threading.Event()
@@ -23,8 +26,14 @@ class HeldStore(Store):
         cls.hold.set()
         cls.writing.clear()
 
-    def write_batch(self, *args: Any, **kwargs: Any) -> WriteResult:
-        self.writing.set()
-        while self.hold.is_set():
-            time.sleep(0.02)
-        return super().write_batch(*args, **kwargs)
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> None:
+        write = PingWriter.write
+
+        def held(self: PingWriter, *args: Any, **kwargs: Any) -> StoredBatch:
+            cls.writing.set()
+            while cls.hold.is_set():
+                time.sleep(0.02)
+            return write(self, *args, **kwargs)
+
+        monkeypatch.setattr(PingWriter, "write", held)

@@ -3,6 +3,7 @@
 The interface the rest of gridpatrol uses is described at the top of tracks/store.py.
 """
 
-from tracks.store import Store, StoreError, WriteResult
+from tracks.store import Store, StoreError
+from tracks.writer import PingWriter, StoredBatch
 
-__all__ = ["Store", "StoreError", "WriteResult"]
+__all__ = ["PingWriter", "Store", "StoreError", "StoredBatch"]

@@ -28,13 +28,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from tracks.lake import LAKE, LakeStore, lake_ddl
-from tracks.reflag import Flagging, NewestFixes, rewalk_late, select_with, update_flags
+from tracks.reflag import Flagging, NewestFixes, flag_rows, update_flags
 from tracks.schema import DEVICE_EVENTS, Column, Table
-from tracks.store import execute_with
+from tracks.sql import execute_with, select_with
 
 STAGE_PROGRESS = Table(
     "stage_progress",
@@ -223,26 +222,14 @@ def _reflag(
     flagging: Flagging,
     newest: NewestFixes,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Flag a range's kept rows (sorted by device_id, ts) with the rows handled before and
-    update every row whose flags change. Returns the kept rows with their flags, and the
-    rows updated (rowid, ts, flags)."""
+    """Flag a range's kept rows (sorted by device_id, ts) with the rows handled before (the
+    walk, :func:`tracks.reflag.flag_rows`) and update every row whose flags change. Returns
+    the kept rows with their flags, and the rows updated (rowid, ts, flags)."""
     late = kept.filter(~newest.newer(kept))["device_id"].unique().to_list()
-    again = kept["device_id"].is_in(late)
-    mask = again.to_numpy()
-    flags = np.zeros(kept.height, dtype=np.uint8)
-    if not mask.all():  # newer than every handled fix of their device: walked on
-        flags[~mask] = flagging.flag_fresh(kept.filter(~again))
-    columns = [pl.col("rowid").cast(pl.Int64), pl.col("ts"), pl.col("flags").cast(pl.UInt8)]
-    handled = kept.select(columns).head(0)
-    if mask.any():  # a late row: the handled rows after it are walked again with the range's
-        flags[mask], walked = rewalk_late(
-            con, kept.filter(again), flagging, newest, upto_rowid=after.pings_rowid
-        )
-        handled = walked.filter(pl.col("flags") != pl.col("new_flags")).select(
-            columns[0], "ts", pl.col("new_flags").alias("flags")
-        )
+    flags, handled = flag_rows(con, kept, flagging, newest, late=late, upto_rowid=after.pings_rowid)
     differ = kept["flags"].cast(pl.UInt8).to_numpy() != flags  # from what a worker saw
     kept = kept.with_columns(pl.Series("flags", flags, dtype=pl.UInt8))
+    columns = [pl.col("rowid").cast(pl.Int64), pl.col("ts"), pl.col("flags")]
     changed = pl.concat([kept.filter(pl.Series(differ)).select(columns), handled])
     update_flags(con, changed)
     return kept, changed

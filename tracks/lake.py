@@ -41,7 +41,8 @@ import psycopg
 
 from tracks.errors import StoreError, engine_errors, one_line, redact
 from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
-from tracks.store import Store, execute_with
+from tracks.sql import execute_with
+from tracks.store import Store
 
 #: The name the lake is attached as; every connection of the store reads it by default.
 LAKE = "lake"
@@ -187,11 +188,11 @@ class LakeStore(Store):
 
     DDL = "\n".join(lake_ddl(t) for t in ALL_TABLES)
 
-    #: Workers append only, and flag from what they have seen: a late fix is flagged against
-    #: the stored fix before it, no stored row is updated (an update beside other writers
-    #: would conflict). The stage re-walks each range of the change feed in fix-time order
-    #: (tracks.changefeed), and its flags are the ones that stay.
-    REWALKS = False
+    #: Several workers write the pings: each appends only, and flags from what it has seen
+    #: (a late fix against the stored fix before it; no stored row is updated: an update
+    #: beside other writers would conflict). The stage re-walks each range of the change
+    #: feed in fix-time order (tracks.changefeed), and its flags are the ones that stay.
+    SOLE_WRITER = False
 
     def __init__(
         self,
@@ -259,7 +260,7 @@ class LakeStore(Store):
             raise
         return cur
 
-    def _checkpoint_if_due(self) -> None:
+    def checkpoint_if_due(self) -> None:
         """Nothing to do: a lake commit writes its Parquet files and catalog rows directly,
         with no write-ahead log of this process."""
 

@@ -103,7 +103,8 @@ def previous_good_fixes(
     upto_rowid: int | None = None,
 ) -> list[tuple[str, float, float, float]]:
     """:func:`read_previous_fixes` for devices ``names`` before ``first_ts`` (epoch s each),
-    as (device_id, ts, lat, lon) rows: what geofence.flags.FixFlagger asks for."""
+    as (device_id, ts, lat, lon) rows: what a ``geofence.flags.FixFlagger`` used outside a
+    write asks its ``previous`` for (the write's walk reads them in its transaction)."""
     first = pl.DataFrame(
         {"device_id": names, "ts": (np.asarray(first_ts) * 1e6).astype(np.int64)}
     ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))

@@ -1,14 +1,17 @@
-"""The SQL of flagging fixes in fix-time order where they are stored (docs/rules.md, "Flags").
+"""The walk: flagging fixes in fix-time order where they are stored (docs/rules.md, "Flags").
 
-A batch (ingest's, :meth:`tracks.store.Store.write_batch`) or a range of the change feed
-(the stage's, :func:`tracks.changefeed.complete_range`) is flagged in its write
-transaction by a :class:`Flagging` (``geofence.flags.FixFlagger``: tracks cannot import
-it). A device whose new fixes are all newer than its stored ones (:class:`NewestFixes`
-tells, from memory) is flagged on from its last good fix, with no read of its stored
-fixes. A device with a late fix (a blind-area upload, a redelivery, another worker's commit)
-is re-walked (:func:`rewalk_late`): its stored fixes from its first fix in the batch on are
-read and walked again with the new ones until the old and the new chains meet; the stored
-rows whose flags change are returned for the caller to update in the same transaction.
+One walk, :func:`flag_rows`, for both writers of flags: a batch of ingest's
+(:class:`tracks.writer.PingWriter`) and a range of the lake's change feed (the stage's,
+:func:`tracks.changefeed.complete_range`), each in its write transaction, with a
+:class:`Flagging` (``geofence.flags.FixFlagger``, built by the composition root: tracks
+cannot import it). A device whose new fixes are all newer than its stored ones
+(:class:`NewestFixes` tells, from memory) is flagged on from its last good fix: the flagger
+remembers it, and the walk reads it (in the transaction) only for devices it does not. A
+device with a late fix (a blind-area upload, another worker's commit) is re-walked
+(:func:`rewalk_late`): its stored fixes from its first fix in the batch on are read and
+walked again with the new ones until the old and the new chains meet; the stored rows whose
+flags change are returned for the caller to update in the same transaction
+(:func:`update_flags`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Protocol
 import duckdb
 import numpy as np
 import polars as pl
+
+from tracks.sql import select_with
 
 #: The first read of a late device's stored fixes stops this long after its newest fix in
 #: the batch: the chains meet within seconds to minutes of it (a good fix after the late
@@ -33,9 +38,15 @@ class Flagging(Protocol):
 
     lookback_s: float  # a good fix further back than this is no fix's predecessor
 
-    def flag_fresh(self, pings: pl.DataFrame) -> np.ndarray:
+    def unremembered(self, pings: pl.DataFrame) -> pl.DataFrame:
+        """Of rows grouped by device and sorted by ts: the devices whose last good fix
+        before their first row is not remembered, with that row's ts (device_id, ts)."""
+        ...
+
+    def flag_fresh(self, pings: pl.DataFrame, previous: pl.DataFrame | None = None) -> np.ndarray:
         """Flags of rows grouped by device and sorted by ts, each newer than every stored
-        fix of its device (or stored already)."""
+        fix of its device; ``previous``: the last good stored fix (device_id, ts as epoch s,
+        lat, lon) of the devices :meth:`unremembered` named that have one."""
         ...
 
     def rewalk(
@@ -49,17 +60,6 @@ class Flagging(Protocol):
         last stored row given without the chains meeting (``cut_short``: devices with
         stored rows after those given)."""
         ...
-
-
-def select_with(
-    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, sql: str, params: list[object]
-) -> pl.DataFrame:
-    """Run one query with ``frame`` registered as ``name``; its result as a frame."""
-    con.register(name, frame)
-    try:
-        return con.execute(sql, params).pl()
-    finally:
-        con.unregister(name)
 
 
 def _rowid_bound(upto_rowid: int | None, alias: str = "p") -> str:
@@ -145,6 +145,20 @@ def previous_params(first: pl.DataFrame, lookback_s: float) -> list[object]:
     ]
 
 
+def read_previous(
+    con: duckdb.DuckDBPyConnection,
+    first: pl.DataFrame,
+    lookback_s: float,
+    upto_rowid: int | None = None,
+) -> pl.DataFrame:
+    """Per device of ``first`` (device_id, ts): its last good stored fix before ts, in
+    ``con``'s transaction (device_id, ts as epoch s, lat, lon; a device with none is
+    missing)."""
+    return select_with(
+        con, "first_fix", first, previous_sql(upto_rowid), previous_params(first, lookback_s)
+    )
+
+
 def _read_stored(
     con: duckdb.DuckDBPyConnection, spans: pl.DataFrame, upto_rowid: int | None
 ) -> pl.DataFrame:
@@ -192,13 +206,7 @@ def rewalk_late(
         pl.col("ts").min().alias("start"), pl.col("ts").max().alias("until")
     )
     first = spans.select("device_id", pl.col("start").alias("ts"))
-    previous = select_with(
-        con,
-        "first_fix",
-        first,
-        previous_sql(upto_rowid),
-        previous_params(first, flagging.lookback_s),
-    )
+    previous = read_previous(con, first, flagging.lookback_s, upto_rowid)
     ahead = spans.with_columns(pl.col("until") + pl.duration(seconds=WALK_AHEAD_S))
     stored = _read_stored(con, ahead, upto_rowid)
     # devices with stored fixes after the first read
@@ -218,6 +226,58 @@ def rewalk_late(
         stored = pl.concat([stored.filter(pl.Series(keep)), more])
         stored_flags = np.concatenate([stored_flags[keep], stored_more])
     return new_flags, stored.with_columns(pl.Series("new_flags", stored_flags, dtype=pl.UInt8))
+
+
+#: A device's last good stored fix (:func:`read_previous`), as the flagger takes it.
+PREVIOUS_SCHEMA = pl.Schema(
+    {"device_id": pl.String, "ts": pl.Float64, "lat": pl.Float64, "lon": pl.Float64}
+)
+
+#: The stored rows a walk changed: (rowid, ts, their new flags), for :func:`update_flags`.
+CHANGED_SCHEMA = pl.Schema(
+    [("rowid", pl.Int64), ("ts", pl.Datetime("us", "UTC")), ("flags", pl.UInt8)]
+)
+
+
+def flag_rows(
+    con: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    flagging: Flagging,
+    newest: NewestFixes,
+    *,
+    late: Collection[str] = (),
+    upto_rowid: int | None = None,
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """The walk: flags of ``rows`` (fixes not stored yet, or not handled yet by the stage;
+    grouped by device_id and sorted by ts) in fix-time order with their devices' stored
+    fixes (only those up to ``upto_rowid`` when given), in ``con``'s transaction.
+
+    The devices of ``late`` (some row not newer than the device's newest stored fix) are
+    re-walked with their stored fixes (:func:`rewalk_late`); the others are walked on from
+    their last good fix. Returns the rows' flags and the stored rows whose flags change
+    (:data:`CHANGED_SCHEMA`), which the caller updates (:func:`update_flags`) and counts
+    as changed, in the same transaction."""
+    flags = np.zeros(rows.height, dtype=np.uint8)
+    changed = pl.DataFrame(schema=CHANGED_SCHEMA)
+    again = rows["device_id"].is_in(list(late)).to_numpy() if late else None
+    fresh = rows if again is None else rows.filter(pl.Series(~again))
+    if fresh.height:  # newer than every stored fix of their device: walked on
+        first = flagging.unremembered(fresh)
+        previous = pl.DataFrame(schema=PREVIOUS_SCHEMA)
+        if first.height:  # a device whose last good fix the flagger does not remember
+            previous = read_previous(con, first, flagging.lookback_s, upto_rowid)
+        if again is None:
+            flags = flagging.flag_fresh(fresh, previous)
+        else:
+            flags[~again] = flagging.flag_fresh(fresh, previous)
+    if again is not None and again.any():  # a late fix: the stored ones after it again
+        flags[again], walked = rewalk_late(
+            con, rows.filter(pl.Series(again)), flagging, newest, upto_rowid=upto_rowid
+        )
+        changed = walked.filter(pl.col("flags") != pl.col("new_flags")).select(
+            pl.col("rowid").cast(pl.Int64), "ts", pl.col("new_flags").alias("flags")
+        )
+    return flags, changed
 
 
 def update_flags(

@@ -9,7 +9,8 @@ Nothing outside ``tracks/`` speaks SQL or sees a connection. The rest of gridpat
   ``read_one``, ``snapshot()``: the one path of every named read, :mod:`tracks.reader`)
   and the writes, one method each:
   ``write_batch`` (pings, rejections, device events and counters of one flush, in one
-  transaction), ``write_alerts``, ``write_published`` (the alerts' outbox),
+  transaction, through a :class:`tracks.writer.PingWriter`: serve builds its own and writes
+  through it), ``write_alerts``, ``write_published`` (the alerts' outbox),
   ``replace_grids``, ``upsert_devices``. Each takes polars
   frames of the table's schema (:mod:`tracks.schema`).
 * named reads that return polars frames (or plain values for scalars and the live state's
@@ -25,23 +26,20 @@ which build files directly).
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import logging
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from tracks.errors import StoreError, engine_errors, one_line
 from tracks.reader import Reads
-from tracks.reflag import Flagging, NewestFixes, rewalk_late, update_flags
+from tracks.reflag import Flagging
 from tracks.schema import (
     ALERTS,
     ALERTS_PUBLISHED,
@@ -59,13 +57,17 @@ from tracks.schema import (
     TABLES,
     Table,
 )
+from tracks.sql import execute_with
+from tracks.writer import PingWriter, StoredBatch
 
 log = logging.getLogger("gridpatrol.store")
 
-#: A write-ahead log this large is checkpointed by force. DuckDB 1.4 skips its automatic
-#: checkpoint (at 16 MB) while other transactions run, so with readers busy (the API, the
-#: live state) the log and the memory holding its rows would grow without end.
-#: ``FORCE CHECKPOINT`` waits for running transactions and holds new ones back meanwhile.
+#: A write-ahead log this large is checkpointed by force. DuckDB checkpoints by itself when
+#: the log passes 16 MB; 1.4 skipped that while other transactions ran, so with readers busy
+#: (the API, the live state) the log and the memory holding its rows grew without end. 1.5.5
+#: checkpoints beside a reader's open transaction (seen: the log kept below 16 MB), so this
+#: is a backstop should an automatic checkpoint not happen. ``FORCE CHECKPOINT`` waits for
+#: running transactions and holds new ones back meanwhile.
 WAL_FORCE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 #: The schema version that added ``alerts_published``.
@@ -77,42 +79,9 @@ ALERTS_SCHEMA = ALERTS.schema
 EVENTS_SCHEMA = DEVICE_EVENTS.schema
 
 
-#: The keys of about this many recently written pings are kept in memory: a redelivered
-#: window (a reconnect's, whose rows were committed but not acknowledged) is found there
-#: without reading the table. The receive window (10,000 messages) of 50-ping messages.
-RECENT_KEYS = 500_000
-
 #: ``ping_changes`` counts pings per quarter-hour of fix time (local midnights everywhere
 #: fall on a quarter-hour of UTC, so a day is a whole number of quarters).
 QUARTER_US = 900_000_000
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    stored: int
-    duplicates: int
-    flags: np.ndarray | None = None  # with ``flagging``: each row's flags as stored (0
-    # for a row not stored: a repeat of a stored fix)
-    new: np.ndarray | None = None  # per row: stored by this write (else a repeat)
-
-
-def execute_with(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    frame: pl.DataFrame,
-    *sql: str,
-    params: list[object] | None = None,
-) -> int:
-    """Run each statement of ``sql`` with ``frame`` registered as the view ``name``; returns
-    the count row of the last (the rows an INSERT added)."""
-    con.register(name, frame)
-    try:
-        row = None
-        for statement in sql:
-            row = con.execute(statement, params or []).fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        con.unregister(name)
 
 
 class Store(Reads):
@@ -122,8 +91,7 @@ class Store(Reads):
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._newest = NewestFixes()  # each device's newest stored fix
-        self._recent: collections.deque[pl.DataFrame] = collections.deque()  # (device_id, ts)
+        self._writer: PingWriter | None = None  # write_batch's
         self._con = self._connect(read_only)
         try:
             self._con.execute("SET GLOBAL TimeZone = 'UTC'")  # for every cursor too
@@ -215,9 +183,9 @@ class Store(Reads):
                     con.execute("ROLLBACK")
                 raise
 
-    #: Whether a batch with late fixes re-walks its devices' stored fixes and updates their
-    #: flags. The lake's workers append only: its stage re-walks, in the change feed's order.
-    REWALKS = True
+    #: Whether this process is the only writer of the pings (a DuckDB file: one writing
+    #: process): a late fix's walk then updates the stored rows after it (tracks.writer).
+    SOLE_WRITER = True
 
     def write_batch(
         self,
@@ -227,131 +195,24 @@ class Store(Reads):
         events: pl.DataFrame | None = None,
         *,
         flagging: Flagging | None = None,
-    ) -> WriteResult:
-        """Store one flush: pings (duplicates of stored ones skipped), rejections, counters.
+    ) -> StoredBatch:
+        """Store one flush through the store's own :class:`tracks.writer.PingWriter` (see
+        :meth:`PingWriter.write`), for tests and tools; serve's ingest writes through the
+        one its composition root builds, never through this. Another ``flagging`` than the
+        last call's makes a new writer (with no memory: it reads what it needs)."""
+        if self._writer is None or self._writer.flagging is not flagging:
+            self._writer = PingWriter(self, flagging)
+        return self._writer.write(pings, rejected, counters, events)
 
-        ``pings`` must hold no two rows with the same (device_id, ts), and with
-        ``flagging``, be grouped by device and sorted by ts within each (as ingest's prepare
-        sorts them): their flags are then set here, in the transaction, in fix-time order
-        with the device's stored fixes (docs/rules.md, "Flags"); a late fix's device has
-        the flags of its stored fixes after it updated where they change (tracks.reflag).
-        Without it the flags are stored as given.
-
-        ``counters`` are increments; ``stored`` and ``duplicates`` are added here from what
-        the insert really did, in the same transaction.
-        """
-        newer = self._split_by_newest(pings)
-        maybe = pings.with_row_index("row").filter(~newer)
-        if maybe.height and self._recent:  # a redelivery: found among the recent batches
-            recent = pl.concat(self._recent)
-            maybe = maybe.join(recent, on=["device_id", "ts"], how="anti", maintain_order="left")
-        flags: np.ndarray | None = None
-        with self.transaction() as con:
-            new = newer.to_numpy().copy()
-            late = np.zeros(0, dtype=np.int64)
-            if maybe.height:
-                bounds: list[object] = [maybe["ts"].min(), maybe["ts"].max()]
-                bounds += [maybe["device_id"].min(), maybe["device_id"].max()]
-                # (device_id, ts) is unique: rows already stored are skipped (the ranges let
-                # DuckDB skip row groups by their min/max: of ts where rows came in time
-                # order, of device_id where a backlog came device by device)
-                con.register("batch_pings", maybe.select("row", "device_id", "ts"))
-                try:
-                    found = con.execute(
-                        "SELECT b.row FROM batch_pings b WHERE NOT EXISTS ("
-                        "SELECT 1 FROM pings p WHERE p.ts BETWEEN ? AND ? "
-                        "AND p.device_id BETWEEN ? AND ? "
-                        "AND p.device_id = b.device_id AND p.ts = b.ts)",
-                        bounds,
-                    ).fetchall()
-                finally:
-                    con.unregister("batch_pings")
-                late = np.sort(np.fromiter((r for (r,) in found), np.int64, len(found)))
-                new[late] = True
-            if flagging is not None:
-                flags = self._flag(con, pings, new, late, flagging)
-                pings = pings.with_columns(pl.Series("flags", flags, dtype=pl.UInt8))
-            stored = int(new.sum())
-            if stored:
-                rows = pings.filter(pl.Series(new)) if stored < pings.height else pings
-                execute_with(
-                    con, "batch_pings", rows, "INSERT INTO pings SELECT * FROM batch_pings"
-                )
-                self.mark_changed(con, rows["ts"])
-            if rejected.height:
-                execute_with(
-                    con,
-                    "batch_rejected",
-                    rejected,
-                    "INSERT INTO rejected SELECT * FROM batch_rejected",
-                )
-            if events is not None and events.height:
-                execute_with(
-                    con,
-                    "batch_events",
-                    events,
-                    "INSERT INTO device_events SELECT * FROM batch_events",
-                )
-            increments = dict(counters)
-            increments["stored"] = increments.get("stored", 0) + stored
-            increments["duplicates"] = increments.get("duplicates", 0) + pings.height - stored
-            counts = {k: v for k, v in increments.items() if v}
-            if counts:
-                frame = pl.DataFrame(
-                    {"name": list(counts), "value": list(counts.values())},
-                    schema={"name": pl.String, "value": pl.Int64},
-                )
-                self._increment(con, COUNTERS, frame)
-        self._newest.advance(pings)
-        if pings.height:
-            self._recent.append(pings.select("device_id", "ts"))
-            while sum(f.height for f in self._recent) > RECENT_KEYS + pings.height:
-                self._recent.popleft()
-        self._checkpoint_if_due()
-        return WriteResult(stored, pings.height - stored, flags, new)
-
-    def _flag(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        pings: pl.DataFrame,
-        new: np.ndarray,
-        late: np.ndarray,
-        flagging: Flagging,
-    ) -> np.ndarray:
-        """The flags of the batch's rows not stored yet (``new``; the others get 0: they
-        are not stored again) when ``late`` of them are not newer than their device's
-        newest stored fix. The stored rows a late fix changes are updated and their
-        quarters marked changed, in ``con``'s transaction."""
-        flags = np.zeros(pings.height, dtype=np.uint8)
-        walked = pl.Series("device_id", [], pl.String)
-        if self.REWALKS and late.size:
-            walked = pings["device_id"].gather(late).unique()
-        again = pings["device_id"].is_in(walked.to_list()).to_numpy()
-        fresh = new & ~again  # newer than every stored fix of their device
-        if fresh.any():  # walked on from each device's last good fix: no read
-            flags[fresh] = flagging.flag_fresh(pings.filter(pl.Series(fresh)))
-        rewalk = new & again
-        if rewalk.any():
-            flags[rewalk], stored = rewalk_late(
-                con, pings.filter(pl.Series(rewalk)), flagging, self._newest
+    def add_counters(self, con: duckdb.DuckDBPyConnection, increments: dict[str, int]) -> None:
+        """Add increments to ``counters`` (those of 0 left out), in the caller's transaction."""
+        counts = {k: v for k, v in increments.items() if v}
+        if counts:
+            frame = pl.DataFrame(
+                {"name": list(counts), "value": list(counts.values())},
+                schema={"name": pl.String, "value": pl.Int64},
             )
-            changed = stored.filter(pl.col("flags") != pl.col("new_flags"))
-            update_flags(con, changed.select("rowid", "ts", pl.col("new_flags").alias("flags")))
-            self.mark_changed(con, changed["ts"])
-        return flags
-
-    def _split_by_newest(self, pings: pl.DataFrame) -> pl.Series:
-        """Per row: newer than its device's newest stored fix (else it may be stored
-        already). The newest fix per device is read once, then kept up to date by this
-        writer, so the duplicate check of a batch of new fixes reads no stored rows however
-        large the table is; only late or repeated fixes are checked further (among the
-        recent batches' keys, then against the table)."""
-        if pings.height == 0:
-            return pl.Series("new", [], pl.Boolean)
-        if not self._newest.loaded():
-            with self._lock:
-                self._newest.load(self._con)
-        return self._newest.newer(pings)
+            self._increment(con, COUNTERS, frame)
 
     def _increment(self, con: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> None:
         """Add increments (key, value) to a table of counts keyed by its first column, in
@@ -464,7 +325,7 @@ class Store(Reads):
         except FileNotFoundError:
             return 0
 
-    def _checkpoint_if_due(self) -> None:
+    def checkpoint_if_due(self) -> None:
         """Checkpoint when automatic checkpoints have been held off too long. The batch is
         committed already: a failure here is logged, and the next write tries again."""
         if self._wal_bytes() < WAL_FORCE_CHECKPOINT_BYTES:

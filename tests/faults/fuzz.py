@@ -101,7 +101,7 @@ def mutate(rng: random.Random, payload: bytes) -> bytes:
 def run(count: int, seed: int, db: str, batch: int = 5000) -> dict[str, int]:
     rng = random.Random(seed)
     with Store(db) as store:
-        preparer = Preparer(IngestSettings(), store)
+        preparer = Preparer(IngestSettings())
         totals = {"received": 0, "good": 0, "rejected": 0, "messages": 0}
         done = 0
         while done < count:

@@ -17,6 +17,7 @@ from ingest.message import Message
 from ingest.prepare import Preparer
 from tracks.queries import read_stats
 from tracks.store import Store
+from tracks.writer import PingWriter
 
 
 def fill_then_drain(
@@ -30,8 +31,8 @@ def fill_then_drain(
     with Store(tmp_path / "gp.db") as store:
         batcher = Batcher(
             settings,
-            Preparer(settings, store),
-            store,
+            Preparer(settings),
+            PingWriter(store),
             ack=lambda _: None,
             read_through_after_s=3600,
         )
@@ -90,7 +91,11 @@ def test_a_stalled_writer_lets_reading_through_after_the_limit(tmp_path: Path):
     settings = IngestSettings(batch_rows=10)
     with Store(tmp_path / "gp.db") as store:
         batcher = Batcher(
-            settings, Preparer(settings, store), store, ack=lambda _: None, read_through_after_s=0.5
+            settings,
+            Preparer(settings),
+            PingWriter(store),
+            ack=lambda _: None,
+            read_through_after_s=0.5,
         )
         now = time.time()
         for i in range(HELD_BATCHES * 10):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from geofence.flags import FixFlagger
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.prepare import Preparer
 from tracks.store import Store
+from tracks.writer import PingWriter
 
 TOPIC = "gridpatrol/v1/ping/"
 
@@ -29,14 +31,12 @@ def test_devices_keep_their_names_when_one_has_no_good_ping(tmp_path: Path):
         Message(TOPIC + "kept", b'{"ts": %d, "lat": 39.06, "lon": 117.16}' % t0, now),  # again
     ]
     with Store(tmp_path / "gp.db") as store:
-        preparer = Preparer(IngestSettings(), store)
-        batch = preparer.prepare(messages)
+        settings = IngestSettings()
+        batch = Preparer(settings).prepare(messages)
         assert batch.pings["flags"].to_list() == [0, 0, 0]  # set at commit, in fix-time order
-        written = store.write_batch(
-            batch.pings, batch.rejected, batch.counters, batch.events, flagging=preparer.flagger
-        )
+        writer = PingWriter(store, FixFlagger(settings.max_acc_m, settings.max_speed_mps))
+        written = writer.write(batch.pings, batch.rejected, batch.counters, batch.events)
     rows = batch.pings.select("device_id", "ts", "grid_id").rows()
-    assert written.flags is not None
     assert sorted(
         (d, int(ts.timestamp()), int(f), g)
         for (d, ts, g), f in zip(rows, written.flags, strict=True)

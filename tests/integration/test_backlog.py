@@ -22,7 +22,7 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
-from tests.stores import HeldStore
+from tests.stores import HeldWrites
 from tracks.queries import read_stats
 
 pytestmark = pytest.mark.broker
@@ -141,10 +141,8 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Keep-alive 2 s; the writer held for 8 s (four intervals) with the queue full."""
-    import tracks.engines
-
-    monkeypatch.setattr(tracks.engines, "Store", HeldStore)
-    HeldStore.reset()
+    HeldWrites.install(monkeypatch)
+    HeldWrites.reset()
     ingest = IngestSettings(
         broker=broker.url,
         client_id=f"held-{uuid.uuid4().hex[:6]}",
@@ -176,7 +174,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
     ]
     with running(service):
         publish_all(broker, messages, max_inflight=1000)
-        assert HeldStore.writing.wait(10)
+        assert HeldWrites.writing.wait(10)
         # the queue fills; after keepalive_s / 2 reading goes on so paho can read PINGRESPs
         wait_for(lambda: service.batcher.state.read_throughs, what="the queue full for 1 s")
         time.sleep(8.0)
@@ -187,7 +185,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
         metrics = httpx.get(f"http://127.0.0.1:{port}/api/v1/metrics", timeout=10).text
         assert "gridpatrol_backlog_messages 300.0" in metrics
         assert "gridpatrol_mqtt_connects_total 1.0" in metrics
-        HeldStore.hold.clear()
+        HeldWrites.hold.clear()
         wait_for(
             lambda: read_stats(service.store)["received"] == 3000,
             timeout_s=30,

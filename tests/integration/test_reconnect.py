@@ -26,16 +26,14 @@ from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
-from tests.stores import HeldStore
+from tests.stores import HeldWrites
 from tracks.queries import read_stats
 
 pytestmark = pytest.mark.broker
 
 
 def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import tracks.engines
-
-    monkeypatch.setattr(tracks.engines, "Store", HeldStore)
+    HeldWrites.install(monkeypatch)
     broker = Mosquitto(persistence=True).start()
     try:
         settings = IngestSettings(
@@ -66,13 +64,13 @@ def test_each_point_of_a_reconnect(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             real_ack(batch)
 
         service.batcher.ack = ack
-        HeldStore.reset()
+        HeldWrites.reset()
         with running(service):
             publish_all(broker, messages)
-            assert HeldStore.writing.wait(10)  # point 1: the batch is being written
+            assert HeldWrites.writing.wait(10)  # point 1: the batch is being written
             broker.stop()
             wait_for(lambda: not service.mqtt.connected.is_set(), what="serve disconnected")
-            HeldStore.hold.clear()  # point 2: committed while disconnected
+            HeldWrites.hold.clear()  # point 2: committed while disconnected
             wait_for(lambda: service.batcher.state.batches == 1, what="the first commit")
             assert sent == [(2, 0)]  # none goes out for connection 1's messages (generation 1)
             assert read_stats(service.store)["stored"] == 10

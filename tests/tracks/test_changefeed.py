@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 
 from conftest import Lake
-from geofence.flags import PREVIOUS_FIX_LOOKBACK_S, FixFlagger
+from geofence.flags import FixFlagger
 from tests.tracks.test_duplicates import T0, pings, write
 from tests.tracks.test_flags import (
     MAX_ACC_M,
@@ -27,7 +27,6 @@ from tests.tracks.test_flags import (
 )
 from tracks.changefeed import (
     START,
-    Position,
     cleanup_files,
     complete_range,
     count_files,
@@ -39,7 +38,7 @@ from tracks.changefeed import (
 )
 from tracks.engines import open_store
 from tracks.lake import LakeStore
-from tracks.queries import previous_good_fixes, read_stats
+from tracks.queries import read_stats
 from tracks.reflag import NewestFixes
 from tracks.store import REJECTED_SCHEMA
 
@@ -118,16 +117,10 @@ def test_maintenance_merges_and_expires_without_loss(lake: Lake):
         assert later.pings["ts"].dt.epoch("s").to_list() == [T0 + 70, T0 + 80]
 
 
-def stage_flagger(store: LakeStore, at: list[Position]) -> FixFlagger:
-    """The stage's flagger (patrol/lakestage.py): its storage lookup reads handled rows
-    only, those up to the position ``at[0]`` the stage is at."""
-    return FixFlagger(
-        MAX_ACC_M,
-        MAX_SPEED_MPS,
-        lambda names, first: previous_good_fixes(
-            store, names, first, PREVIOUS_FIX_LOOKBACK_S, upto_rowid=at[0].pings_rowid
-        ),
-    )
+def stage_flagger() -> FixFlagger:
+    """The stage's flagger (patrol/lakestage.py): what it does not remember, the walk reads
+    in the range's transaction, of the rows handled only."""
+    return FixFlagger(MAX_ACC_M, MAX_SPEED_MPS)
 
 
 def test_the_stage_sets_what_a_worker_judged_otherwise(lake: Lake):
@@ -139,10 +132,7 @@ def test_the_stage_sets_what_a_worker_judged_otherwise(lake: Lake):
         prepare_stage(store)
         write(store, frame([A, C, E]).with_columns(flags=pl.Series([0, 0, 0], dtype=pl.UInt8)))
         write(store, frame([B]))
-        at = [START]
-        done = complete_range(
-            store, START, current_snapshot(store).id, flagging=stage_flagger(store, at)
-        )
+        done = complete_range(store, START, current_snapshot(store).id, flagging=stage_flagger())
         assert done.flags_changed == 1 and done.pings["flags"].to_list() == [0, 0, 2, 0]
         rows = store.cursor().execute("SELECT rowid, flags FROM pings ORDER BY ts").fetchall()
         assert [f for _, f in rows] == [0, 0, 2, 0]
@@ -189,7 +179,7 @@ def test_ranges_out_of_fix_time_order_end_as_the_oracle(lake: Lake):
         prepare_stage(one)
         workers = [(one, flagger_of(one)), (two, flagger_of(two))]
         at = [START]
-        stage = stage_flagger(one, at)
+        stage = stage_flagger()
         newest = NewestFixes()
         changed = 0
         for step in plan:
