@@ -23,6 +23,7 @@ from api.config import ApiSettings
 from geofence.config import GeofenceSettings
 from gridpatrol.parts import (
     HttpServer,
+    IdleIngest,
     Lifecycle,
     build_ingest,
     open_http,
@@ -168,7 +169,7 @@ class StageProcess:
             store=store,
             grid_set=grid_set,
             geofence=geofence,
-            parts=(self.publisher, self.stage.health),
+            parts=(IdleIngest(), self.publisher, self.stage.health),
         )
         self.lifecycle = Lifecycle(store)
         for part in (self.publisher, self.http):
@@ -198,7 +199,9 @@ class ApiProcess:
         grid_set = read_role_grids(store, "no live state")
         self.live = LiveStage(grid_set, geofence, store) if grid_set is not None else None
         self.follower = AlertFollower(store)
-        http = open_http(options, api, store=store, grid_set=grid_set, geofence=geofence)
+        http = open_http(
+            options, api, store=store, grid_set=grid_set, geofence=geofence, parts=(IdleIngest(),)
+        )
         assert http is not None  # check_role: --role api needs --http
         self.http: HttpServer = http
         self.http.show_live(self.live, stream=False)  # the follower streams the alerts

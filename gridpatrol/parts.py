@@ -22,13 +22,15 @@ import numpy as np
 from api.config import ApiSettings
 from api.context import ApiContext
 from base.errors import ConfigError
+from base.health import measure
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet, check_grids
 from gridpatrol.roles import Role, ServeOptions
-from ingest.batcher import Batcher
+from ingest.batcher import QUEUE_DEPTH, Backlog, Batcher
 from ingest.config import IngestSettings
 from ingest.message import Message
+from ingest.mqtt import MQTT_CONNECTS
 from ingest.prepare import PreparedBatch, Preparer
 from patrol.registry import read_grids, save_grids
 from patrol.stage import LiveStage
@@ -69,6 +71,22 @@ class Lifecycle:
                 part.start()
                 stack.callback(part.stop)
             main()
+
+
+class IdleIngest:
+    """Ingest's readings in a process without ingest (roles stage and api): nothing waits,
+    no connection. So /metrics shows the same ingest names in every role."""
+
+    HEALTH_PARTS = ("backlog",)  # base/health.py
+    backlog = Backlog()
+
+    @measure(QUEUE_DEPTH)
+    def pending(self) -> int:
+        return 0
+
+    @measure(MQTT_CONNECTS)
+    def connections(self) -> int:
+        return 0
 
 
 def open_role_store(options: ServeOptions) -> Store:

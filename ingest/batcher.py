@@ -105,6 +105,10 @@ class BatcherState:
         return ["database writes failing; messages are not acknowledged"]
 
 
+QUEUE_DEPTH = Reading(
+    "gauge", "messages received, not yet batched", "gridpatrol_queue_depth", "queue_depth"
+)
+
 #: Messages waiting and no commit for this long: /health reports a stall.
 STALL_AFTER_S = 30.0
 
@@ -216,11 +220,7 @@ class Batcher:
             self._room.wait(wait_s)
         return not self._holds(HELD_BATCHES)
 
-    @measure(
-        Reading(
-            "gauge", "messages received, not yet batched", "gridpatrol_queue_depth", "queue_depth"
-        )
-    )
+    @measure(QUEUE_DEPTH)
     def pending(self) -> int:
         return len(self._queue)
 

@@ -30,6 +30,9 @@ ALERT_PREFIX = "gridpatrol/v1/alerts/"
 #: Shown in /health, and a problem there, while a client is not connected.
 BROKER_CONNECTED = Reading("detail", "connected to the broker now", key="broker_connected")
 NOT_CONNECTED = "not connected to the broker"
+MQTT_CONNECTS = Reading(
+    "counter", "connections to the broker (1 while never reconnected)", "gridpatrol_mqtt_connects"
+)
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -88,13 +91,7 @@ class MqttIngest:
         client.on_message = self._on_message
         self.client = client
 
-    @measure(
-        Reading(
-            "counter",
-            "connections to the broker (1 while never reconnected)",
-            "gridpatrol_mqtt_connects",
-        )
-    )
+    @measure(MQTT_CONNECTS)
     def connections(self) -> int:
         return self.connects
 
