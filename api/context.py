@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +13,7 @@ from api.tokens import TokenFile
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
-from ingest.batcher import Backlog, BatcherState
 from patrol.derive import ReportGrids
-from patrol.lakestage import RoleHealth
 from patrol.registry import read_geometries
 from patrol.stage import LiveStage
 from tracks.store import Store
@@ -63,16 +61,17 @@ class ApiContext:
     geofence: GeofenceSettings
     settings: ApiSettings
     tokens: TokenFile | None
-    batcher_state: BatcherState | None = None
-    broker_connected: Callable[[], bool] = lambda: True
-    queue_depth: Callable[[], int] = lambda: 0
-    backlog: Callable[[], Backlog] = lambda: Backlog(0, 0.0, 0.0)
-    mqtt_connects: Callable[[], int] = lambda: 0
     role: str = "all"  # serve --role
-    stage: RoleHealth | None = None  # a stage process's leadership, lag and maintenance
+    # what the process runs beside the API, each declaring its health (base/health.py):
+    # ingest's connection and writer, or the stage's publisher and leadership; ``live`` too
+    parts: Sequence[object] = ()
     hub: AlertHub = field(default_factory=AlertHub)
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
+
+    def health_parts(self) -> list[object]:
+        """Everything whose health /health and /metrics show, the live stage last."""
+        return [*self.parts, *([self.live] if self.live is not None else [])]
 
     def report_grids(self, grid_set: GridSet) -> ReportGrids:
         """The grids as reports read them, built once (as :meth:`grid_geometries`)."""

@@ -15,6 +15,7 @@ from api.config import ApiSettings
 from base.errors import GridpatrolError
 from base.settings import build_settings
 from geofence.config import GeofenceSettings
+from gridpatrol.roles import ROLE_HELP, Role, ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
 from patrol.config import StageSettings
@@ -55,13 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grids", type=Path, help="GeoJSON grid file to import at start")
     serve.add_argument("--http", help="HOST:PORT to serve the API and the live map on")
     serve.add_argument("--tokens", type=Path, help="tokens file (gridpatrol tokens add)")
-    serve.add_argument(
-        "--role",
-        choices=("all", "ingest", "stage", "api"),
-        default="all",
-        help="all: one process; on a lake also ingest (any number, shared "
-        "subscription), stage (one leads, others stand by), api (read-only)",
-    )
+    serve.add_argument("--role", choices=[str(r) for r in Role], default="all", help=ROLE_HELP)
     serve.add_argument(
         "--lake-commit-retries",
         type=int,
@@ -73,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve, GeofenceSettings)
     _add_settings_flags(serve, ApiSettings)
     _add_settings_flags(serve, StageSettings)
+    serve.set_defaults(func=_serve_command)
 
     tokens = commands.add_parser("tokens", help="manage API bearer tokens")
     tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
@@ -81,11 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     t_add.add_argument("--role", choices=("admin", "supervisor"), required=True)
     t_add.add_argument("--grid", action="append", default=[], help="a supervisor's grid (repeat)")
     t_add.add_argument("--name", default="", help="who holds it")
+    t_add.set_defaults(func=_token_add_command)
     t_list = tokens_cmd.add_parser("list", help="list tokens (never the tokens themselves)")
     t_list.add_argument("--file", type=Path, required=True)
+    t_list.set_defaults(func=_token_list_command)
     t_revoke = tokens_cmd.add_parser("revoke", help="revoke a token by its id")
     t_revoke.add_argument("--file", type=Path, required=True)
     t_revoke.add_argument("id")
+    t_revoke.set_defaults(func=_token_revoke_command)
 
     lake = commands.add_parser("lake", help="DuckLake upkeep")
     lake_cmd = lake.add_subparsers(dest="lake_command", required=True)
@@ -95,30 +94,36 @@ def _parser() -> argparse.ArgumentParser:
         "gridpatrol's format, one way; stop every process on the lake and back it up first",
     )
     _add_db_flags(migrate)
+    migrate.set_defaults(func=_lake_migrate_command)
 
     stats = commands.add_parser("stats", help="print the ingest counters")
     _add_db_flags(stats)
     stats.add_argument("--format", choices=("table", "json"), default="table")
+    stats.set_defaults(func=_stats_command)
 
     devices = commands.add_parser("devices", help="manage the device registry")
     devices_cmd = devices.add_subparsers(dest="devices_command", required=True)
     dev_import = devices_cmd.add_parser("import", help="load device_id,kind,worker,grid_id CSV")
     dev_import.add_argument("file", type=Path)
     _add_db_flags(dev_import)
+    dev_import.set_defaults(func=_devices_import_command)
     grids = commands.add_parser("grids", help="import, check or generate grid files")
     grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
     g_import = grids_cmd.add_parser("import", help="check a GeoJSON grid file and store it")
     g_import.add_argument("file", type=Path)
     _add_db_flags(g_import)
     g_import.add_argument("--repair", action="store_true", help="fix what can be fixed")
+    g_import.set_defaults(func=_grids_check_command)
     g_check = grids_cmd.add_parser("check", help="check a GeoJSON grid file, store nothing")
     g_check.add_argument("file", type=Path)
     g_check.add_argument("--repair", action="store_true")
+    g_check.set_defaults(func=_grids_check_command)
     g_gen = grids_cmd.add_parser("generate", help="write square unit grids as GeoJSON")
     g_gen.add_argument("--bbox", required=True, help="W,S,E,N in degrees")
     g_gen.add_argument("--cell-m", type=float, default=100.0, help="side of a cell, m")
     g_gen.add_argument("--parent-every", type=int, default=0, help="N: N x N cells per parent")
     g_gen.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    g_gen.set_defaults(func=_grids_generate_command)
 
     report = commands.add_parser(
         "report", help="compliance, coverage, presence or the scorecard over a window"
@@ -149,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         "data (an audit; the same rows, slower)",
     )
     _add_settings_flags(report, GeofenceSettings)
+    report.set_defaults(func=_report_command)
 
     derive = commands.add_parser(
         "derive", help="rebuild the derived patrol data of each day from the stored pings"
@@ -160,11 +166,13 @@ def _parser() -> argparse.ArgumentParser:
         "--stale", action="store_true", help="only the days not derived or changed since"
     )
     _add_settings_flags(derive, GeofenceSettings)
+    derive.set_defaults(func=_derive_command)
     bconf = commands.add_parser("broker-config", help="Mosquitto passwd, ACL and config files")
     bconf.add_argument("--devices", type=Path, required=True, help="devices CSV (device_id,...)")
     bconf.add_argument("--out", type=Path, required=True, help="folder to write into")
     bconf.add_argument("--port", type=int, default=1883, help="listener port of the config")
     bconf.add_argument("--rotate", action="store_true", help="new passwords for everyone")
+    bconf.set_defaults(func=_broker_config_command)
 
     demo = commands.add_parser("demo", help="broker, serve and the simulated town in one go")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -172,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--hours", type=float, default=12.0, help="length of the simulated day")
     demo.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the database goes")
+    demo.set_defaults(func=_demo_command)
 
     simulate = commands.add_parser("simulate", help="publish the simulated fleet to a broker")
     simulate.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
@@ -188,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how the trackers report: MQTT, or JT/T 808 to --gateway",
     )
     simulate.add_argument("--gateway", help="HOST:PORT of a JT/T 808 gateway (gridpatrol jt808)")
+    simulate.set_defaults(func=_simulate_command)
     demo.add_argument(
         "--trackers",
         choices=("mqtt", "jt808"),
@@ -197,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
 
     jt808 = commands.add_parser("jt808", help="a JT/T 808 gateway: TCP terminals to MQTT pings")
     _add_settings_flags(jt808, Jt808Settings)
+    jt808.set_defaults(func=_jt808_command)
     return parser
 
 
@@ -230,19 +241,27 @@ def _broker_config_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tokens_command(args: argparse.Namespace) -> int:
-    from api.tokens import add_token, read_tokens, revoke_token
+def _token_add_command(args: argparse.Namespace) -> int:
+    from api.tokens import add_token
 
-    if args.tokens_command == "add":
-        entry, token = add_token(args.file, args.role, args.grid, args.name)
-        scope = ",".join(entry.grids) or "all grids"
-        print(f"token {entry.id} ({entry.role}, {scope}) added to {args.file}; shown once:")
-        print(token)
-        return 0
-    if args.tokens_command == "list":
-        for e in read_tokens(args.file):
-            print(f"{e.id}  {e.role:<10}  {','.join(e.grids) or '*':<20}  {e.created}  {e.name}")
-        return 0
+    entry, token = add_token(args.file, args.role, args.grid, args.name)
+    scope = ",".join(entry.grids) or "all grids"
+    print(f"token {entry.id} ({entry.role}, {scope}) added to {args.file}; shown once:")
+    print(token)
+    return 0
+
+
+def _token_list_command(args: argparse.Namespace) -> int:
+    from api.tokens import read_tokens
+
+    for e in read_tokens(args.file):
+        print(f"{e.id}  {e.role:<10}  {','.join(e.grids) or '*':<20}  {e.created}  {e.name}")
+    return 0
+
+
+def _token_revoke_command(args: argparse.Namespace) -> int:
+    from api.tokens import revoke_token
+
     if not revoke_token(args.file, args.id):
         raise GridpatrolError(f"no token {args.id!r} in {args.file}")
     print(f"revoked {args.id}")
@@ -313,27 +332,31 @@ def _simulate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grids_command(args: argparse.Namespace) -> int:
+def _grids_generate_command(args: argparse.Namespace) -> int:
     from geofence.generate import square_grids
+
+    try:
+        bbox = tuple(float(v) for v in args.bbox.split(","))
+    except ValueError as exc:
+        raise GridpatrolError(f"--bbox: {args.bbox!r} is not W,S,E,N") from exc
+    if len(bbox) != 4 or bbox[0] >= bbox[2] or bbox[1] >= bbox[3] or args.cell_m <= 0:
+        raise GridpatrolError("--bbox must be W,S,E,N with W < E and S < N; --cell-m > 0")
+    text = json.dumps(
+        square_grids((bbox[0], bbox[1], bbox[2], bbox[3]), args.cell_m, args.parent_every)
+    )
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+def _grids_check_command(args: argparse.Namespace) -> int:
+    """``grids check``, and ``grids import`` (which stores what it checked)."""
     from geofence.grids import check_grids
     from patrol.registry import save_grids
     from tracks.engines import open_store
 
-    if args.grids_command == "generate":
-        try:
-            bbox = tuple(float(v) for v in args.bbox.split(","))
-        except ValueError as exc:
-            raise GridpatrolError(f"--bbox: {args.bbox!r} is not W,S,E,N") from exc
-        if len(bbox) != 4 or bbox[0] >= bbox[2] or bbox[1] >= bbox[3] or args.cell_m <= 0:
-            raise GridpatrolError("--bbox must be W,S,E,N with W < E and S < N; --cell-m > 0")
-        text = json.dumps(
-            square_grids((bbox[0], bbox[1], bbox[2], bbox[3]), args.cell_m, args.parent_every)
-        )
-        if args.out:
-            args.out.write_text(text)
-        else:
-            print(text)
-        return 0
     grids, changes = check_grids(args.file, repair=args.repair)
     for change in changes:
         print(f"repaired: {change}")
@@ -431,86 +454,84 @@ def _derive_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _serve_command(args: argparse.Namespace) -> int:
+    from gridpatrol.serve import serve
+
+    ingest = build_settings(IngestSettings, "ingest", vars(args))
+    geofence = build_settings(GeofenceSettings, "geofence", vars(args))
+    api = build_settings(ApiSettings, "api", vars(args))
+    stage = build_settings(StageSettings, "stage", vars(args))
+    options = ServeOptions(
+        db=args.db,
+        data_path=args.data_path,
+        devices=args.devices,
+        grids=args.grids,
+        http=args.http,
+        tokens=args.tokens,
+        role=Role(args.role),
+        lake_commit_retries=args.lake_commit_retries,
+    )
+    return serve(options, ingest, geofence, api, stage)
+
+
+def _lake_migrate_command(args: argparse.Namespace) -> int:
+    from tracks.engines import migrate_store
+    from tracks.lake import LAKE_FORMAT
+
+    found = migrate_store(args.db, args.data_path)
+    if found is None:
+        print(f"the lake is DuckLake format {LAKE_FORMAT} already: nothing to do")
+    else:
+        print(f"migrated the lake from DuckLake format {found} to {LAKE_FORMAT}")
+    return 0
+
+
+def _stats_command(args: argparse.Namespace) -> int:
     from tracks.engines import open_store
-    from tracks.queries import import_devices, read_stats
+    from tracks.queries import read_stats
 
-    if args.command == "serve":
-        from gridpatrol.roles import serve
-        from gridpatrol.serve import ServeOptions
+    with open_store(args.db, args.data_path, read_only=True) as store:
+        stats = read_stats(store)
+    if args.format == "json":
+        keys = ("received", "stored", "duplicates", "rejected")
+        print(json.dumps({k: stats[k] for k in keys}))
+    else:
+        _print_stats(stats)
+    return 0
 
-        ingest = build_settings(IngestSettings, "ingest", vars(args))
-        geofence = build_settings(GeofenceSettings, "geofence", vars(args))
-        api = build_settings(ApiSettings, "api", vars(args))
-        stage = build_settings(StageSettings, "stage", vars(args))
-        options = ServeOptions(
-            db=args.db,
-            data_path=args.data_path,
-            devices=args.devices,
-            grids=args.grids,
-            http=args.http,
-            tokens=args.tokens,
-            role=args.role,
-            lake_commit_retries=args.lake_commit_retries,
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from gridpatrol.demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(
+            workdir=args.workdir,
+            duration_s=args.duration,
+            speedup=args.speedup,
+            seed=args.seed,
+            hours=args.hours,
+            trackers=args.trackers,
         )
-        return serve(options, ingest, geofence, api, stage)
-    if args.command == "tokens":
-        return _tokens_command(args)
-    if args.command == "lake":
-        from tracks.engines import migrate_store
-        from tracks.lake import LAKE_FORMAT
+    )
 
-        found = migrate_store(args.db, args.data_path)
-        if found is None:
-            print(f"the lake is DuckLake format {LAKE_FORMAT} already: nothing to do")
-        else:
-            print(f"migrated the lake from DuckLake format {found} to {LAKE_FORMAT}")
-        return 0
-    if args.command == "stats":
-        with open_store(args.db, args.data_path, read_only=True) as store:
-            stats = read_stats(store)
-        if args.format == "json":
-            keys = ("received", "stored", "duplicates", "rejected")
-            print(json.dumps({k: stats[k] for k in keys}))
-        else:
-            _print_stats(stats)
-        return 0
-    if args.command == "demo":
-        from gridpatrol.demo import DemoOptions, run_demo
 
-        return run_demo(
-            DemoOptions(
-                workdir=args.workdir,
-                duration_s=args.duration,
-                speedup=args.speedup,
-                seed=args.seed,
-                hours=args.hours,
-                trackers=args.trackers,
-            )
-        )
-    if args.command == "broker-config":
-        return _broker_config_command(args)
-    if args.command == "simulate":
-        return _simulate_command(args)
-    if args.command == "jt808":
-        import asyncio
+def _jt808_command(args: argparse.Namespace) -> int:
+    import asyncio
 
-        from ingest.jt808.gateway import run_gateway
+    from ingest.jt808.gateway import run_gateway
 
-        asyncio.run(run_gateway(build_settings(Jt808Settings, "jt808", vars(args))))
-        return 0
-    if args.command == "grids":
-        return _grids_command(args)
-    if args.command == "report":
-        return _report_command(args)
-    if args.command == "derive":
-        return _derive_command(args)
-    if args.command == "devices":
-        with open_store(args.db, args.data_path) as store:
-            count = import_devices(store, args.file)
-        print(f"imported {count} devices")
-        return 0
-    raise AssertionError(args.command)
+    asyncio.run(run_gateway(build_settings(Jt808Settings, "jt808", vars(args))))
+    return 0
+
+
+def _devices_import_command(args: argparse.Namespace) -> int:
+    from tracks.engines import open_store
+    from tracks.queries import import_devices
+
+    with open_store(args.db, args.data_path) as store:
+        count = import_devices(store, args.file)
+    print(f"imported {count} devices")
+    return 0
 
 
 def _print_stats(stats: dict[str, object]) -> None:
@@ -531,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return _run(args)
+        return int(args.func(args))
     except GridpatrolError as exc:
         print(f"gridpatrol: error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from base.health import Reading, counter, detail, gauge, measure
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.prepare import PreparedBatch, Preparer
@@ -57,29 +58,86 @@ def count_rows(payload: bytes) -> int:
 
 @dataclass
 class BatcherState:
-    """What the writer has done so far: for health, metrics and tests."""
+    """What the writer has done so far: for health, metrics and tests (base/health.py)."""
 
-    batches: int = 0
-    messages: int = 0  # messages committed and acknowledged
-    last_flush_s: float = 0.0
-    last_error: str = ""
-    failing_since: float | None = None
-    last_commit_at: float | None = None  # epoch seconds
-    read_throughs: int = 0  # times the queue bound gave way to keep the connection alive
-    retries: int = 0  # commits retried whole after a failure (a lake's conflict retries out)
+    batches: int = counter("gridpatrol_batches", "batches committed")
+    messages: int = detail("messages committed and acknowledged", default=0)
+    last_flush_s: float = gauge(
+        "gridpatrol_batch_seconds_last", "prepare-to-ack time of the last batch", default=0.0
+    )
+    last_error: str = detail("why the last write failed", default="")
+    failing_since: float | None = gauge(
+        "gridpatrol_write_failing",
+        "1 while database writes fail",
+        default=None,
+        number=lambda since: 0.0 if since is None else 1.0,
+    )
+    last_commit_at: float | None = detail("epoch seconds of the last commit")
+    read_throughs: int = counter(
+        "gridpatrol_read_throughs", "times a full queue gave way to keep the connection"
+    )
+    retries: int = counter(
+        "gridpatrol_commits_retried",
+        "batch commits retried whole after a failure (nothing acknowledged before)",
+    )
+
+    @measure(Reading("detail", "ok, or since when and why writes fail", key="writes"))
+    def writes(self) -> str:
+        if self.failing_since is None:
+            return "ok"
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.failing_since))
+        return f"failing since {since}: {self.last_error}"
+
+    def problems(self) -> list[str]:
+        if self.failing_since is None:
+            return []
+        return ["database writes failing; messages are not acknowledged"]
+
+
+QUEUE_DEPTH = Reading(
+    "gauge", "messages received, not yet batched", "gridpatrol_queue_depth", "queue_depth"
+)
+
+#: Messages waiting and no commit for this long: /health reports a stall.
+STALL_AFTER_S = 30.0
 
 
 @dataclass(frozen=True)
 class Backlog:
     """Messages received but not yet acknowledged, for /health and /metrics."""
 
-    messages: int
-    oldest_age_s: float  # age of the oldest of them (0 when none)
-    stalled_s: float  # while messages wait: seconds since the last commit (or since the
-    # oldest arrived, if later); 0 when none wait
+    messages: int = gauge(
+        "gridpatrol_backlog_messages",
+        "messages received, not yet acknowledged",
+        key="backlog.messages",
+    )
+    oldest_age_s: float = gauge(
+        "gridpatrol_backlog_oldest_seconds",
+        "age of the oldest message not yet acknowledged (0 when none)",
+        default=0.0,
+        key="backlog.oldest_age_s",
+        digits=3,
+    )
+    stalled_s: float = gauge(
+        "gridpatrol_stalled_seconds",
+        "seconds without a commit while messages wait (since the oldest arrived, if "
+        "later; 0 when none wait)",
+        default=0.0,
+        key="backlog.stalled_s",
+        digits=3,
+    )
+
+    def problems(self) -> list[str]:
+        if self.stalled_s <= STALL_AFTER_S:
+            return []
+        return [
+            f"stalled: no commit for {self.stalled_s:.0f} s while {self.messages} messages wait"
+        ]
 
 
 class Batcher:
+    HEALTH_PARTS = ("state", "backlog")  # base/health.py
+
     def __init__(
         self,
         settings: IngestSettings,
@@ -151,6 +209,7 @@ class Batcher:
             self._room.wait(wait_s)
         return not self._holds(HELD_BATCHES)
 
+    @measure(QUEUE_DEPTH)
     def pending(self) -> int:
         return len(self._queue)
 

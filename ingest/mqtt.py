@@ -16,6 +16,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from base.errors import ConfigError
+from base.health import Reading, measure
 from ingest.config import IngestSettings
 from ingest.connection import BufferedClient
 from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX
@@ -25,6 +26,13 @@ log = logging.getLogger("gridpatrol.mqtt")
 
 PING_TOPICS = (NATIVE_PREFIX + "+", OWNTRACKS_PREFIX + "+/+")
 ALERT_PREFIX = "gridpatrol/v1/alerts/"
+
+#: Shown in /health, and a problem there, while a client is not connected.
+BROKER_CONNECTED = Reading("detail", "connected to the broker now", key="broker_connected")
+NOT_CONNECTED = "not connected to the broker"
+MQTT_CONNECTS = Reading(
+    "counter", "connections to the broker (1 while never reconnected)", "gridpatrol_mqtt_connects"
+)
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -82,6 +90,17 @@ class MqttIngest:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.client = client
+
+    @measure(MQTT_CONNECTS)
+    def connections(self) -> int:
+        return self.connects
+
+    @measure(BROKER_CONNECTED)
+    def broker_connected(self) -> bool:
+        return self.connected.is_set()
+
+    def problems(self) -> list[str]:
+        return [] if self.connected.is_set() else [NOT_CONNECTED]
 
     def start(self) -> None:
         if self.v5:

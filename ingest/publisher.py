@@ -7,8 +7,9 @@ import logging
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from base.health import measure
 from ingest.config import IngestSettings
-from ingest.mqtt import parse_broker_url
+from ingest.mqtt import BROKER_CONNECTED, NOT_CONNECTED, parse_broker_url
 
 log = logging.getLogger("gridpatrol.mqtt")
 
@@ -28,6 +29,13 @@ class Publisher:
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password or None)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+
+    @measure(BROKER_CONNECTED)
+    def broker_connected(self) -> bool:
+        return self.client.is_connected()
+
+    def problems(self) -> list[str]:
+        return [] if self.client.is_connected() else [NOT_CONNECTED]
 
     def start(self) -> None:
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from base.health import counter, detail, gauge
 from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.flags import FixFlagger
@@ -71,25 +72,44 @@ CATCHING_UP_AFTER_S = 5.0
 
 @dataclass
 class RoleHealth:
-    """For /health and /metrics of a stage process."""
+    """For /health and /metrics of a stage process (base/health.py)."""
 
-    leading: bool = False
-    leader_since: float | None = None
-    takeovers: int = 0
-    position: int | None = None  # the last snapshot handled (in memory)
-    lake_snapshot: int = 0  # the newest snapshot seen
-    lag_snapshots: int = 0
-    lag_s: float = 0.0
-    ranges: int = 0
-    pings: int = 0  # rows handed to the live stage
-    duplicates_dropped: int = 0
-    flags_changed: int = 0  # rows whose flags the stage set otherwise than a worker, or
-    # changed after a late row
-    files_merged: int = 0
-    snapshots_expired: int = 0
-    files_deleted: int = 0
-    failures: int = 0
-    last_error: str = ""
+    leading: bool = gauge(
+        "gridpatrol_stage_leading", "1 while this stage leads", default=False, key="stage.leading"
+    )
+    leader_since: float | None = detail("epoch seconds since this stage leads")
+    takeovers: int = counter("gridpatrol_stage_takeovers", "times this process took the lead")
+    position: int | None = detail("the last snapshot handled (in memory)", key="stage.position")
+    lake_snapshot: int = detail("the newest snapshot seen", default=0, key="stage.lake_snapshot")
+    lag_snapshots: int = gauge(
+        "gridpatrol_stage_lag_snapshots",
+        "lake snapshots not handled yet",
+        key="stage.lag_snapshots",
+    )
+    lag_s: float = gauge(
+        "gridpatrol_stage_lag_seconds",
+        "age of the oldest lake snapshot not handled yet",
+        default=0.0,
+        key="stage.lag_s",
+        digits=3,
+    )
+    ranges: int = detail("ranges of snapshots handled", default=0)
+    pings: int = detail("rows handed to the live stage", default=0)
+    duplicates_dropped: int = counter(
+        "gridpatrol_stage_duplicates_dropped", "repeated pings the stage deleted"
+    )
+    flags_changed: int = counter(
+        "gridpatrol_stage_flags_changed",
+        "pings whose speed flag the stage set otherwise than their worker",
+    )  # or changed after a late row
+    files_merged: int = counter("gridpatrol_stage_files_merged", "data files merged away")
+    snapshots_expired: int = counter("gridpatrol_stage_snapshots_expired", "lake snapshots expired")
+    files_deleted: int = detail("files freed and deleted", default=0)
+    failures: int = counter("gridpatrol_stage_failures", "stage steps that failed (retried)")
+    last_error: str = detail("the last failure", default="", key="stage.last_error")
+
+    def problems(self) -> list[str]:
+        return [] if self.leading else ["standby: another stage process leads"]
 
 
 class LakeStage:

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from base.health import Reading, counter, detail, measure
 from geofence.alerts import Alert, AlertKind
 from patrol.live import Clock
 from tracks.alerts import read_published_ids, read_unpublished_alerts
@@ -65,11 +66,18 @@ Publish = Callable[[str, bytes], Delivery | None]
 class OutboxHealth:
     """For /health and /metrics (the gauges are :meth:`Outbox.unstored` and ``unacked``)."""
 
-    published: int = 0
-    republished: int = 0  # stored alerts found not recorded as published at start
-    store_failures: int = 0  # alert writes (or their reads) that failed; retried
-    record_failures: int = 0  # records of published alerts that failed; retried
-    last_error: str = ""
+    published: int = counter("gridpatrol_alerts_published", "alerts published after being stored")
+    republished: int = counter(
+        "gridpatrol_alerts_republished",
+        "stored alerts published at start or takeover, never recorded as published before",
+    )
+    store_failures: int = counter(
+        "gridpatrol_alert_store_failures",
+        "alert writes (and outbox reads) that failed; retried, nothing published meanwhile",
+        key="live_stage.alert_store_failures",
+    )
+    record_failures: int = detail("records of published alerts that failed; retried", default=0)
+    last_error: str = detail("the last failure", default="")
 
 
 def alert_rows(alerts: list[Alert]) -> pl.DataFrame:
@@ -107,6 +115,8 @@ def stored_alerts(rows: pl.DataFrame) -> list[Alert]:
 class Outbox:
     """Used by the live stage's thread only (``close`` after the thread ended)."""
 
+    HEALTH_PARTS = ("health",)  # base/health.py
+
     def __init__(
         self,
         store: Store,
@@ -126,11 +136,35 @@ class Outbox:
         self._unstored: list[Alert] = []  # raised, not stored yet: not published
         self._unacked: list[tuple[str, Delivery | None]] = []  # published, not recorded yet
 
+    @measure(
+        Reading(
+            "gauge",
+            "alerts raised, not stored yet, so not published (the write is retried every tick)",
+            "gridpatrol_alerts_unstored",
+            "live_stage.alerts_unstored",
+        )
+    )
     def unstored(self) -> int:
         return len(self._unstored)
 
+    @measure(
+        Reading(
+            "gauge",
+            "alerts published, not acknowledged by the broker yet (so not recorded as published)",
+            "gridpatrol_alerts_unacked",
+            "live_stage.alerts_unacked",
+        )
+    )
     def unacked(self) -> int:
         return len(self._unacked)
+
+    def problems(self) -> list[str]:
+        if not self._unstored:
+            return []
+        return [
+            f"{len(self._unstored)} alert(s) not stored, so not published yet: "
+            f"{self.health.last_error}"
+        ]
 
     def add(self, alerts: list[Alert]) -> None:
         """Alerts just raised: stored, then published, by the next :meth:`flush`."""

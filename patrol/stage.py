@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from base.health import Reading, counter, detail, measure
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
@@ -57,21 +58,42 @@ class CommittedBatch(NamedTuple):
     events: pl.DataFrame
 
 
+#: A live-stage failure this recent makes /health report it.
+LIVE_FAILURE_SHOWN_S = 300.0
+
+
 @dataclass
 class StageHealth:
-    """For /health and /metrics."""
+    """For /health and /metrics (base/health.py)."""
 
-    batches: int = 0
-    ticks: int = 0
-    alerts: int = 0
-    failures: int = 0
-    dropped: int = 0
-    rebuilds: int = 0
-    last_error: str = ""
-    last_error_at: float | None = None
+    batches: int = detail(
+        "committed batches the live stage has applied", default=0, key="live_stage.batches"
+    )
+    ticks: int = detail("ticks run", default=0)
+    alerts: int = detail("alerts raised", default=0)
+    failures: int = counter(
+        "gridpatrol_live_failures",
+        "live-stage steps that failed (ingest went on)",
+        key="live_stage.failures",
+    )
+    dropped: int = counter(
+        "gridpatrol_live_batches_dropped",
+        "batches the live stage could not take (it then rebuilt)",
+    )
+    rebuilds: int = detail("times the live state was rebuilt from storage", default=0)
+    last_error: str = detail("the last failure", default="", key="live_stage.last_error")
+    last_error_at: float | None = detail("epoch seconds of the last failure")
+
+    def problems(self) -> list[str]:
+        recent = self.last_error_at is not None and (
+            time.time() - self.last_error_at < LIVE_FAILURE_SHOWN_S
+        )
+        return [f"live stage failing: {self.last_error}"] if recent else []
 
 
 class LiveStage:
+    HEALTH_PARTS = ("health", "outbox", "upkeep")  # base/health.py
+
     def __init__(
         self,
         grid_set: GridSet,
@@ -101,8 +123,24 @@ class LiveStage:
     def snapshot(self) -> LiveSnapshot:
         return self.state.snapshot()
 
+    @measure(
+        Reading(
+            "gauge",
+            "committed batches waiting for the live stage",
+            "gridpatrol_live_pending",
+            "live_stage.pending",
+        )
+    )
     def pending(self) -> int:
         return self._queue.qsize()
+
+    @measure(Reading("gauge", "grids overdue now", "gridpatrol_grids_overdue"))
+    def grids_overdue(self) -> int:
+        return len(self.snapshot().overdue)
+
+    @measure(Reading("gauge", "devices offline now", "gridpatrol_devices_offline"))
+    def devices_offline(self) -> int:
+        return len(self.snapshot().offline)
 
     def warm_up(self) -> None:
         """Compile the kernels now, not inside the first batch's latency."""

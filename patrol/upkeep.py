@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from base.health import counter, detail
 from geofence.config import GeofenceSettings
 from geofence.daily import day_bounds
 from geofence.grids import GridSet
@@ -35,12 +36,14 @@ log = logging.getLogger("gridpatrol.derive")
 
 @dataclass
 class UpkeepHealth:
-    """For /metrics."""
+    """For /metrics (base/health.py)."""
 
-    days_derived: int = 0
-    seconds: float = 0.0
-    failures: int = 0
-    last_error: str = ""
+    days_derived: int = counter(
+        "gridpatrol_derived_days", "days (or today's part) derived from the pings"
+    )
+    seconds: float = counter("gridpatrol_derive_seconds", "time spent deriving them", default=0.0)
+    failures: int = counter("gridpatrol_derive_failures", "derivations that failed (retried)")
+    last_error: str = detail("the last failure", default="")
 
 
 class DerivedUpkeep:
