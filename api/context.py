@@ -14,13 +14,13 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from patrol.derive import ReportGrids
-from patrol.registry import read_geometries
-from patrol.stage import LiveStage
+from patrol.grids import read_geometries
+from patrol.updater import LiveUpdater
 from tracks.store import Store
 
 
 class AlertHub:
-    """Fans alerts out to the SSE clients; called from the live stage's thread."""
+    """Fans alerts out to the SSE clients; called from the live updater's thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -57,7 +57,7 @@ def _offer(q: asyncio.Queue[Alert], alert: Alert) -> None:
 class ApiContext:
     store: Store
     grid_set: GridSet | None
-    live: LiveStage | None
+    live: LiveUpdater | None
     geofence: GeofenceSettings
     settings: ApiSettings
     tokens: TokenFile | None
@@ -70,7 +70,7 @@ class ApiContext:
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
 
     def health_parts(self) -> list[object]:
-        """Everything whose health /health and /metrics show, the live stage last."""
+        """Everything whose health /health and /metrics show, the live updater last."""
         return [*self.parts, *([self.live] if self.live is not None else [])]
 
     def report_grids(self, grid_set: GridSet) -> ReportGrids:

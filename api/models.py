@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from geofence.alerts import AlertKind
+from tracks.schema import DeviceKind
 
 GridStatus = Literal["ok", "overdue", "no_data"]
 
@@ -84,7 +85,7 @@ class GridCollection(Model):
 
 class Device(Model):
     device_id: str
-    kind: Literal["tracker", "phone"] | None
+    kind: DeviceKind | None
     worker: str | None
     assigned_grid: str | None
     last_seen: str | None
@@ -191,10 +192,10 @@ class Backlog(Model):
 
 
 class LiveStageHealth(Model):
-    batches: int = Field(description="committed batches the live stage has applied")
+    batches: int = Field(description="committed batches the live updater has applied")
     failures: int = Field(description="live-stage steps that failed (ingest went on)")
     last_error: str
-    pending: int = Field(description="committed batches waiting for the live stage")
+    pending: int = Field(description="committed batches waiting for the live updater")
     alerts_unstored: int = Field(
         description="alerts raised, not stored yet, so not published (retried every tick)"
     )

@@ -2,8 +2,8 @@
 devices over 1,652 grids, published while serve was away; serve starts and drains it.
 
 Measured: pings per second from serve's start to the last commit, with grids, devices and
-the live stage, beside the same backlog drained by a serve without grids (no assignment,
-no live stage) in the same run; the connections serve made (1: never disconnected), the
+the live updater, beside the same backlog drained by a serve without grids (no assignment,
+no live updater) in the same run; the connections serve made (1: never disconnected), the
 alerts it raised (only those true at the end), and its peak backlog.
 """
 

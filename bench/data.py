@@ -18,7 +18,7 @@ from geofence.generate import irregular_town
 from geofence.grids import GridSet, build_grid_set, check_grids, load_grids
 from geofence.shapes import Grid
 from gridpatrol.simulate import patrol_loop
-from patrol.registry import save_grids
+from patrol.grids import save_grids
 from tracks.queries import import_devices
 from tracks.schema import PINGS, REJECTED, SCHEMA_VERSION
 from tracks.store import Store
@@ -342,7 +342,7 @@ def district_day(
 
 def build_district_month(district: District, folder: Path) -> DistrictStore:
     """The district's month in a DuckDB file, through serve's write path: grids through
-    ``patrol.registry.save_grids``, the registry through the devices CSV import, and each
+    ``patrol.grids.save_grids``, the registry through the devices CSV import, and each
     day's pings in arrival order, flush by flush (DISTRICT_BATCH_ROWS, each sorted by device
     and time as ingest sorts it) through ``Store.write_batch``. Kept in ``folder`` under the
     parameters' key: a second call returns it as built."""

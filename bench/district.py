@@ -222,8 +222,8 @@ def measure_api(db: Path, district: District) -> Paths:
     from api.config import ApiSettings
     from api.context import ApiContext
     from geofence.config import GeofenceSettings
-    from patrol.registry import read_grids
-    from patrol.stage import LiveStage
+    from patrol.grids import read_grids
+    from patrol.updater import LiveUpdater
     from tracks.store import Store
 
     paths = Paths()
@@ -233,7 +233,7 @@ def measure_api(db: Path, district: District) -> Paths:
     with Store(db, read_only=True) as store:
         grid_set = read_grids(store)
         assert grid_set is not None
-        live = LiveStage(grid_set, settings, store, clock=lambda: now)
+        live = LiveUpdater(grid_set, settings, store, clock=lambda: now)
         context = ApiContext(
             store=store,
             grid_set=grid_set,
@@ -277,7 +277,7 @@ def measure_recompute(db: Path, district: District) -> Paths:
     with the grid set built once, as serve holds it."""
     from geofence.config import GeofenceSettings
     from patrol.derive import ReportGrids
-    from patrol.registry import read_grids
+    from patrol.grids import read_grids
     from patrol.reports import run_report
     from patrol.scorecard import run_scorecard
     from tracks.store import Store

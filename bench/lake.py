@@ -30,7 +30,7 @@ from geofence.grids import check_grids
 from gridpatrol.postgres import PostgresCluster
 from patrol.derive import ReportGrids, derive_range
 from patrol.fixes import load_fixes
-from patrol.registry import save_grids
+from patrol.grids import save_grids
 from patrol.reports import run_report
 from tracks.devices import read_devices
 from tracks.engines import open_store

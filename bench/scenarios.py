@@ -24,8 +24,9 @@ from geofence.grids import load_grids
 from geofence.reports import compute_report
 from ingest.decode import Decoder
 from ingest.validate import find_bad_pings
+from patrol.config import LiveSettings
 from patrol.fixes import load_fixes
-from patrol.registry import read_grids
+from patrol.grids import read_grids
 from patrol.reports import assigned_grids
 from tracks.store import Store
 
@@ -425,7 +426,8 @@ def api(ctx: Context) -> list[Result]:
     service = Service(
         ServeOptions(db=db, http=f"127.0.0.1:{port}"),
         settings,
-        GeofenceSettings(tick_s=0.05),
+        GeofenceSettings(),
+        live=LiveSettings(tick_s=0.05),
         clock=lambda: time.time() + ahead[0],
     )
     thread = threading.Thread(target=service.run, daemon=True)
@@ -540,8 +542,8 @@ def grids_api(ctx: Context) -> list[Result]:
     from api.context import ApiContext
     from geofence.generate import irregular_town
     from geofence.grids import check_grids
-    from patrol.registry import read_grids, save_grids
-    from patrol.stage import LiveStage
+    from patrol.grids import read_grids, save_grids
+    from patrol.updater import LiveUpdater
 
     town = TOWN if ctx.smoke else CITY
     areas = 4 if ctx.smoke else CITY_AREAS
@@ -563,7 +565,7 @@ def grids_api(ctx: Context) -> list[Result]:
         grid_set = read_grids(store)
         assert grid_set is not None
         now = time.time()
-        live = LiveStage(grid_set, GeofenceSettings(), store, clock=lambda: now)
+        live = LiveUpdater(grid_set, GeofenceSettings(), store, clock=lambda: now)
         visited = np.arange(0, len(grid_set.ids), 2, dtype=np.int32)
         b = grid_set.bbox[visited]
         live.state.apply_fixes(
@@ -599,7 +601,7 @@ DEFAULT.append("grids-api")
 
 def backlog(ctx: Context) -> list[Result]:
     """A district's backlog after an outage (1,652 grids, 500 devices, days of fixes),
-    drained by serve with grids and the live stage, beside serve without grids."""
+    drained by serve with grids and the live updater, beside serve without grids."""
     from bench.backlog import DEVICES, district_backlog
 
     folder = Path(tempfile.mkdtemp(dir=ctx.workdir))

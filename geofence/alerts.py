@@ -1,4 +1,4 @@
-"""Alerts: the conditions the live stage raises and clears, as data (no storage, no transport).
+"""Alerts: the conditions the live updater raises and clears, as data (no storage, no transport).
 
 Alerts are published on MQTT under ``gridpatrol/v1/alerts/{kind}/{grid_id or device_id}``
 and kept in the ``alerts`` table; :class:`AlertKind` is the one list of kinds (the API

@@ -1,8 +1,14 @@
-"""Geofence settings: the patrol rules' constants for one deployment."""
+"""The patrol rules' constants for one deployment: what the derived data's fingerprint hashes.
+
+Live operation's knobs (offline after, the live clock, ticks, how often to derive) are not
+rules: they are :class:`patrol.config.LiveSettings`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from base.settings import setting
 
@@ -15,11 +21,8 @@ class GeofenceSettings:
     cell_m: float = setting(20.0, "side of a coverage cell, m")
     reach_m: float = setting(25.0, "a cell is covered when a track passes this close to its centre")
     timezone: str = setting("Asia/Shanghai", "time zone of service hours and service days")
-    offline_after_s: float = setting(600.0, "silence after which a device is reported offline")
-    live_clock: str = setting(
-        "wall", "live alerts run on 'wall' clock time or 'event' time (the newest fix seen)"
-    )
-    tick_s: float = setting(1.0, "how often live state checks for overdue grids")
-    derive_every_s: float = setting(
-        60.0, "how often the live stage brings the derived patrol data up to date"
-    )
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        """:attr:`timezone` as a time zone, built once."""
+        return ZoneInfo(self.timezone)

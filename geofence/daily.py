@@ -120,7 +120,7 @@ def piece_facts(
     ``fixes``: the usable fixes with a <= ts < min(b + segment_max_s, e), sorted by
     (device, ts), grids assigned."""
     seg = settings.segment_max_s
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     own_rows = fixes.ts < b
     own = fixes.take(own_rows)
     # each device's last fix before b and its first at or after b: the segment across b
@@ -429,7 +429,7 @@ def window_facts(
 
     Stored ``across`` facts hold for a window going on at least ``segment_max_s`` past
     ``through``; closer to the window's end they are computed from the fixes around it."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     seg = settings.segment_max_s
     facts = WindowFacts(grids, cells, start, end, tz)
     for day, a, b in pieces(start, end, tz):

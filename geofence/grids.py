@@ -344,6 +344,7 @@ def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[s
 
 
 def load_grids(path: str | Path, *, repair: bool = False) -> GridSet:
-    """Read, check and index a GeoJSON grid file (see docs/grids.md)."""
+    """Read, check and index a GeoJSON grid file (the format: docs/rules.md, "Grids"; the
+    checks: docs/cli.md, ``grids check``)."""
     grids, _ = check_grids(Path(path), repair=repair)
     return build_grid_set(grids)

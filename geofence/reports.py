@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from geofence.compliance import compliance_rows
 from geofence.config import GeofenceSettings
@@ -30,7 +29,7 @@ def compute_report(
     t0, t1 = start.timestamp(), end.timestamp()
     if kind == "compliance":
         visits = find_visits(grid_set, fixes, settings.segment_max_s)
-        return compliance_rows(grid_set, visits, t0, t1, ZoneInfo(settings.timezone))
+        return compliance_rows(grid_set, visits, t0, t1, settings.tz)
     if kind == "coverage":
         cells = grid_cells(grid_set, settings.cell_m)
         if by_device:

@@ -48,7 +48,7 @@ def scorecard_rows(
 ) -> list[dict[str, object]]:
     """One row per worker's device (``workers``: device_id, worker, assigned grid id, in
     the order of the rows) whose grid exists, from the day's usable ``fixes``."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     start, end = day_window(day, tz)
     assigned = assigned_of(grid_set, workers)
     visits = find_visits(grid_set, fixes, settings.segment_max_s)

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.topics import ALERT_FILTER, PING_FILTERS, native_topic, owntracks_topic
 from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 from ingest.decode import DEVICE_ID
 
@@ -40,10 +41,10 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 
 
 def device_topics(device_id: str) -> list[str]:
-    topics = [f"gridpatrol/v1/ping/{device_id}"]
+    topics = [native_topic(device_id)]
     user, dot, device = device_id.partition(".")
     if dot and user and device and "." not in device:
-        topics.append(f"owntracks/{user}/{device}")
+        topics.append(owntracks_topic(user, device))
     return topics
 
 
@@ -79,9 +80,8 @@ def write_broker_config(
     acl = [
         "# written by gridpatrol broker-config: each device publishes only its own topics",
         f"user {SERVICE_ACCOUNT}",
-        "topic read gridpatrol/v1/ping/+",
-        "topic read owntracks/+/+",
-        "topic readwrite gridpatrol/v1/alerts/#",
+        *(f"topic read {t}" for t in PING_FILTERS),
+        f"topic readwrite {ALERT_FILTER}",
         "",
     ]
     for device in device_ids:

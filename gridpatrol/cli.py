@@ -18,7 +18,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.roles import ROLE_HELP, Role, ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
-from patrol.config import StageSettings
+from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, StageSettings
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings_flags(serve, IngestSettings)
     _add_settings_flags(serve, GeofenceSettings)
+    _add_settings_flags(serve, LiveSettings)
     _add_settings_flags(serve, ApiSettings)
     _add_settings_flags(serve, StageSettings)
     serve.set_defaults(func=_serve_command)
@@ -354,7 +355,7 @@ def _grids_generate_command(args: argparse.Namespace) -> int:
 def _grids_check_command(args: argparse.Namespace) -> int:
     """``grids check``, and ``grids import`` (which stores what it checked)."""
     from geofence.grids import check_grids
-    from patrol.registry import save_grids
+    from patrol.grids import save_grids
     from tracks.engines import open_store
 
     grids, changes = check_grids(args.file, repair=args.repair)
@@ -461,6 +462,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     geofence = build_settings(GeofenceSettings, "geofence", vars(args))
     api = build_settings(ApiSettings, "api", vars(args))
     stage = build_settings(StageSettings, "stage", vars(args))
+    live = build_settings(LiveSettings, LIVE_SETTINGS_PREFIX, vars(args))
     options = ServeOptions(
         db=args.db,
         data_path=args.data_path,
@@ -471,7 +473,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         role=Role(args.role),
         lake_commit_retries=args.lake_commit_retries,
     )
-    return serve(options, ingest, geofence, api, stage)
+    return serve(options, ingest, geofence, api, stage, live)
 
 
 def _lake_migrate_command(args: argparse.Namespace) -> int:

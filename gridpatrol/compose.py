@@ -3,7 +3,7 @@
 =========  ==================  =======================================================
 role       class               parts, in start order (they stop in reverse, store last)
 =========  ==================  =======================================================
-all        IngestProcess       MQTT client, API, live stage; main loop: the batcher
+all        IngestProcess       MQTT client, API, live updater; main loop: the batcher
 ingest     IngestProcess       MQTT client (shared subscription), API; the batcher
 stage      StageProcess        alerts' publisher, API; main loop: the lake's stage
 api        ApiProcess          API; main loop: the live state read again from the lake
@@ -36,11 +36,11 @@ from ingest.message import Message
 from ingest.mqtt import MqttIngest
 from ingest.prepare import PreparedBatch
 from ingest.publisher import Publisher
-from patrol.config import StageSettings
+from patrol.config import LiveSettings, StageSettings
 from patrol.follower import AlertFollower
 from patrol.lakestage import LakeStage
 from patrol.live import Clock
-from patrol.stage import CommittedBatch, LiveStage
+from patrol.updater import CommittedBatch, LiveUpdater
 from tracks.lake import LakeStore
 from tracks.store import StoreError
 
@@ -62,7 +62,7 @@ class Process(Protocol):
 
 class IngestProcess:
     """Roles ``all`` and ``ingest``: MQTT in, batches committed then acknowledged; in
-    ``all`` the live stage too (an ingest worker leaves it to the lake's stage)."""
+    ``all`` the live updater too (an ingest worker leaves it to the lake's stage)."""
 
     def __init__(
         self,
@@ -71,6 +71,7 @@ class IngestProcess:
         geofence: GeofenceSettings | None = None,
         api: ApiSettings | None = None,
         *,
+        live: LiveSettings | None = None,
         clock: Clock = time.time,
     ) -> None:
         geofence = geofence or GeofenceSettings()
@@ -79,12 +80,13 @@ class IngestProcess:
             self.store, "pings are stored without grids, no live alerts"
         )
         self.mqtt = MqttIngest(ingest, self._deliver, may_read=self._may_read)
-        self.live: LiveStage | None = None
+        self.live: LiveUpdater | None = None
         if self.grid_set is not None and Role(options.role) is Role.ALL:
-            self.live = LiveStage(
+            self.live = LiveUpdater(
                 self.grid_set,
                 geofence,
                 self.store,
+                live,
                 publish=self.mqtt.publish,
                 draining=self._draining,
                 clock=clock,
@@ -146,6 +148,7 @@ class StageProcess:
         geofence: GeofenceSettings,
         api: ApiSettings,
         settings: StageSettings,
+        live: LiveSettings | None = None,
     ) -> None:
         store = open_role_store(options)
         assert isinstance(store, LakeStore)
@@ -159,6 +162,7 @@ class StageProcess:
             grid_set,
             geofence,
             settings,
+            live,
             flag_limits=(ingest.max_acc_m, ingest.max_speed_mps),
             publish=self.publisher.publish,
             on_live=self._on_live,
@@ -175,8 +179,8 @@ class StageProcess:
         for part in (self.publisher, self.http):
             self.lifecycle.add(part)
 
-    def _on_live(self, live: LiveStage | None) -> None:
-        """A new live stage (this process took the lead) or none (it stepped down)."""
+    def _on_live(self, live: LiveUpdater | None) -> None:
+        """A new live updater (this process took the lead) or none (it stepped down)."""
         if self.http is not None:
             self.http.show_live(live)
 
@@ -194,10 +198,18 @@ class ApiProcess:
     alerts the stage stored since the last one (:class:`patrol.follower.AlertFollower`) go
     to ``/alerts/stream``: its clients get the stage's alerts within ``API_RELOAD_S``."""
 
-    def __init__(self, options: ServeOptions, geofence: GeofenceSettings, api: ApiSettings) -> None:
+    def __init__(
+        self,
+        options: ServeOptions,
+        geofence: GeofenceSettings,
+        api: ApiSettings,
+        live: LiveSettings | None = None,
+    ) -> None:
         self.store = store = open_role_store(options)
         grid_set = read_role_grids(store, "no live state")
-        self.live = LiveStage(grid_set, geofence, store) if grid_set is not None else None
+        self.live = None
+        if grid_set is not None:
+            self.live = LiveUpdater(grid_set, geofence, store, live)
         self.follower = AlertFollower(store)
         http = open_http(
             options, api, store=store, grid_set=grid_set, geofence=geofence, parts=(IdleIngest(),)
@@ -236,12 +248,13 @@ def compose(
     geofence: GeofenceSettings,
     api: ApiSettings,
     stage: StageSettings,
+    live: LiveSettings,
 ) -> Process:
     """The process of ``options.role``, checked (gridpatrol.roles) and assembled."""
     ingest = check_role(options, ingest)
     role = Role(options.role)
     if role is Role.STAGE:
-        return StageProcess(options, ingest, geofence, api, stage)
+        return StageProcess(options, ingest, geofence, api, stage, live)
     if role is Role.API:
-        return ApiProcess(options, geofence, api)
-    return IngestProcess(options, ingest, geofence, api)
+        return ApiProcess(options, geofence, api, live)
+    return IngestProcess(options, ingest, geofence, api, live=live)

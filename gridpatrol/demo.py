@@ -32,7 +32,8 @@ from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
-from patrol.registry import read_grids
+from patrol.config import LiveSettings
+from patrol.grids import read_grids
 from tracks.alerts import count_alerts
 from tracks.queries import read_stats
 
@@ -116,7 +117,7 @@ def run_demo(options: DemoOptions) -> int:
         max_age_s=2 * 86400.0,
         protocol=broker.protocol,
     )
-    geofence = GeofenceSettings(live_clock="event", offline_after_s=900.0)
+    live_settings = LiveSettings(live_clock="event", offline_after_s=900.0)
     sim_devices = read_sim_devices(devices)
     if options.trackers == "jt808":  # serve registers the trackers under their JT/T 808 ids
         sim_devices = jt808_devices(sim_devices)
@@ -132,7 +133,7 @@ def run_demo(options: DemoOptions) -> int:
     serve_options = ServeOptions(
         db=db, grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
     )
-    service = Service(serve_options, ingest, geofence)
+    service = Service(serve_options, ingest, GeofenceSettings(), live=live_settings)
     serve_thread = threading.Thread(target=service.run, name="serve", daemon=True)
     serve_thread.start()
     service.mqtt.connected.wait(10)

@@ -33,8 +33,8 @@ from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.mqtt import MQTT_CONNECTS
 from ingest.prepare import PreparedBatch, Preparer
-from patrol.registry import read_grids, save_grids
-from patrol.stage import LiveStage
+from patrol.grids import read_grids, save_grids
+from patrol.updater import LiveUpdater
 from tracks.engines import open_store
 from tracks.queries import import_devices, known_device_ids
 from tracks.store import Store
@@ -215,7 +215,7 @@ class HttpServer:
         self.url = f"http://{host}:{port}/"
         self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
-    def show_live(self, live: LiveStage | None, *, stream: bool = True) -> None:
+    def show_live(self, live: LiveUpdater | None, *, stream: bool = True) -> None:
         """Serve this live state (None: none); with ``stream``, its alerts go to
         ``/alerts/stream`` as they are stored."""
         self.context.live = live

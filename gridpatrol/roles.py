@@ -1,8 +1,8 @@
 """``gridpatrol serve --role``: what each role is, and what it may be asked to do.
 
-* ``all`` (the default): ingest, the live stage and (with ``--http``) the API in one process,
+* ``all`` (the default): ingest, the live updater and (with ``--http``) the API in one process,
   on a DuckDB file or a lake;
-* ``ingest``: ingest without the live stage, subscribed on the shared subscription
+* ``ingest``: ingest without the live updater, subscribed on the shared subscription
   ``$share/{--share-group}/...``; any number of them append to one lake;
 * ``stage``: the lake's change feed into live state, alerts and maintenance, one leading and
   the others standing by; with ``--http`` the whole API (a standby answers ``/health`` 503);

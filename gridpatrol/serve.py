@@ -16,7 +16,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.compose import IngestProcess, compose
 from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
-from patrol.config import StageSettings
+from patrol.config import LiveSettings, StageSettings
 from tracks.errors import redact
 
 __all__ = ["ServeOptions", "Service", "serve"]
@@ -33,8 +33,9 @@ def serve(
     geofence: GeofenceSettings,
     api: ApiSettings,
     stage: StageSettings,
+    live: LiveSettings,
 ) -> int:
-    process = compose(options, ingest, geofence, api, stage)
+    process = compose(options, ingest, geofence, api, stage, live)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing what is under way, then exiting", signum)

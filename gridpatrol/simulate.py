@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import shapely
 
+from base.topics import native_topic, owntracks_topic
 from geofence.grids import GridSet
 
 TRACKER_PERIOD_S = 5.0
@@ -123,7 +124,7 @@ def _device_messages(
                 "hdg": round(hdg, 1),
                 "bat": max(5, 100 - int((t - start) / 900)),
             }
-            topic = f"gridpatrol/v1/ping/{device.device_id}"
+            topic = native_topic(device.device_id)
             if index % 3 == 0:  # this tracker uploads a minute's fixes at once
                 queued.append(fix)
                 if len(queued) == 12:
@@ -146,7 +147,7 @@ def _device_messages(
                 "cog": int(hdg),
                 "batt": max(5, 100 - int((t - start) / 600)),
             }
-            topic = f"owntracks/{user}/phone"
+            topic = owntracks_topic(user, "phone")
             if index % 4 == 0 and dead_until < t and rng.random() < 0.002:
                 dead_until = t + 600  # a dead zone: fixes queue up on the phone
             if t < dead_until:

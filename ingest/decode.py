@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
+from base.topics import NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.reasons import Reason
 
 _NAN = float("nan")
 
-NATIVE_PREFIX = "gridpatrol/v1/ping/"
-OWNTRACKS_PREFIX = "owntracks/"
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
 TOPIC_CACHE_SIZE = 65536

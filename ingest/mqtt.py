@@ -17,15 +17,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from base.errors import ConfigError
 from base.health import Reading, measure
+from base.topics import PING_FILTERS
 from ingest.config import IngestSettings
 from ingest.connection import BufferedClient
-from ingest.decode import NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.message import Message
 
 log = logging.getLogger("gridpatrol.mqtt")
 
-PING_TOPICS = (NATIVE_PREFIX + "+", OWNTRACKS_PREFIX + "+/+")
-ALERT_PREFIX = "gridpatrol/v1/alerts/"
 
 #: Shown in /health, and a problem there, while a client is not connected.
 BROKER_CONNECTED = Reading("detail", "connected to the broker now", key="broker_connected")
@@ -48,8 +46,8 @@ def parse_broker_url(url: str) -> tuple[str, int]:
 
 def subscription_topics(settings: IngestSettings) -> list[str]:
     if settings.share_group:
-        return [f"$share/{settings.share_group}/{t}" for t in PING_TOPICS]
-    return list(PING_TOPICS)
+        return [f"$share/{settings.share_group}/{t}" for t in PING_FILTERS]
+    return list(PING_FILTERS)
 
 
 class MqttIngest:

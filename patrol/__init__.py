@@ -1,1 +1,1 @@
-"""Where storage and the patrol rules meet: reports over a window, the scorecard, the live stage."""
+"""Where storage and the patrol rules meet: reports over a window, the scorecard, the live updater."""

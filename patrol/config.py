@@ -1,4 +1,4 @@
-"""Settings of the stage role (``serve --role stage``): one frozen dataclass, passed down."""
+"""Settings of live operation and of the stage role: frozen dataclasses, passed down."""
 
 from __future__ import annotations
 
@@ -18,4 +18,23 @@ class StageSettings:
     )
     keep_snapshots_s: float = setting(
         3600.0, "snapshots (time travel) and freed files are kept this long before removal"
+    )
+
+
+#: The environment variables of :class:`LiveSettings` keep the prefix they were published
+#: with (``GRIDPATROL_GEOFENCE_*``, from when one class held rules and knobs): a contract.
+LIVE_SETTINGS_PREFIX = "geofence"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveSettings:
+    """How live state runs (no effect on a patrol figure of the past)."""
+
+    offline_after_s: float = setting(600.0, "silence after which a device is reported offline")
+    live_clock: str = setting(
+        "wall", "live alerts run on 'wall' clock time or 'event' time (the newest fix seen)"
+    )
+    tick_s: float = setting(1.0, "how often live state checks for overdue grids")
+    derive_every_s: float = setting(
+        60.0, "how often the live updater brings the derived patrol data up to date"
     )

@@ -2,7 +2,7 @@
 stored, and a window's facts from the stored days and, where a day is not current or not
 whole, from the pings (docs/storage.md, "Derived data").
 
-The live stage derives the days its committed batches touch (patrol/stage.py);
+The live updater derives the days its committed batches touch (patrol/updater.py);
 ``gridpatrol derive`` rebuilds any range from ``pings``. Derived rows are never the only
 copy of a fact: every one of them can be rebuilt from ``pings``, and a day whose pings
 changed since it was derived is computed from them until it is derived again.
@@ -39,7 +39,7 @@ from geofence.daily import (
 from geofence.fixes import fixes_from_frame
 from geofence.grids import GridCatalog, GridSet, Leaves, build_grid_set, catalog_of
 from geofence.shapes import Grid
-from patrol.registry import grids_from_rows
+from patrol.grids import grids_from_rows
 from tracks.derived import DerivedReader, derived_reader, quarters
 from tracks.grids import grids_digest, read_grid_rows
 from tracks.queries import fix_time_range
@@ -122,7 +122,7 @@ def _compute(
     e: float,
 ) -> PieceFacts:
     """The facts of [a, b) of a window ending at e, from the pings."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     frame = reader.fixes(_when(a, tz), _when(min(b + settings.segment_max_s, e), tz))
     if frame.height == 0:  # no fix: no facts, and no grid index to build for them
         return PieceFacts([], empty_part(), empty_part())
@@ -148,7 +148,7 @@ def derive_day(
     """Compute the facts of [the day's start, through) (default: the whole day) from the
     pings and store them, replacing the day's rows."""
     t0 = time.perf_counter()
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     a, b = day_bounds(day, tz)
     b = b if through is None else _us(min(b, through)) / 1e6  # as stored: whole microseconds
     with derived_reader(store) as reader:
@@ -173,7 +173,7 @@ def derive_range(
 ) -> list[Derived]:
     """Derive every day from ``first`` to ``last`` (default: the days of the first and the
     last stored fix), or only those not current; the leaves' cells are stored first."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     span = fix_time_range(store)
     if span is None and (first is None or last is None):
         return []
@@ -195,7 +195,7 @@ def stale_days(
 ) -> list[dt.date]:
     """The days of ``days`` whose stored facts are missing, not current or not of the
     whole day."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     with derived_reader(store) as reader:
         current = derived_through(grids, reader, days, settings)
     return [d for d in days if current.get(d) != day_bounds(d, tz)[1]]
@@ -205,7 +205,7 @@ def derived_through(
     grids: ReportGrids, reader: DerivedReader, days: list[dt.date], settings: GeofenceSettings
 ) -> dict[dt.date, float]:
     """Of ``days``, those with current facts: day -> the time they are derived through."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     return reader.current_days(
         _starts(days, tz), _us(settings.segment_max_s), grids.fingerprint(settings)
     )
@@ -368,7 +368,7 @@ def read_window(
 ) -> WindowFacts:
     """The facts of [start, end): current whole days from the derived data, the rest (the
     window's edges, days not derived or changed since) from the pings, on one snapshot."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     t0, t1 = start.timestamp(), end.timestamp()
     starting = [day for day, a, _ in pieces(t0, t1, tz) if a == day_bounds(day, tz)[0]]
     fp = grids.fingerprint(settings)

@@ -7,8 +7,8 @@ again every ``standby_try_s``. The leader, in a loop:
    range it completed (:func:`tracks.changefeed.complete_range`) lose their repeated keys
    (two workers that stored the same ping) and the range's end is recorded, in one
    transaction;
-2. hands the rows kept to the :class:`patrol.stage.LiveStage` as a
-   :class:`patrol.stage.CommittedBatch` (grids assigned here), so live state, alerts and
+2. hands the rows kept to the :class:`patrol.updater.LiveUpdater` as a
+   :class:`patrol.updater.CommittedBatch` (grids assigned here), so live state, alerts and
    their publication work as in the single process;
 3. every ``maintenance_every_s``: merges small files, expires snapshots older than
    ``keep_snapshots_s`` (never one the feed still needs) and deletes the files they freed.
@@ -18,7 +18,7 @@ one are completed (duplicates dropped), then the live state is rebuilt from stor
 restarted single ``serve`` does. Storage holds every fact the state is made of, and the
 alerts already stored are open conditions the state knows, so nothing is raised twice (an
 alert id is kind:subject:time, stored once) and nothing due is lost: it is raised at the
-first tick once the stage has caught up. Before that tick the new live stage publishes the
+first tick once the stage has caught up. Before that tick the new live updater publishes the
 stored alerts the last leader had not recorded as published (:mod:`patrol.outbox`).
 """
 
@@ -38,10 +38,10 @@ from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.flags import FixFlagger
 from geofence.grids import GridSet
-from patrol.config import StageSettings
+from patrol.config import LiveSettings, StageSettings
 from patrol.live import Clock
 from patrol.outbox import Publish
-from patrol.stage import CommittedBatch, LiveStage
+from patrol.updater import CommittedBatch, LiveUpdater
 from tracks.changefeed import (
     START,
     Range,
@@ -59,7 +59,7 @@ from tracks.leader import Leadership
 from tracks.reflag import NewestFixes
 from tracks.store import StoreError
 
-log = logging.getLogger("gridpatrol.stage")
+log = logging.getLogger("gridpatrol.updater")
 
 #: A range with nothing in it is recorded anyway once the recorded progress is this many
 #: snapshots behind (so snapshots can be expired up to it, and a takeover starts near).
@@ -94,7 +94,7 @@ class RoleHealth:
         digits=3,
     )
     ranges: int = detail("ranges of snapshots handled", default=0)
-    pings: int = detail("rows handed to the live stage", default=0)
+    pings: int = detail("rows handed to the live updater", default=0)
     duplicates_dropped: int = counter(
         "gridpatrol_stage_duplicates_dropped", "repeated pings the stage deleted"
     )
@@ -113,7 +113,7 @@ class RoleHealth:
 
 
 class LakeStage:
-    """``run()`` blocks until ``stop()``; ``on_live`` is told each new live stage (or None)."""
+    """``run()`` blocks until ``stop()``; ``on_live`` is told each new live updater (or None)."""
 
     def __init__(
         self,
@@ -121,10 +121,11 @@ class LakeStage:
         grid_set: GridSet | None,
         geofence: GeofenceSettings,
         settings: StageSettings,
+        live: LiveSettings | None = None,
         *,
         flag_limits: tuple[float, float],
         publish: Publish | None = None,
-        on_live: Callable[[LiveStage | None], None] = lambda live: None,
+        on_live: Callable[[LiveUpdater | None], None] = lambda live: None,
         clock: Clock = time.time,
     ) -> None:
         # flag_limits: ingest's (max_acc_m, max_speed_mps): the stage flags again, in fix-time
@@ -133,6 +134,7 @@ class LakeStage:
         self.grid_set = grid_set
         self.geofence = geofence
         self.settings = settings
+        self.live_settings = live
         self.publish = publish
         self.on_live = on_live
         self.clock = clock
@@ -140,7 +142,7 @@ class LakeStage:
         self.flagger = self._new_flagger()
         self.leadership = Leadership(store.catalog)
         self.health = RoleHealth()
-        self.live: LiveStage | None = None
+        self.live: LiveUpdater | None = None
         self._stopping = threading.Event()
         self._next_maintenance = 0.0
         self._position = START  # where the stage is (tracks.changefeed.Position)
@@ -198,10 +200,11 @@ class LakeStage:
         self._recorded = self.health.position = self._position.snapshot
         self._catch_up(feed=False)  # duplicates dropped before the state reads storage
         if self.grid_set is not None:
-            live = LiveStage(
+            live = LiveUpdater(
                 self.grid_set,
                 self.geofence,
                 self.store,
+                self.live_settings,
                 publish=self.publish,
                 draining=self.catching_up,
                 clock=self.clock,

@@ -9,7 +9,7 @@ New conditions are raised only by :meth:`LiveState.evaluate` with ``may_raise`` 
 stage passes False while a backlog drains), so a device whose messages still wait in the
 broker is not called offline.
 
-One thread (the live stage) calls the methods; readers take :meth:`LiveState.snapshot`, an
+One thread (the live updater) calls the methods; readers take :meth:`LiveState.snapshot`, an
 immutable view replaced after every change.
 """
 
@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from geofence.fixes import Fixes
 from geofence.grids import GridSet
 from geofence.service import service_intervals
 from geofence.visits import find_visits
+from patrol.config import LiveSettings
 
 Clock = Callable[[], float]
 
@@ -77,12 +77,18 @@ class StoredState:
 
 class LiveState:
     def __init__(
-        self, grid_set: GridSet, settings: GeofenceSettings, *, clock: Clock = time.time
+        self,
+        grid_set: GridSet,
+        settings: GeofenceSettings,
+        live: LiveSettings | None = None,
+        *,
+        clock: Clock = time.time,
     ) -> None:
         self.grid_set = grid_set
         self.settings = settings
+        self.live = live or LiveSettings()
         self.clock = clock
-        self.tz = ZoneInfo(settings.timezone)
+        self.tz = settings.tz
         self._leaf = {gid: i for i, gid in enumerate(grid_set.ids)}
         self._interval = np.array([grid_set.by_id[g].interval_s for g in grid_set.ids], float)
         self._hours = [grid_set.by_id[g].service_hours for g in grid_set.ids]
@@ -101,13 +107,13 @@ class LiveState:
         return self._snapshot
 
     def now(self) -> float:
-        if self.settings.live_clock == "event":
+        if self.live.live_clock == "event":
             return self._watermark if math.isfinite(self._watermark) else self.clock()
         return self.clock()
 
     def started(self) -> bool:
         """Whether the live clock runs: on event time, not before the first fix."""
-        return self.settings.live_clock != "event" or math.isfinite(self._watermark)
+        return self.live.live_clock != "event" or math.isfinite(self._watermark)
 
     # --- changing --------------------------------------------------------------------
 
@@ -243,11 +249,11 @@ class LiveState:
         if self._last_will_since(device_id) is not None:
             return True
         fix = self._last_fix.get(device_id)
-        return fix is not None and now - fix.ts > self.settings.offline_after_s
+        return fix is not None and now - fix.ts > self.live.offline_after_s
 
     def _raise_offline(self, now: float) -> list[Alert]:
         alerts = []
-        limit = self.settings.offline_after_s
+        limit = self.live.offline_after_s
         for device_id in set(self._last_fix) | set(self._last_will):
             if device_id in self._offline or not self._offline_now(device_id, now):
                 continue

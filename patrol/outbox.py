@@ -1,7 +1,7 @@
 """The alerts' outbox: an alert is published only once it is stored, and what the broker
 acknowledged is recorded, so none is lost or published under another id across a crash.
 
-The live stage hands every alert it raises to :meth:`Outbox.add`; each step
+The live updater hands every alert it raises to :meth:`Outbox.add`; each step
 (:meth:`Outbox.flush`, after every batch and every tick):
 
 1. stores the alerts raised and not stored yet (``write_alerts``). A failed write publishes
@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from base.health import Reading, counter, detail, measure
+from base.topics import alert_topic
 from geofence.alerts import Alert, AlertKind
 from patrol.live import Clock
 from tracks.alerts import read_published_ids, read_unpublished_alerts
@@ -41,7 +42,6 @@ from tracks.store import ALERTS_SCHEMA, Store, StoreError
 
 log = logging.getLogger("gridpatrol.live")
 
-ALERT_TOPIC = "gridpatrol/v1/alerts/{kind}/{subject}"
 
 #: Stored alerts raised longer ago than this and never recorded as published are not
 #: published at start: news a day old is history (``GET /alerts`` lists them). A process
@@ -113,7 +113,7 @@ def stored_alerts(rows: pl.DataFrame) -> list[Alert]:
 
 
 class Outbox:
-    """Used by the live stage's thread only (``close`` after the thread ended)."""
+    """Used by the live updater's thread only (``close`` after the thread ended)."""
 
     HEALTH_PARTS = ("health",)  # base/health.py
 
@@ -128,7 +128,7 @@ class Outbox:
     ) -> None:
         self.store = store
         self.publish = publish
-        self.listeners = listeners  # the live stage's list: appended to after start
+        self.listeners = listeners  # the live updater's list: appended to after start
         self.tz = tz
         self.clock = clock
         self.health = OutboxHealth()
@@ -253,7 +253,7 @@ class Outbox:
             )
             delivery = None
             if self.publish is not None:
-                topic = ALERT_TOPIC.format(kind=alert.kind, subject=alert.subject)
+                topic = alert_topic(alert.kind, alert.subject)
                 delivery = self.publish(topic, json.dumps(alert.to_json(self.tz)).encode())
             for listener in self.listeners:
                 listener(alert)

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
 from geofence.daily import WindowFacts
@@ -97,7 +96,7 @@ def run_reports(
             facts = read_window(grids, store, start, end, settings)
     for k in kinds:
         if k == "scorecard":
-            days = service_days(start, end, ZoneInfo(settings.timezone))
+            days = service_days(start, end, settings.tz)
             sheets["scorecard"], sheets["assessment"] = run_assessment(
                 grids, store, days, settings, recompute=recompute
             )

@@ -23,7 +23,7 @@ def run_scorecard(
 ) -> list[dict[str, object]]:
     """Each assigned worker's row for the service day ``day`` (see geofence.scorecard),
     from the derived data (``recompute``: from the day's pings)."""
-    start, end = day_window(day, ZoneInfo(settings.timezone))
+    start, end = day_window(day, settings.tz)
     workers = list(read_assignments(store).iter_rows())
     if recompute:
         grid_set = grids.indexed()

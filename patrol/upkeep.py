@@ -1,6 +1,6 @@
 """Keeping the derived patrol data current while pings arrive, on a thread of its own.
 
-The live stage tells :class:`DerivedUpkeep` the fix times of every committed batch
+The live updater tells :class:`DerivedUpkeep` the fix times of every committed batch
 (:meth:`DerivedUpkeep.touch`); every ``--derive-every-s`` it derives again the days those
 touched whose stored facts are no longer current, and today up to the quarter-hour that
 pings stopped arriving in (the quarter-hour now running, and the ``segment_max_s`` before
@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from base.health import counter, detail
 from geofence.config import GeofenceSettings
 from geofence.daily import day_bounds
 from geofence.grids import GridSet
+from patrol.config import LiveSettings
 from patrol.derive import ReportGrids, derive_day, derived_through, store_grid_cells
 from tracks.derived import derived_reader
 from tracks.queries import fix_time_range
@@ -53,13 +53,15 @@ class DerivedUpkeep:
         settings: GeofenceSettings,
         store: Store,
         *,
+        every_s: float | None = None,  # LiveSettings.derive_every_s
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.grids = ReportGrids(store, grid_set)
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.tz = ZoneInfo(settings.timezone)
+        self.tz = settings.tz
+        self.every_s = every_s or LiveSettings().derive_every_s
         self.health = UpkeepHealth()
         self._touched: set[dt.date] = set()
         self._lock = threading.Lock()
@@ -88,7 +90,7 @@ class DerivedUpkeep:
 
     def _run(self) -> None:
         self._guarded(self.catch_up)
-        while not self._stop.wait(self.settings.derive_every_s):
+        while not self._stop.wait(self.every_s):
             self._guarded(self.step)
 
     def _guarded(self, step: Callable[[], object]) -> None:

@@ -138,7 +138,7 @@ def complete_range(
 ) -> Range:
     """Drop the repeated keys among the pings committed after ``after`` up to snapshot
     ``upto`` (at most RANGE_ROWS of them) and record the new position, in one transaction.
-    Returns the rows kept, for the live stage.
+    Returns the rows kept, for the live updater.
 
     With ``flagging``, the kept rows are flagged in fix-time order per device with the rows
     handled before (rowid up to ``after``'s; later rows come in later ranges): a device

@@ -40,7 +40,7 @@ import polars as pl
 import psycopg
 
 from tracks.errors import StoreError, engine_errors, one_line, redact
-from tracks.schema import ALERTS, ALL_TABLES, DEVICES, Table
+from tracks.schema import ALERTS, ALL_TABLES, DEVICE_KINDS, DEVICES, Table
 from tracks.sql import execute_with
 from tracks.store import Store
 
@@ -61,8 +61,6 @@ EXTENSION_WHEELS = {
 #: engine"), so every commit writes Parquet (one small file per table written: compaction
 #: is maintenance's).
 DATA_INLINING_ROW_LIMIT = 0
-
-DEVICE_KINDS = ("tracker", "phone")
 
 
 def lake_ddl(table: Table) -> str:

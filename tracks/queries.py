@@ -13,9 +13,8 @@ import polars as pl
 
 from base.errors import ConfigError
 from tracks.reflag import previous_params, previous_sql
+from tracks.schema import DEVICE_KINDS
 from tracks.store import Store
-
-DEVICE_KINDS = ("tracker", "phone")
 
 
 def read_stats(store: Store) -> dict[str, object]:
@@ -156,7 +155,9 @@ def import_devices(store: Store, path: Path) -> int:
     bad_kind = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS))
     if bad_kind.height:
         row = bad_kind.row(0, named=True)
-        raise ConfigError(f"{path}: device {row['device_id']!r}: kind must be tracker or phone")
+        raise ConfigError(
+            f"{path}: device {row['device_id']!r}: kind must be {' or '.join(DEVICE_KINDS)}"
+        )
     if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
         raise ConfigError(f"{path}: device_id must be present and unique on every row")
     store.upsert_devices(frame)

@@ -11,7 +11,7 @@ Bump :data:`SCHEMA_VERSION` (and teach :mod:`tracks.store` the migration) on eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -133,6 +133,10 @@ COUNTERS = Table(
     ),
     "ingest counters, updated in the transaction of the rows they count",
 )
+#: What a device is (the ``kind`` column of ``devices``): an e-bike's GPS tracker or a phone.
+DeviceKind = Literal["tracker", "phone"]
+DEVICE_KINDS: tuple[str, ...] = get_args(DeviceKind)
+
 DEVICES = Table(
     "devices",
     (

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -37,7 +36,7 @@ def list_alerts(
         if since is not None
         else dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     )
-    tz = ZoneInfo(context.geofence.timezone)
+    tz = context.geofence.tz
     out = []
     for row in read_alerts(context.store, start, limit).iter_rows(named=True):
         grid_id = row["grid_id"]
@@ -86,7 +85,7 @@ def alert_kinds(principal: Auth) -> list[dict[str, object]]:
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
-    tz = ZoneInfo(context.geofence.timezone)
+    tz = context.geofence.tz
     registry = read_devices(context.store).select("device_id", "grid_id").iter_rows()
     devices = {device_id: grid_id for device_id, grid_id in registry}
     queue = context.hub.subscribe()

@@ -36,7 +36,7 @@ def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
     "/devices", summary="Every device's latest position and state", response_model=list[Device]
 )
 def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
-    tz = ZoneInfo(context.geofence.timezone)
+    tz = context.geofence.tz
     rows = read_device_positions(context.store).iter_rows()
     live = context.live.snapshot() if context.live is not None else None
     out = []
@@ -112,7 +112,7 @@ def device_track(
             media_type="application/vnd.apache.parquet",
             headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'},
         )
-    tz = ZoneInfo(context.geofence.timezone)
+    tz = context.geofence.tz
     if format == "gpx":
         points = "".join(
             f'<trkpt lat="{lat}" lon="{lon}"><time>{ts.astimezone(dt.UTC).isoformat()}</time></trkpt>'

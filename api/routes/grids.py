@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
@@ -28,7 +27,7 @@ def list_grids(
     ] = True,
 ) -> dict[str, object]:
     grid_set = need_grids(context)
-    tz = ZoneInfo(context.geofence.timezone)
+    tz = context.geofence.tz
     geometries = context.grid_geometries() if geometry else {}
     live = context.live.snapshot() if context.live is not None else None
     tree = grid_set.tree

@@ -17,13 +17,13 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from base.topics import native_topic
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.reasons import Drop
 from ingest.mqtt import parse_broker_url
 
 log = logging.getLogger("gridpatrol.jt808")
 
-TOPIC_PREFIX = "gridpatrol/v1/ping/"
 # paho's own window of QoS 1 messages on the wire; Mosquitto's is set to 10,000 too
 # (gridpatrol/broker.py), and 1,000 reports/s with a PUBACK round trip of a few ms needs ~10.
 MAX_INFLIGHT = 10000
@@ -78,7 +78,7 @@ class Publisher:
         the caller answers nothing, and the terminal retransmits."""
         if not self.connected.is_set() or len(self._pending) >= self.settings.max_pending_publishes:
             return Drop.BROKER_AWAY
-        info = self.client.publish(TOPIC_PREFIX + device_id, payload, qos=1)
+        info = self.client.publish(native_topic(device_id), payload, qos=1)
         future: asyncio.Future[Drop | None] = self.loop.create_future()
         self._pending[info.mid] = (future, self.loop.time())
         return future

@@ -17,6 +17,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import publish_all, running, wait_for
 
@@ -56,7 +57,7 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
     options = ServeOptions(
         db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
     )
-    service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
+    service = Service(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
         wait_for(service.http.started, what="the API to listen")

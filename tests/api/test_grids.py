@@ -20,8 +20,8 @@ from api.deps import Principal
 from api.routes.grids import list_grids
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
-from patrol.registry import read_grids, save_grids
-from patrol.stage import LiveStage
+from patrol.grids import read_grids, save_grids
+from patrol.updater import LiveUpdater
 from tests.geofence.town import lonlat, three_in_a_row
 from tracks.store import Store
 
@@ -56,7 +56,7 @@ def test_status_follows_the_live_clock(tmp_path):
         save_grids(store, check_grids(three_in_a_row(tmp_path / "g.geojson", interval_min=1))[0])
         grid_set = read_grids(store)
         assert grid_set is not None
-        live = LiveStage(grid_set, SETTINGS, store, clock=lambda: now[0])
+        live = LiveUpdater(grid_set, SETTINGS, store, clock=lambda: now[0])
         context = ApiContext(
             store=store,
             grid_set=grid_set,

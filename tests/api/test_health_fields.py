@@ -53,7 +53,7 @@ def metrics_row() -> str:
 def test_the_components_are_found():
     names = {c.__name__ for c in CLASSES}
     assert {"BatcherState", "Backlog", "Batcher", "MqttIngest", "Publisher"} <= names
-    assert {"StageHealth", "LiveStage", "OutboxHealth", "Outbox", "UpkeepHealth"} <= names
+    assert {"LiveHealth", "LiveUpdater", "OutboxHealth", "Outbox", "UpkeepHealth"} <= names
     assert {"RoleHealth", "IdleIngest"} <= names
 
 

@@ -24,6 +24,7 @@ from geofence.generate import irregular_town
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
 from tests.api.browser import ARTIFACTS, chromium_page
 from tests.mqtt_helpers import publish_all, running, wait_for
 
@@ -78,7 +79,7 @@ def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Ite
     options = ServeOptions(
         db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}"
     )
-    service = Service(options, ingest, GeofenceSettings(tick_s=0.2))
+    service = Service(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
         wait_for(service.http.started, what="the API to listen")

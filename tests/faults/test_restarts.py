@@ -15,6 +15,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.integration.test_kill import start_serve
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
@@ -137,7 +138,8 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
     service = Service(
         ServeOptions(db=tmp_path / "gp.db", grids=grids),
         settings,
-        GeofenceSettings(live_clock="event"),
+        GeofenceSettings(),
+        live=LiveSettings(live_clock="event"),
     )
     now = time.time()
     lon, lat = lonlat(-100, 0)
@@ -160,8 +162,8 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
         )
         wait_for(lambda: read_stats(service.store)["received"] == 6, what="6 pings counted")
         live = service.live
-        assert live is not None  # the live stage applies the batch after the commit
-        wait_for(lambda: live.snapshot().event_time >= now - 50 - 1e-3, what="the live stage")
+        assert live is not None  # the live updater applies the batch after the commit
+        wait_for(lambda: live.snapshot().event_time >= now - 50 - 1e-3, what="the live updater")
         stats = read_stats(service.store)
         flags = service.store.cursor().execute("SELECT flags FROM pings ORDER BY ts").fetchall()
         watermark = live.snapshot().event_time

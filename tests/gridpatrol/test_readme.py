@@ -8,7 +8,7 @@ from api.config import ApiSettings
 from base.settings import build_settings, describe_settings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
-from patrol.config import StageSettings
+from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, StageSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -17,6 +17,7 @@ def test_every_setting_is_in_the_readme():
     for cls, prefix in (
         (IngestSettings, "ingest"),
         (GeofenceSettings, "geofence"),
+        (LiveSettings, LIVE_SETTINGS_PREFIX),
         (ApiSettings, "api"),
         (StageSettings, "stage"),
     ):

@@ -21,6 +21,7 @@ from geofence.generate import square_grids
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
 from tests.stores import HeldWrites
 from tracks.queries import read_stats
@@ -90,16 +91,16 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
         keepalive_s=5,
         max_age_s=(DAYS + 1) * 86400,
     )
-    geofence = GeofenceSettings(tick_s=0.2)  # intervals of 30 min, offline after 10 min
+    live = LiveSettings(tick_s=0.2)  # intervals of 30 min, offline after 10 min
     options = ServeOptions(db=tmp_path / "gp.db", grids=grid_file, devices=devices)
-    with running(Service(options, ingest, geofence)):
+    with running(Service(options, ingest, GeofenceSettings(), live=live)):
         pass  # the persistent session now exists: the broker keeps what comes next
     now = time.time()
     messages, distinct, repeated = backlog_messages(grids, now)
     assert len(messages) > 2 * ingest.receive_maximum and distinct > 1_000_000
     publish_all(broker, messages, max_inflight=1000)
 
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest, geofence)
+    service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest, GeofenceSettings(), live=live)
     assert service.live is not None
     with running(service):
         wait_for(

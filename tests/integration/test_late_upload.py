@@ -1,5 +1,5 @@
 """A phone's late upload through the broker: a past day's report before and after it, from
-the derived data the live stage keeps, equal to the recompute and to a fresh derive.
+the derived data the live updater keeps, equal to the recompute and to a fresh derive.
 
 Grids A | B | C (tests/geofence/town.py), all day, interval 30 min. Two days ago (local):
   d1 (tracker) sits in A from 10:00 to 11:00, a fix a minute; then walks into B at 11:10
@@ -25,6 +25,7 @@ from gridpatrol.broker import Mosquitto
 from gridpatrol.cli import main
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
 from patrol.derive import ReportGrids, stale_days
 from patrol.reports import run_report
 from tests.geofence.town import lonlat, three_in_a_row
@@ -35,7 +36,8 @@ from tracks.store import Store
 pytestmark = pytest.mark.broker
 
 TZ = ZoneInfo("Asia/Shanghai")
-SETTINGS = GeofenceSettings(timezone="Asia/Shanghai", derive_every_s=0.2, tick_s=0.2)
+SETTINGS = GeofenceSettings(timezone="Asia/Shanghai")
+LIVE = LiveSettings(derive_every_s=0.2, tick_s=0.2)
 
 
 def fixes(device: str, first: dt.datetime, minutes: range, x: float) -> list[tuple[str, bytes]]:
@@ -87,7 +89,7 @@ def test_a_late_batch_changes_the_days_report_as_if_it_came_in_order(
         + fixes("d1", ten, range(80, 81), -100.0)
     )
     late = fixes("d2", ten, range(20, 41), 0.0)
-    service = Service(ServeOptions(db=db, grids=grids), ingest, SETTINGS)
+    service = Service(ServeOptions(db=db, grids=grids), ingest, SETTINGS, live=LIVE)
     assert service.live is not None
     upkeep = service.live.upkeep
     store = service.store

@@ -17,8 +17,9 @@ from geofence.grids import check_grids
 from gridpatrol.broker import Mosquitto
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
+from patrol.config import LiveSettings
+from patrol.grids import save_grids
 from patrol.outbox import alert_rows
-from patrol.registry import save_grids
 from tests.clock import ShiftedClock
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
@@ -58,11 +59,17 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
         session_expiry_s=5,
         batch_age_ms=50,
     )
-    geofence = GeofenceSettings(tick_s=0.1, offline_after_s=3600)
+    live_settings = LiveSettings(tick_s=0.1, offline_after_s=3600)
     client, alerts = subscribe_alerts(broker)
     lon, lat = lonlat(-100, 0)  # in grid A
     clock = ShiftedClock(-55.0)  # serve starts watching the never-visited grids 55 s ago
-    service = Service(ServeOptions(db=db, grids=grids), ingest, geofence, clock=clock)
+    service = Service(
+        ServeOptions(db=db, grids=grids),
+        ingest,
+        GeofenceSettings(),
+        live=live_settings,
+        clock=clock,
+    )
     live = service.live
     assert live is not None
     with running(service):
@@ -91,7 +98,7 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
     assert ("overdue", "A") in stored and stored[-1] == ("cleared", "A")
     client.disconnect()
 
-    restarted = Service(ServeOptions(db=db), ingest, geofence)
+    restarted = Service(ServeOptions(db=db), ingest, GeofenceSettings(), live=live_settings)
     assert restarted.live is not None
     after = restarted.live.snapshot()
     assert set(after.overdue) == {"B", "C"}
@@ -143,7 +150,9 @@ def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
     )
     try:
         for restart in range(2):
-            service = Service(ServeOptions(db=db), ingest, GeofenceSettings(tick_s=0.1))
+            service = Service(
+                ServeOptions(db=db), ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.1)
+            )
             live = service.live
             assert live is not None
             with running(service):

@@ -19,7 +19,7 @@ import polars as pl
 
 from geofence.assign import assign_ids
 from geofence.grids import GridSet, check_grids
-from patrol.registry import read_grids, save_grids
+from patrol.grids import read_grids, save_grids
 from tests.geofence.town import lonlat, three_in_a_row
 from tracks.schema import DEVICES, PINGS, REJECTED
 from tracks.store import Store

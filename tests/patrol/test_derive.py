@@ -15,7 +15,7 @@ from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from gridpatrol.cli import main
 from patrol.derive import ReportGrids, derive_day, derive_range, stale_days
-from patrol.registry import read_grids, save_grids
+from patrol.grids import read_grids, save_grids
 from patrol.reports import run_report
 from patrol.scorecard import run_scorecard
 from tests.geofence.test_daily import BOUNDS, DAY0, MIDNIGHT, STARTS, STEPS, TZ, XS, YS, grid_file

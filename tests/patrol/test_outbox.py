@@ -21,8 +21,8 @@ from gridpatrol.broker import Mosquitto
 from gridpatrol.postgres import PostgresCluster
 from ingest.config import IngestSettings
 from ingest.publisher import Publisher
-from patrol.registry import read_grids, save_grids
-from patrol.stage import LiveStage
+from patrol.grids import read_grids, save_grids
+from patrol.updater import LiveUpdater
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import connect, wait_for
 from tests.tracks.test_reads import T, pings
@@ -62,7 +62,7 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(broker: M
         lon, lat = lonlat(-100, 0)  # in A, days ago
         store.write_batch(pings([(device, 0, lon, lat, 0, "A")]), REJECTED.empty(), {})
         streamed: list[str] = []
-        live = LiveStage(grid_set, GeofenceSettings(), store, publish=publisher.publish)
+        live = LiveUpdater(grid_set, GeofenceSettings(), store, publish=publisher.publish)
         live.listeners.append(lambda alert: streamed.append(alert.alert_id))
         live.outbox.flush()  # the start's replay: nothing stored yet
         cluster.stop()

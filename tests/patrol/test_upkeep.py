@@ -1,4 +1,4 @@
-"""The live stage's upkeep of the derived data: today up to the last closed quarter-hour,
+"""The live updater's upkeep of the derived data: today up to the last closed quarter-hour,
 the days batches touched, and reports equal to the recompute meanwhile."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from patrol.derive import ReportGrids, derived_through, stale_days
-from patrol.registry import read_grids, save_grids
+from patrol.grids import read_grids, save_grids
 from patrol.reports import run_report
 from patrol.upkeep import DerivedUpkeep
 from tests.geofence.test_daily import DAY0, MIDNIGHT, TZ, grid_file

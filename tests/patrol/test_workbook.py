@@ -28,7 +28,7 @@ from geofence.reports import compute_report
 from geofence.scorecard import day_window
 from patrol.derive import ReportGrids
 from patrol.fixes import load_fixes
-from patrol.registry import save_grids
+from patrol.grids import save_grids
 from patrol.reports import assigned_grids
 from patrol.scorecard import run_scorecard
 from patrol.workbook import write_workbook

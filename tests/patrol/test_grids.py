@@ -1,4 +1,4 @@
-"""The grid registry: grids saved to the database come back as the same GridSet and the
+"""The grids as stored: grids saved to the database come back as the same GridSet and the
 same GeoJSON geometries."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from geofence.grids import check_grids
-from patrol.registry import read_geometries, read_grids, save_grids
+from patrol.grids import read_geometries, read_grids, save_grids
 from tests.geofence.town import three_in_a_row
 from tracks.grids import read_grid_rows
 from tracks.store import Store

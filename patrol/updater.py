@@ -1,9 +1,9 @@
-"""The live stage: committed batches in, live state and alerts out, on its own thread.
+"""The live updater: committed batches in, live state and alerts out, on its own thread.
 
-Ingest hands each batch over after it is committed and acknowledged (:meth:`LiveStage.submit`,
+Ingest hands each batch over after it is committed and acknowledged (:meth:`LiveUpdater.submit`,
 a bounded queue), so neither the acknowledgement's latency nor ingest's progress depends on
-this stage. A failure here is logged, counted and shown in ``/health``; it never stops
-ingest. A batch the stage could not take in time is dropped and the state is rebuilt from
+this updater. A failure here is logged, counted and shown in ``/health``; it never stops
+ingest. A batch the updater could not take in time is dropped and the state is rebuilt from
 storage once the queue is empty again, since storage holds every fact the state is made of.
 
 Alerts go out through :class:`patrol.outbox.Outbox`: stored, then published (MQTT and the
@@ -30,6 +30,7 @@ from base.health import Reading, counter, detail, measure
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
+from patrol.config import LiveSettings
 from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
 from patrol.upkeep import DerivedUpkeep
@@ -63,11 +64,11 @@ LIVE_FAILURE_SHOWN_S = 300.0
 
 
 @dataclass
-class StageHealth:
+class LiveHealth:
     """For /health and /metrics (base/health.py)."""
 
     batches: int = detail(
-        "committed batches the live stage has applied", default=0, key="live_stage.batches"
+        "committed batches the live updater has applied", default=0, key="live_stage.batches"
     )
     ticks: int = detail("ticks run", default=0)
     alerts: int = detail("alerts raised", default=0)
@@ -78,7 +79,7 @@ class StageHealth:
     )
     dropped: int = counter(
         "gridpatrol_live_batches_dropped",
-        "batches the live stage could not take (it then rebuilt)",
+        "batches the live updater could not take (it then rebuilt)",
     )
     rebuilds: int = detail("times the live state was rebuilt from storage", default=0)
     last_error: str = detail("the last failure", default="", key="live_stage.last_error")
@@ -88,10 +89,10 @@ class StageHealth:
         recent = self.last_error_at is not None and (
             time.time() - self.last_error_at < LIVE_FAILURE_SHOWN_S
         )
-        return [f"live stage failing: {self.last_error}"] if recent else []
+        return [f"live updater failing: {self.last_error}"] if recent else []
 
 
-class LiveStage:
+class LiveUpdater:
     HEALTH_PARTS = ("health", "outbox", "upkeep")  # base/health.py
 
     def __init__(
@@ -99,6 +100,7 @@ class LiveStage:
         grid_set: GridSet,
         settings: GeofenceSettings,
         store: Store,
+        live: LiveSettings | None = None,
         *,
         publish: Publish | None = None,
         draining: Callable[[], bool] = lambda: False,
@@ -106,13 +108,14 @@ class LiveStage:
     ) -> None:
         self.grid_set = grid_set
         self.settings = settings
+        self.live = live or LiveSettings()
         self.store = store
         self.publish = publish
         self.draining = draining
         self.clock = clock
-        self.health = StageHealth()
+        self.health = LiveHealth()
         self.listeners: list[Callable[[Alert], None]] = []  # called with every stored alert
-        self.upkeep = DerivedUpkeep(grid_set, settings, store)
+        self.upkeep = DerivedUpkeep(grid_set, settings, store, every_s=self.live.derive_every_s)
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
@@ -126,7 +129,7 @@ class LiveStage:
     @measure(
         Reading(
             "gauge",
-            "committed batches waiting for the live stage",
+            "committed batches waiting for the live updater",
             "gridpatrol_live_pending",
             "live_stage.pending",
         )
@@ -144,7 +147,7 @@ class LiveStage:
 
     def warm_up(self) -> None:
         """Compile the kernels now, not inside the first batch's latency."""
-        probe = LiveState(self.grid_set, self.settings, clock=self.clock)
+        probe = LiveState(self.grid_set, self.settings, self.live, clock=self.clock)
         b = self.grid_set.bbox
         probe.apply_fixes(
             ["warm-up", "warm-up"],
@@ -161,7 +164,7 @@ class LiveStage:
         self.state = self._rebuilt()
 
     def _rebuilt(self) -> LiveState:
-        state = LiveState(self.grid_set, self.settings, clock=self.clock)
+        state = LiveState(self.grid_set, self.settings, self.live, clock=self.clock)
         state.load(
             StoredState(
                 read_last_visits(self.store),
@@ -181,14 +184,14 @@ class LiveStage:
             self.health.dropped += 1
             self._stale = True
             log.error(
-                "live stage behind by %d batches: one dropped, will rebuild from storage",
+                "live updater behind by %d batches: one dropped, will rebuild from storage",
                 QUEUE_BATCHES,
             )
 
     # --- the thread ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="live-stage", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="live", daemon=True)
         self._thread.start()
         self.upkeep.start()
 
@@ -216,7 +219,7 @@ class LiveStage:
                     return
                 self._guarded(self.apply, batch)
             if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + self.settings.tick_s
+                next_tick = time.monotonic() + self.live.tick_s
                 self._guarded(self.tick)
 
     def _guarded(self, step: Callable[..., object], *args: object) -> None:
@@ -226,7 +229,7 @@ class LiveStage:
             self.health.failures += 1
             self.health.last_error = f"{type(exc).__name__}: {exc}"
             self.health.last_error_at = time.time()
-            log.exception("live stage failed; ingest continues")
+            log.exception("live updater failed; ingest continues")
 
     def apply(self, batch: CommittedBatch) -> None:
         """One committed batch: visits and activity, and the conditions they end."""
