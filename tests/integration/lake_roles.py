@@ -182,27 +182,15 @@ class Proc:
         }
 
 
-def start_workers(
-    lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str, host: Host | None = None
-) -> list[Proc]:
-    tag = "" if host is None else host.netns
-    workers = [
-        Proc(
-            lake, broker, "ingest", f"{group}-w{tag}{i}", "--share-group", group, *extra, host=host
-        )
-        for i in range(count)
-    ]
-    for w in workers:
-        w.wait_for_line("subscribed to")
-    return workers
-
-
 def wait_until_caught_up(stage: Proc, timeout_s: float = 60.0) -> dict[str, object]:
     """The leading stage has handled every lake snapshot there is (twice in a row, a poll
     apart, so a commit racing the first look is handled too)."""
 
     def caught_up() -> dict[str, object] | None:
-        status, body = stage.health()
+        try:
+            status, body = stage.health()
+        except httpx.TransportError:  # not listening yet (an exit is an AssertionError)
+            return None
         role = body["stage"]
         assert isinstance(role, dict)
         return body if status == 200 and role["lag_snapshots"] == 0 else None

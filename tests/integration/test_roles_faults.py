@@ -32,7 +32,7 @@ from tests.integration.lake_roles import (
     stream,
     wait_until_caught_up,
 )
-from tests.mqtt_helpers import connect, wait_for
+from tests.mqtt_helpers import connect, subscribe, wait_for
 from tests.processes import Clusters
 from tracks.alerts import read_unpublished_alerts
 from tracks.engines import open_store
@@ -172,7 +172,7 @@ def test_stage_killed_the_standby_takes_over(
     client = connect(broker)
     try:
         watcher.on_message = lambda c, u, m: alerts.append(json.loads(m.payload)["alert_id"])
-        watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
+        subscribe(watcher, "gridpatrol/v1/alerts/#")
         first = serves(lake, broker, "stage", f"{group}-s0", "--grids", str(grids))
         first.wait_for_line("leading the stage")
         second = serves(lake, broker, "stage", f"{group}-s1")
