@@ -29,6 +29,16 @@ def connect(broker: Mosquitto, client_id: str | None = None, max_inflight: int =
     return client
 
 
+def subscribe(client: paho.Client, topic: str, qos: int = 1, timeout_s: float = 30.0) -> None:
+    """Subscribe and wait for the broker's SUBACK: from then on every message published to
+    ``topic`` reaches ``client`` (a fixed sleep only hopes so, on a busy machine)."""
+    acked: set[int] = set()
+    client.on_subscribe = lambda c, userdata, mid, reasons, properties: acked.add(mid)
+    result, mid = client.subscribe(topic, qos=qos)
+    assert result == paho.MQTT_ERR_SUCCESS, result
+    wait_for(lambda: mid in acked, timeout_s, what=f"the SUBACK of {topic}")
+
+
 def publish_all(
     broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1, *, max_inflight: int = 20
 ) -> None:
@@ -61,7 +71,7 @@ def running(service: Any) -> Iterator[Any]:
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:
-        assert service.mqtt.connected.wait(10), "serve did not connect to the broker"
+        assert service.mqtt.connected.wait(30), "serve did not connect to the broker"
         yield service
     finally:
         service.stop()

@@ -93,7 +93,7 @@ async def stream_alerts(request: Request, context: Context, principal: Auth) -> 
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            yield b": connected\n\n"
+            yield b": connected\n\n"  # at once: clients count the stream open at a first line
             while not await request.is_disconnected():
                 try:
                     alert = await asyncio.wait_for(queue.get(), keepalive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -244,6 +245,31 @@ def test_alerts_history_and_live_stream(served: Served, broker):
     )
     thread.join(15)
     assert cleared and cleared[0]["grid_id"] == "A"
+
+
+def test_the_alert_stream_sends_its_first_line_at_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+):
+    """A client counts the stream as open at its first line: a comment sent as the stream
+    opens (subscribed by then), not the first keep-alive, here ten minutes away."""
+    assert served.service.http is not None
+    context = served.service.http.context
+    monkeypatch.setattr(
+        context, "settings", dataclasses.replace(context.settings, sse_keepalive_s=600.0)
+    )
+    headers = {"Authorization": f"Bearer {served.admin}"}
+    began = time.monotonic()
+    with httpx.stream(
+        "GET",
+        served.url + "/api/v1/alerts/stream",
+        headers=headers,
+        timeout=httpx.Timeout(10, read=30),  # a read timeout fails the test
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        first = next(response.iter_lines())
+    assert time.monotonic() - began < 30
+    assert first.startswith(":"), first  # a comment: EventSource and other clients skip it
 
 
 def test_token_changes_apply_without_restart(served: Served):

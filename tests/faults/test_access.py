@@ -7,9 +7,9 @@ import queue
 import shutil
 import socket
 import stat
-import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -17,8 +17,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gridpatrol.broker import find_mosquitto, free_port
-from gridpatrol.brokerconfig import write_broker_config
+from gridpatrol.brokerconfig import BrokerFiles, write_broker_config
 from tests.mqtt_helpers import wait_for
+from tests.processes import Processes
 
 pytestmark = pytest.mark.broker
 
@@ -42,28 +43,34 @@ def _accepts(port: int) -> bool:
 
 
 @pytest.fixture
-def secured_broker(tmp_path):
+def secured_broker(
+    processes: Processes, tmp_path: Path
+) -> Iterator[tuple[int, dict[str, str], BrokerFiles]]:
+    """Mosquitto on the configuration broker-config writes; ended by ``processes``."""
     binary = find_mosquitto()
     if binary is None:
         pytest.fail("these tests need the mosquitto binary (apt-get install mosquitto)")
     port = free_port()
     # Mosquitto started as root drops to its own user: the folder must be reachable by it
     out = Path(tempfile.mkdtemp(prefix="gridpatrol-acl-"))
-    out.chmod(0o755)
-    files = write_broker_config(["bike-01", "bike-02", "wang.phone"], out, port=port)
-    log = tmp_path / "mosquitto.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([binary, "-c", str(files.config)], stderr=sink)
-    wait_for(
-        lambda: proc.poll() is not None or _accepts(port), timeout_s=10, what="Mosquitto to listen"
-    )
-    assert proc.poll() is None, log.read_text()
-    with open(files.credentials, newline="") as f:
-        creds = {row["username"]: row["password"] for row in csv.DictReader(f)}
-    yield port, creds, files
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(out, ignore_errors=True)
+    try:
+        out.chmod(0o755)
+        files = write_broker_config(["bike-01", "bike-02", "wang.phone"], out, port=port)
+        log = tmp_path / "mosquitto.log"
+        with open(log, "wb") as sink:
+            proc = processes.popen([binary, "-c", str(files.config)], stderr=sink)
+        wait_for(
+            lambda: proc.poll() is not None or _accepts(port),
+            timeout_s=30,
+            what="Mosquitto to listen",
+        )
+        assert proc.poll() is None, log.read_text()
+        with open(files.credentials, newline="") as f:
+            creds = {row["username"]: row["password"] for row in csv.DictReader(f)}
+        yield port, creds, files
+    finally:
+        processes.end_all()
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_devices_publish_only_their_own_topics(secured_broker):

@@ -27,6 +27,7 @@ import pytest
 
 from gridpatrol.broker import Mosquitto, free_port
 from tests.mqtt_helpers import publish_all, wait_for
+from tests.processes import Processes
 
 pytestmark = pytest.mark.broker
 
@@ -65,11 +66,12 @@ class Serve:
 
 
 @contextmanager
-def serve_on(broker: Mosquitto, db: Path, log: Path) -> Iterator[Serve]:
-    """serve on ``db`` with its API on a free port; SIGTERM at the end must exit 0."""
+def serve_on(processes: Processes, broker: Mosquitto, db: Path, log: Path) -> Iterator[Serve]:
+    """serve on ``db`` with its API on a free port; SIGTERM at the end must exit 0. On a
+    failure inside, the test's ``processes`` end it."""
     port = free_port()
     with open(log, "wb") as sink:
-        process = subprocess.Popen(
+        process = processes.popen(
             [
                 sys.executable,
                 "-m",
@@ -92,17 +94,15 @@ def serve_on(broker: Mosquitto, db: Path, log: Path) -> Iterator[Serve]:
             preexec_fn=_ignore_sigxfsz,
         )
     serve = Serve(process, f"http://127.0.0.1:{port}/api/v1", log)
-    try:
-        wait_for(lambda: serve.stored() >= 0, timeout_s=30, what="serve up")
-        yield serve
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+    wait_for(lambda: serve.stored() >= 0, timeout_s=60, what="serve up")  # a cold start
+    yield serve
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
 
 
 def store_first(broker: Mosquitto, serve: Serve) -> None:
     publish_all(broker, _pings(0, 50))
-    wait_for(lambda: serve.stored() == 500, what="first 500 pings")
+    wait_for(lambda: serve.stored() == 500, timeout_s=30, what="first 500 pings")
 
 
 def hold_and_resume(
@@ -120,6 +120,7 @@ def hold_and_resume(
             lambda: (
                 (r := httpx.get(serve.api + "/health", timeout=5)).status_code == 503 and r.json()
             ),
+            timeout_s=30,
             what="/health to report the failing writes",
         )
         assert health["status"] == "degraded"
@@ -139,9 +140,11 @@ def assert_logged(log: Path, cause: str) -> None:
     assert "database writable again" in text
 
 
-def test_disk_full_stops_acks_reports_and_resumes(broker: Mosquitto, tmp_path: Path):
+def test_disk_full_stops_acks_reports_and_resumes(
+    broker: Mosquitto, processes: Processes, tmp_path: Path
+):
     db = tmp_path / "gp.db"
-    with serve_on(broker, db, tmp_path / "serve.log") as serve:
+    with serve_on(processes, broker, db, tmp_path / "serve.log") as serve:
         store_first(broker, serve)
         pid = serve.process.pid
 
@@ -175,17 +178,19 @@ def _set_read_only(paths: list[Path], read_only: bool) -> None:
         path.chmod(mode & ~0o222 if read_only else mode | 0o200)
 
 
-def test_read_only_database_stops_acks_reports_and_resumes(broker: Mosquitto, tmp_path: Path):
+def test_read_only_database_stops_acks_reports_and_resumes(
+    broker: Mosquitto, processes: Processes, tmp_path: Path
+):
     folder = tmp_path / "data"
     folder.mkdir()
     db = folder / "gp.db"
     locked = [folder, db]
     cause = READ_ONLY_CAUSE
-    with serve_on(broker, db, tmp_path / "first.log") as serve:
+    with serve_on(processes, broker, db, tmp_path / "first.log") as serve:
         store_first(broker, serve)
     # a clean stop checkpointed the write-ahead log away: the next commit must create it
     try:
-        with serve_on(broker, db, tmp_path / "serve.log") as serve:
+        with serve_on(processes, broker, db, tmp_path / "serve.log") as serve:
             hold_and_resume(
                 broker,
                 serve,

@@ -19,6 +19,7 @@ from patrol.config import LiveSettings
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.integration.test_kill import start_serve
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
+from tests.processes import Brokers, Processes
 from tracks.queries import read_stats
 
 pytestmark = pytest.mark.broker
@@ -29,55 +30,54 @@ def count(service: Service) -> int:
     return int(row[0]) if row else 0
 
 
-def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path):
-    broker = Mosquitto(persistence=True).start()
-    try:
-        settings = IngestSettings(
-            broker=broker.url,
-            client_id=f"rst-{uuid.uuid4().hex[:6]}",
-            session_expiry_s=300,
-            batch_age_ms=50,
+def test_broker_restart_mid_stream_loses_nothing(brokers: Brokers, tmp_path: Path):
+    broker = brokers(persistence=True)
+    settings = IngestSettings(
+        broker=broker.url,
+        client_id=f"rst-{uuid.uuid4().hex[:6]}",
+        session_expiry_s=300,
+        batch_age_ms=50,
+    )
+    service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
+    base = time.time() - 3600
+    with running(service):
+        publisher = connect(broker, client_id="rst-pub", max_inflight=200)
+
+        def publish(first: int, last: int) -> None:
+            infos = [
+                publisher.publish(
+                    f"gridpatrol/v1/ping/rst-{i % 10}",
+                    json.dumps({"ts": base + i * 0.1, "lat": 39.06, "lon": 117.16}),
+                    qos=1,
+                )
+                for i in range(first, last)
+            ]
+            for info in infos:
+                info.wait_for_publish(60)
+
+        publish(0, 3000)
+        # the broker has acked all 3000; serve is still taking them when the broker stops
+        broker.stop()
+        time.sleep(1.0)
+        broker.start()
+        wait_for(publisher.is_connected, timeout_s=30, what="the publisher back")
+        wait_for(service.mqtt.connected.is_set, timeout_s=30, what="serve back")
+        publish(3000, 6000)
+        publisher.disconnect()
+        publisher.loop_stop()
+        wait_for(lambda: count(service) >= 6000, timeout_s=60, what="6000 pings stored")
+        time.sleep(0.5)
+        rows = (
+            service.store.cursor()
+            .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
+            .fetchone()
         )
-        service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
-        base = time.time() - 3600
-        with running(service):
-            publisher = connect(broker, client_id="rst-pub", max_inflight=200)
-
-            def publish(first: int, last: int) -> None:
-                infos = [
-                    publisher.publish(
-                        f"gridpatrol/v1/ping/rst-{i % 10}",
-                        json.dumps({"ts": base + i * 0.1, "lat": 39.06, "lon": 117.16}),
-                        qos=1,
-                    )
-                    for i in range(first, last)
-                ]
-                for info in infos:
-                    info.wait_for_publish(60)
-
-            publish(0, 3000)
-            # the broker has acked all 3000; serve is still taking them when the broker stops
-            broker.stop()
-            time.sleep(1.0)
-            broker.start()
-            wait_for(publisher.is_connected, timeout_s=30, what="the publisher back")
-            wait_for(service.mqtt.connected.is_set, timeout_s=30, what="serve back")
-            publish(3000, 6000)
-            publisher.disconnect()
-            publisher.loop_stop()
-            wait_for(lambda: count(service) >= 6000, timeout_s=60, what="6000 pings stored")
-            time.sleep(0.5)
-            rows = (
-                service.store.cursor()
-                .execute("SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings")
-                .fetchone()
-            )
-        assert rows == (6000, 6000)
-    finally:
-        broker.cleanup()
+    assert rows == (6000, 6000)
 
 
-def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path):
+def test_repeated_sigkill_restores_live_state(
+    broker: Mosquitto, processes: Processes, tmp_path: Path
+):
     grids = three_in_a_row(tmp_path / "grids.geojson")
     db = tmp_path / "gp.db"
     client_id = f"kill3-{uuid.uuid4().hex[:6]}"
@@ -87,9 +87,9 @@ def test_repeated_sigkill_restores_live_state(broker: Mosquitto, tmp_path: Path)
     sent = 0
     for round_ in range(3):
         serve = (
-            start_serve(broker, db, client_id, "--grids", str(grids))
+            start_serve(processes, broker, db, client_id, "--grids", str(grids))
             if round_ == 0
-            else start_serve(broker, db, client_id)
+            else start_serve(processes, broker, db, client_id)
         )
         infos = [
             publisher.publish(

@@ -17,7 +17,7 @@ from tracks.store import Store
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gridpatrol", *args], capture_output=True, text=True
+        [sys.executable, "-m", "gridpatrol", *args], capture_output=True, text=True, timeout=120
     )
 
 

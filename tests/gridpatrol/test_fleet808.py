@@ -3,6 +3,7 @@ blind-area upload after a dead zone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -56,15 +57,7 @@ class Sink:
 
 @pytest.mark.broker
 def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
-    collector = Collector(broker)
-    gateway = GatewayThread(
-        Jt808Settings(listen="127.0.0.1:0", broker=broker.url, client_id="fleet-test"), b"f" * 32
-    )
-    port = gateway.start().port
-    assert gateway.gateway is not None and gateway.gateway.publisher.connected.wait(10)
     sim_start = float(int(time.time()) - 86400)
-    fleet = Fleet808("127.0.0.1", port, sim_start)
-    router = Router(Sink(), fleet, {"13900000002"})
     # tracker 2's dead zone is the third ten minutes of every four hours
     times = [
         sim_start + DEAD_ZONE_S * 2 - 10,
@@ -72,7 +65,19 @@ def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
         sim_start + DEAD_ZONE_S * 2 + 10,
         sim_start + DEAD_ZONE_S * 3 + 1,
     ]
-    try:
+    with contextlib.ExitStack() as stop:  # each stopped in reverse, also on a failure
+        collector = Collector(broker)
+        stop.callback(collector.close)
+        gateway = GatewayThread(
+            Jt808Settings(listen="127.0.0.1:0", broker=broker.url, client_id="fleet-test"),
+            b"f" * 32,
+        )
+        stop.callback(gateway.stop)
+        port = gateway.start().port
+        assert gateway.gateway is not None and gateway.gateway.publisher.connected.wait(30)
+        fleet = Fleet808("127.0.0.1", port, sim_start)
+        stop.callback(fleet.stop)
+        router = Router(Sink(), fleet, {"13900000002"})
         for ts in times:
             router.publish(
                 "gridpatrol/v1/ping/13900000002",
@@ -80,11 +85,7 @@ def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
             )
         router.publish("owntracks/wang/phone", b"{}")
         mine = lambda: [p for d, p in collector.pings if d == "13900000002"]  # noqa: E731
-        wait_for(lambda: len(mine()) == 3)
-    finally:
-        fleet.stop()
-        gateway.stop()
-        collector.close()
+        wait_for(lambda: len(mine()) == 3, timeout_s=30)
     single, batch, last = mine()
     assert single["ts"] == times[0] and last["ts"] == times[3]
     assert [p["ts"] for p in batch] == times[1:3]  # held in the dead zone, sent as one array

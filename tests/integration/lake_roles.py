@@ -19,6 +19,7 @@ from gridpatrol.broker import Mosquitto, free_port
 from tests.geofence.town import lonlat
 from tests.integration.netns import Host
 from tests.mqtt_helpers import connect, wait_for
+from tests.processes import Processes
 from tracks.engines import open_store
 
 #: Fast settings for tests: the stage polls often, stands by briefly, maintains every second
@@ -38,7 +39,9 @@ STAGE_FLAGS = (
 
 
 class Proc:
-    """``gridpatrol serve`` in a process; its log lines are kept (and searchable)."""
+    """``gridpatrol serve`` in a process; its log lines are kept (and searchable). Given
+    ``processes`` (the fixture), every process it starts is recorded there and ended at the
+    test's teardown; tests start them through the ``serves`` fixture (:class:`Serves`)."""
 
     def __init__(
         self,
@@ -48,6 +51,7 @@ class Proc:
         client_id: str,
         *extra: str,
         host: Host | None = None,
+        processes: Processes | None = None,
     ):
         # host: run on another "machine" (a network namespace), reaching the broker and
         # PostgreSQL over its link
@@ -88,12 +92,15 @@ class Proc:
             self.args += STAGE_FLAGS
         self.lines: list[str] = []
         self.process: subprocess.Popen[bytes] | None = None
+        self.processes = processes
         self.start()
 
     def start(self) -> Proc:
         self.lines.clear()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, env=env)
+        if self.processes is not None:
+            self.processes.add(self.process)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         return self
 
@@ -114,6 +121,20 @@ class Proc:
             return self.saw(pattern)
 
         wait_for(seen, timeout_s, what=f"{pattern!r} in the log of {self.name}")
+
+    def wait_for_api(self, timeout_s: float = 30.0) -> None:
+        """Until the API answers: serve logs "API and live map on" as uvicorn's thread
+        starts, before it listens (later still under load)."""
+        self.wait_for_line("API and live map on", timeout_s)
+
+        def answers() -> bool:
+            try:
+                self.health()
+            except httpx.TransportError:
+                return False
+            return True
+
+        wait_for(answers, timeout_s, what=f"the API of {self.name} to answer")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -161,27 +182,15 @@ class Proc:
         }
 
 
-def start_workers(
-    lake: Lake, broker: Mosquitto, group: str, count: int, *extra: str, host: Host | None = None
-) -> list[Proc]:
-    tag = "" if host is None else host.netns
-    workers = [
-        Proc(
-            lake, broker, "ingest", f"{group}-w{tag}{i}", "--share-group", group, *extra, host=host
-        )
-        for i in range(count)
-    ]
-    for w in workers:
-        w.wait_for_line("subscribed to")
-    return workers
-
-
 def wait_until_caught_up(stage: Proc, timeout_s: float = 60.0) -> dict[str, object]:
     """The leading stage has handled every lake snapshot there is (twice in a row, a poll
     apart, so a commit racing the first look is handled too)."""
 
     def caught_up() -> dict[str, object] | None:
-        status, body = stage.health()
+        try:
+            status, body = stage.health()
+        except httpx.TransportError:  # not listening yet (an exit is an AssertionError)
+            return None
         role = body["stage"]
         assert isinstance(role, dict)
         return body if status == 200 and role["lag_snapshots"] == 0 else None
@@ -189,6 +198,63 @@ def wait_until_caught_up(stage: Proc, timeout_s: float = 60.0) -> dict[str, obje
     wait_for(caught_up, timeout_s, what="the stage to catch up")
     time.sleep(0.3)
     return wait_for(caught_up, timeout_s, what="the stage to catch up")
+
+
+class Serves:
+    """The ``serves`` fixture: starts serve processes (:class:`Proc`'s arguments) and ingest
+    workers, each recorded in the test's ``processes`` and so ended at its teardown."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.processes = processes
+        self.started: list[Proc] = []
+
+    def __call__(
+        self,
+        lake: Lake,
+        broker: Mosquitto,
+        role: str,
+        client_id: str,
+        *extra: str,
+        host: Host | None = None,
+    ) -> Proc:
+        proc = Proc(lake, broker, role, client_id, *extra, host=host, processes=self.processes)
+        self.started.append(proc)
+        return proc
+
+    def workers(
+        self,
+        lake: Lake,
+        broker: Mosquitto,
+        group: str,
+        count: int,
+        *extra: str,
+        host: Host | None = None,
+    ) -> list[Proc]:
+        """``count`` ingest workers on the share group ``group``, once each is subscribed."""
+        tag = "" if host is None else host.netns
+        workers = [
+            self(
+                lake,
+                broker,
+                "ingest",
+                f"{group}-w{tag}{i}",
+                "--share-group",
+                group,
+                *extra,
+                host=host,
+            )
+            for i in range(count)
+        ]
+        for w in workers:
+            w.wait_for_line("subscribed to")
+        return workers
+
+    def end_all(self) -> None:
+        """End every process; print the end of each one's log (pytest shows it when the
+        test failed)."""
+        self.processes.end_all()
+        for proc in self.started:
+            print(f"--- {proc.name}:", *proc.lines[-30:], sep="\n")
 
 
 def cli_json(capsys, args: list[str]) -> object:  # type: ignore[no-untyped-def]

@@ -27,6 +27,7 @@ from patrol.derive import ReportGrids
 from patrol.reports import run_report
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import running, wait_for
+from tests.processes import Brokers
 
 pytestmark = pytest.mark.broker
 TZ = ZoneInfo("Asia/Shanghai")
@@ -46,58 +47,66 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     yield make
 
 
-def start_gateway(broker: Mosquitto) -> GatewayThread:
-    thread = GatewayThread(
-        Jt808Settings(
-            listen="127.0.0.1:0", broker=broker.url, client_id=f"gw-{uuid.uuid4().hex[:6]}"
-        ),
-        b"k" * 32,
-    )
-    thread.start()
-    assert thread.gateway is not None and thread.gateway.publisher.connected.wait(10)
-    return thread
+@pytest.fixture
+def gateways(brokers: Brokers) -> Iterator[Callable[[Mosquitto], GatewayThread]]:
+    """Starts a gateway in a thread, once connected to ``broker``; each is stopped at
+    teardown (before the test's own brokers: it depends on them)."""
+    started: list[GatewayThread] = []
+
+    def start(broker: Mosquitto) -> GatewayThread:
+        thread = GatewayThread(
+            Jt808Settings(
+                listen="127.0.0.1:0", broker=broker.url, client_id=f"gw-{uuid.uuid4().hex[:6]}"
+            ),
+            b"k" * 32,
+        )
+        started.append(thread)
+        thread.start()
+        assert thread.gateway is not None and thread.gateway.publisher.connected.wait(30)
+        return thread
+
+    try:
+        yield start
+    finally:
+        for thread in started:
+            thread.stop()
 
 
 def rows(service: Service, sql: str) -> list[tuple]:
     return service.store.cursor().execute(sql).fetchall()
 
 
-def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve):
+def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve, gateways):
     service = serve(broker)
-    gateway = start_gateway(broker)
+    gateway = gateways(broker)
     base = float(int(time.time()) - 600)
-    try:
-        with running(service):
+    with running(service):
 
-            async def main(port: int) -> list[int]:
-                t2013 = await Terminal("013900001001").connect("127.0.0.1", port)
-                t2019 = await Terminal("00000000013900001002", 1).connect("127.0.0.1", port)
-                results = [
-                    await t2013.result(
-                        m.LOCATION,
-                        m.build_location(
-                            39.0601, 117.1602, base, speed=360, direction=90, alt_m=16
-                        ),
-                    )
-                ]
-                batch = [
-                    m.build_location(-33.8688, 151.2093, base + i, speed=18, direction=359)
-                    for i in range(3)
-                ]
-                results.append(await t2019.result(m.BATCH, m.build_batch(batch)))
-                await t2013.close()
-                await t2019.close()
-                return results
+        async def main(port: int) -> list[int]:
+            t2013 = await Terminal("013900001001").connect("127.0.0.1", port)
+            t2019 = await Terminal("00000000013900001002", 1).connect("127.0.0.1", port)
+            results = [
+                await t2013.result(
+                    m.LOCATION,
+                    m.build_location(39.0601, 117.1602, base, speed=360, direction=90, alt_m=16),
+                )
+            ]
+            batch = [
+                m.build_location(-33.8688, 151.2093, base + i, speed=18, direction=359)
+                for i in range(3)
+            ]
+            results.append(await t2019.result(m.BATCH, m.build_batch(batch)))
+            await t2013.close()
+            await t2019.close()
+            return results
 
-            assert gateway.gateway is not None
-            assert asyncio.run(main(gateway.gateway.port)) == [m.OK, m.OK]
-            sql = (
-                "SELECT device_id, epoch(ts), lat, lon, round(spd, 3), hdg, alt FROM pings "
-                "WHERE device_id LIKE '1390000100%' ORDER BY device_id, ts"
-            )
-            got = wait_for(lambda: len(rows(service, sql)) == 4 and rows(service, sql))
-    finally:
-        gateway.stop()
+        assert gateway.gateway is not None
+        assert asyncio.run(main(gateway.gateway.port)) == [m.OK, m.OK]
+        sql = (
+            "SELECT device_id, epoch(ts), lat, lon, round(spd, 3), hdg, alt FROM pings "
+            "WHERE device_id LIKE '1390000100%' ORDER BY device_id, ts"
+        )
+        got = wait_for(lambda: len(rows(service, sql)) == 4 and rows(service, sql))
     assert got == [
         ("13900001001", base, 39.0601, 117.1602, 10.0, 90.0, 16.0),
         ("13900001002", base, -33.8688, 151.2093, 0.5, 359.0, 0.0),
@@ -106,10 +115,10 @@ def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve):
     ]
 
 
-def test_a_broker_restart_in_the_middle_loses_nothing(serve):
-    broker = Mosquitto(persistence=True).start()
+def test_a_broker_restart_in_the_middle_loses_nothing(serve, brokers, gateways):
+    broker = brokers(persistence=True)
     service = serve(broker)
-    gateway = start_gateway(broker)
+    gateway = gateways(broker)
     terminals, reports = 20, 60
     base = float(int(time.time()) - 3600)
     restarted = threading.Event()
@@ -139,26 +148,20 @@ def test_a_broker_restart_in_the_middle_loses_nothing(serve):
         restarting = asyncio.create_task(asyncio.to_thread(restart))
         await asyncio.gather(*tasks, restarting)
 
-    try:
-        with running(service):
-            assert gateway.gateway is not None
-            asyncio.run(main(gateway.gateway.port))
-            assert restarted.is_set()
-            sql = (
-                "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings "
-                "WHERE device_id LIKE '139000020%'"
-            )
-            total = terminals * reports
-            wait_for(lambda: rows(service, sql)[0][0] >= total, timeout_s=60, what="every report")
-            time.sleep(0.5)
-            got = rows(service, sql)[0]
-            dropped = gateway.gateway.metrics.dropped
-            unanswered = sum(
-                dropped.labels(r)._value.get() for r in ("broker_away", "puback_timeout")
-            )
-    finally:
-        gateway.stop()
-        broker.cleanup()
+    with running(service):
+        assert gateway.gateway is not None
+        asyncio.run(main(gateway.gateway.port))
+        assert restarted.is_set()
+        sql = (
+            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM pings "
+            "WHERE device_id LIKE '139000020%'"
+        )
+        total = terminals * reports
+        wait_for(lambda: rows(service, sql)[0][0] >= total, timeout_s=60, what="every report")
+        time.sleep(0.5)
+        got = rows(service, sql)[0]
+        dropped = gateway.gateway.metrics.dropped
+        unanswered = sum(dropped.labels(r)._value.get() for r in ("broker_away", "puback_timeout"))
     assert got == (total, total)
     assert unanswered > 0  # the restart really left reports unanswered, and they came again
 
@@ -171,14 +174,14 @@ def window() -> dt.datetime:
 
 
 def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
-    broker, serve, tmp_path
+    broker, serve, gateways, tmp_path
 ):
     """Grid A (interval 30 min), 08:00-09:00. Live reports in A at 08:00 and 08:55: one gap of
     55 min, overdue from 08:30 to 08:55 (1500 s). The blind-area batch, sent after them, holds
     08:20 and 08:40: gaps 20, 20, 15 and 5 min, no violation."""
     grids = three_in_a_row(tmp_path / "grids.geojson")
     service = serve(broker, grids=grids)
-    gateway = start_gateway(broker)
+    gateway = gateways(broker)
     start = window()
     lon, lat = lonlat(-100, 0)
 
@@ -205,19 +208,16 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
         return results
 
     count = "SELECT count(*) FROM pings WHERE device_id = '13900003001'"
-    try:
-        with running(service):
-            assert gateway.gateway is not None
-            port = gateway.gateway.port
-            assert asyncio.run(send(port, m.LOCATION, [fix(0), fix(55)])) == [m.OK, m.OK]
-            wait_for(lambda: rows(service, count)[0][0] == 2)
-            before = report()
-            blind = m.build_batch([fix(20), fix(40)], m.BATCH_BLIND_AREA)
-            assert asyncio.run(send(port, m.BATCH, [blind])) == [m.OK]
-            wait_for(lambda: rows(service, count)[0][0] == 4)
-            after = report()
-    finally:
-        gateway.stop()
+    with running(service):
+        assert gateway.gateway is not None
+        port = gateway.gateway.port
+        assert asyncio.run(send(port, m.LOCATION, [fix(0), fix(55)])) == [m.OK, m.OK]
+        wait_for(lambda: rows(service, count)[0][0] == 2)
+        before = report()
+        blind = m.build_batch([fix(20), fix(40)], m.BATCH_BLIND_AREA)
+        assert asyncio.run(send(port, m.BATCH, [blind])) == [m.OK]
+        wait_for(lambda: rows(service, count)[0][0] == 4)
+        after = report()
     iso = lambda minute: (start + dt.timedelta(minutes=minute)).isoformat()  # noqa: E731
     assert before == {
         "grid_id": "A",

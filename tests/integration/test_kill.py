@@ -19,23 +19,27 @@ from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.serve import ServeOptions, Service
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
+from tests.processes import Processes
 
 pytestmark = pytest.mark.broker
 
 TOTAL = 20_000
+#: How long serve may take to start and subscribe (cold imports on 2 busy cores).
+SERVE_START_S = 90.0
 
 
 def start_serve(
-    broker: Mosquitto, db: Path, client_id: str, *extra: str
+    processes: Processes, broker: Mosquitto, db: Path, client_id: str, *extra: str
 ) -> subprocess.Popen[bytes]:
-    return start_serve_drained(broker, db, client_id, *extra)[0]
+    return start_serve_drained(processes, broker, db, client_id, *extra)[0]
 
 
 def start_serve_drained(
-    broker: Mosquitto, db: Path, client_id: str, *extra: str
+    processes: Processes, broker: Mosquitto, db: Path, client_id: str, *extra: str
 ) -> tuple[subprocess.Popen[bytes], threading.Thread]:
-    """serve in a process, once subscribed; the thread drains its stderr to the end."""
-    process = subprocess.Popen(
+    """serve in a process (ended at the test's teardown), once subscribed; the thread
+    drains its stderr to the end."""
+    process = processes.popen(
         [
             sys.executable,
             "-m",
@@ -55,29 +59,38 @@ def start_serve_drained(
         ],
         stderr=subprocess.PIPE,
     )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if b"subscribed to" in line:
-            break
-    else:
-        raise AssertionError(f"serve exited with {process.wait()} before subscribing")
     stderr = process.stderr
+    assert stderr is not None
+    lines: list[bytes] = []
+    subscribed = threading.Event()
 
     def drain() -> None:
-        stderr.read()
-        stderr.close()
+        with stderr:
+            for line in stderr:
+                lines.append(line)
+                if b"subscribed to" in line:
+                    subscribed.set()
 
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
+    # a cold start (imports, Numba's cache) on a loaded machine: a generous deadline
+    wait_for(
+        lambda: subscribed.is_set() or process.poll() is not None,
+        timeout_s=SERVE_START_S,
+        what="serve to subscribe",
+    )
+    if not subscribed.is_set():
+        log = b"".join(lines).decode(errors="replace")
+        raise AssertionError(f"serve exited with {process.wait()} before subscribing:\n{log}")
     return process, drainer
 
 
 def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
-    broker: Mosquitto, tmp_path: Path
+    broker: Mosquitto, processes: Processes, tmp_path: Path
 ):
     db = tmp_path / "gp.db"
     client_id = f"kill-{uuid.uuid4().hex[:6]}"
-    serve, drainer = start_serve_drained(broker, db, client_id)
+    serve, drainer = start_serve_drained(processes, broker, db, client_id)
     base = time.time() - 3 * 86400  # inside the 7-day window, one fix per 10 ms
     publisher = connect(broker, max_inflight=500)
     infos = []
@@ -86,7 +99,9 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
         payload = json.dumps({"ts": base + i * 0.01, "lat": 39.06, "lon": 117.16}).encode()
         infos.append(publisher.publish(f"gridpatrol/v1/ping/kill-{i % 20}", payload, qos=1))
         if i == TOTAL // 2:
-            wait_for(lambda: infos[TOTAL // 4].is_published(), what="first quarter acked")
+            wait_for(
+                lambda: infos[TOTAL // 4].is_published(), timeout_s=60, what="first quarter acked"
+            )
             serve.send_signal(signal.SIGKILL)
             serve.wait()
             drainer.join(10)  # the pipe is closed
@@ -126,11 +141,14 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     assert rows[3] == pytest.approx(base + (TOTAL - 1) * 0.01)
 
 
-def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Path):
+def test_sigterm_flushes_commits_and_exits_zero(
+    broker: Mosquitto, processes: Processes, tmp_path: Path
+):
     db = tmp_path / "gp.db"
     port = free_port()
     # batches wait for 10 minutes: everything received is still held when SIGTERM comes
     serve = start_serve(
+        processes,
         broker,
         db,
         f"term-{uuid.uuid4().hex[:6]}",
@@ -162,10 +180,10 @@ def test_sigterm_flushes_commits_and_exits_zero(broker: Mosquitto, tmp_path: Pat
             return False
         return bool(health["queue_depth"] == 100)
 
-    wait_for(held, timeout_s=30, what="serve to hold every message")
+    wait_for(held, timeout_s=60, what="serve to hold every message")
     assert httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", timeout=5).json()["stored"] == 0
     serve.send_signal(signal.SIGTERM)
-    assert serve.wait(30) == 0
+    assert serve.wait(60) == 0  # flushed and committed 5,000 pings first
     out = subprocess.run(
         [sys.executable, "-m", "gridpatrol", "stats", "--db", str(db), "--format", "json"],
         capture_output=True,

@@ -22,7 +22,7 @@ from patrol.grids import save_grids
 from patrol.outbox import alert_rows
 from tests.clock import ShiftedClock
 from tests.geofence.town import lonlat, three_in_a_row
-from tests.mqtt_helpers import connect, publish_all, running, wait_for
+from tests.mqtt_helpers import connect, publish_all, running, subscribe, wait_for
 from tracks.store import Store
 
 pytestmark = pytest.mark.broker
@@ -32,9 +32,7 @@ def subscribe_alerts(broker: Mosquitto) -> tuple[object, queue.Queue[dict]]:
     received: queue.Queue[dict] = queue.Queue()
     client = connect(broker)
     client.on_message = lambda c, u, m: received.put(json.loads(m.payload))
-    result, _ = client.subscribe("gridpatrol/v1/alerts/#", qos=1)
-    assert result == 0
-    time.sleep(0.3)
+    subscribe(client, "gridpatrol/v1/alerts/#")
     return client, received
 
 
@@ -140,8 +138,7 @@ def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
     counts: collections.Counter[str] = collections.Counter()
     watcher = connect(broker)
     watcher.on_message = lambda c, u, m: counts.update([json.loads(m.payload)["alert_id"]])
-    watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
-    time.sleep(0.3)  # subscribed before serve starts
+    subscribe(watcher, "gridpatrol/v1/alerts/#")  # subscribed before serve starts
     ingest = IngestSettings(
         broker=broker.url,
         client_id=f"ob-{uuid.uuid4().hex[:6]}",

@@ -20,11 +20,10 @@ from gridpatrol.serve import ServeOptions, Service
 from gridpatrol.simulate import plan_messages
 from ingest.config import IngestSettings
 from tests.integration.lake_roles import (
-    Proc,
+    Serves,
     cli_json,
     file_args,
     lake_args,
-    start_workers,
     stop_all,
     wait_until_caught_up,
 )
@@ -58,18 +57,18 @@ def town_messages(start: float) -> list[tuple[str, bytes]]:
 
 
 def test_workers_and_a_stage_store_what_one_serve_stores(
-    broker: Mosquitto, lake: Lake, tmp_path: Path, capsys
+    broker: Mosquitto, lake: Lake, serves: Serves, tmp_path: Path, capsys
 ):
     grids, devices = demo_files()
     group = f"g{uuid.uuid4().hex[:6]}"
     # the speed check on (the default 40 m/s): flags are a function of each device's fixes,
     # so the lake's (workers' commits in any order, the stage's re-walks) equal the file's
-    stage = Proc(
+    stage = serves(
         lake, broker, "stage", f"{group}-s0", "--grids", str(grids), "--devices", str(devices)
     )
     stage.wait_for_line("leading the stage")
-    standby = Proc(lake, broker, "stage", f"{group}-s1")
-    workers = start_workers(lake, broker, group, 3)
+    standby = serves(lake, broker, "stage", f"{group}-s1")
+    workers = serves.workers(lake, broker, group, 3)
     file_db = tmp_path / "gp.db"
     single = Service(
         ServeOptions(db=file_db, grids=grids, devices=devices),
@@ -79,25 +78,29 @@ def test_workers_and_a_stage_store_what_one_serve_stores(
     )
     start = time.time() - 3 * 3600
     messages = town_messages(start)
-    try:
-        with running(single):
-            publish_all(broker, messages, max_inflight=1000)
-            with open_store(lake.db, lake.data_path, read_only=True) as reader:
+    with running(single):
+        publish_all(broker, messages, max_inflight=1000)
+        with open_store(lake.db, lake.data_path, read_only=True) as reader:
 
-                def same_received() -> bool:
-                    want = read_stats(single.store)["received"]
-                    return read_stats(reader)["received"] == want and single.batcher.pending() == 0
+            def same_received() -> bool:
+                want = read_stats(single.store)["received"]
+                return read_stats(reader)["received"] == want and single.batcher.pending() == 0
 
-                wait_for(same_received, 60, what="the lake to receive what the file did")
-            standby.wait_for_line("API and live map on")
-            status, body = standby.health()
-            assert status == 503 and body["stage"]["leading"] is False  # type: ignore[index]
-            assert "standby" in str(body["problems"])
-            wait_until_caught_up(stage)
-            time.sleep(1.5)  # one maintenance round after the last range
-            metrics = stage.metrics()
-    finally:
-        stop_all([*workers, standby, stage])
+            wait_for(same_received, 60, what="the lake to receive what the file did")
+        standby.wait_for_api()
+        status, body = standby.health()
+        assert status == 503 and body["stage"]["leading"] is False  # type: ignore[index]
+        assert "standby" in str(body["problems"])
+        wait_until_caught_up(stage)
+        # a maintenance round (every second) after the last range: by then files merged
+        metrics = wait_for(
+            lambda: (m := stage.metrics()).get("gridpatrol_stage_files_merged_total", 0) > 0 and m,
+            60,
+            what="a maintenance round that merged files",
+        )
+    # stopped (flushed, committed) before the lake is compared; on a failure, the
+    # fixture ends them
+    stop_all([*workers, standby, stage])
     file_stats = cli_json(capsys, ["stats", *file_args(file_db), "--format", "json"])
     lake_stats = cli_json(capsys, ["stats", *lake_args(lake), "--format", "json"])
     assert lake_stats == file_stats

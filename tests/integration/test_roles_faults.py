@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,15 +25,15 @@ from tests.geofence.town import three_in_a_row
 from tests.integration.lake_roles import (
     Proc,
     Publisher,
+    Serves,
     assert_stored_once,
     ping,
-    start_workers,
-    stop_all,
     stored,
     stream,
     wait_until_caught_up,
 )
-from tests.mqtt_helpers import connect, wait_for
+from tests.mqtt_helpers import connect, subscribe, wait_for
+from tests.processes import Clusters
 from tracks.alerts import read_unpublished_alerts
 from tracks.engines import open_store
 
@@ -43,72 +42,52 @@ pytestmark = pytest.mark.broker
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own: the test stops and starts it."""
-    cluster = PostgresCluster().start()
-    yield cluster
-    cluster.cleanup()
-
-
 #: The catalog's password in the password test: found in no log line and no response.
 SECRET = f"Hush-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def guarded_postgres() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own whose superuser has a password (:data:`SECRET`)."""
-    cluster = PostgresCluster(password=SECRET).start()
-    yield cluster
-    cluster.cleanup()
+def guarded_postgres(clusters: Clusters) -> PostgresCluster:
+    """A cluster of this test's own whose superuser has a password (:data:`SECRET`);
+    stopped and removed at teardown."""
+    return clusters(password=SECRET)
 
 
-@pytest.fixture
-def processes() -> Iterator[list[Proc]]:
-    """The serve processes a test starts (it appends them): ended however the test ends."""
-    started: list[Proc] = []
-    yield started
-    stop_all(started)
-    for proc in started:  # shown by pytest when the test failed
-        print(f"--- {proc.name}:", *proc.lines[-30:], sep="\n")
-
-
-def test_worker_killed_mid_batch_comes_back_with_its_client_id(broker: Mosquitto, lake: Lake):
+def test_worker_killed_mid_batch_comes_back_with_its_client_id(
+    broker: Mosquitto, lake: Lake, serves: Serves
+):
     """Two workers, a stage; worker 0 is SIGKILLed while pings flow. What Mosquitto 2.0 does
     (docs/operations.md, "Roles"): the dead worker's session keeps its unacknowledged
     messages, and the shared subscription goes on sharing new messages with that session
     too (they queue for it) until it returns; the returning worker gets them all. So until
     it is back some pings wait; after, every one is stored exactly once."""
     group = f"k{uuid.uuid4().hex[:6]}"
-    stage = Proc(lake, broker, "stage", f"{group}-s")
+    stage = serves(lake, broker, "stage", f"{group}-s")
     stage.wait_for_line("leading the stage")
-    workers = start_workers(lake, broker, group, 2, "--batch-rows", "2000")
+    workers = serves.workers(lake, broker, group, 2, "--batch-rows", "2000")
     total = 6_000
     messages = stream(total, time.time() - 86400, group)
     publisher = Publisher(broker, messages, per_s=2000)
-    try:
-        wait_for(lambda: publisher.sent() > total // 3, 30, what="a third published")
-        workers[0].kill()
-        after_kill = total - publisher.sent()
-        publisher.finish()
-        # everything published: the live worker stores its share (half: the group's messages
-        # alternate), the rest waits. Under load the killed worker may have committed none
-        # of its half yet (seen on DuckDB 1.4.4 and 1.5.5 alike): at least half, not more
-        wait_for(lambda: stored(lake)[1] >= total // 2, 30, what="the live worker's share")
-        time.sleep(2.0)
-        waiting = total - stored(lake)[1]
-        # about half of what came after the kill (measured: 4,388 of 7,898 with 12,000 in
-        # all), not only the dead worker's unacknowledged window: new messages kept being
-        # shared with it
-        assert waiting > after_kill // 3, (waiting, after_kill)
-        workers[0].start().wait_for_line("session present: True")
-        assert_stored_once(lake, stage, total)
-    finally:
-        stop_all([*workers, stage])
+    wait_for(lambda: publisher.sent() > total // 3, 30, what="a third published")
+    workers[0].kill()
+    after_kill = total - publisher.sent()
+    publisher.finish()
+    # everything published: the live worker stores its share (half: the group's messages
+    # alternate), the rest waits. Under load the killed worker may have committed none
+    # of its half yet (seen on DuckDB 1.4.4 and 1.5.5 alike): at least half, not more
+    wait_for(lambda: stored(lake)[1] >= total // 2, 60, what="the live worker's share")
+    time.sleep(2.0)
+    waiting = total - stored(lake)[1]
+    # about half of what came after the kill (measured: 4,388 of 7,898 with 12,000 in
+    # all), not only the dead worker's unacknowledged window: new messages kept being
+    # shared with it
+    assert waiting > after_kill // 3, (waiting, after_kill)
+    workers[0].start().wait_for_line("session present: True")
+    assert_stored_once(lake, stage, total)
 
 
 def test_postgresql_restarted_under_load(
-    broker: Mosquitto, own_postgres: PostgresCluster, tmp_path: Path
+    broker: Mosquitto, own_postgres: PostgresCluster, serves: Serves, tmp_path: Path
 ):
     """PostgreSQL stopped (as by a crash) for 3 s while two workers receive pings: their
     commits fail, nothing is acknowledged, and once it is back they commit what they held
@@ -116,68 +95,69 @@ def test_postgresql_restarted_under_load(
     own_postgres.create_database("town")
     lake = Lake(own_postgres.attach("town"), tmp_path / "lake", "town")
     group = f"p{uuid.uuid4().hex[:6]}"
-    stage = Proc(lake, broker, "stage", f"{group}-s")
+    stage = serves(lake, broker, "stage", f"{group}-s")
     stage.wait_for_line("leading the stage")
-    workers = start_workers(lake, broker, group, 2)
+    workers = serves.workers(lake, broker, group, 2)
     total = 5_000
     publisher = Publisher(broker, stream(total, time.time() - 86400, group), per_s=1000)
-    try:
-        wait_for(lambda: publisher.sent() > total // 4, 30, what="a quarter published")
-        own_postgres.stop()
-        time.sleep(3.0)
-        own_postgres.start()
-        publisher.finish()
-        assert any(w.saw("not stored, not acknowledged") for w in workers)
-        assert_stored_once(lake, stage, total)
-    finally:
-        stop_all([*workers, stage])
+    wait_for(lambda: publisher.sent() > total // 4, 30, what="a quarter published")
+    own_postgres.stop()
+    time.sleep(3.0)  # PostgreSQL down this long: the outage the test is about
+    own_postgres.start()
+    publisher.finish()
+    assert any(w.saw("not stored, not acknowledged") for w in workers)
+    assert_stored_once(lake, stage, total)
 
 
-def test_commits_whose_retries_run_out_are_retried_whole(broker: Mosquitto, lake: Lake):
+def test_commits_whose_retries_run_out_are_retried_whole(
+    broker: Mosquitto, lake: Lake, serves: Serves
+):
     """Three workers whose lake commits get no retry inside DuckLake
     (``--lake-commit-retries 0``): concurrent appends conflict in the catalog, and a
     conflicting commit fails at once. The worker acknowledges nothing of the batch, logs
     it and commits it again whole; every ping is stored exactly once."""
     group = f"r{uuid.uuid4().hex[:6]}"
-    stage = Proc(lake, broker, "stage", f"{group}-s")
+    stage = serves(lake, broker, "stage", f"{group}-s")
     stage.wait_for_line("leading the stage")
-    workers = start_workers(
+    workers = serves.workers(
         lake, broker, group, 3, "--batch-rows", "200", "--lake-commit-retries", "0"
     )
     total = 6_000
     publisher = Publisher(broker, stream(total, time.time() - 86400, group), per_s=3000)
-    try:
-        publisher.finish()
-        assert_stored_once(lake, stage, total)
-        assert any(w.saw("not stored, not acknowledged: .*retry count of 0") for w in workers), (
-            "no commit conflicted: the test proves nothing"
-        )
-    finally:
-        stop_all([*workers, stage])
+    publisher.finish()
+    assert_stored_once(lake, stage, total)
+    assert any(w.saw("not stored, not acknowledged: .*retry count of 0") for w in workers), (
+        "no commit conflicted: the test proves nothing"
+    )
 
 
 class AlertStream:
-    """An SSE client of ``/alerts/stream`` in a thread: the alert ids it got, in order."""
+    """An SSE client of ``/alerts/stream`` in a thread: the alert ids it got, in order. It
+    counts as connected at the stream's first line, which the API sends as it opens."""
 
-    def __init__(self, proc: Proc) -> None:
+    def __init__(self, proc: Proc, timeout_s: float = 60.0) -> None:
         self.url = f"http://{proc.http}/api/v1/alerts/stream"
         self.ids: list[str] = []
         self.connected = threading.Event()
+        self.error: Exception | None = None
         threading.Thread(target=self._read, daemon=True).start()
-        assert self.connected.wait(30), "the alert stream did not connect"
+        assert self.connected.wait(timeout_s), f"the alert stream did not connect: {self.error!r}"
 
     def _read(self) -> None:
         try:
             with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=None)) as response:
+                response.raise_for_status()
                 for line in response.iter_lines():
                     self.connected.set()
                     if line.startswith("data: "):
                         self.ids.append(json.loads(line[6:])["alert_id"])
-        except httpx.HTTPError:  # the process stopped
-            pass
+        except httpx.HTTPError as exc:  # the process stopped, or the stream failed
+            self.error = exc
 
 
-def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_path: Path):
+def test_stage_killed_the_standby_takes_over(
+    broker: Mosquitto, lake: Lake, serves: Serves, tmp_path: Path
+):
     """The leading stage is SIGKILLed after it raised alerts (the fixes are an hour old:
     every grid is overdue and the devices offline) and stored one more that it had not
     published (what a kill between the store and the publish leaves; written here through
@@ -189,42 +169,44 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
     group = f"s{uuid.uuid4().hex[:6]}"
     alerts: list[str] = []
     watcher = connect(broker)
-    watcher.on_message = lambda c, u, m: alerts.append(json.loads(m.payload)["alert_id"])
-    watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
-    first = Proc(lake, broker, "stage", f"{group}-s0", "--grids", str(grids))
-    first.wait_for_line("leading the stage")
-    second = Proc(lake, broker, "stage", f"{group}-s1")
-    api = Proc(lake, broker, "api", f"{group}-api")
-    api.wait_for_line("API and live map on")
-    sse = AlertStream(api)
-    workers = start_workers(lake, broker, group, 1)
-    base = time.time() - 3600
-    messages = [ping(f"{group}-{d}", base + i, -150 + 3 * i) for d in range(3) for i in range(100)]
     client = connect(broker)
-    for topic, payload in messages:
-        client.publish(topic, payload, qos=1).wait_for_publish(10)
-    wait_for(lambda: stored(lake)[1] == 300, 30, what="300 pings stored")
-    wait_until_caught_up(first)
-    wait_for(lambda: len(alerts) >= 3, 30, what="the first stage's alerts")
-    second.wait_for_line("API and live map on")
-    now = time.time()
-    left = Alert(AlertKind.OVERDUE, now - 60, now, grid_id="Z", detail="no visit for 10 min")
-    with open_store(lake.db, lake.data_path) as store:
-        # the first stage's alerts recorded as published (acknowledged), then one left
-        wait_for(
-            lambda: read_unpublished_alerts(store, EPOCH).height == 0,
-            30,
-            what="the first stage's alerts recorded as published",
-        )
-        store.write_alerts(alert_rows([left]))
-    raised = len(alerts)
     try:
+        watcher.on_message = lambda c, u, m: alerts.append(json.loads(m.payload)["alert_id"])
+        subscribe(watcher, "gridpatrol/v1/alerts/#")
+        first = serves(lake, broker, "stage", f"{group}-s0", "--grids", str(grids))
+        first.wait_for_line("leading the stage")
+        second = serves(lake, broker, "stage", f"{group}-s1")
+        api = serves(lake, broker, "api", f"{group}-api")
+        api.wait_for_api()
+        sse = AlertStream(api)
+        serves.workers(lake, broker, group, 1)
+        base = time.time() - 3600
+        messages = [
+            ping(f"{group}-{d}", base + i, -150 + 3 * i) for d in range(3) for i in range(100)
+        ]
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+        wait_for(lambda: stored(lake)[1] == 300, 30, what="300 pings stored")
+        wait_until_caught_up(first)
+        wait_for(lambda: len(alerts) >= 3, 30, what="the first stage's alerts")
+        second.wait_for_api()
+        now = time.time()
+        left = Alert(AlertKind.OVERDUE, now - 60, now, grid_id="Z", detail="no visit for 10 min")
+        with open_store(lake.db, lake.data_path) as store:
+            # the first stage's alerts recorded as published (acknowledged), then one left
+            wait_for(
+                lambda: read_unpublished_alerts(store, EPOCH).height == 0,
+                30,
+                what="the first stage's alerts recorded as published",
+            )
+            store.write_alerts(alert_rows([left]))
+        raised = len(alerts)
         first.kill()
         wait_for(lambda: second.health()[0] == 200, 30, what="the standby to lead")
         for topic, payload in messages[:50]:  # repeats: the worker finds them stored
             client.publish(topic, payload, qos=1).wait_for_publish(10)
         wait_until_caught_up(second)
-        wait_for(lambda: left.alert_id in alerts, 10, what="the alert left, published")
+        wait_for(lambda: left.alert_id in alerts, 30, what="the alert left, published")
         time.sleep(1.0)  # ticks of the new leader: nothing due is raised again
         assert len(alerts) == raised + 1 == len(set(alerts))
         with open_store(lake.db, lake.data_path, read_only=True) as store:
@@ -247,18 +229,16 @@ def test_stage_killed_the_standby_takes_over(broker: Mosquitto, lake: Lake, tmp_
         every_grid_overdue = {g: "overdue" for g in ("P", "A", "B", "C")}
         wait_for(lambda: statuses() == every_grid_overdue, 30, what="the api's live state")
         # and its alert stream: every alert the stages stored, once
-        wait_for(lambda: len(sse.ids) >= len(alerts), 15, what="the api's alert stream")
+        wait_for(lambda: len(sse.ids) >= len(alerts), 30, what="the api's alert stream")
         assert sorted(sse.ids) == sorted(alerts)
     finally:
-        client.disconnect()
-        client.loop_stop()
-        watcher.disconnect()
-        watcher.loop_stop()
-        stop_all([*workers, first, second, api])
+        for mqtt in (client, watcher):
+            mqtt.disconnect()
+            mqtt.loop_stop()
 
 
 def test_postgresql_away_under_a_stage_and_an_api(
-    broker: Mosquitto, guarded_postgres: PostgresCluster, tmp_path: Path, processes: list[Proc]
+    broker: Mosquitto, guarded_postgres: PostgresCluster, serves: Serves, tmp_path: Path
 ):
     """PostgreSQL (the catalog, with a password in the attach string) stopped under a
     stage and an api process: both stay up, answer /health with 503 and the reason (no
@@ -270,10 +250,11 @@ def test_postgresql_away_under_a_stage_and_an_api(
     assert SECRET in lake.db
     grids = three_in_a_row(tmp_path / "grids.geojson", interval_s=600)
     group = f"g{uuid.uuid4().hex[:6]}"
-    processes.append(stage := Proc(lake, broker, "stage", f"{group}-s", "--grids", str(grids)))
+    stage = serves(lake, broker, "stage", f"{group}-s", "--grids", str(grids))
     stage.wait_for_line("leading the stage", 60)
-    processes.append(api := Proc(lake, broker, "api", f"{group}-api"))
-    api.wait_for_line("API and live map on", 60)
+    stage.wait_for_api(60)
+    api = serves(lake, broker, "api", f"{group}-api")
+    api.wait_for_api(60)
     bodies: list[str] = []  # every response body, searched for the password at the end
 
     def health(proc: Proc) -> tuple[int, dict[str, object]]:

@@ -24,7 +24,7 @@ from ingest.publisher import Publisher
 from patrol.grids import read_grids, save_grids
 from patrol.updater import LiveUpdater
 from tests.geofence.town import lonlat, three_in_a_row
-from tests.mqtt_helpers import connect, wait_for
+from tests.mqtt_helpers import connect, subscribe, wait_for
 from tests.tracks.test_reads import T, pings
 from tracks.alerts import read_alerts_since, read_unpublished_alerts
 from tracks.engines import open_store
@@ -33,7 +33,9 @@ from tracks.schema import REJECTED
 pytestmark = pytest.mark.broker
 
 
-def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(broker: Mosquitto, tmp_path):
+def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(
+    broker: Mosquitto, own_postgres: PostgresCluster, tmp_path
+):
     """A device last heard an hour ago (in grid A, whose interval is 10 min): the first
     tick raises it offline and A overdue. PostgreSQL is stopped: the write fails, nothing
     is published or streamed, the alerts wait; it is started: the next ticks store them and
@@ -48,8 +50,8 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(broker: M
             counts[body["alert_id"]] += 1
 
     watcher.on_message = on_message
-    watcher.subscribe("gridpatrol/v1/alerts/#", qos=1)
-    cluster = PostgresCluster().start()  # its own: this test stops it
+    subscribe(watcher, "gridpatrol/v1/alerts/#")
+    cluster = own_postgres  # this test stops it
     publisher = Publisher(IngestSettings(broker=broker.url, client_id=f"{device}-pub"))
     publisher.start()
     try:
@@ -107,6 +109,5 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(broker: M
         store.close()
     finally:
         publisher.stop()
-        cluster.cleanup()
         watcher.disconnect()
         watcher.loop_stop()

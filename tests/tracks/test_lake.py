@@ -64,31 +64,30 @@ def test_an_extension_loads_only_into_its_duckdb_release(monkeypatch):
         extension_file("ducklake")
 
 
-def test_writes_fail_while_postgresql_is_down_and_resume_after(tmp_path):
+def test_writes_fail_while_postgresql_is_down_and_resume_after(
+    own_postgres: PostgresCluster, tmp_path
+):
     """A failed write is a StoreError (serve's batcher retries it, acknowledging nothing);
     once PostgreSQL is back, the next write and reads work on the same store."""
-    cluster = PostgresCluster().start()  # its own: this test stops it
-    try:
-        cluster.create_database("town")
-        with open_store(cluster.attach("town"), tmp_path / "lake") as store:
-            store.write_batch(pings([("a", 1, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
-            cluster.stop()
-            with pytest.raises(StoreError, match="DuckLake"):
-                store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
-            with pytest.raises(StoreError):
-                store.probe()
-            cluster.start()
-            # the first use after the restart may still find the old connection closed
-            for _ in range(3):
-                try:
-                    store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
-                    break
-                except StoreError:
-                    continue
+    cluster = own_postgres  # this test stops it
+    cluster.create_database("town")
+    with open_store(cluster.attach("town"), tmp_path / "lake") as store:
+        store.write_batch(pings([("a", 1, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
+        cluster.stop()
+        with pytest.raises(StoreError, match="DuckLake"):
+            store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
+        with pytest.raises(StoreError):
             store.probe()
-            assert count_pings(store) == 2
-    finally:
-        cluster.cleanup()
+        cluster.start()
+        # the first use after the restart may still find the old connection closed
+        for _ in range(3):
+            try:
+                store.write_batch(pings([("a", 2, 117.0, 39.0, 0, None)]), REJECTED.empty(), {})
+                break
+            except StoreError:
+                continue
+        store.probe()
+        assert count_pings(store) == 2
 
 
 def test_not_null_holds_in_the_lake(lake):
