@@ -26,7 +26,8 @@ from bench.e2e import CommitCounter
 from geofence.config import GeofenceSettings
 from geofence.grids import load_grids
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 
 DEVICES = 500
@@ -108,14 +109,16 @@ def drain(
         max_age_s=40 * 86400,
     )
     db = folder / f"backlog-{uuid.uuid4().hex[:6]}.db"
-    first = Service(ServeOptions(db=db, grids=grids, devices=devices), ingest, GeofenceSettings())
+    first = IngestProcess(
+        ServeOptions(db=db, grids=grids, devices=devices), ingest, GeofenceSettings()
+    )
     thread = threading.Thread(target=first.run, daemon=True)
     thread.start()
     first.mqtt.connected.wait(30)
     first.stop()
     thread.join(60)  # the session stays with the broker: the backlog waits for serve there
     publish(broker, messages)
-    service = Service(ServeOptions(db=db), ingest, GeofenceSettings())
+    service = IngestProcess(ServeOptions(db=db), ingest, GeofenceSettings())
     counter = CommitCounter(service, expected)
     thread = threading.Thread(target=service.run, daemon=True)
     started = time.perf_counter()

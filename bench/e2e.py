@@ -23,7 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from ingest.prepare import PreparedBatch
 
@@ -106,14 +107,14 @@ def bare_paho_rate(broker: Mosquitto, files: list[Path], expected: int) -> float
 
 def start_service(
     broker: Mosquitto, db: Path, **overrides: object
-) -> tuple[Service, threading.Thread]:
+) -> tuple[IngestProcess, threading.Thread]:
     settings = IngestSettings(
         broker=broker.url,
         client_id=f"bench-{uuid.uuid4().hex[:6]}",
         session_expiry_s=10,
         **overrides,  # type: ignore[arg-type]
     )
-    service = Service(ServeOptions(db=db), settings)
+    service = IngestProcess(ServeOptions(db=db), settings)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     service.mqtt.connected.wait(10)
@@ -121,7 +122,7 @@ def start_service(
     return service, thread
 
 
-def stop_service(service: Service, thread: threading.Thread) -> None:
+def stop_service(service: IngestProcess, thread: threading.Thread) -> None:
     service.stop()
     thread.join(60)
 
@@ -130,7 +131,7 @@ class CommitCounter:
     """Counts the pings the writer commits, by its hook (polling the database would take a
     share of the machine being measured); ``done`` is set once ``expected`` are in."""
 
-    def __init__(self, service: Service, expected: int) -> None:
+    def __init__(self, service: IngestProcess, expected: int) -> None:
         self.service = service
         self.expected = expected
         self.committed = 0

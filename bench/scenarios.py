@@ -408,7 +408,8 @@ def api(ctx: Context) -> list[Result]:
 
     from geofence.config import GeofenceSettings
     from gridpatrol.broker import Mosquitto, free_port
-    from gridpatrol.serve import ServeOptions, Service
+    from gridpatrol.compose import IngestProcess
+    from gridpatrol.roles import ServeOptions
     from ingest.config import IngestSettings
 
     tz = ZoneInfo("Asia/Shanghai")
@@ -423,7 +424,7 @@ def api(ctx: Context) -> list[Result]:
         broker=broker.url, client_id="bench-api", session_expiry_s=10, batch_age_ms=20
     )
     ahead = [0.0]  # the live clock runs this far ahead of the wall clock
-    service = Service(
+    service = IngestProcess(
         ServeOptions(db=db, http=f"127.0.0.1:{port}"),
         settings,
         GeofenceSettings(),

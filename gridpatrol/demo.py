@@ -26,8 +26,9 @@ from rich.table import Table
 from api.tokens import add_token
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
+from gridpatrol.compose import IngestProcess
 from gridpatrol.fleet808 import Fleet808, Router, jt808_devices
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.roles import ServeOptions
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
@@ -69,7 +70,7 @@ def read_sim_devices(path: Path) -> list[SimDevice]:
     return [SimDevice(r["device_id"], r["kind"], r["grid_id"]) for r in frame.iter_rows(named=True)]
 
 
-def _status(service: Service, sim_clock: list[float], sent: list[int]) -> Table:
+def _status(service: IngestProcess, sim_clock: list[float], sent: list[int]) -> Table:
     table = Table(title="gridpatrol demo: Zhangjiawo, 76 grids, 70 devices")
     table.add_column("what")
     table.add_column("now", justify="right")
@@ -133,7 +134,7 @@ def run_demo(options: DemoOptions) -> int:
     serve_options = ServeOptions(
         db=db, grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
     )
-    service = Service(serve_options, ingest, GeofenceSettings(), live=live_settings)
+    service = IngestProcess(serve_options, ingest, GeofenceSettings(), live=live_settings)
     serve_thread = threading.Thread(target=service.run, name="serve", daemon=True)
     serve_thread.start()
     service.mqtt.connected.wait(10)

@@ -13,18 +13,13 @@ from types import FrameType
 
 from api.config import ApiSettings
 from geofence.config import GeofenceSettings
-from gridpatrol.compose import IngestProcess, compose
+from gridpatrol.compose import compose
 from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings, StageSettings
 from tracks.errors import redact
 
-__all__ = ["ServeOptions", "Service", "serve"]
-
 log = logging.getLogger("gridpatrol.serve")
-
-#: The process of roles ``all`` and ``ingest`` by the name tests, bench and the demo use.
-Service = IngestProcess
 
 
 def serve(

@@ -67,7 +67,7 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = 
 
 @contextmanager
 def running(service: Any) -> Iterator[Any]:
-    """Run a Service's loop in a thread; stop it (flush, commit, ack) on exit."""
+    """Run an IngestProcess's loop in a thread; stop it (flush, commit, ack) on exit."""
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:

@@ -15,7 +15,8 @@ import pytest
 from api.tokens import add_token
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, free_port
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from tests.geofence.town import lonlat, three_in_a_row
@@ -24,7 +25,7 @@ from tests.mqtt_helpers import publish_all, running, wait_for
 
 @dataclass
 class Served:
-    service: Service
+    service: IngestProcess
     url: str
     admin: str
     supervisor: str  # sees parent P? no: only grid C (and what is under it)
@@ -57,7 +58,7 @@ def served(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Itera
     options = ServeOptions(
         db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}", tokens=tokens
     )
-    service = Service(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
+    service = IngestProcess(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
         wait_for(service.http.started, what="the API to listen")

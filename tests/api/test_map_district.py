@@ -22,7 +22,8 @@ from playwright.sync_api import Page
 from geofence.config import GeofenceSettings
 from geofence.generate import irregular_town
 from gridpatrol.broker import Mosquitto, free_port
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from tests.api.browser import ARTIFACTS, chromium_page
@@ -45,7 +46,7 @@ def worker_name(i: int) -> str:
 @dataclass
 class District:
     url: str
-    service: Service
+    service: IngestProcess
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Ite
     options = ServeOptions(
         db=folder / "gp.db", grids=grids, devices=devices, http=f"127.0.0.1:{port}"
     )
-    service = Service(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
+    service = IngestProcess(options, ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.2))
     with running(service):  # serve in a thread, stopped (flush, commit, ack) at the end
         assert service.http is not None
         wait_for(service.http.started, what="the API to listen")

@@ -13,7 +13,8 @@ import pytest
 
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from tests.geofence.town import lonlat, three_in_a_row
@@ -25,7 +26,7 @@ from tracks.queries import read_stats
 pytestmark = pytest.mark.broker
 
 
-def count(service: Service) -> int:
+def count(service: IngestProcess) -> int:
     row = service.store.cursor().execute("SELECT count(*) FROM pings").fetchone()
     return int(row[0]) if row else 0
 
@@ -38,7 +39,7 @@ def test_broker_restart_mid_stream_loses_nothing(brokers: Brokers, tmp_path: Pat
         session_expiry_s=300,
         batch_age_ms=50,
     )
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db"), settings)
     base = time.time() - 3600
     with running(service):
         publisher = connect(broker, client_id="rst-pub", max_inflight=200)
@@ -110,7 +111,7 @@ def test_repeated_sigkill_restores_live_state(
     settings = IngestSettings(
         broker=broker.url, client_id=client_id, session_expiry_s=5, batch_age_ms=50
     )
-    service = Service(ServeOptions(db=db), settings, GeofenceSettings())
+    service = IngestProcess(ServeOptions(db=db), settings, GeofenceSettings())
     with running(service):
         wait_for(lambda: count(service) >= sent, timeout_s=60, what="every ping stored")
         time.sleep(0.5)
@@ -135,7 +136,7 @@ def test_clock_trouble_gets_reasons_and_poisons_nothing(broker: Mosquitto, tmp_p
         session_expiry_s=5,
         batch_age_ms=50,
     )
-    service = Service(
+    service = IngestProcess(
         ServeOptions(db=tmp_path / "gp.db", grids=grids),
         settings,
         GeofenceSettings(),

@@ -15,8 +15,9 @@ import pytest
 from conftest import Lake
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.cli import main
+from gridpatrol.compose import IngestProcess
 from gridpatrol.postgres import PostgresCluster
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.mqtt_helpers import publish_all, running, wait_for
@@ -30,14 +31,16 @@ from tracks.schema import REJECTED
 pytestmark = pytest.mark.broker
 
 
-def service(broker: Mosquitto, db: str | Path, data_path: Path | None, grids: Path) -> Service:
+def service(
+    broker: Mosquitto, db: str | Path, data_path: Path | None, grids: Path
+) -> IngestProcess:
     settings = IngestSettings(
         broker=broker.url,
         client_id=f"test-lake-{uuid.uuid4().hex[:8]}",
         session_expiry_s=5,
         batch_age_ms=50,
     )
-    return Service(ServeOptions(db=db, data_path=data_path, grids=grids), settings)
+    return IngestProcess(ServeOptions(db=db, data_path=data_path, grids=grids), settings)
 
 
 def test_serve_on_a_lake_stores_what_a_file_stores(broker, lake: Lake, tmp_path, capsys):

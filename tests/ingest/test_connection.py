@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from ingest.connection import BufferedSocket
 from tests.mqtt_helpers import publish_all, running, wait_for
@@ -62,7 +63,7 @@ def test_serve_reads_the_broker_through_the_buffer(broker: Mosquitto, tmp_path: 
     settings = IngestSettings(
         broker=broker.url, client_id=f"test-buf-{uuid.uuid4().hex[:8]}", batch_age_ms=50
     )
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db"), settings)
     now = time.time()
     big = b'{"ts": %f, "lat": 39.06, "lon": 117.16, "pad": "%s"}' % (now, b"x" * 200_000)
     small = [

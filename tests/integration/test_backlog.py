@@ -19,7 +19,8 @@ import pytest
 from geofence.config import GeofenceSettings
 from geofence.generate import square_grids
 from gridpatrol.broker import Mosquitto, free_port
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
@@ -93,14 +94,16 @@ def test_a_backlog_of_days_drains_without_reconnects_or_alerts_about_the_past(
     )
     live = LiveSettings(tick_s=0.2)  # intervals of 30 min, offline after 10 min
     options = ServeOptions(db=tmp_path / "gp.db", grids=grid_file, devices=devices)
-    with running(Service(options, ingest, GeofenceSettings(), live=live)):
+    with running(IngestProcess(options, ingest, GeofenceSettings(), live=live)):
         pass  # the persistent session now exists: the broker keeps what comes next
     now = time.time()
     messages, distinct, repeated = backlog_messages(grids, now)
     assert len(messages) > 2 * ingest.receive_maximum and distinct > 1_000_000
     publish_all(broker, messages, max_inflight=1000)
 
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), ingest, GeofenceSettings(), live=live)
+    service = IngestProcess(
+        ServeOptions(db=tmp_path / "gp.db"), ingest, GeofenceSettings(), live=live
+    )
     assert service.live is not None
     with running(service):
         wait_for(
@@ -152,7 +155,7 @@ def test_a_held_writer_keeps_the_connection_and_acknowledges_nothing_early(
         batch_rows=100,
     )
     port = free_port()
-    service = Service(ServeOptions(db=tmp_path / "gp.db", http=f"127.0.0.1:{port}"), ingest)
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db", http=f"127.0.0.1:{port}"), ingest)
     acked: list[int] = []
 
     def ack(messages: list) -> None:  # what the writer acknowledges, then the real ack

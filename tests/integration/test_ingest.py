@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from ingest.reasons import Reason
 from ingest.schema import FLAG_POOR_ACCURACY, FLAG_SPEED_OUTLIER
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.broker
 LAT, LON = 39.06, 117.16
 
 
-def make_service(broker: Mosquitto, db: Path, **overrides: object) -> Service:
+def make_service(broker: Mosquitto, db: Path, **overrides: object) -> IngestProcess:
     settings = IngestSettings(
         broker=broker.url,
         client_id=f"test-serve-{uuid.uuid4().hex[:8]}",
@@ -30,10 +31,10 @@ def make_service(broker: Mosquitto, db: Path, **overrides: object) -> Service:
         batch_age_ms=50,
         **overrides,  # type: ignore[arg-type]
     )
-    return Service(ServeOptions(db=db), settings)
+    return IngestProcess(ServeOptions(db=db), settings)
 
 
-def received(service: Service) -> int:
+def received(service: IngestProcess) -> int:
     return int(read_stats(service.store)["received"])  # type: ignore[arg-type]
 
 
@@ -216,7 +217,7 @@ def test_strict_registry_rejects_unknown_devices(broker: Mosquitto, tmp_path: Pa
         batch_age_ms=50,
         strict_devices=True,
     )
-    service = Service(ServeOptions(db=tmp_path / "gp.db", devices=devices), settings)
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db", devices=devices), settings)
     now = time.time()
     with running(service):
         publish_all(

@@ -17,7 +17,8 @@ import pytest
 
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
@@ -34,15 +35,15 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    def make(broker: Mosquitto, **options: object) -> Service:
+def serve(tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
+    def make(broker: Mosquitto, **options: object) -> IngestProcess:
         settings = IngestSettings(
             broker=broker.url,
             client_id=f"jt-{uuid.uuid4().hex[:6]}",
             session_expiry_s=300,
             batch_age_ms=50,
         )
-        return Service(ServeOptions(db=tmp_path / "gp.db", **options), settings)  # type: ignore[arg-type]
+        return IngestProcess(ServeOptions(db=tmp_path / "gp.db", **options), settings)  # type: ignore[arg-type]
 
     yield make
 
@@ -72,7 +73,7 @@ def gateways(brokers: Brokers) -> Iterator[Callable[[Mosquitto], GatewayThread]]
             thread.stop()
 
 
-def rows(service: Service, sql: str) -> list[tuple]:
+def rows(service: IngestProcess, sql: str) -> list[tuple]:
     return service.store.cursor().execute(sql).fetchall()
 
 

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from gridpatrol.broker import Mosquitto, free_port
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import connect, publish_all, running, wait_for
 from tests.processes import Processes
@@ -117,7 +118,7 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     settings = IngestSettings(
         broker=broker.url, client_id=client_id, session_expiry_s=5, batch_age_ms=50
     )
-    service = Service(ServeOptions(db=db), settings)
+    service = IngestProcess(ServeOptions(db=db), settings)
     cur = service.store.cursor()
 
     def stored() -> int:

@@ -23,7 +23,8 @@ import pytest
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto
 from gridpatrol.cli import main
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from patrol.derive import ReportGrids, stale_days
@@ -89,7 +90,7 @@ def test_a_late_batch_changes_the_days_report_as_if_it_came_in_order(
         + fixes("d1", ten, range(80, 81), -100.0)
     )
     late = fixes("d2", ten, range(20, 41), 0.0)
-    service = Service(ServeOptions(db=db, grids=grids), ingest, SETTINGS, live=LIVE)
+    service = IngestProcess(ServeOptions(db=db, grids=grids), ingest, SETTINGS, live=LIVE)
     assert service.live is not None
     upkeep = service.live.upkeep
     store = service.store

@@ -15,7 +15,8 @@ from geofence.alerts import Alert, AlertKind
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from gridpatrol.broker import Mosquitto
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from patrol.grids import save_grids
@@ -61,7 +62,7 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
     client, alerts = subscribe_alerts(broker)
     lon, lat = lonlat(-100, 0)  # in grid A
     clock = ShiftedClock(-55.0)  # serve starts watching the never-visited grids 55 s ago
-    service = Service(
+    service = IngestProcess(
         ServeOptions(db=db, grids=grids),
         ingest,
         GeofenceSettings(),
@@ -96,7 +97,7 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
     assert ("overdue", "A") in stored and stored[-1] == ("cleared", "A")
     client.disconnect()
 
-    restarted = Service(ServeOptions(db=db), ingest, GeofenceSettings(), live=live_settings)
+    restarted = IngestProcess(ServeOptions(db=db), ingest, GeofenceSettings(), live=live_settings)
     assert restarted.live is not None
     after = restarted.live.snapshot()
     assert set(after.overdue) == {"B", "C"}
@@ -147,7 +148,7 @@ def test_alerts_stored_not_published_are_published_once_by_the_next_serve(
     )
     try:
         for restart in range(2):
-            service = Service(
+            service = IngestProcess(
                 ServeOptions(db=db), ingest, GeofenceSettings(), live=LiveSettings(tick_s=0.1)
             )
             live = service.live

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.compose import IngestProcess
+from gridpatrol.roles import ServeOptions
 from ingest.config import IngestSettings
 from tests.mqtt_helpers import publish_all, running, wait_for
 from tests.processes import Brokers
@@ -51,7 +52,7 @@ def test_each_point_of_a_reconnect(
         )
         for i in range(10)
     ]
-    service = Service(ServeOptions(db=tmp_path / "gp.db"), settings)
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db"), settings)
     sent: list[tuple[int, int]] = []  # (connection generation, messages acknowledged)
     real_ack = service.mqtt.ack
 
@@ -86,7 +87,7 @@ def test_each_point_of_a_reconnect(
     assert stats["stored"] == 10 and stats["duplicates"] == 10
     # connection 2 is generation 3 (the disconnect was 2): the ten acknowledged on it
     assert sent[0] == (2, 0) and sum(n for g, n in sent[1:] if g == 3) == 10
-    again = Service(ServeOptions(db=tmp_path / "gp.db"), settings)  # point 4
+    again = IngestProcess(ServeOptions(db=tmp_path / "gp.db"), settings)  # point 4
     with running(again):
         time.sleep(1.0)  # a redelivery would come at once after the subscription
         assert read_stats(again.store)["received"] == 20

@@ -15,8 +15,9 @@ import pytest
 from conftest import Lake
 from geofence.grids import load_grids
 from gridpatrol.broker import Mosquitto
+from gridpatrol.compose import IngestProcess
 from gridpatrol.demo import demo_files, read_sim_devices
-from gridpatrol.serve import ServeOptions, Service
+from gridpatrol.roles import ServeOptions
 from gridpatrol.simulate import plan_messages
 from ingest.config import IngestSettings
 from tests.integration.lake_roles import (
@@ -70,7 +71,7 @@ def test_workers_and_a_stage_store_what_one_serve_stores(
     standby = serves(lake, broker, "stage", f"{group}-s1")
     workers = serves.workers(lake, broker, group, 3)
     file_db = tmp_path / "gp.db"
-    single = Service(
+    single = IngestProcess(
         ServeOptions(db=file_db, grids=grids, devices=devices),
         IngestSettings(
             broker=broker.url, client_id=f"{group}-file", session_expiry_s=5, batch_age_ms=100
