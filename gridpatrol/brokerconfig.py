@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.spreadsheet import FORMULA_START, neutralise, restore
 from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 from ingest.decode import DEVICE_ID
 
@@ -39,6 +40,15 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+def new_password() -> str:
+    """24 URL-safe characters (18 random bytes), never starting with ``-``, so that
+    credentials.csv holds it as it is, not quoted against formulas (base.spreadsheet)."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if not password.startswith(FORMULA_START):
+            return password
+
+
 def device_topics(device_id: str) -> list[str]:
     topics = [f"gridpatrol/v1/ping/{device_id}"]
     user, dot, device = device_id.partition(".")
@@ -51,7 +61,8 @@ def _read_credentials(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     with open(path, newline="") as f:
-        return {row["username"]: row["password"] for row in csv.DictReader(f)}
+        rows = csv.DictReader(f)
+        return {restore(row["username"]): restore(row["password"]) for row in rows}
 
 
 def write_broker_config(
@@ -66,13 +77,13 @@ def write_broker_config(
     )
     known = {} if rotate else _read_credentials(files.credentials)
     users = [SERVICE_ACCOUNT, *device_ids]
-    passwords = {u: known.get(u) or secrets.token_urlsafe(18) for u in users}
+    passwords = {u: known.get(u) or new_password() for u in users}
 
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["username", "password"])
-        writer.writerows((u, passwords[u]) for u in users)
+        writer.writerows((neutralise(u), neutralise(passwords[u])) for u in users)
     os.chmod(files.credentials, 0o600)
 
     files.passwd.write_text("".join(f"{u}:{hash_password(passwords[u])}\n" for u in users))
