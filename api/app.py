@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.context import ApiContext
 from api.errors import install_error_handlers
+from api.middleware import LoopbackHostOnly
 from api.models import ERROR_RESPONSES
 from api.routes import alerts, devices, grids, reports, system
 
@@ -25,6 +26,8 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
+    if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
+        app.add_middleware(LoopbackHostOnly)
     for module in (grids, devices, reports, alerts, system):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
