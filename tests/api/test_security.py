@@ -6,13 +6,14 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app
+from api.app import STATIC, create_app
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.tokens import TokenFile, add_token
@@ -117,3 +118,40 @@ def test_with_tokens_any_host_is_answered_with_a_token(store, tmp_path):
         request(app, "/api/v1/devices", host="gridpatrol.example", token=token).status_code == 200
     )
     assert request(app, "/api/v1/devices", host="gridpatrol.example").status_code == 401
+
+
+def test_security_headers_on_the_map_the_api_and_exports(app):
+    for path, params, cached in (
+        ("/", {}, True),
+        ("/static/map.js", {}, True),
+        ("/api/v1/devices", {}, False),
+        ("/api/v1/devices/-d1/track", {**WINDOW, "format": "csv"}, False),
+        ("/api/v1/devices/-d1/track", {**WINDOW, "format": "parquet"}, False),
+        ("/api/v1/nothing-here", {}, False),
+    ):
+        response = request(app, path, **params)
+        headers = response.headers
+        assert response.status_code in (200, 404), path
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+        assert (headers.get("cache-control") == "no-store") is not cached, path
+    refused = request(app, "/api/v1/devices", host="evil.example").headers
+    assert refused["cache-control"] == "no-store" and "content-security-policy" in refused
+
+
+def test_the_map_has_no_inline_script_or_style():
+    """What the policy forbids, the map must not need (the browser test sees it run)."""
+    for page in STATIC.glob("*.html"):
+        html = page.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), page
+        assert not re.search(r"<style|\sstyle=|\son[a-z]+=|javascript:", html, re.I), page
+
+
+def test_docs_pages_from_a_cdn_are_off_and_the_schema_stays(app):
+    assert request(app, "/docs").status_code == 404
+    assert request(app, "/redoc").status_code == 404
+    schema = request(app, "/openapi.json")
+    assert schema.status_code == 200 and "/api/v1/devices" in schema.json()["paths"]
