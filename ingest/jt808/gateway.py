@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import signal
+import stat
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -42,13 +44,24 @@ def auth_code(secret: bytes, device: str) -> str:
 
 
 def read_secret(path: str) -> bytes:
+    """The key of the authentication codes. Whoever reads it can make every tracker's code,
+    so a file others may read or anyone but its owner may write is refused (as ssh refuses
+    such a private key), and one its group may read is used with a warning."""
     if not path:
         log.warning("no --auth-secret-file: authentication codes change at every start")
         return secrets.token_bytes(32)
     try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
         secret = Path(path).read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"--auth-secret-file: {exc}") from exc
+    if mode & 0o026:
+        raise ConfigError(
+            f"--auth-secret-file {path}: mode {mode:04o} lets others read it or change it; "
+            f"make it the owner's alone: chmod 600 {path}"
+        )
+    if mode & 0o040:
+        log.warning("--auth-secret-file %s: its group may read it (mode %04o)", path, mode)
     if len(secret) < 16:
         raise ConfigError(f"--auth-secret-file {path}: use at least 16 bytes")
     return secret
