@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from ingest.reasons import Reason
 
 _NAN = float("nan")
+#: A horizontal accuracy is a radius: a negative one is impossible, rejected like a latitude
+#: out of range (``acc_out_of_range``), not flagged as a poor one (docs/mqtt.md).
+Accuracy = Annotated[float, msgspec.Meta(ge=0)]
 
 NATIVE_PREFIX = "gridpatrol/v1/ping/"
 OWNTRACKS_PREFIX = "owntracks/"
@@ -31,7 +35,7 @@ class NativePing(msgspec.Struct):
     ts: float | dt.datetime
     lat: float
     lon: float
-    acc: float | None = None
+    acc: Accuracy | None = None
     spd: float | None = None
     hdg: float | None = None
     alt: float | None = None
@@ -47,7 +51,7 @@ class OwnTracksMessage(msgspec.Struct):
     lat: float | None = None
     lon: float | None = None
     tst: float | None = None
-    acc: float | None = None
+    acc: Accuracy | None = None
     alt: float | None = None
     vel: float | None = None
     cog: float | None = None
@@ -63,7 +67,7 @@ class EpochPing(msgspec.Struct):
     ts: float
     lat: float
     lon: float
-    acc: float = _NAN
+    acc: Accuracy = _NAN
     spd: float = _NAN
     hdg: float = _NAN
     alt: float = _NAN
@@ -207,6 +211,8 @@ def _classify(error: msgspec.MsgspecError) -> Reason:
         return Reason.MISSING_FIELD
     if "Number out of range" in text:
         return Reason.NON_FINITE
+    if ">= 0" in text and text.endswith(".acc`"):
+        return Reason.ACC_OUT_OF_RANGE
     if "RFC3339" in text:
         return Reason.BAD_TIMESTAMP
     return Reason.WRONG_TYPE
