@@ -2,8 +2,9 @@
 
 Each device may publish only to its own topics (native ``gridpatrol/v1/ping/{id}``, and, for
 an id ``user.device``, OwnTracks ``owntracks/user/device``); the service account
-``gridpatrol`` may read them and publish alerts. Passwords are kept across runs unless
-rotated; ``credentials.csv`` (mode 0600) lists them for provisioning.
+``gridpatrol`` may read them and publish alerts (a device may not take its name). Passwords
+are kept across runs unless rotated; ``credentials.csv`` (mode 0600) lists them for
+provisioning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 from ingest.decode import DEVICE_ID
 
 SERVICE_ACCOUNT = "gridpatrol"
+#: Broker users that are not devices: serve's account, and the JT/T 808 gateway's that
+#: docs/jt808.md has added by hand. A device of that name would be merged into it (one
+#: password line, one ACL section) and read every device's pings.
+RESERVED_USERS = (SERVICE_ACCOUNT, "gridpatrol-jt808")
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for $7$ hashes
 
 
@@ -71,6 +76,12 @@ def write_broker_config(
     bad = [d for d in device_ids if not DEVICE_ID.fullmatch(d)]
     if bad:
         raise ValueError(f"device ids not usable as MQTT user names and topics: {bad[:5]}")
+    reserved = sorted(set(device_ids) & set(RESERVED_USERS))
+    if reserved:
+        raise ValueError(
+            f"device ids {reserved} are the broker accounts of gridpatrol itself: "
+            "rename those devices"
+        )
     out.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(
         out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"

@@ -123,3 +123,12 @@ def test_credentials_csv_neutralises_formulas_and_reads_back(tmp_path):
     before = files.credentials.read_text()
     assert write_broker_config(["-bike", "bike-01"], out).credentials.read_text() == before
     assert "-bike:" in files.passwd.read_text()
+
+
+@pytest.mark.parametrize("name", ["gridpatrol", "gridpatrol-jt808"])
+def test_a_device_named_as_a_service_account_is_refused(tmp_path, name):
+    """Before, a device ``gridpatrol`` shared the service account's ACL section: it could
+    read every device's pings and publish alerts."""
+    with pytest.raises(ValueError, match=rf"device ids \['{name}'\] are the broker accounts"):
+        write_broker_config(["bike-01", name], tmp_path / "b")
+    assert not (tmp_path / "b" / "acl").exists()  # nothing written
