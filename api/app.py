@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.context import ApiContext
 from api.errors import install_error_handlers
+from api.middleware import LoopbackHostOnly, SecurityHeaders
 from api.models import ERROR_RESPONSES
 from api.routes import alerts, devices, grids, reports, system
 
@@ -22,9 +23,14 @@ def create_app(context: ApiContext) -> FastAPI:
         version="1",
         description="Patrol facts for grid-management command centres: live status, "
         "compliance with the 30-minute rule, coverage, presence and alerts.",
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: /openapi.json only
+        redoc_url=None,
     )
     app.state.context = context
     install_error_handlers(app)
+    if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
+        app.add_middleware(LoopbackHostOnly)
+    app.add_middleware(SecurityHeaders)  # the outermost: on the 421 too
     for module in (grids, devices, reports, alerts, system):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -39,6 +39,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "missing or unknown token"),
         (403, "outside the token's grids"),
         (404, "no such grid or device"),
+        (421, "without --tokens: the Host header is not 127.0.0.1, localhost or [::1]"),
         (422, "a parameter is invalid; the message names it"),
         (500, "internal error"),
         (503, "no grids imported"),

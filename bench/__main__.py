@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from base.spreadsheet import neutralise
 from bench.report import header, record, table
 from bench.scenarios import DEFAULT, SCENARIOS, Context, Result
 
@@ -56,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             writer.writerow(
                 [
-                    r.scenario,
-                    r.case,
+                    neutralise(r.scenario),
+                    neutralise(r.case),
                     f"{r.value:.6g}",
-                    r.unit,
-                    r.reference,
+                    neutralise(r.unit),
+                    neutralise(r.reference),
                     f"{r.ref_value:.6g}",
                     f"{r.ratio:.3g}",
-                    r.note,
+                    neutralise(r.note),
                 ]
             )
     else:

@@ -242,7 +242,8 @@ def measure_api(db: Path, district: District) -> Paths:
             settings=ApiSettings(),
             tokens=None,
         )
-        with TestClient(create_app(context)) as client:
+        # without tokens the API answers a loopback Host only (api/middleware.py)
+        with TestClient(create_app(context), base_url="http://127.0.0.1") as client:
 
             def get(url: str, **params: str) -> Callable[[], Any]:
                 def call() -> Any:

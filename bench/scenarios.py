@@ -584,7 +584,8 @@ def grids_api(ctx: Context) -> list[Result]:
             settings=ApiSettings(),
             tokens=None,
         )
-        with TestClient(create_app(context)) as client:
+        # without tokens the API answers a loopback Host only (api/middleware.py)
+        with TestClient(create_app(context), base_url="http://127.0.0.1") as client:
 
             def get() -> object:
                 response = client.get("/api/v1/grids")

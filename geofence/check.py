@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -11,6 +12,8 @@ from geofence.shapes import Grid, Plane
 
 #: Leaf grids may overlap by at most this much (m²) before the file is refused.
 OVERLAP_TOLERANCE_M2 = 1.0
+#: The DE-9IM pattern of two shapes whose interiors meet (overlap, contain, equal).
+INTERIORS_MEET = "T********"
 #: Polygon parts smaller than this (m²) are slivers; --repair drops them.
 SLIVER_M2 = 1.0
 
@@ -34,21 +37,26 @@ def find_invalid(grids: list[Grid]) -> list[str]:
 
 
 def find_overlaps(leaves: list[Grid], plane: Plane) -> list[str]:
-    geoms = [g.geometry for g in leaves]
+    """Pairs of leaves whose interiors share more than the tolerance.
+
+    A spatial index (STRtree) gives the pairs whose boxes meet, the interiors are tested and
+    the shared areas measured for all pairs in one vectorised call each: about linear in
+    the number of leaves (50,000 checked in seconds: docs/cli.md)."""
+    geoms = np.asarray([g.geometry for g in leaves], dtype=object)
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
-    problems = []
-    for a, b in zip(left, right, strict=True):
-        if a >= b:
-            continue
-        shared = shapely.intersection(geoms[a], geoms[b])
-        overlap = area_m2(shared, plane)
-        if overlap > OVERLAP_TOLERANCE_M2:
-            problems.append(
-                f"grids {leaves[a].id!r} and {leaves[b].id!r} overlap by {overlap:.1f} m² "
-                f"(tolerance {OVERLAP_TOLERANCE_M2} m²)"
-            )
-    return problems
+    keep = left < right
+    left, right = left[keep], right[keep]
+    # neighbours of a tiling only touch: their interiors do not meet, nothing to measure
+    inner = shapely.relate_pattern(geoms[left], geoms[right], INTERIORS_MEET)
+    left, right = left[inner], right[inner]
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right])) * plane.kx * plane.ky
+    return [
+        f"grids {leaves[a].id!r} and {leaves[b].id!r} overlap by {overlap:.1f} m² "
+        f"(tolerance {OVERLAP_TOLERANCE_M2} m²)"
+        for a, b, overlap in zip(left, right, shared, strict=True)
+        if overlap > OVERLAP_TOLERANCE_M2
+    ]
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:
@@ -77,14 +85,25 @@ def repair(grids: list[Grid], leaf_ids: set[str]) -> tuple[list[Grid], list[str]
             changes.append(f"grid {g.id!r}: dropped {dropped} sliver part(s) under {SLIVER_M2} m²")
             geom = shapely.union_all(parts) if parts else shapely.Polygon()
         fixed.append(dataclasses.replace(g, geometry=geom))
-    taken: BaseGeometry | None = None
+    # each leaf gives up what the leaves listed before it hold; the index finds those it
+    # meets (their shapes before repair hold their shapes after), so a leaf is compared with
+    # its neighbours, not with the union of every leaf before it
+    leaves = [g.geometry for g in fixed if g.id in leaf_ids and g.geometry is not None]
+    tree = shapely.STRtree(leaves)
+    done: list[BaseGeometry] = []  # the leaves repaired so far, in file order
     out: list[Grid] = []
     for g in fixed:
         if g.id not in leaf_ids or g.geometry is None:
             out.append(g)
             continue
         geom = g.geometry
-        if taken is not None and shapely.intersects(geom, taken):
+        at = len(done)
+        met = np.asarray(
+            [done[j] for j in tree.query(geom, predicate="intersects") if j < at], dtype=object
+        )
+        met = met[shapely.relate_pattern(geom, met, INTERIORS_MEET)] if len(met) else met
+        if len(met):  # neighbours that only touch leave nothing to give up
+            taken = shapely.union_all(met)
             overlap = area_m2(shapely.intersection(geom, taken), plane)
             if overlap > OVERLAP_TOLERANCE_M2:
                 geom = _polygonal(shapely.difference(geom, taken))
@@ -93,6 +112,6 @@ def repair(grids: list[Grid], leaf_ids: set[str]) -> tuple[list[Grid], list[str]
                 )
         if shapely.is_empty(geom):
             changes.append(f"grid {g.id!r}: nothing left after repair")
-        taken = geom if taken is None else shapely.union(taken, geom)
+        done.append(geom)
         out.append(dataclasses.replace(g, geometry=geom))
     return out, changes

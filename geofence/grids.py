@@ -234,14 +234,47 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
     )
 
 
+#: JSON values (numbers, strings, arrays, objects, keys) a grid file may hold: a file within
+#: the vertex limit needs about three per vertex (``[lon, lat],``). Counted on the raw bytes
+#: before parsing, so that no file makes the parser build more: 8,000,000 values cost at most
+#: about 0.5 GB as Python objects, where a 128 MiB file of ``[],`` would have cost 2.8 GB.
+MAX_JSON_VALUES = 4 * MAX_VERTICES
+#: Levels of parents above a leaf: a district's tree has a handful (区, 街道, 社区, 网格).
+MAX_DEPTH = 16
+_LOOPS = -1
+#: Longer integer literals are read as floats (then infinite when too large for one), so
+#: that a huge number is one problem line, never Python's integer-digits error.
+_MAX_INT_DIGITS = 18
+
+
+def _number(text: str) -> int | float:
+    return int(text) if len(text) <= _MAX_INT_DIGITS else float(text)
+
+
+def count_json_values(data: bytes) -> int:
+    """An upper bound on the values in a JSON document: every value but the first follows
+    a ``[``, ``{``, ``,`` or ``:`` (counted inside strings too, so never fewer)."""
+    return 1 + sum(data.count(c) for c in (b"[", b"{", b",", b":"))
+
+
 def read_features(path: Path) -> list[Any]:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise GridFileError(str(path), [f"file larger than {MAX_FILE_BYTES} bytes"])
-        data = json.loads(path.read_bytes())
+        raw = path.read_bytes()
+        values = count_json_values(raw)
+        if values > MAX_JSON_VALUES:
+            raise GridFileError(
+                str(path),
+                [
+                    f"up to {values} JSON values: more than the limit of {MAX_JSON_VALUES} "
+                    f"(about 3 per vertex; the limit is {MAX_VERTICES} vertices)"
+                ],
+            )
+        data = json.loads(raw, parse_int=_number)
     except OSError as exc:
         raise GridFileError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise GridFileError(str(path), [f"not valid JSON: {exc}"]) from exc
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise GridFileError(str(path), ["not a GeoJSON FeatureCollection"])
@@ -252,7 +285,10 @@ def read_features(path: Path) -> list[Any]:
 
 
 def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
-    """Read features, recording every problem; structure checks (ids, parents) included."""
+    """Read features, recording every problem; structure checks (ids, parents) included.
+
+    The vertex limit is applied feature by feature: reading stops at the feature that
+    crosses it. Every check is linear in the number of grids."""
     grids: list[Grid] = []
     seen: set[str] = set()
     vertices = 0
@@ -266,26 +302,55 @@ def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
         seen.add(grid.id)
         if grid.geometry is not None:
             vertices += len(shapely.get_coordinates(grid.geometry))
+            if vertices > MAX_VERTICES:
+                problems.append(
+                    f"more than the limit of {MAX_VERTICES} vertices by feature {i}: "
+                    "the rest is not read"
+                )
+                return grids
         grids.append(grid)
-    if vertices > MAX_VERTICES:
-        problems.append(f"{vertices} vertices in all: more than the limit of {MAX_VERTICES}")
     parents = {g.parent for g in grids if g.parent is not None}
-    for g in grids:
-        if g.parent is not None and g.parent not in seen:
-            problems.append(f"grid {g.id!r}: unknown parent {g.parent!r}")
-        elif g.parent is not None:
-            chain = {g.id}
-            current: str | None = g.parent
-            by_id = {x.id: x for x in grids}
-            while current is not None:
-                if current in chain:
-                    problems.append(f"grid {g.id!r}: parent chain loops through {current!r}")
-                    break
-                chain.add(current)
-                current = by_id[current].parent if current in by_id else None
-        if g.id not in parents and g.geometry is None:
-            problems.append(f"grid {g.id!r}: a leaf grid needs a geometry")
+    problems += check_parents(grids)
+    problems += [
+        f"grid {g.id!r}: a leaf grid needs a geometry"
+        for g in grids
+        if g.id not in parents and g.geometry is None
+    ]
     return grids
+
+
+def check_parents(grids: list[Grid]) -> list[str]:
+    """Unknown parents, loops and trees deeper than :data:`MAX_DEPTH`, one line each.
+
+    Each grid's depth is found once, memoised down the chain walked to find it, so a file
+    whose grids form one long chain costs as much as a flat one."""
+    by_id = {g.id: g for g in grids}
+    depth: dict[str, int] = {}  # levels of parents above a grid; LOOPS: in or under a loop
+    problems: list[str] = []
+    for g in grids:
+        if g.parent is not None and g.parent not in by_id:
+            problems.append(f"grid {g.id!r}: unknown parent {g.parent!r}")
+        path: list[str] = []  # g, its parent, ... up to what ends the walk
+        on_path: set[str] = set()
+        current: str | None = g.id
+        while current in by_id and current not in depth and current not in on_path:
+            path.append(current)
+            on_path.add(current)
+            current = by_id[current].parent
+        if current in on_path or depth.get(current or "") == _LOOPS:
+            for gid in path:
+                depth[gid] = _LOOPS
+                problems.append(f"grid {gid!r}: parent chain loops through {current!r}")
+            continue
+        above = depth[current] + 1 if current in depth else 0  # known, or the top
+        for gid in reversed(path):
+            depth[gid] = above
+            if above > MAX_DEPTH:
+                problems.append(
+                    f"grid {gid!r}: {above} levels of parents, more than the limit of {MAX_DEPTH}"
+                )
+            above += 1
+    return problems
 
 
 def build_grid_set(grids: list[Grid]) -> GridSet:

@@ -2,8 +2,9 @@
 
 Each device may publish only to its own topics (native ``gridpatrol/v1/ping/{id}``, and, for
 an id ``user.device``, OwnTracks ``owntracks/user/device``); the service account
-``gridpatrol`` may read them and publish alerts. Passwords are kept across runs unless
-rotated; ``credentials.csv`` (mode 0600) lists them for provisioning.
+``gridpatrol`` may read them and publish alerts (a device may not take its name). Passwords
+are kept across runs unless rotated; ``credentials.csv`` (mode 0600) lists them for
+provisioning.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.spreadsheet import FORMULA_START, neutralise, restore
 from base.topics import ALERT_FILTER, PING_FILTERS, native_topic, owntracks_topic
 from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 from ingest.decode import DEVICE_ID
 
 SERVICE_ACCOUNT = "gridpatrol"
+#: Broker users that are not devices: serve's account, and the JT/T 808 gateway's that
+#: docs/jt808.md has added by hand. A device of that name would be merged into it (one
+#: password line, one ACL section) and read every device's pings.
+RESERVED_USERS = (SERVICE_ACCOUNT, "gridpatrol-jt808")
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for $7$ hashes
 
 
@@ -40,6 +46,15 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+def new_password() -> str:
+    """24 URL-safe characters (18 random bytes), never starting with ``-``, so that
+    credentials.csv holds it as it is, not quoted against formulas (base.spreadsheet)."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if not password.startswith(FORMULA_START):
+            return password
+
+
 def device_topics(device_id: str) -> list[str]:
     topics = [native_topic(device_id)]
     user, dot, device = device_id.partition(".")
@@ -52,7 +67,8 @@ def _read_credentials(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     with open(path, newline="") as f:
-        return {row["username"]: row["password"] for row in csv.DictReader(f)}
+        rows = csv.DictReader(f)
+        return {restore(row["username"]): restore(row["password"]) for row in rows}
 
 
 def write_broker_config(
@@ -61,19 +77,25 @@ def write_broker_config(
     bad = [d for d in device_ids if not DEVICE_ID.fullmatch(d)]
     if bad:
         raise ValueError(f"device ids not usable as MQTT user names and topics: {bad[:5]}")
+    reserved = sorted(set(device_ids) & set(RESERVED_USERS))
+    if reserved:
+        raise ValueError(
+            f"device ids {reserved} are the broker accounts of gridpatrol itself: "
+            "rename those devices"
+        )
     out.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(
         out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"
     )
     known = {} if rotate else _read_credentials(files.credentials)
     users = [SERVICE_ACCOUNT, *device_ids]
-    passwords = {u: known.get(u) or secrets.token_urlsafe(18) for u in users}
+    passwords = {u: known.get(u) or new_password() for u in users}
 
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["username", "password"])
-        writer.writerows((u, passwords[u]) for u in users)
+        writer.writerows((neutralise(u), neutralise(passwords[u])) for u in users)
     os.chmod(files.credentials, 0o600)
 
     files.passwd.write_text("".join(f"{u}:{hash_password(passwords[u])}\n" for u in users))

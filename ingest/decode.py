@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -18,6 +19,9 @@ from base.topics import NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.reasons import Reason
 
 _NAN = float("nan")
+#: A horizontal accuracy is a radius: a negative one is impossible, rejected like a latitude
+#: out of range (``acc_out_of_range``), not flagged as a poor one (docs/mqtt.md).
+Accuracy = Annotated[float, msgspec.Meta(ge=0)]
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
@@ -30,7 +34,7 @@ class NativePing(msgspec.Struct):
     ts: float | dt.datetime
     lat: float
     lon: float
-    acc: float | None = None
+    acc: Accuracy | None = None
     spd: float | None = None
     hdg: float | None = None
     alt: float | None = None
@@ -46,7 +50,7 @@ class OwnTracksMessage(msgspec.Struct):
     lat: float | None = None
     lon: float | None = None
     tst: float | None = None
-    acc: float | None = None
+    acc: Accuracy | None = None
     alt: float | None = None
     vel: float | None = None
     cog: float | None = None
@@ -62,7 +66,7 @@ class EpochPing(msgspec.Struct):
     ts: float
     lat: float
     lon: float
-    acc: float = _NAN
+    acc: Accuracy = _NAN
     spd: float = _NAN
     hdg: float = _NAN
     alt: float = _NAN
@@ -206,6 +210,8 @@ def _classify(error: msgspec.MsgspecError) -> Reason:
         return Reason.MISSING_FIELD
     if "Number out of range" in text:
         return Reason.NON_FINITE
+    if ">= 0" in text and text.endswith(".acc`"):
+        return Reason.ACC_OUT_OF_RANGE
     if "RFC3339" in text:
         return Reason.BAD_TIMESTAMP
     return Reason.WRONG_TYPE

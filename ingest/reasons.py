@@ -15,6 +15,7 @@ class Reason(StrEnum):
     NON_FINITE = "non_finite"  # a number is NaN or infinite
     LAT_OUT_OF_RANGE = "lat_out_of_range"  # |lat| > 90
     LON_OUT_OF_RANGE = "lon_out_of_range"  # |lon| > 180
+    ACC_OUT_OF_RANGE = "acc_out_of_range"  # a negative horizontal accuracy
     NULL_ISLAND = "null_island"  # the (0, 0) fix of a receiver with no fix
     BAD_TIMESTAMP = "bad_timestamp"  # a string ts that is not RFC 3339 with an offset
     TS_MILLISECONDS = "ts_milliseconds"  # an epoch that looks like milliseconds, not seconds

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 
+from base.spreadsheet import neutralise
 from geofence.config import GeofenceSettings
 from geofence.daily import WindowFacts
 from geofence.fixes import Fixes
@@ -115,7 +116,9 @@ def run_reports(
 
 
 def format_rows(rows: list[dict[str, object]], fmt: str) -> str:
-    """Rows as JSON, CSV or an aligned text table (``gridpatrol report --format``)."""
+    """Rows as JSON, CSV or an aligned text table (``gridpatrol report --format``).
+
+    In CSV, text a spreadsheet would run as a formula starts with ``'`` (base.spreadsheet)."""
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False, indent=1)
     if not rows:
@@ -126,7 +129,9 @@ def format_rows(rows: list[dict[str, object]], fmt: str) -> str:
         writer = csv.writer(out)
         writer.writerow(keys)
         for r in rows:
-            writer.writerow([json.dumps(r[k]) if isinstance(r[k], list) else r[k] for k in keys])
+            writer.writerow(
+                [json.dumps(r[k]) if isinstance(r[k], list) else neutralise(r[k]) for k in keys]
+            )
         return out.getvalue()
     cells = [[_cell(r[k]) for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]

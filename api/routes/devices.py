@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from api.deps import Auth, Context, TimeWindow
 from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, Device, TrackFeature
+from base.spreadsheet import neutralise_frame
 from tracks.devices import read_device_positions, read_devices
 from tracks.queries import read_track
 
@@ -100,7 +101,7 @@ def device_track(
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
     if format == "csv":
         return Response(
-            track.write_csv(),
+            neutralise_frame(track).write_csv(),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )

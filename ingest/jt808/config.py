@@ -26,8 +26,17 @@ class Jt808Settings:
     max_connections: int = setting(
         16000, "more connections are refused at once (keep it under ulimit -n)"
     )
+    max_connections_per_address: int = setting(
+        1000,
+        "more connections from one IP address are refused at once "
+        "(raise it when the trackers come through one carrier NAT)",
+    )
     idle_timeout_s: float = setting(
-        600.0, "a connection silent this long is closed (terminals send heartbeats)"
+        600.0,
+        "a connection without a whole frame this long is closed (terminals send heartbeats)",
+    )
+    frame_timeout_s: float = setting(
+        30.0, "a connection whose frame is not complete this long after its first byte is closed"
     )
     max_frame_bytes: int = setting(4096, "a longer frame (escaped, without 7E) is dropped")
     max_subpackages: int = setting(64, "a message announced in more subpackages is dropped")
@@ -37,6 +46,9 @@ class Jt808Settings:
     max_open_reassemblies: int = setting(
         4, "incomplete subpackaged messages one connection may hold at once"
     )
+    max_reassembly_total_bytes: int = setting(
+        64 * 2**20, "bytes of incomplete subpackaged messages all connections together may hold"
+    )
     subpackage_timeout_s: float = setting(
         120.0, "an incomplete subpackaged message is dropped after this long"
     )
@@ -45,6 +57,9 @@ class Jt808Settings:
     )
     max_pending_publishes: int = setting(
         20000, "reports published but not yet acknowledged; more are left unanswered"
+    )
+    max_pending_bytes: int = setting(
+        64 * 2**20, "payload bytes published but not yet acknowledged; more are left unanswered"
     )
     log_every_s: float = setting(10.0, "at most one log line per drop reason in this time")
 

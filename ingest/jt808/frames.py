@@ -95,6 +95,11 @@ class FrameReader:
             self._buffer.clear()
             start = at + 1
 
+    @property
+    def partial(self) -> bool:
+        """Whether a frame has begun and not ended (its bytes held, or skipped as too long)."""
+        return self._skipping or bool(self._buffer)
+
     def _keep(self, tail: bytes, drops: list[Drop]) -> None:
         if self._skipping or not tail:
             return

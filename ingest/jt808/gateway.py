@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import signal
+import stat
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +30,7 @@ from ingest.jt808.header import Header, build_message, device_id, parse_message
 from ingest.jt808.metrics import Metrics, serve_http
 from ingest.jt808.publisher import Publisher
 from ingest.jt808.reasons import Drop
-from ingest.jt808.reassembly import Reassembly
+from ingest.jt808.reassembly import Budget, Reassembly
 
 log = logging.getLogger("gridpatrol.jt808")
 
@@ -42,13 +44,24 @@ def auth_code(secret: bytes, device: str) -> str:
 
 
 def read_secret(path: str) -> bytes:
+    """The key of the authentication codes. Whoever reads it can make every tracker's code,
+    so a file others may read or anyone but its owner may write is refused (as ssh refuses
+    such a private key), and one its group may read is used with a warning."""
     if not path:
         log.warning("no --auth-secret-file: authentication codes change at every start")
         return secrets.token_bytes(32)
     try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
         secret = Path(path).read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"--auth-secret-file: {exc}") from exc
+    if mode & 0o026:
+        raise ConfigError(
+            f"--auth-secret-file {path}: mode {mode:04o} lets others read it or change it; "
+            f"make it the owner's alone: chmod 600 {path}"
+        )
+    if mode & 0o040:
+        log.warning("--auth-secret-file %s: its group may read it (mode %04o)", path, mode)
     if len(secret) < 16:
         raise ConfigError(f"--auth-secret-file {path}: use at least 16 bytes")
     return secret
@@ -66,12 +79,15 @@ class Session(asyncio.Protocol):
             max_bytes=settings.max_reassembly_bytes,
             max_open=settings.max_open_reassemblies,
             timeout_s=settings.subpackage_timeout_s,
+            budget=gateway.reassembly_budget,
         )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.address = ""  # the peer's IP address: the per-address limit's key
         self.authenticated: str | None = None  # the phone that authenticated
         self.serial = 0
-        self.last_seen = 0.0
+        self.last_seen = 0.0  # when the last whole frame came (the idle timeout's start)
+        self.frame_started: float | None = None  # when the frame now incomplete began
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -79,6 +95,7 @@ class Session(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.address = str(peer[0]) if peer else "?"
         self.last_seen = self.gateway.loop.time()
         if not self.gateway.admit(self):
             transport.abort()
@@ -95,8 +112,14 @@ class Session(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self.gateway.loop.time()
+        now = self.gateway.loop.time()
         frames, drops = self.reader.feed(data)
+        if frames:  # bytes alone (one at a time, or garbage) do not keep a connection open
+            self.last_seen = now
+        if not self.reader.partial:
+            self.frame_started = None
+        elif self.frame_started is None or frames or drops:  # a frame ended, another began
+            self.frame_started = now
         for reason in drops:
             self.gateway.metrics.drop(reason, self.peer)
         for frame in frames:
@@ -236,6 +259,8 @@ class Gateway:
         self.secret = secret
         self.metrics = Metrics(settings.log_every_s)
         self.sessions: set[Session] = set()
+        self.per_address: dict[str, int] = {}  # open connections by peer IP address
+        self.reassembly_budget = Budget(settings.max_reassembly_total_bytes)
         self.loop = asyncio.get_running_loop()
         self.publisher = Publisher(settings, self.loop)
         self._server: asyncio.Server | None = None
@@ -291,12 +316,25 @@ class Gateway:
         if len(self.sessions) >= self.settings.max_connections:
             self.metrics.drop(Drop.CONNECTION_LIMIT, session.peer)
             return False
+        count = self.per_address.get(session.address, 0)
+        if count >= self.settings.max_connections_per_address:
+            self.metrics.drop(Drop.ADDRESS_LIMIT, session.peer)
+            return False
+        self.per_address[session.address] = count + 1
         self.sessions.add(session)
         self.metrics.connections.set(len(self.sessions))
         return True
 
     def release(self, session: Session) -> None:
+        if session not in self.sessions:
+            return  # refused at admission: never counted
         self.sessions.discard(session)
+        session.reassembly.clear()  # its parts leave the shared budget
+        left = self.per_address[session.address] - 1
+        if left:
+            self.per_address[session.address] = left
+        else:
+            del self.per_address[session.address]
         self.metrics.connections.set(len(self.sessions))
 
     async def _sweep(self) -> None:
@@ -304,6 +342,7 @@ class Gateway:
         every = min(
             5.0,
             self.settings.idle_timeout_s / 4,
+            self.settings.frame_timeout_s / 4,
             self.settings.subpackage_timeout_s / 4,
             self.settings.puback_timeout_s / 4,
         )
@@ -316,10 +355,19 @@ class Gateway:
                 expired = session.reassembly.expire(now)
                 if expired:
                     self.metrics.drop(Drop.SUBPACKAGE_EXPIRED, session.peer, expired)
-                if now - session.last_seen > self.settings.idle_timeout_s:
+                started = session.frame_started
+                if started is not None and now - started > self.settings.frame_timeout_s:
+                    self.metrics.drop(Drop.FRAME_TIMEOUT, session.peer)
+                    self._close(session)
+                elif now - session.last_seen > self.settings.idle_timeout_s:
                     self.metrics.drop(Drop.IDLE_TIMEOUT, session.peer)
-                    if session.transport is not None:
-                        session.transport.close()
+                    self._close(session)
+
+    @staticmethod
+    def _close(session: Session) -> None:
+        """Close at once: a connection past a deadline gets no answer flushed first."""
+        if session.transport is not None and not session.transport.is_closing():
+            session.transport.abort()
 
 
 async def run_gateway(settings: Jt808Settings) -> None:

@@ -37,7 +37,8 @@ class Publisher:
         self.settings = settings
         self.loop = loop
         self.connected = threading.Event()
-        self._pending: dict[int, tuple[asyncio.Future[Drop | None], float]] = {}
+        self._pending: dict[int, tuple[asyncio.Future[Drop | None], float, int]] = {}
+        self.pending_bytes = 0  # the payloads of _pending: paho holds each until its PUBACK
         self._acks: list[tuple[int, bool]] = []  # from paho's thread, drained on the loop
         self._lock = threading.Lock()  # held for an append or a swap, never across paho calls
         v5 = settings.protocol == "5"
@@ -76,20 +77,26 @@ class Publisher:
         """A future that becomes None at the PUBACK (or the reason there was none in time, or
         the broker's refusal), or the reason nothing was published. Whenever it is not None
         the caller answers nothing, and the terminal retransmits."""
-        if not self.connected.is_set() or len(self._pending) >= self.settings.max_pending_publishes:
+        if (
+            not self.connected.is_set()
+            or len(self._pending) >= self.settings.max_pending_publishes
+            or self.pending_bytes + len(payload) > self.settings.max_pending_bytes
+        ):
             return Drop.BROKER_AWAY
         info = self.client.publish(native_topic(device_id), payload, qos=1)
         future: asyncio.Future[Drop | None] = self.loop.create_future()
-        self._pending[info.mid] = (future, self.loop.time())
+        self._pending[info.mid] = (future, self.loop.time(), len(payload))
+        self.pending_bytes += len(payload)
         return future
 
     def expire(self, now: float) -> None:
         """Give up waiting for PUBACKs older than the timeout (called every few seconds).
 
         Their message ids stay pending until paho has the PUBACK (it resends after a
-        reconnect), so the backlog stays bounded by max_pending_publishes."""
+        reconnect), so the backlog stays bounded by max_pending_publishes and
+        max_pending_bytes."""
         oldest = now - self.settings.puback_timeout_s
-        for future, sent_at in self._pending.values():  # in publish order
+        for future, sent_at, _ in self._pending.values():  # in publish order
             if sent_at > oldest:
                 break
             if not future.done():
@@ -100,7 +107,10 @@ class Publisher:
             acks, self._acks = self._acks, []
         for mid, refused in acks:
             entry = self._pending.pop(mid, None)
-            if entry is not None and not entry[0].done():
+            if entry is None:
+                continue
+            self.pending_bytes -= entry[2]
+            if not entry[0].done():
                 entry[0].set_result(Drop.BROKER_REFUSED if refused else None)
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:

@@ -25,5 +25,7 @@ class Drop(StrEnum):
     BROKER_AWAY = "broker_away"  # not published (and not answered): the terminal retries
     BROKER_REFUSED = "broker_refused"  # a PUBACK with an error reason code (e.g. not authorised)
     PUBACK_TIMEOUT = "puback_timeout"  # no PUBACK in time: not answered, the terminal retries
-    IDLE_TIMEOUT = "idle_timeout"  # a connection silent for idle_timeout_s, closed
+    IDLE_TIMEOUT = "idle_timeout"  # no whole frame for idle_timeout_s: closed
+    FRAME_TIMEOUT = "frame_timeout"  # a frame not complete frame_timeout_s after its start: closed
     CONNECTION_LIMIT = "connection_limit"  # over max_connections: refused at once
+    ADDRESS_LIMIT = "address_limit"  # over max_connections_per_address: refused at once

@@ -3,6 +3,7 @@
 The parts of one message carry consecutive serial numbers, so (message id, total, serial of
 part 1) names the message. A part that would break a limit is dropped with a reason; an
 incomplete message is dropped when :meth:`Reassembly.expire` finds it older than the timeout.
+Every connection's parts together stay within one :class:`Budget` (the gateway's).
 """
 
 from __future__ import annotations
@@ -20,14 +21,40 @@ class _Parts:
     size: int = 0
 
 
+class Budget:
+    """Bytes that several holders share: what one takes, another cannot."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+
 class Reassembly:
     """The incomplete subpackaged messages of one connection."""
 
-    def __init__(self, *, max_parts: int, max_bytes: int, max_open: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_parts: int,
+        max_bytes: int,
+        max_open: int,
+        timeout_s: float,
+        budget: Budget | None = None,
+    ) -> None:
         self.max_parts = max_parts
         self.max_bytes = max_bytes
         self.max_open = max_open
         self.timeout_s = timeout_s
+        self.budget = budget or Budget(max_bytes)
         self._open: dict[tuple[int, int, int], _Parts] = {}
         self.size = 0
 
@@ -45,7 +72,8 @@ class Reassembly:
             old = len(entry.parts.pop(header.index))
             entry.size -= old
             self.size -= old
-        if self.size + len(body) > self.max_bytes:
+            self.budget.give(old)
+        if self.size + len(body) > self.max_bytes or not self.budget.take(len(body)):
             self._discard(key)
             return Drop.SUBPACKAGE_LIMIT
         entry.parts[header.index] = body
@@ -63,5 +91,12 @@ class Reassembly:
             self._discard(key)
         return len(old)
 
+    def clear(self) -> None:
+        """Drop every incomplete message (the connection closed)."""
+        for key in list(self._open):
+            self._discard(key)
+
     def _discard(self, key: tuple[int, int, int]) -> None:
-        self.size -= self._open.pop(key).size
+        size = self._open.pop(key).size
+        self.size -= size
+        self.budget.give(size)

@@ -26,8 +26,8 @@ FLAGS = [
 
 @contextmanager
 def chromium_page() -> Iterator[tuple[Page, list[str]]]:
-    """A 1600 x 900 page and the list its script errors are collected in; fails (never
-    skips) without Chromium."""
+    """A 1600 x 900 page and the list its script errors (and Content-Security-Policy
+    violations) are collected in; fails (never skips) without Chromium."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"the browser test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
@@ -38,6 +38,14 @@ def chromium_page() -> Iterator[tuple[Page, list[str]]]:
         page = browser.new_page(viewport={"width": 1600, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(  # what the Content-Security-Policy blocks is an error of the page too
+            "console",
+            lambda msg: (
+                errors.append(msg.text)
+                if msg.type == "error" and "Content Security Policy" in msg.text
+                else None
+            ),
+        )
         try:
             yield page, errors
         finally:

@@ -19,8 +19,8 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
     with chromium_page() as (page, errors):
         page.add_init_script(f"sessionStorage.setItem('gridpatrol-token', '{served.admin}')")
         page.goto(served.url + "/")
-        page.wait_for_function("document.querySelectorAll('path.grid').length === 3")
-        page.wait_for_function("document.querySelectorAll('circle.device').length === 2")
+        page.wait_for_function("() => document.querySelectorAll('path.grid').length === 3")
+        page.wait_for_function("() => document.querySelectorAll('circle.device').length === 2")
         assert served.service.http is not None
         hub = served.service.http.context.hub
         wait_for(lambda: hub.clients() > 0, what="the map's alert stream to connect")
@@ -40,7 +40,7 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
             ],
         )
         page.wait_for_function(
-            "[...document.querySelectorAll('#alerts li.cleared')].some(li => li.textContent.includes(' C '))",
+            "() => [...document.querySelectorAll('#alerts li.cleared')].some(li => li.textContent.includes(' C '))",
             timeout=10000,
         )
         page.wait_for_selector("path.grid.ok[data-grid='C']")

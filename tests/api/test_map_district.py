@@ -121,15 +121,17 @@ def search(page: Page, text: str) -> None:
 def test_district_map(district: District):
     with chromium_page() as (page, errors):
         page.goto(district.url + "/")
-        page.wait_for_function(f"document.querySelectorAll('path.grid').length === {LEAVES}")
+        page.wait_for_function(f"() => document.querySelectorAll('path.grid').length === {LEAVES}")
         assert page.locator("path.parent").count() == DISTRICTS
-        page.wait_for_function(f"document.querySelectorAll('circle.device').length === {DEVICES}")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('circle.device').length === {DEVICES}"
+        )
 
         # Chinese by default, alerts as a plain list: time, kind, subject, detail
         assert page.inner_text("aside h2 >> nth=2") == "告警"
         assert "个网格" in page.inner_text("#summary")
         page.wait_for_function(
-            f"document.querySelectorAll('#alerts li.device_offline').length === {len(OFFLINE)}"
+            f"() => document.querySelectorAll('#alerts li.device_offline').length === {len(OFFLINE)}"
             f" && document.querySelectorAll('#alerts li.overdue').length === {len(QUICK)}",
             timeout=20000,
         )
@@ -149,19 +151,23 @@ def test_district_map(district: District):
         # zoom by button and by wheel, pan by dragging: only the viewBox moves
         home = view_box(page)
         page.click("#zoom-in")
-        page.wait_for_function(f"+document.getElementById('map').viewBox.baseVal.width < {home[2]}")
+        page.wait_for_function(
+            f"() => +document.getElementById('map').viewBox.baseVal.width < {home[2]}"
+        )
         zoomed = view_box(page)
         page.mouse.move(600, 450)
         page.mouse.wheel(0, 300)
         page.wait_for_function(
-            f"document.getElementById('map').viewBox.baseVal.width > {zoomed[2] * 1.2}"
+            f"() => document.getElementById('map').viewBox.baseVal.width > {zoomed[2] * 1.2}"
         )
         before = view_box(page)
         page.mouse.move(600, 450)
         page.mouse.down()
         page.mouse.move(700, 500, steps=5)
         page.mouse.up()
-        page.wait_for_function(f"document.getElementById('map').viewBox.baseVal.x < {before[0]}")
+        page.wait_for_function(
+            f"() => document.getElementById('map').viewBox.baseVal.x < {before[0]}"
+        )
         assert view_box(page)[2] == pytest.approx(before[2])
 
         # search: a grid by id, then a worker by name; each is centred and highlighted
@@ -175,7 +181,7 @@ def test_district_map(district: District):
         found = page.wait_for_selector("circle.device.found")
         assert found.get_attribute("data-device") == "dev-1234"
         page.wait_for_function(
-            f"document.getElementById('grid-panel').textContent.includes('{worker_name(1234)}')"
+            f"() => document.getElementById('grid-panel').textContent.includes('{worker_name(1234)}')"
         )
 
         # districts: the leaves fold into 17 parents, overdue where a leaf is
@@ -194,7 +200,7 @@ def test_district_map(district: District):
         assert page.inner_text("aside h2 >> nth=2") == "Alerts"
         assert "device offline" in page.inner_text("#alerts li.device_offline >> nth=0")
         page.reload()
-        page.wait_for_function(f"document.querySelectorAll('path.grid').length === {LEAVES}")
+        page.wait_for_function(f"() => document.querySelectorAll('path.grid').length === {LEAVES}")
         assert page.inner_text("aside h2 >> nth=2") == "Alerts"
         assert "grids" in page.inner_text("#summary")
         page.click("#lang")

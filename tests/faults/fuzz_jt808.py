@@ -150,7 +150,13 @@ async def fuzz(count: int, seed: int) -> dict[str, int]:
         for s in gateway.metrics.dropped.collect()[0].samples
         if s.name.endswith("_total")
     )
-    return {"frames": done, "sessions": sessions, "answer_bytes": written, "dropped": dropped}
+    return {
+        "frames": done,
+        "sessions": sessions,
+        "answer_bytes": written,
+        "dropped": dropped,
+        "reassembly_bytes_left": gateway.reassembly_budget.used,  # every session closed: 0
+    }
 
 
 def run(count: int, seed: int) -> dict[str, int]:

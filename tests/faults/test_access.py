@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import queue
 import shutil
 import socket
@@ -16,6 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from base.spreadsheet import FORMULA_START
 from gridpatrol.broker import find_mosquitto, free_port
 from gridpatrol.brokerconfig import BrokerFiles, write_broker_config
 from tests.mqtt_helpers import wait_for
@@ -117,3 +119,23 @@ def test_rerun_keeps_passwords_unless_rotated(tmp_path):
     before = first.credentials.read_text()
     assert write_broker_config(["bike-01"], out).credentials.read_text() == before
     assert write_broker_config(["bike-01"], out, rotate=True).credentials.read_text() != before
+
+
+def test_credentials_csv_neutralises_formulas_and_reads_back(tmp_path):
+    out = tmp_path / "b"
+    files = write_broker_config(["-bike", "bike-01"], out)
+    rows = list(csv.reader(io.StringIO(files.credentials.read_text(), newline="")))
+    assert [r[0] for r in rows] == ["username", "gridpatrol", "'-bike", "bike-01"]
+    assert not any(r[1].startswith(FORMULA_START) for r in rows[1:])
+    before = files.credentials.read_text()
+    assert write_broker_config(["-bike", "bike-01"], out).credentials.read_text() == before
+    assert "-bike:" in files.passwd.read_text()
+
+
+@pytest.mark.parametrize("name", ["gridpatrol", "gridpatrol-jt808"])
+def test_a_device_named_as_a_service_account_is_refused(tmp_path, name):
+    """Before, a device ``gridpatrol`` shared the service account's ACL section: it could
+    read every device's pings and publish alerts."""
+    with pytest.raises(ValueError, match=rf"device ids \['{name}'\] are the broker accounts"):
+        write_broker_config(["bike-01", name], tmp_path / "b")
+    assert not (tmp_path / "b" / "acl").exists()  # nothing written

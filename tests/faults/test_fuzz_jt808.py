@@ -12,3 +12,4 @@ def test_thirty_thousand_mutated_frames():
     assert totals["dropped"] > 10_000  # the mutations really reach the bad-input paths
     assert totals["answer_bytes"] > 0  # and the intact frames are answered
     assert totals["memory_growth_bytes"] < 256 * 1024
+    assert totals["reassembly_bytes_left"] == 0  # the shared budget gets back what closes

@@ -6,13 +6,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from geofence.assign import assign
-from geofence.grids import MAX_VERTICES, GridFileError, load_grids
+from geofence.generate import square_grids
+from geofence.grids import (
+    MAX_DEPTH,
+    MAX_JSON_VALUES,
+    MAX_VERTICES,
+    GridFileError,
+    check_grids,
+    load_grids,
+)
 from tests.geofence.test_assign import adversarial_points
 from tests.geofence.town import feature, rect, shapely_first_covering
 
@@ -122,3 +131,83 @@ def test_odd_ids_are_kept_verbatim_or_refused_clearly(tmp_path: Path, gid: objec
     else:
         with pytest.raises(GridFileError, match="feature 0: property id"):
             load_grids(path)
+
+
+def test_fifty_thousand_grids_are_checked_in_seconds(tmp_path: Path):
+    """A district's worth and more: 50,000 leaves of 100 m under 2,000 parents, two of
+    which overlap; the overlap check (a spatial index) and the tree checks are linear."""
+    fc = square_grids((117.0, 39.0, 117.0 + 250 * 100 / 86_400, 39.0 + 200 * 100 / 111_000), 100, 5)
+    leaves = [f for f in fc["features"] if "parent" in f["properties"]]
+    assert len(leaves) >= 50_000
+    leaves[1]["geometry"] = leaves[0]["geometry"]  # R..0C..1 lies on R..0C..0
+    path = tmp_path / "district.geojson"
+    path.write_text(json.dumps(fc))
+    started = time.perf_counter()
+    with pytest.raises(GridFileError) as err:
+        check_grids(path)
+    took = time.perf_counter() - started
+    first, second = leaves[0]["properties"]["id"], leaves[1]["properties"]["id"]
+    [problem] = err.value.problems
+    assert problem.startswith(f"grids {first!r} and {second!r} overlap by "), problem
+    assert took < 30, f"{took:.1f} s"  # about 5 s here; the pairwise checks took hours
+
+
+def test_a_long_parent_chain_is_refused_in_linear_time(tmp_path: Path):
+    n = 50_000
+    features = [feature(f"g{i}", None, parent=f"g{i - 1}" if i else None) for i in range(n)]
+    features.append(feature("leaf", rect(0, 0, 10, 10), parent=f"g{n - 1}"))
+    started = time.perf_counter()
+    with pytest.raises(GridFileError) as err:
+        check_grids(write(tmp_path / "chain.geojson", features))
+    assert time.perf_counter() - started < 10
+    assert err.value.problems[0] == (
+        f"grid 'g{MAX_DEPTH + 1}': {MAX_DEPTH + 1} levels of parents, more than the limit of "
+        f"{MAX_DEPTH}"
+    )
+
+
+def test_too_many_json_values_are_refused_before_parsing_in_bounded_memory(tmp_path: Path):
+    """32 MiB of empty arrays in a property: 11 million values, 0 vertices. Parsed whole
+    it took 0.8 GB (2.8 GB at the 128 MiB file limit); counted on the bytes, it is refused
+    with the file's bytes in memory."""
+    junk = "[]," * (32 * 2**20 // 3)
+    text = (
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+        f'{{"id": "a", "junk": [{junk}[]]}}, "geometry": null}}]}}'
+    )
+    path = tmp_path / "junk.geojson"
+    path.write_text(text)
+    out, peak_kb = run_measured(tmp_path, "grids", "check", str(path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"more than the limit of {MAX_JSON_VALUES}" in out.stderr
+    assert peak_kb < 400_000, f"peak RSS {peak_kb} KB"
+
+
+def test_every_bad_number_is_one_line_never_a_traceback(tmp_path: Path):
+    huge = "9" * 5000  # over Python's 4,300 digits for int(): a traceback before
+    big = "1" + "0" * 400  # an int too large for a float: OverflowError in shapely before
+    ring = f"[[117.0, 39.0], [117.001, 39.0], [{big}, 39.001], [117.0, 39.0]]"
+    text = (
+        '{"type": "FeatureCollection", "features": ['
+        f'{{"type": "Feature", "properties": {{"id": "a", "interval_min": {huge}}}, '
+        '"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}},'
+        f'{{"type": "Feature", "properties": {{"id": "b"}}, '
+        f'"geometry": {{"type": "Polygon", "coordinates": [{ring}]}}}},'
+        '{"type": "Feature", "properties": {"id": "c"}, "geometry": {"type": "Polygon", '
+        f'"coordinates": [[[117.0, 39.0], [-{huge}, 39.0], [117.0, 39.1], [117.0, 39.0]]]}}}}'
+        "]}"
+    )
+    path = tmp_path / "numbers.geojson"
+    path.write_text(text)
+    out = subprocess.run(
+        [sys.executable, "-m", "gridpatrol", "grids", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0].endswith("3 problem(s):"), lines
+    assert "feature 0 (id 'a'): interval_min must be a number of minutes" in lines[1]
+    assert "feature 1 (id 'b'): empty or non-finite coordinates" in lines[2]
+    assert "feature 2 (id 'c'): empty or non-finite coordinates" in lines[3]

@@ -29,6 +29,15 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2 and "expected HOST:PORT" in out.stderr
     out = run("jt808", "--auth-secret-file", str(tmp_path / "none"))
     assert out.returncode == 2 and "--auth-secret-file" in out.stderr
+    shared = tmp_path / "shared.secret"
+    shared.write_bytes(b"s" * 32)
+    shared.chmod(0o644)  # what a plain write leaves under the usual umask
+    out = run("jt808", "--auth-secret-file", str(shared))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (
+        f"gridpatrol: error: --auth-secret-file {shared}: mode 0644 lets others read it or "
+        f"change it; make it the owner's alone: chmod 600 {shared}"
+    )
     grids, devices = demo_files()
     out = run(
         "simulate",
@@ -49,6 +58,7 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path):
 def test_the_gateway_serves_health_and_stops_on_sigterm(broker, processes, tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"s" * 32)
+    secret.chmod(0o600)
     http = free_port()
     process = processes.popen(
         [

@@ -83,3 +83,24 @@ def test_empty_and_too_long_arrays_are_rejected_whole():
         (1, 1, Reason.BATCH_TOO_LARGE),
         (1, 2, Reason.BATCH_TOO_LARGE),
     ]
+
+
+def test_a_negative_accuracy_is_rejected_in_every_spelling():
+    """An accuracy is a radius: acc < 0 is impossible (acc_out_of_range); 0 is a fix."""
+    messages = [
+        (NATIVE + "a", b'{"ts": 10, "lat": 1, "lon": 2, "acc": -1}'),  # the common shape
+        (NATIVE + "b", b'{"ts": 10, "lat": 1, "lon": 2, "acc": -0.5, "id": "b"}'),
+        (
+            NATIVE + "c",
+            b'[{"ts": 10, "lat": 1, "lon": 2, "acc": 0}, {"ts": 11, "lat": 1, "lon": 3, "acc": -3}]',
+        ),
+        ("owntracks/li/phone", b'{"_type": "location", "tst": 30, "lat": 1, "lon": 5, "acc": -12}'),
+    ]
+    out = decoder().decode(messages)
+    assert sorted((r.message, r.item, r.reason) for r in out.rejections) == [
+        (0, 0, Reason.ACC_OUT_OF_RANGE),
+        (1, 0, Reason.ACC_OUT_OF_RANGE),
+        (2, 1, Reason.ACC_OUT_OF_RANGE),
+        (3, 0, Reason.ACC_OUT_OF_RANGE),
+    ]
+    assert out.lon.tolist() == [2.0] and out.acc.tolist() == [0.0]  # c's first ping stands

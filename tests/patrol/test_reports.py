@@ -12,6 +12,8 @@ The day of tests/patrol/day.py (interval 43,200 s, the window one local day of 8
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import zipfile
@@ -165,3 +167,19 @@ def test_report_refusals_are_one_line(tmp_path, capsys):
     assert main(["report", "scorecard", *window, "--grid", "A"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "--out" in err[0] and "json or xlsx" in err[1], err
+
+
+def test_csv_neutralises_formulas_in_text_cells_only():
+    evil = '=HYPERLINK("http://evil.example","x")'
+    rows = [
+        {"grid_id": evil, "worker": "@SUM(A1)", "device_id": "-d1", "score": -2.5, "visits": -1},
+        {"grid_id": "+1", "worker": "\tx", "device_id": "\r=1", "score": 0.5, "visits": 3},
+        {"grid_id": "A-1", "worker": "王芳", "device_id": "d'2", "score": None, "visits": 0},
+    ]
+    lines = list(csv.reader(io.StringIO(format_rows(rows, "csv"))))
+    assert lines == [
+        ["grid_id", "worker", "device_id", "score", "visits"],
+        ["'" + evil, "'@SUM(A1)", "'-d1", "-2.5", "-1"],
+        ["'+1", "'\tx", "'\r=1", "0.5", "3"],
+        ["A-1", "王芳", "d'2", "", "0"],
+    ]
