@@ -456,13 +456,17 @@ def _derive_command(args: argparse.Namespace) -> int:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
+    from gridpatrol.compose import ServeSettings
     from gridpatrol.serve import serve
 
-    ingest = build_settings(IngestSettings, "ingest", vars(args))
-    geofence = build_settings(GeofenceSettings, "geofence", vars(args))
-    api = build_settings(ApiSettings, "api", vars(args))
-    stage = build_settings(StageSettings, "stage", vars(args))
-    live = build_settings(LiveSettings, LIVE_SETTINGS_PREFIX, vars(args))
+    flags = vars(args)
+    settings = ServeSettings(
+        ingest=build_settings(IngestSettings, "ingest", flags),
+        geofence=build_settings(GeofenceSettings, "geofence", flags),
+        live=build_settings(LiveSettings, LIVE_SETTINGS_PREFIX, flags),
+        api=build_settings(ApiSettings, "api", flags),
+        stage=build_settings(StageSettings, "stage", flags),
+    )
     options = ServeOptions(
         db=args.db,
         data_path=args.data_path,
@@ -473,7 +477,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         role=Role(args.role),
         lake_commit_retries=args.lake_commit_retries,
     )
-    return serve(options, ingest, geofence, api, stage, live)
+    return serve(options, settings)
 
 
 def _lake_migrate_command(args: argparse.Namespace) -> int:

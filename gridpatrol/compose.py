@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from api.config import ApiSettings
@@ -242,19 +243,24 @@ class ApiProcess:
         self._stopping.set()
 
 
-def compose(
-    options: ServeOptions,
-    ingest: IngestSettings,
-    geofence: GeofenceSettings,
-    api: ApiSettings,
-    stage: StageSettings,
-    live: LiveSettings,
-) -> Process:
+@dataclass(frozen=True)
+class ServeSettings:
+    """Every settings object ``serve`` passes down, built once by the command line."""
+
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    geofence: GeofenceSettings = field(default_factory=GeofenceSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    stage: StageSettings = field(default_factory=StageSettings)
+
+
+def compose(options: ServeOptions, settings: ServeSettings) -> Process:
     """The process of ``options.role``, checked (gridpatrol.roles) and assembled."""
-    ingest = check_role(options, ingest)
+    ingest = check_role(options, settings.ingest)
+    geofence, api, live = settings.geofence, settings.api, settings.live
     role = Role(options.role)
     if role is Role.STAGE:
-        return StageProcess(options, ingest, geofence, api, stage, live)
+        return StageProcess(options, ingest, geofence, api, settings.stage, live)
     if role is Role.API:
         return ApiProcess(options, geofence, api, live)
     return IngestProcess(options, ingest, geofence, api, live=live)

@@ -11,26 +11,15 @@ import signal
 import threading
 from types import FrameType
 
-from api.config import ApiSettings
-from geofence.config import GeofenceSettings
-from gridpatrol.compose import compose
+from gridpatrol.compose import ServeSettings, compose
 from gridpatrol.roles import ServeOptions
-from ingest.config import IngestSettings
-from patrol.config import LiveSettings, StageSettings
 from tracks.errors import redact
 
 log = logging.getLogger("gridpatrol.serve")
 
 
-def serve(
-    options: ServeOptions,
-    ingest: IngestSettings,
-    geofence: GeofenceSettings,
-    api: ApiSettings,
-    stage: StageSettings,
-    live: LiveSettings,
-) -> int:
-    process = compose(options, ingest, geofence, api, stage, live)
+def serve(options: ServeOptions, settings: ServeSettings) -> int:
+    process = compose(options, settings)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing what is under way, then exiting", signum)
