@@ -58,7 +58,9 @@ def parse_terminals(path: Path) -> pl.DataFrame:
         if not DEVICE_ID.fullmatch(device):
             raise ConfigError(f"{path}, line {line}: device_id {device!r} is not a device id")
     key = pl.col("phone").str.strip_chars_start("0")
-    frame = frame.with_columns(phone=pl.when(key == "").then(pl.lit("0")).otherwise(key)).with_columns(
+    frame = frame.with_columns(
+        phone=pl.when(key == "").then(pl.lit("0")).otherwise(key)
+    ).with_columns(
         device_id=pl.when(pl.col("device_id") == "")
         .then(pl.col("phone"))
         .otherwise(pl.col("device_id"))
@@ -99,7 +101,9 @@ def store_terminals(store: Store, frame: pl.DataFrame, detail: str = "") -> int:
         events = pl.DataFrame(
             {"phone": rows["phone"], "event": "imported", "event_at": now, "detail": detail}
         ).cast(TERMINAL_EVENTS.schema)
-        execute_with(con, "event_rows", events, "INSERT INTO terminal_events SELECT * FROM event_rows")
+        execute_with(
+            con, "event_rows", events, "INSERT INTO terminal_events SELECT * FROM event_rows"
+        )
     return frame.height
 
 
@@ -115,9 +119,7 @@ def issue_code(store: Store, phone: str, code: str) -> bool:
         ).fetchone()
         if not row or not row[0]:
             return False
-        con.execute(
-            "INSERT INTO terminal_events VALUES (?, 'registered', ?, '')", [phone, now]
-        )
+        con.execute("INSERT INTO terminal_events VALUES (?, 'registered', ?, '')", [phone, now])
     return True
 
 
