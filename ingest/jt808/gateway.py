@@ -30,6 +30,7 @@ from ingest.jt808.publisher import Publisher
 from ingest.jt808.reasons import Drop
 from ingest.jt808.reassembly import Budget, Reassembly
 from ingest.jt808.registry import Registry
+from ingest.mqtt import parse_broker_url
 from tracks.engines import open_store
 from tracks.errors import StoreError
 
@@ -401,6 +402,8 @@ def open_registry(settings: Jt808Settings) -> Registry:
 
 async def run_gateway(settings: Jt808Settings) -> None:
     """``gridpatrol jt808``: until SIGTERM or SIGINT."""
+    parse_host_port(settings.listen)  # bad flags before the registry is opened
+    parse_broker_url(settings.broker)
     registry = open_registry(settings)
     try:
         gateway = Gateway(settings, registry)

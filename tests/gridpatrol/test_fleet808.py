@@ -14,7 +14,7 @@ from gridpatrol.simulate import SimDevice
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
-from tests.ingest.jt808.helpers import Collector
+from tests.ingest.jt808.helpers import Collector, registry
 from tests.mqtt_helpers import wait_for
 
 
@@ -56,7 +56,7 @@ class Sink:
 
 
 @pytest.mark.broker
-def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
+def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker, tmp_path):
     sim_start = float(int(time.time()) - 86400)
     # tracker 2's dead zone is the third ten minutes of every four hours
     times = [
@@ -68,9 +68,11 @@ def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
     with contextlib.ExitStack() as stop:  # each stopped in reverse, also on a failure
         collector = Collector(broker)
         stop.callback(collector.close)
+        known = registry(tmp_path / "jt808.db", ["13900000002"], terminal_id="SIM0002")
+        stop.callback(known.store.close)
         gateway = GatewayThread(
             Jt808Settings(listen="127.0.0.1:0", broker=broker.url, client_id="fleet-test"),
-            b"f" * 32,
+            known,
         )
         stop.callback(gateway.stop)
         port = gateway.start().port

@@ -90,3 +90,16 @@ class Collector:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+async def signed_in(
+    port: int, phone: str, codes: dict[str, str], version: int | None = None, **options: Any
+) -> Terminal:
+    """A terminal connected and authenticated, registering only the first time (``codes``
+    keeps each phone's code across connections, as a tracker keeps it)."""
+    terminal = await Terminal(phone, version, **options).connect("127.0.0.1", port)
+    if phone in codes:
+        assert await terminal.authenticate(codes[phone]) == m.OK
+    else:
+        codes[phone] = await sign_in(terminal)
+    return terminal
