@@ -9,7 +9,14 @@ import time
 
 import pytest
 
-from gridpatrol.fleet808 import DEAD_ZONE_S, Fleet808, Router, jt808_devices, location_body
+from gridpatrol.fleet808 import (
+    DEAD_ZONE_S,
+    Fleet808,
+    Router,
+    jt808_devices,
+    location_body,
+    terminal_rows,
+)
 from gridpatrol.simulate import SimDevice
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
@@ -28,6 +35,15 @@ def test_trackers_get_phone_ids_and_phones_keep_theirs():
         SimDevice("13900000001", "tracker", "G1"),
         devices[1],
         SimDevice("13900000003", "tracker", "G3"),
+    ]
+
+
+def test_the_registry_rows_of_the_trackers():
+    devices = jt808_devices(
+        [SimDevice("bike-01", "tracker", "G1"), SimDevice("wang.phone", "phone", "G2")]
+    )
+    assert terminal_rows(devices) == [
+        {"phone": "013900000001", "terminal_id": "SIM0001", "plate": "", "device_id": "13900000001"}
     ]
 
 
