@@ -17,15 +17,20 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
+import polars as pl
 import psutil
 
 from gridpatrol.broker import Mosquitto, free_port
 from ingest.jt808 import messages as m
 from ingest.jt808.terminal import Terminal
+from tracks.store import Store
+from tracks.terminals import store_terminals
 
 PERIOD_S = 10.0
 FIRST_PHONE = 13800000000
@@ -44,7 +49,15 @@ class Jt808Result:
     ref_cpu: float  # mosquitto_pub's CPU, fraction of one core
 
 
-def _start_gateway(broker: Mosquitto, port: int, http: int) -> subprocess.Popen[bytes]:
+def _registry(path: Path, terminals: int) -> None:
+    """The gateway's registry: the bench's terminals (what ``terminals import`` writes)."""
+    phones = [str(FIRST_PHONE + k) for k in range(terminals)]
+    frame = pl.DataFrame({"phone": phones, "terminal_id": "", "plate": "", "device_id": phones})
+    with Store(path) as store:
+        store_terminals(store, frame, "bench")
+
+
+def _start_gateway(broker: Mosquitto, port: int, http: int, db: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -59,6 +72,8 @@ def _start_gateway(broker: Mosquitto, port: int, http: int) -> subprocess.Popen[
             broker.url,
             "--client-id",
             "bench-jt808",
+            "--db",
+            str(db),
             "--http",
             f"127.0.0.1:{http}",
         ],
@@ -164,7 +179,10 @@ def _mosquitto_pub(broker: Mosquitto, count: int) -> tuple[float, float]:
 def run(terminals: int, steady_s: float, max_s: float) -> Jt808Result:
     broker = Mosquitto(persistence=False).start()
     port, http = free_port(), free_port()
-    process = _start_gateway(broker, port, http)
+    folder = tempfile.TemporaryDirectory()
+    db = Path(folder.name) / "jt808.db"
+    _registry(db, terminals)
+    process = _start_gateway(broker, port, http, db)
     try:
         gateway = psutil.Process(process.pid)
         steady, steady_cpu, rss, top, top_cpu, load_cpu = asyncio.run(
@@ -175,6 +193,7 @@ def run(terminals: int, steady_s: float, max_s: float) -> Jt808Result:
         process.terminate()
         process.wait(30)
         broker.cleanup()
+        folder.cleanup()
     return Jt808Result(
         terminals, steady, steady_cpu, rss, top, top_cpu, load_cpu, ref_rate, ref_cpu
     )

@@ -27,7 +27,8 @@ SERVICE_ACCOUNT = "gridpatrol"
 #: Broker users that are not devices: serve's account, and the JT/T 808 gateway's that
 #: docs/jt808.md has added by hand. A device of that name would be merged into it (one
 #: password line, one ACL section) and read every device's pings.
-RESERVED_USERS = (SERVICE_ACCOUNT, "gridpatrol-jt808")
+GATEWAY_ACCOUNT = "gridpatrol-jt808"
+RESERVED_USERS = (SERVICE_ACCOUNT, GATEWAY_ACCOUNT)
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for $7$ hashes
 
 
@@ -71,10 +72,29 @@ def _read_credentials(path: Path) -> dict[str, str]:
         return {restore(row["username"]): restore(row["password"]) for row in rows}
 
 
+def gateway_acl(terminal_devices: list[str] | None) -> list[str]:
+    """The JT/T 808 gateway's ACL section: it may publish the native topic of each
+    registered terminal's device and nothing else (none: no gateway account)."""
+    if terminal_devices is None:
+        return []
+    return [
+        f"user {GATEWAY_ACCOUNT}",
+        *(f"topic write {native_topic(d)}" for d in sorted(set(terminal_devices))),
+        "",
+    ]
+
+
 def write_broker_config(
-    device_ids: list[str], out: Path, *, port: int = 1883, rotate: bool = False
+    device_ids: list[str],
+    out: Path,
+    *,
+    port: int = 1883,
+    rotate: bool = False,
+    terminal_devices: list[str] | None = None,
 ) -> BrokerFiles:
-    bad = [d for d in device_ids if not DEVICE_ID.fullmatch(d)]
+    """``terminal_devices``: the device ids of the JT/T 808 terminal registry, for the
+    gateway's account (``gridpatrol-jt808``); None: no such account."""
+    bad = [d for d in [*device_ids, *(terminal_devices or [])] if not DEVICE_ID.fullmatch(d)]
     if bad:
         raise ValueError(f"device ids not usable as MQTT user names and topics: {bad[:5]}")
     reserved = sorted(set(device_ids) & set(RESERVED_USERS))
@@ -88,7 +108,8 @@ def write_broker_config(
         out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"
     )
     known = {} if rotate else _read_credentials(files.credentials)
-    users = [SERVICE_ACCOUNT, *device_ids]
+    gateway = [GATEWAY_ACCOUNT] if terminal_devices is not None else []
+    users = [SERVICE_ACCOUNT, *gateway, *device_ids]
     passwords = {u: known.get(u) or new_password() for u in users}
 
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -105,6 +126,7 @@ def write_broker_config(
         *(f"topic read {t}" for t in PING_FILTERS),
         f"topic readwrite {ALERT_FILTER}",
         "",
+        *gateway_acl(terminal_devices),
     ]
     for device in device_ids:
         acl.append(f"user {device}")

@@ -209,7 +209,72 @@ def _parser() -> argparse.ArgumentParser:
     jt808 = commands.add_parser("jt808", help="a JT/T 808 gateway: TCP terminals to MQTT pings")
     _add_settings_flags(jt808, Jt808Settings)
     jt808.set_defaults(func=_jt808_command)
+    bconf.add_argument(
+        "--terminals",
+        type=Path,
+        help="JT/T 808 terminal registry CSV: an account gridpatrol-jt808 for the gateway, "
+        "which may publish only these terminals' devices",
+    )
+    _add_terminals_commands(commands)
     return parser
+
+
+def _add_terminals_commands(commands: argparse._SubParsersAction) -> None:
+    terminals = commands.add_parser("terminals", help="the JT/T 808 terminal registry")
+    cmd = terminals.add_subparsers(dest="terminals_command", required=True)
+    t_import = cmd.add_parser(
+        "import", help="load phone,terminal_id,plate,device_id CSV (codes issued are kept)"
+    )
+    t_import.add_argument("file", type=Path)
+    _add_db_flags(t_import)
+    t_import.set_defaults(func=_terminals_import_command)
+    t_reset = cmd.add_parser(
+        "reset", help="forget a terminal's code: its next registration is answered (recorded)"
+    )
+    t_reset.add_argument("phone", help="the terminal phone number")
+    t_reset.add_argument("--reason", default="", help="recorded with the reset")
+    _add_db_flags(t_reset)
+    t_reset.set_defaults(func=_terminals_reset_command)
+    t_list = cmd.add_parser("list", help="the registry: each terminal and whether it registered")
+    _add_db_flags(t_list)
+    t_list.set_defaults(func=_terminals_list_command)
+
+
+def _terminals_import_command(args: argparse.Namespace) -> int:
+    from tracks.engines import open_store
+    from tracks.terminals import import_terminals
+
+    with open_store(args.db, args.data_path) as store:
+        count = import_terminals(store, args.file)
+    print(f"imported {count} terminals")
+    return 0
+
+
+def _terminals_reset_command(args: argparse.Namespace) -> int:
+    import getpass
+
+    from tracks.engines import open_store
+    from tracks.terminals import reset_terminal
+
+    detail = f"by {getpass.getuser()}" + (f": {args.reason}" if args.reason else "")
+    with open_store(args.db, args.data_path) as store:
+        if not reset_terminal(store, args.phone, detail):
+            raise GridpatrolError(f"{args.phone}: no such terminal in the registry")
+    print(f"reset {args.phone}: its next registration (0x0100) gets a new code")
+    return 0
+
+
+def _terminals_list_command(args: argparse.Namespace) -> int:
+    from tracks.engines import open_store
+    from tracks.terminals import read_terminals
+
+    with open_store(args.db, args.data_path, read_only=True) as store:
+        frame = read_terminals(store)
+    print("phone,terminal_id,plate,device_id,registered_at")
+    for row in frame.iter_rows(named=True):
+        at = row["registered_at"].isoformat() if row["registered_at"] else ""
+        print(f"{row['phone']},{row['terminal_id']},{row['plate']},{row['device_id']},{at}")
+    return 0
 
 
 def _parse_time(text: str, flag: str) -> dt.datetime:
@@ -233,13 +298,24 @@ def _broker_config_command(args: argparse.Namespace) -> int:
         devices = pl.read_csv(args.devices, columns=["device_id"])["device_id"].to_list()
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise GridpatrolError(f"{args.devices}: cannot read device_id column: {exc}") from exc
+    terminals = _terminal_devices(args.terminals)
     try:
-        files = write_broker_config(devices, args.out, port=args.port, rotate=args.rotate)
+        files = write_broker_config(
+            devices, args.out, port=args.port, rotate=args.rotate, terminal_devices=terminals
+        )
     except ValueError as exc:
         raise GridpatrolError(str(exc)) from exc
     print(f"wrote {files.passwd}, {files.acl}, {files.credentials} (mode 0600), {files.config}")
     print(f"start the broker with: mosquitto -c {files.config}")
     return 0
+
+
+def _terminal_devices(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    from tracks.terminals import parse_terminals
+
+    return parse_terminals(path)["device_id"].to_list()
 
 
 def _token_add_command(args: argparse.Namespace) -> int:

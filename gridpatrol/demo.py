@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-import secrets
 import shutil
 import socket
 import threading
@@ -27,16 +26,19 @@ from api.tokens import add_token
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
 from gridpatrol.compose import IngestProcess
-from gridpatrol.fleet808 import Fleet808, Router, jt808_devices
+from gridpatrol.fleet808 import Fleet808, Router, jt808_devices, terminal_rows
 from gridpatrol.roles import ServeOptions
 from gridpatrol.simulate import SimDevice, plan_messages, publish_plan
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
+from ingest.jt808.registry import Registry
 from patrol.config import LiveSettings
 from patrol.grids import read_grids
 from tracks.alerts import count_alerts
 from tracks.queries import read_stats
+from tracks.store import Store
+from tracks.terminals import parse_terminals, store_terminals
 
 DEMO_PORT = 8080
 
@@ -164,7 +166,12 @@ def run_demo(options: DemoOptions) -> int:
     publisher.loop_start()
     client: object = publisher
     gateway = fleet = None
-    if options.trackers == "jt808":
+    if options.trackers == "jt808":  # the gateway's registry: the simulated trackers
+        terminals_csv = workdir / "terminals.csv"
+        pl.DataFrame(terminal_rows(sim_devices)).write_csv(terminals_csv)
+        registry = Registry(Store(workdir / "jt808.db"))
+        store_terminals(registry.store, parse_terminals(terminals_csv), "the demo's trackers")
+        registry.swap(registry.read())
         gateway = GatewayThread(
             Jt808Settings(
                 listen="127.0.0.1:0",
@@ -172,7 +179,7 @@ def run_demo(options: DemoOptions) -> int:
                 protocol=broker.protocol,
                 client_id="demo-jt808",
             ),
-            secrets.token_bytes(32),
+            registry,
         )
         port808 = gateway.start().port
         fleet = Fleet808("127.0.0.1", port808, sim_start)
@@ -207,6 +214,7 @@ def run_demo(options: DemoOptions) -> int:
         if fleet is not None and gateway is not None:
             fleet.stop()
             gateway.stop()
+            gateway.registry.store.close()
         publisher.disconnect()
         publisher.loop_stop()
         time.sleep(0.5)

@@ -2,9 +2,10 @@
 
 Tracker ``N`` (its position in the devices file, from 1) gets the phone number
 ``0139000000NN`` and so, by the gateway's rule, the device id ``139000000NN``
-(:func:`jt808_devices`). The plan (``simulate.plan_messages``) is the same as over MQTT;
+(:func:`jt808_devices`) and the terminal id ``SIMNNNN`` (:func:`terminal_rows`: the
+registry rows the demo imports). The plan (``simulate.plan_messages``) is the same as over MQTT;
 :class:`Router` sends the trackers' messages to :class:`Fleet808` and the phones' to MQTT, so
-``simulate.publish_plan`` paces both. Each tracker registers, authenticates, reports (0x0200;
+``simulate.publish_plan`` paces both. Each tracker registers once (and keeps its code), authenticates on every connection, reports (0x0200;
 a JSON array becomes a 0x0704 batch), sends heartbeats when idle, and loses the network for
 ten minutes every four hours: what it measured meanwhile follows as blind-area batches
 (0x0704 type 1), subpackaged when longer than a frame.
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 from gridpatrol.simulate import SimDevice
 from ingest.jt808 import messages as m
-from ingest.jt808.terminal import NoAnswer, Terminal
+from ingest.jt808.terminal import NoAnswer, Refused, Terminal
 
 log = logging.getLogger("gridpatrol.simulate")
 
@@ -36,6 +37,29 @@ def jt808_devices(devices: list[SimDevice]) -> list[SimDevice]:
         replace(d, device_id=str(FIRST_PHONE + i + 1)) if d.kind == "tracker" else d
         for i, d in enumerate(devices)
     ]
+
+
+def terminal_rows(devices: list[SimDevice]) -> list[dict[str, str]]:
+    """The terminal registry's rows (phone, terminal_id, plate, device_id) of the trackers
+    of :func:`jt808_devices`' devices, as ``gridpatrol terminals import`` reads them."""
+    rows = []
+    for device in devices:
+        if device.kind == "tracker":
+            index = int(device.device_id) - FIRST_PHONE
+            phone = device.device_id.rjust(12, "0")
+            rows.append(
+                {
+                    "phone": phone,
+                    "terminal_id": terminal_id(index),
+                    "plate": "",
+                    "device_id": device.device_id,
+                }
+            )
+    return rows
+
+
+def terminal_id(index: int) -> str:
+    return f"SIM{index:04d}"
 
 
 def location_body(fix: dict[str, float]) -> bytes:
@@ -59,6 +83,7 @@ class Fleet808:
         self.queues: dict[str, asyncio.Queue[list[dict[str, float]]]] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.terminals: dict[str, Terminal] = {}
+        self.codes: dict[str, str] = {}  # each tracker's code, kept as a terminal keeps it
         self.stopping = False
         self.reported = 0  # fixes the gateway answered
         self._thread = threading.Thread(target=self.loop.run_forever, name="fleet808", daemon=True)
@@ -93,7 +118,7 @@ class Fleet808:
                 if terminal is None or not terminal.connected:
                     terminal = await Terminal(phone).connect(self.host, self.port)
                     self.terminals[device_id] = terminal
-                    await terminal.authenticate(await terminal.register(f"SIM{index:04d}"))
+                    await self._sign_in(device_id, terminal, index)
                 if fixes is None:
                     try:
                         fixes = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
@@ -115,12 +140,26 @@ class Fleet808:
                     await terminal.result(m.BATCH, batch)
                 self.reported += len(fixes)
                 fixes = None
-            except (OSError, NoAnswer) as exc:  # the gateway is away: try again, keep the fixes
+            except (
+                OSError,
+                NoAnswer,
+                Refused,
+            ) as exc:  # the gateway is away: try again, keep the fixes
                 log.warning("tracker %s: %s; reconnecting", device_id, exc)
                 if terminal is not None:
                     await terminal.close()
                 self.terminals.pop(device_id, None)
                 await asyncio.sleep(1.0)
+
+    async def _sign_in(self, device_id: str, terminal: Terminal, index: int) -> None:
+        """Authenticate with the kept code; register first when there is none (or it was
+        refused: an operator reset the terminal)."""
+        code = self.codes.get(device_id)
+        if code is not None and await terminal.authenticate(code) == m.OK:
+            return
+        self.codes[device_id] = code = await terminal.register(terminal_id(index))
+        if await terminal.authenticate(code) != m.OK:
+            raise NoAnswer(f"tracker {device_id}: its new code was refused")
 
     def stop(self) -> None:
         async def close() -> None:

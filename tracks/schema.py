@@ -194,6 +194,36 @@ ALERTS_PUBLISHED = Table(
     "append-only: the alerts published on MQTT (an id may appear more than once)",
 )
 
+TERMINALS = Table(
+    "terminals",
+    (
+        Column(
+            "phone",
+            "VARCHAR",
+            "the terminal phone number's digits, leading zeros removed",
+            False,
+            "PRIMARY KEY",
+        ),
+        Column("terminal_id", "VARCHAR", "the maker's terminal id (0x0100), empty: any", False),
+        Column("plate", "VARCHAR", "the vehicle's plate (0x0100), empty: any", False),
+        Column("device_id", "VARCHAR", "the device its fixes are published as", False),
+        Column("auth_code", "VARCHAR", "the code issued at its registration, NULL: none yet"),
+        Column("registered_at", "TIMESTAMPTZ", "when the code was issued"),
+        Column("imported_at", "TIMESTAMPTZ", "when its row was last imported", False),
+    ),
+    "the JT/T 808 terminal registry: who may register with the gateway, and the codes issued",
+)
+TERMINAL_EVENTS = Table(
+    "terminal_events",
+    (
+        Column("phone", "VARCHAR", "a terminal of ``terminals``", False),
+        Column("event", "VARCHAR", "imported, registered or reset", False),
+        Column("event_at", "TIMESTAMPTZ", "when", False),
+        Column("detail", "VARCHAR", "a line for people (who reset it, why)", False),
+    ),
+    "append-only: each terminal's imports, registrations and operator resets",
+)
+
 PING_CHANGES = Table(
     "ping_changes",
     (
@@ -289,6 +319,8 @@ ALL_TABLES: tuple[Table, ...] = (
     ALERTS_PUBLISHED,
     PING_CHANGES,
     *DERIVED_TABLES,
+    TERMINALS,
+    TERMINAL_EVENTS,
 )
 
 #: The DDL the store applies on open.

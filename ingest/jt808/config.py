@@ -17,11 +17,19 @@ class Jt808Settings:
     password: str = setting("", "MQTT password")
     client_id: str = setting("gridpatrol-jt808", "MQTT client id of the gateway")
     http: str = setting("", "HOST:PORT for /metrics and /health (empty: none)")
-    auth_secret_file: str = setting(
-        "", "file whose bytes key the authentication codes (empty: a new random key per start)"
+    db: str = setting(
+        "",
+        "the terminal registry: a DuckDB file of the gateway's own, or serve's DuckLake "
+        "(gridpatrol terminals import)",
     )
-    require_auth: bool = setting(
-        False, "refuse locations from a connection that has not authenticated (0x0102)"
+    data_path: str = setting("", "a DuckLake --db's folder of Parquet files")
+    allow_unauthenticated: bool = setting(
+        False,
+        "UNSAFE: publish locations of registered terminals whose connection has not "
+        "authenticated (0x0102), for trackers that never do",
+    )
+    registry_reload_s: float = setting(
+        10.0, "how often the registry is read again (rows imported or reset meanwhile)"
     )
     max_connections: int = setting(
         16000, "more connections are refused at once (keep it under ulimit -n)"

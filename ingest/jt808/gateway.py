@@ -4,18 +4,16 @@ Each connection is a :class:`Session` (an asyncio protocol: no task per connecti
 thousands fit in one process). Reports are published with QoS 1 and answered with 0x8001
 only when the broker's PUBACK arrives; with the broker away nothing is answered and the
 terminal retransmits (duplicates are dropped downstream by device and time).
+
+Only terminals of the registry (:mod:`ingest.jt808.registry`) are answered a registration,
+and only their authenticated connections' reports are published (docs/jt808.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import os
-import secrets
 import signal
-import stat
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -31,40 +29,15 @@ from ingest.jt808.metrics import Metrics, serve_http
 from ingest.jt808.publisher import Publisher
 from ingest.jt808.reasons import Drop
 from ingest.jt808.reassembly import Budget, Reassembly
+from ingest.jt808.registry import Registry
+from ingest.mqtt import parse_broker_url
+from tracks.engines import open_store
+from tracks.errors import StoreError
 
 log = logging.getLogger("gridpatrol.jt808")
 
 MAX_PINGS_PER_PUBLISH = 1000  # the native contract's longest array (docs/mqtt.md)
 _encode = msgspec.json.Encoder().encode
-
-
-def auth_code(secret: bytes, device: str) -> str:
-    """The code 0x8100 hands out: HMAC of the device id, so a restart needs no storage."""
-    return hmac.new(secret, device.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def read_secret(path: str) -> bytes:
-    """The key of the authentication codes. Whoever reads it can make every tracker's code,
-    so a file others may read or anyone but its owner may write is refused (as ssh refuses
-    such a private key), and one its group may read is used with a warning."""
-    if not path:
-        log.warning("no --auth-secret-file: authentication codes change at every start")
-        return secrets.token_bytes(32)
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        secret = Path(path).read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"--auth-secret-file: {exc}") from exc
-    if mode & 0o026:
-        raise ConfigError(
-            f"--auth-secret-file {path}: mode {mode:04o} lets others read it or change it; "
-            f"make it the owner's alone: chmod 600 {path}"
-        )
-    if mode & 0o040:
-        log.warning("--auth-secret-file %s: its group may read it (mode %04o)", path, mode)
-    if len(secret) < 16:
-        raise ConfigError(f"--auth-secret-file {path}: use at least 16 bytes")
-    return secret
 
 
 class Session(asyncio.Protocol):
@@ -156,28 +129,43 @@ class Session(asyncio.Protocol):
         elif msg_id == m.HEARTBEAT:
             self.respond(header, m.OK)
         elif msg_id == m.REGISTER:
-            code = auth_code(gateway.secret, device_id(header.phone))
-            self.send(
-                header, m.REGISTER_RESPONSE, m.build_register_response(header.serial, m.OK, code)
-            )
+            self.register(header, body)
         elif msg_id == m.AUTHENTICATE:
             code = m.parse_auth(body, header.version)
-            expected = auth_code(gateway.secret, device_id(header.phone))
-            # as bytes: compare_digest refuses str with non-ASCII characters (the fuzzer's find)
-            if isinstance(code, str) and hmac.compare_digest(
-                code.encode("latin-1"), expected.encode()
-            ):
+            if isinstance(code, str) and gateway.registry.verify(device_id(header.phone), code):
                 self.authenticated = header.phone
                 self.respond(header, m.OK)
             else:
                 gateway.metrics.drop(Drop.AUTH_FAILED, self.peer)
                 self.respond(header, m.FAILURE)
-        elif msg_id == m.DEREGISTER:
+        elif msg_id == m.DEREGISTER:  # the code stays: only an operator's reset frees it
             self.authenticated = None
             self.respond(header, m.OK)
         elif msg_id != m.TERMINAL_RESPONSE:  # a terminal's answer is never answered
             gateway.metrics.drop(Drop.UNSUPPORTED, self.peer)
             self.respond(header, m.UNSUPPORTED)
+
+    def register(self, header: Header, body: bytes) -> None:
+        """0x0100: a code for a known terminal's first registration, the standard's refusals
+        for the rest (docs/jt808.md, "The terminal registry")."""
+        metrics = self.gateway.metrics
+        registration = m.parse_register(body, header.version)
+        if isinstance(registration, Drop):
+            metrics.drop(registration, self.peer)
+            self.respond(header, m.MESSAGE_ERROR)
+            return
+        try:
+            result, code = self.gateway.registry.register(device_id(header.phone), registration)
+        except StoreError as exc:
+            log.error("jt808: cannot store the code of %s: %s", header.phone, exc)
+            metrics.drop(Drop.REGISTRY_ERROR, self.peer)
+            return  # unanswered: the terminal retransmits
+        if result in (m.NO_SUCH_TERMINAL, m.NO_SUCH_VEHICLE):
+            metrics.drop(Drop.UNKNOWN_TERMINAL, self.peer)
+        elif result != m.OK:
+            metrics.drop(Drop.ALREADY_REGISTERED, self.peer)
+        body = m.build_register_response(header.serial, result, code)
+        self.send(header, m.REGISTER_RESPONSE, body)
 
     def report(self, header: Header, body: bytes) -> None:
         metrics = self.gateway.metrics
@@ -200,14 +188,21 @@ class Session(asyncio.Protocol):
             else:
                 pings.append(item.to_ping())
         authenticated = self.authenticated == header.phone
-        if pings and not authenticated and self.gateway.settings.require_auth:
-            metrics.drop(Drop.UNAUTHENTICATED, self.peer, len(pings))
+        device = self.gateway.registry.device(device_id(header.phone))
+        refused = (
+            Drop.UNKNOWN_TERMINAL
+            if device is None
+            else None
+            if authenticated or self.gateway.settings.allow_unauthenticated
+            else Drop.UNAUTHENTICATED
+        )
+        if pings and refused is not None:  # answered, counted, never published
+            metrics.drop(refused, self.peer, len(pings))
             self.respond(header, m.FAILURE)
             return
-        if not pings:
+        if not pings or device is None:
             self.respond(header, m.OK)
             return
-        device = device_id(header.phone)
         futures: list[asyncio.Future[Drop | None]] = []
         for at in range(0, len(pings), MAX_PINGS_PER_PUBLISH):
             chunk = pings[at : at + MAX_PINGS_PER_PUBLISH]
@@ -254,9 +249,9 @@ class Session(asyncio.Protocol):
 class Gateway:
     """The server, its sessions, the publisher and the limits; one per process."""
 
-    def __init__(self, settings: Jt808Settings, secret: bytes) -> None:
+    def __init__(self, settings: Jt808Settings, registry: Registry) -> None:
         self.settings = settings
-        self.secret = secret
+        self.registry = registry
         self.metrics = Metrics(settings.log_every_s)
         self.sessions: set[Session] = set()
         self.per_address: dict[str, int] = {}  # open connections by peer IP address
@@ -265,6 +260,7 @@ class Gateway:
         self.publisher = Publisher(settings, self.loop)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._reloader: asyncio.Task[None] | None = None
         self._http: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -276,6 +272,7 @@ class Gateway:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = self.loop.create_task(self._sweep())
+        self._reloader = self.loop.create_task(self._reload())
         if self.settings.http:
             http_host, http_port = parse_host_port(self.settings.http)
             self._http = serve_http(http_host, http_port, self.metrics, self.health)
@@ -296,8 +293,9 @@ class Gateway:
             if not self.sessions:
                 break
             await asyncio.sleep(0.01)
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._reloader):
+            if task is not None:
+                task.cancel()
         if self._server is not None:
             await self._server.wait_closed()
         if self._http is not None:
@@ -363,6 +361,18 @@ class Gateway:
                     self.metrics.drop(Drop.IDLE_TIMEOUT, session.peer)
                     self._close(session)
 
+    async def _reload(self) -> None:
+        """Read the registry again every registry_reload_s, off the event loop (a lake's
+        read takes a round trip to its catalog); a failed read keeps the registry held."""
+        while True:
+            await asyncio.sleep(self.settings.registry_reload_s)
+            try:
+                terminals = await self.loop.run_in_executor(None, self.registry.read)
+            except StoreError as exc:
+                log.error("jt808: cannot read the terminal registry: %s", exc)
+                continue
+            self.registry.swap(terminals)
+
     @staticmethod
     def _close(session: Session) -> None:
         """Close at once: a connection past a deadline gets no answer flushed first."""
@@ -370,24 +380,50 @@ class Gateway:
             session.transport.abort()
 
 
+def open_registry(settings: Jt808Settings) -> Registry:
+    """The registry ``--db`` names; without one the gateway would answer no terminal."""
+    if not settings.db:
+        raise ConfigError(
+            "--db is required: the terminal registry (gridpatrol terminals import FILE --db DB)"
+        )
+    data_path = Path(settings.data_path) if settings.data_path else None
+    store = open_store(settings.db, data_path)
+    try:
+        registry = Registry(store)
+    except StoreError:
+        store.close()
+        raise
+    if not registry.terminals:
+        log.warning(
+            "the terminal registry in %s is empty: no terminal will be answered", store.path
+        )
+    return registry
+
+
 async def run_gateway(settings: Jt808Settings) -> None:
     """``gridpatrol jt808``: until SIGTERM or SIGINT."""
-    gateway = Gateway(settings, read_secret(settings.auth_secret_file))
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gateway.loop.add_signal_handler(sig, stop.set)
-    await gateway.start()
-    await stop.wait()
-    log.info("stopping the gateway")
-    await gateway.stop()
+    parse_host_port(settings.listen)  # bad flags before the registry is opened
+    parse_broker_url(settings.broker)
+    registry = open_registry(settings)
+    try:
+        gateway = Gateway(settings, registry)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            gateway.loop.add_signal_handler(sig, stop.set)
+        await gateway.start()
+        await stop.wait()
+        log.info("stopping the gateway")
+        await gateway.stop()
+    finally:
+        registry.store.close()
 
 
 class GatewayThread:
     """A gateway on its own event loop in a daemon thread, beside serve (demo and tests)."""
 
-    def __init__(self, settings: Jt808Settings, secret: bytes) -> None:
+    def __init__(self, settings: Jt808Settings, registry: Registry) -> None:
         self.settings = settings
-        self.secret = secret
+        self.registry = registry
         self.gateway: Gateway | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -397,7 +433,7 @@ class GatewayThread:
     def _run(self) -> None:
         async def start() -> None:
             try:
-                gateway = Gateway(self.settings, self.secret)
+                gateway = Gateway(self.settings, self.registry)
                 await gateway.start()
                 self.gateway = gateway
             except OSError as exc:  # reported by start()

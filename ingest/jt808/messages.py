@@ -29,6 +29,8 @@ REGISTER_RESPONSE = 0x8100
 
 # results of the platform general response 0x8001
 OK, FAILURE, MESSAGE_ERROR, UNSUPPORTED = 0, 1, 2, 3
+# results of the terminal registration response 0x8100 (0 is OK: registered, a code follows)
+VEHICLE_REGISTERED, NO_SUCH_VEHICLE, TERMINAL_REGISTERED, NO_SUCH_TERMINAL = 1, 2, 3, 4
 
 STATUS_POSITIONED = 1 << 1
 STATUS_SOUTH = 1 << 2
@@ -189,13 +191,39 @@ def build_auth(code: str, version: int | None, imei: str = "", software: str = "
     )
 
 
+def _register_sizes(version: int | None) -> tuple[int, int, int]:
+    """Manufacturer, model and terminal id field sizes: 2013 5, 20, 7; 2019 11, 30, 30."""
+    return (5, 20, 7) if version is None else (11, 30, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a 0x0100 body says the registry checks: the maker's terminal id and the plate."""
+
+    terminal_id: str
+    plate: str
+
+
+def parse_register(body: bytes, version: int | None) -> Registration | Drop:
+    """Province WORD, city WORD, manufacturer, model, terminal id (NUL-padded), plate colour
+    BYTE, plate STRING (GBK; empty when colour 0, no plate)."""
+    maker, model, terminal = _register_sizes(version)
+    at = 4 + maker + model
+    if len(body) < at + terminal + 1:
+        return Drop.BAD_BODY
+    terminal_id = body[at : at + terminal].rstrip(b"\x00 ").decode("latin-1")
+    plate = body[at + terminal + 1 :].rstrip(b"\x00").decode("gbk", errors="replace")
+    return Registration(terminal_id, plate.strip())
+
+
 def build_register(version: int | None, *, terminal_id: str, plate: str = "") -> bytes:
     """Province, city, manufacturer, model and terminal id (2013: 5, 20, 7 bytes; 2019: 11,
-    30, 30), plate colour 0 (no plate) and the plate."""
-    sizes = (5, 20, 7) if version is None else (11, 30, 30)
+    30, 30), plate colour (0: no plate) and the plate."""
+    sizes = _register_sizes(version)
     fields = [b"GRIDP", b"SIM-TRACKER", terminal_id.encode()]
     padded = b"".join(f.ljust(n, b"\x00")[:n] for f, n in zip(fields, sizes, strict=True))
-    return struct.pack(">HH", 12, 100) + padded + b"\x00" + plate.encode()
+    colour = b"\x02" if plate else b"\x00"  # 2: yellow
+    return struct.pack(">HH", 12, 100) + padded + colour + plate.encode("gbk")
 
 
 def build_general_response(serial: int, msg_id: int, result: int) -> bytes:

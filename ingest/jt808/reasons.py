@@ -20,8 +20,11 @@ class Drop(StrEnum):
     SUBPACKAGE_EXPIRED = "subpackage_expired"  # a message whose parts never all came
     UNSUPPORTED = "unsupported"  # a message id we do not handle (answered with result 3)
     NOT_POSITIONED = "not_positioned"  # a location whose fix-valid status bit is clear
-    UNAUTHENTICATED = "unauthenticated"  # a location before 0x0102, with require_auth
+    UNAUTHENTICATED = "unauthenticated"  # a location from a connection not authenticated
     AUTH_FAILED = "auth_failed"  # an authentication code that is not this phone's
+    UNKNOWN_TERMINAL = "unknown_terminal"  # 0x0100 or a report of a phone not in the registry
+    ALREADY_REGISTERED = "already_registered"  # 0x0100 of a terminal that has its code
+    REGISTRY_ERROR = "registry_error"  # a code that could not be stored: unanswered
     BROKER_AWAY = "broker_away"  # not published (and not answered): the terminal retries
     BROKER_REFUSED = "broker_refused"  # a PUBACK with an error reason code (e.g. not authorised)
     PUBACK_TIMEOUT = "puback_timeout"  # no PUBACK in time: not answered, the terminal retries

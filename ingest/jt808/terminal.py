@@ -19,6 +19,14 @@ class NoAnswer(Exception):
     """The platform did not answer after every retransmission."""
 
 
+class Refused(Exception):
+    """The platform refused the registration (the 0x8100 result: 1 to 4)."""
+
+    def __init__(self, result: int) -> None:
+        super().__init__(f"registration refused with result {result}")
+        self.result = result
+
+
 class Terminal:
     def __init__(
         self, phone: str, version: int | None = None, *, timeout_s: float = 5.0, retries: int = 3
@@ -50,12 +58,21 @@ class Terminal:
     def connected(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def register(self, terminal_id: str = "SIM0001") -> str:
-        body = m.build_register(self.version, terminal_id=terminal_id)
+    async def register(self, terminal_id: str = "SIM0001", plate: str = "") -> str:
+        """Register and return the code; :class:`Refused` with the platform's result when
+        it answers anything but 0."""
+        result, code = await self.registration(terminal_id, plate)
+        if result != m.OK:
+            raise Refused(result)
+        return code
+
+    async def registration(self, terminal_id: str = "SIM0001", plate: str = "") -> tuple[int, str]:
+        """Send 0x0100; the 0x8100 result and authentication code."""
+        body = m.build_register(self.version, terminal_id=terminal_id, plate=plate)
         _, answer = await self.request(m.REGISTER, body)
         parsed = m.parse_register_response(answer)
         assert not isinstance(parsed, m.Drop)
-        return parsed[2]
+        return parsed[1], parsed[2]
 
     async def authenticate(self, code: str) -> int:
         return await self.result(m.AUTHENTICATE, m.build_auth(code, self.version, "8600000000"))

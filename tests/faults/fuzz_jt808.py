@@ -14,8 +14,10 @@ import argparse
 import asyncio
 import random
 import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 from ingest.jt808 import messages as m
@@ -23,6 +25,8 @@ from ingest.jt808.config import Jt808Settings
 from ingest.jt808.frames import encode_frame
 from ingest.jt808.gateway import Gateway, Session
 from ingest.jt808.header import Header, build_message
+from ingest.jt808.registry import Registry
+from tests.ingest.jt808.helpers import registry
 
 NOW = 1795134600.0
 
@@ -124,10 +128,24 @@ def mutate(rng: random.Random, frame: bytes) -> bytes:
 
 async def fuzz(count: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        known = registry(Path(folder) / "jt808.db", ["13900000001", "13900000002"])
+        try:
+            return await _fuzz(count, rng, known)
+        finally:
+            known.store.close()
+
+
+async def _fuzz(count: int, rng: random.Random, known: Registry) -> dict[str, int]:
     base = seeds()
-    gateway = Gateway(
-        Jt808Settings(max_frame_bytes=2048, max_subpackages=8, max_reassembly_bytes=4096),
-        b"fuzz-secret-32-bytes-long......",
+    gateway = Gateway(  # reports of the two known phones reach the publisher unauthenticated
+        Jt808Settings(
+            max_frame_bytes=2048,
+            max_subpackages=8,
+            max_reassembly_bytes=4096,
+            allow_unauthenticated=True,
+        ),
+        known,
     )
     done = written = sessions = 0
     while done < count:

@@ -27,16 +27,11 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path):
     assert "mqtt://HOST:PORT" in out.stderr
     out = run("jt808", "--listen", "nowhere", "--broker", "mqtt://127.0.0.1:1")
     assert out.returncode == 2 and "expected HOST:PORT" in out.stderr
-    out = run("jt808", "--auth-secret-file", str(tmp_path / "none"))
-    assert out.returncode == 2 and "--auth-secret-file" in out.stderr
-    shared = tmp_path / "shared.secret"
-    shared.write_bytes(b"s" * 32)
-    shared.chmod(0o644)  # what a plain write leaves under the usual umask
-    out = run("jt808", "--auth-secret-file", str(shared))
+    out = run("jt808", "--broker", "mqtt://127.0.0.1:1")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (
-        f"gridpatrol: error: --auth-secret-file {shared}: mode 0644 lets others read it or "
-        f"change it; make it the owner's alone: chmod 600 {shared}"
+        "gridpatrol: error: --db is required: the terminal registry "
+        "(gridpatrol terminals import FILE --db DB)"
     )
     grids, devices = demo_files()
     out = run(
@@ -56,9 +51,10 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path):
 
 @pytest.mark.broker
 def test_the_gateway_serves_health_and_stops_on_sigterm(broker, processes, tmp_path):
-    secret = tmp_path / "secret"
-    secret.write_bytes(b"s" * 32)
-    secret.chmod(0o600)
+    registry = tmp_path / "jt808.db"
+    csv = tmp_path / "terminals.csv"
+    csv.write_text("phone,terminal_id,plate,device_id\n013900000001,,,\n")
+    assert run("terminals", "import", str(csv), "--db", str(registry)).returncode == 0
     http = free_port()
     process = processes.popen(
         [
@@ -70,8 +66,8 @@ def test_the_gateway_serves_health_and_stops_on_sigterm(broker, processes, tmp_p
             f"127.0.0.1:{free_port()}",
             "--broker",
             broker.url,
-            "--auth-secret-file",
-            str(secret),
+            "--db",
+            str(registry),
             "--http",
             f"127.0.0.1:{http}",
         ]
@@ -90,3 +86,50 @@ def test_the_gateway_serves_health_and_stops_on_sigterm(broker, processes, tmp_p
     assert body == {"broker": True, "connections": 0, "pending_publishes": 0}
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
+
+
+def test_terminals_import_list_reset_and_the_gateways_acl(tmp_path):
+    db = str(tmp_path / "jt808.db")
+    csv = tmp_path / "terminals.csv"
+    csv.write_text(
+        "phone,terminal_id,plate,device_id\n"
+        "013900000001,SIM0001,,\n"
+        "00000000013900000002,,津A12345,bike-02\n"
+    )
+    out = run("terminals", "import", str(csv), "--db", db)
+    assert (out.returncode, out.stdout) == (0, "imported 2 terminals\n")
+    out = run("terminals", "list", "--db", db)
+    assert out.stdout.splitlines() == [
+        "phone,terminal_id,plate,device_id,registered_at",
+        "13900000001,SIM0001,,13900000001,",
+        "13900000002,,津A12345,bike-02,",
+    ]
+    out = run("terminals", "reset", "013900000001", "--db", db, "--reason", "tracker replaced")
+    assert out.returncode == 0 and "next registration" in out.stdout
+    out = run("terminals", "reset", "013800000001", "--db", db)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "gridpatrol: error: 013800000001: no such terminal in the registry"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone,terminal_id,plate,device_id\n0139x,,,\n")
+    out = run("terminals", "import", str(bad), "--db", db)
+    assert out.returncode == 2 and "line 2: phone must be 1 to 20 digits" in out.stderr
+    devices = tmp_path / "devices.csv"
+    devices.write_text("device_id,kind,worker,grid_id\nbike-01,tracker,,\n")
+    out = run(
+        "broker-config",
+        "--devices",
+        str(devices),
+        "--terminals",
+        str(csv),
+        "--out",
+        str(tmp_path / "broker"),
+    )
+    assert out.returncode == 0, out.stderr
+    acl = (tmp_path / "broker" / "acl").read_text()
+    section = acl[acl.index("user gridpatrol-jt808") :].split("\n\n")[0]
+    assert section.splitlines() == [
+        "user gridpatrol-jt808",
+        "topic write gridpatrol/v1/ping/13900000001",
+        "topic write gridpatrol/v1/ping/bike-02",
+    ]
+    assert "gridpatrol-jt808," in (tmp_path / "broker" / "credentials.csv").read_text()

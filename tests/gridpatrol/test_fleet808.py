@@ -9,12 +9,19 @@ import time
 
 import pytest
 
-from gridpatrol.fleet808 import DEAD_ZONE_S, Fleet808, Router, jt808_devices, location_body
+from gridpatrol.fleet808 import (
+    DEAD_ZONE_S,
+    Fleet808,
+    Router,
+    jt808_devices,
+    location_body,
+    terminal_rows,
+)
 from gridpatrol.simulate import SimDevice
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
-from tests.ingest.jt808.helpers import Collector
+from tests.ingest.jt808.helpers import Collector, registry
 from tests.mqtt_helpers import wait_for
 
 
@@ -28,6 +35,15 @@ def test_trackers_get_phone_ids_and_phones_keep_theirs():
         SimDevice("13900000001", "tracker", "G1"),
         devices[1],
         SimDevice("13900000003", "tracker", "G3"),
+    ]
+
+
+def test_the_registry_rows_of_the_trackers():
+    devices = jt808_devices(
+        [SimDevice("bike-01", "tracker", "G1"), SimDevice("wang.phone", "phone", "G2")]
+    )
+    assert terminal_rows(devices) == [
+        {"phone": "013900000001", "terminal_id": "SIM0001", "plate": "", "device_id": "13900000001"}
     ]
 
 
@@ -56,7 +72,7 @@ class Sink:
 
 
 @pytest.mark.broker
-def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
+def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker, tmp_path):
     sim_start = float(int(time.time()) - 86400)
     # tracker 2's dead zone is the third ten minutes of every four hours
     times = [
@@ -68,9 +84,11 @@ def test_fixes_in_a_dead_zone_arrive_as_one_blind_area_batch(broker):
     with contextlib.ExitStack() as stop:  # each stopped in reverse, also on a failure
         collector = Collector(broker)
         stop.callback(collector.close)
+        known = registry(tmp_path / "jt808.db", ["13900000002"], terminal_id="SIM0002")
+        stop.callback(known.store.close)
         gateway = GatewayThread(
             Jt808Settings(listen="127.0.0.1:0", broker=broker.url, client_id="fleet-test"),
-            b"f" * 32,
+            known,
         )
         stop.callback(gateway.stop)
         port = gateway.start().port

@@ -1,5 +1,6 @@
 """JT/T 808 terminals over real TCP, the gateway, a real Mosquitto and serve: every report
-stored with its time, position, speed and heading; a broker restart loses nothing;
+of an authenticated terminal of the registry stored with its time, position, speed and
+heading, no report of an unauthenticated or unknown one; a broker restart loses nothing;
 blind-area batches arrive late and turn a violation into compliance."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ingest.jt808.terminal import Terminal
 from patrol.derive import ReportGrids
 from patrol.reports import run_report
 from tests.geofence.town import lonlat, three_in_a_row
+from tests.ingest.jt808.helpers import registry, signed_in
 from tests.mqtt_helpers import running, wait_for
 from tests.processes import Brokers
 
@@ -49,17 +51,19 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
 
 
 @pytest.fixture
-def gateways(brokers: Brokers) -> Iterator[Callable[[Mosquitto], GatewayThread]]:
-    """Starts a gateway in a thread, once connected to ``broker``; each is stopped at
+def gateways(brokers: Brokers, tmp_path: Path) -> Iterator[Callable[[Mosquitto], GatewayThread]]:
+    """Starts a gateway in a thread, once connected to ``broker``, with a registry of the
+    phones 13900001000 to 13900003999 in a DuckDB file of its own; each is stopped at
     teardown (before the test's own brokers: it depends on them)."""
     started: list[GatewayThread] = []
 
     def start(broker: Mosquitto) -> GatewayThread:
+        phones = [str(n) for n in range(13900001000, 13900004000)]
         thread = GatewayThread(
             Jt808Settings(
                 listen="127.0.0.1:0", broker=broker.url, client_id=f"gw-{uuid.uuid4().hex[:6]}"
             ),
-            b"k" * 32,
+            registry(tmp_path / f"jt808-{len(started)}.db", phones),
         )
         started.append(thread)
         thread.start()
@@ -71,21 +75,23 @@ def gateways(brokers: Brokers) -> Iterator[Callable[[Mosquitto], GatewayThread]]
     finally:
         for thread in started:
             thread.stop()
+            thread.registry.store.close()
 
 
 def rows(service: IngestProcess, sql: str) -> list[tuple]:
     return service.store.cursor().execute(sql).fetchall()
 
 
-def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve, gateways):
+def test_an_authenticated_terminals_reports_are_stored_and_no_other(broker, serve, gateways):
     service = serve(broker)
     gateway = gateways(broker)
     base = float(int(time.time()) - 600)
     with running(service):
 
         async def main(port: int) -> list[int]:
-            t2013 = await Terminal("013900001001").connect("127.0.0.1", port)
-            t2019 = await Terminal("00000000013900001002", 1).connect("127.0.0.1", port)
+            codes: dict[str, str] = {}
+            t2013 = await signed_in(port, "013900001001", codes)
+            t2019 = await signed_in(port, "00000000013900001002", codes, 1)
             results = [
                 await t2013.result(
                     m.LOCATION,
@@ -97,17 +103,35 @@ def test_reports_are_stored_with_time_position_speed_and_heading(broker, serve, 
                 for i in range(3)
             ]
             results.append(await t2019.result(m.BATCH, m.build_batch(batch)))
-            await t2013.close()
-            await t2019.close()
+            # a known terminal that never authenticated, and a number in no registry
+            anonymous = await Terminal("013900001003").connect("127.0.0.1", port)
+            stranger = await Terminal("013700001003").connect("127.0.0.1", port)
+            fix = m.build_location(39.0601, 117.1602, base + 5)
+            results.append(await anonymous.result(m.LOCATION, fix))
+            results.append((await stranger.registration())[0])
+            results.append(await stranger.result(m.LOCATION, fix))
+            for terminal in (t2013, t2019, anonymous, stranger):
+                await terminal.close()
             return results
 
         assert gateway.gateway is not None
-        assert asyncio.run(main(gateway.gateway.port)) == [m.OK, m.OK]
+        assert asyncio.run(main(gateway.gateway.port)) == [
+            m.OK,
+            m.OK,
+            m.FAILURE,
+            m.NO_SUCH_TERMINAL,
+            m.FAILURE,
+        ]
         sql = (
             "SELECT device_id, epoch(ts), lat, lon, round(spd, 3), hdg, alt FROM pings "
-            "WHERE device_id LIKE '1390000100%' ORDER BY device_id, ts"
+            "WHERE device_id LIKE '1390000100%' OR device_id LIKE '137%' ORDER BY device_id, ts"
         )
         got = wait_for(lambda: len(rows(service, sql)) == 4 and rows(service, sql))
+        time.sleep(0.5)  # a report published by mistake would be stored by now
+        got = rows(service, sql)
+        dropped = gateway.gateway.metrics.dropped
+        assert dropped.labels("unauthenticated")._value.get() == 1
+        assert dropped.labels("unknown_terminal")._value.get() == 2
     assert got == [
         ("13900001001", base, 39.0601, 117.1602, 10.0, 90.0, 16.0),
         ("13900001002", base, -33.8688, 151.2093, 0.5, 359.0, 0.0),
@@ -132,8 +156,7 @@ def test_a_broker_restart_in_the_middle_loses_nothing(serve, brokers, gateways):
 
     async def terminal(port: int, k: int, sent: list[int]) -> None:
         phone = f"{13900002000 + k:012d}" if k % 2 else f"{13900002000 + k:020d}"
-        t = Terminal(phone, None if k % 2 else 1, timeout_s=0.5, retries=12)
-        await t.connect("127.0.0.1", port)
+        t = await signed_in(port, phone, {}, None if k % 2 else 1, timeout_s=0.5, retries=12)
         for i in range(reports):
             body = m.build_location(39.06, 117.16 + k / 1e4, base + i, speed=50)
             assert await t.result(m.LOCATION, body) == m.OK
@@ -202,8 +225,10 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
         )
         return rows_[0]
 
+    codes: dict[str, str] = {}
+
     async def send(port: int, msg_id: int, bodies: list[bytes]) -> list[int]:
-        t = await Terminal("013900003001").connect("127.0.0.1", port)
+        t = await signed_in(port, "013900003001", codes)
         results = [await t.result(msg_id, body) for body in bodies]
         await t.close()
         return results

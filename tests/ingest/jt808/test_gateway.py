@@ -12,10 +12,9 @@ import pytest
 from gridpatrol.broker import free_port
 from ingest.jt808 import messages as m
 from ingest.jt808.frames import encode_frame
-from ingest.jt808.gateway import auth_code
 from ingest.jt808.header import Header, build_message
 from ingest.jt808.terminal import NoAnswer, Terminal
-from tests.ingest.jt808.helpers import SECRET, Collector, gateway
+from tests.ingest.jt808.helpers import Collector, gateway, sign_in
 from tests.mqtt_helpers import wait_for
 
 pytestmark = pytest.mark.broker
@@ -34,9 +33,7 @@ def test_register_authenticate_heartbeat_report_2013_and_2019(broker):
             old = await Terminal("013900000101").connect("127.0.0.1", gw.port)
             new = await Terminal("00000000013900000102", version=1).connect("127.0.0.1", gw.port)
             for terminal in (old, new):
-                code = await terminal.register()
-                assert code == auth_code(SECRET, terminal.phone.lstrip("0"))
-                assert await terminal.authenticate(code) == m.OK
+                await sign_in(terminal)
                 assert await terminal.result(m.HEARTBEAT, b"") == m.OK
                 body = m.build_location(39.0601, 117.1602, TS, speed=360, direction=90, alt_m=16)
                 assert await terminal.result(m.LOCATION, body) == m.OK
@@ -58,6 +55,7 @@ def test_a_batch_in_three_subpackages_is_one_array(broker):
     async def main():
         async with gateway(broker.url) as gw:
             terminal = await Terminal("013900000201").connect("127.0.0.1", gw.port)
+            await sign_in(terminal)
             items = [m.build_location(39.06, 117.16 + i / 1e4, TS + i) for i in range(5)]
             body = m.build_batch(items, m.BATCH_BLIND_AREA)
             assert await terminal.result(m.BATCH, body, part_size=60) == m.OK
@@ -91,17 +89,26 @@ def test_unsupported_unpositioned_and_wrong_codes_are_answered_and_counted(broke
     asyncio.run(main())
 
 
-def test_require_auth_refuses_reports_before_authentication(broker):
+def test_reports_before_authentication_are_refused_unless_allowed(broker):
     async def main():
-        async with gateway(broker.url, require_auth=True) as gw:
+        async with gateway(broker.url) as gw:
             terminal = await Terminal("013900000401").connect("127.0.0.1", gw.port)
             body = m.build_location(39.06, 117.16, TS)
             assert await terminal.result(m.LOCATION, body) == m.FAILURE
-            assert await terminal.authenticate(await terminal.register()) == m.OK
+            await sign_in(terminal)
             assert await terminal.result(m.LOCATION, body) == m.OK
             await terminal.close()
             assert dropped(gw, "unauthenticated") == 1
             assert gw.metrics.pings.labels("yes")._value.get() == 1
+        async with gateway(broker.url, allow_unauthenticated=True) as gw:
+            known = await Terminal("013900000402").connect("127.0.0.1", gw.port)
+            assert await known.result(m.LOCATION, body) == m.OK  # unsafe, but known
+            unknown = await Terminal("013800000402").connect("127.0.0.1", gw.port)
+            assert await unknown.result(m.LOCATION, body) == m.FAILURE  # never published
+            await known.close()
+            await unknown.close()
+            assert gw.metrics.pings.labels("no")._value.get() == 1
+            assert dropped(gw, "unknown_terminal") == 1
 
     asyncio.run(main())
 
@@ -111,6 +118,7 @@ def test_without_a_broker_reports_stay_unanswered():
         async with gateway(f"mqtt://127.0.0.1:{free_port()}", wait_connected=False) as gw:
             terminal = Terminal("013900000501", timeout_s=0.2, retries=1)
             await terminal.connect("127.0.0.1", gw.port)
+            await sign_in(terminal)  # the registry needs no broker
             assert await terminal.result(m.HEARTBEAT, b"") == m.OK  # the link itself works
             with pytest.raises(NoAnswer):
                 await terminal.result(m.LOCATION, m.build_location(39.06, 117.16, TS))
