@@ -93,6 +93,7 @@ class Rejection:
     item: int  # index of the element in an array payload, 0 for an object
     reason: Reason
     detail: str
+    count: int = 1  # pings it stands for: the items of an array over the limit, else 1
 
 
 def _empty() -> np.ndarray:
@@ -232,7 +233,7 @@ class Decoder:
         out.finish()
         return out
 
-    def _device(self, topic: str) -> tuple[str, bool] | None:
+    def device(self, topic: str) -> tuple[str, bool] | None:
         try:
             return self._topics[topic]
         except KeyError:
@@ -242,7 +243,7 @@ class Decoder:
             return found
 
     def _decode_one(self, out: Decoded, index: int, topic: str, payload: bytes) -> None:
-        found = self._device(topic)
+        found = self.device(topic)
         if found is None:
             out.rejections.append(Rejection(index, 0, Reason.BAD_TOPIC, topic[:200]))
             return
@@ -286,10 +287,11 @@ class Decoder:
         if not items:
             out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
         elif len(items) > self.max_batch_items:
+            # one rejection for the lot: a 256 KiB `[0,0,...]` is 131,000 items
             detail = f"{len(items)} items > {self.max_batch_items}"
-            out.rejections += [
-                Rejection(index, item, Reason.BATCH_TOO_LARGE, detail) for item in range(len(items))
-            ]
+            out.rejections.append(
+                Rejection(index, 0, Reason.BATCH_TOO_LARGE, detail, count=len(items))
+            )
             return []
         return items
 
