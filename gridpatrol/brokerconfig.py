@@ -84,7 +84,9 @@ def write_broker_config(
             f"device ids {reserved} are the broker accounts of gridpatrol itself: "
             "rename those devices"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():  # Mosquitto, dropped to its own user, must reach the files
+        out.mkdir(parents=True)
+        out.chmod(0o755)
     files = BrokerFiles(
         out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"
     )

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -551,7 +552,15 @@ def _print_stats(stats: dict[str, object]) -> None:
             print(f"  {reason:<26}{count:>12}")
 
 
+#: Bits taken from every file the command line creates: the DuckDB file and its write-ahead
+#: log (the location history of every worker), a lake's Parquet files, exports. Files come out
+#: 0640 at most and folders 0750, whatever the umask (a stricter one is kept). Files meant for
+#: others (Mosquitto's config) are given their mode where they are written.
+UMASK = 0o027
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(os.umask(UMASK) | UMASK)
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
