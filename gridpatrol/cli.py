@@ -226,14 +226,14 @@ def _parse_time(text: str, flag: str) -> dt.datetime:
 
 
 def _broker_config_command(args: argparse.Namespace) -> int:
-    import polars as pl
-
+    from base.devicefile import check_device_ids, read_devices_csv
     from gridpatrol.brokerconfig import write_broker_config
 
-    try:
-        devices = pl.read_csv(args.devices, columns=["device_id"])["device_id"].to_list()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise GridpatrolError(f"{args.devices}: cannot read device_id column: {exc}") from exc
+    frame = read_devices_csv(args.devices)  # ids as text: a leading zero stays
+    if "device_id" not in frame.columns:
+        raise GridpatrolError(f"{args.devices}: no device_id column")
+    devices = frame["device_id"].to_list()
+    check_device_ids(args.devices, devices)
     try:
         files = write_broker_config(devices, args.out, port=args.port, rotate=args.rotate)
     except ValueError as exc:

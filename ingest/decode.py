@@ -15,7 +15,7 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
-from base.topics import NATIVE_PREFIX, OWNTRACKS_PREFIX
+from base.topics import DEVICE_ID, NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.reasons import Reason
 
 _NAN = float("nan")
@@ -23,7 +23,6 @@ _NAN = float("nan")
 #: out of range (``acc_out_of_range``), not flagged as a poor one (docs/mqtt.md).
 Accuracy = Annotated[float, msgspec.Meta(ge=0)]
 
-DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
 TOPIC_CACHE_SIZE = 65536
 
