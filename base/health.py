@@ -35,6 +35,7 @@ class Reading:
     key: str = ""  # where /health shows it, "section.field" or "field"; "": not shown
     number: Callable[[Any], float] = float  # the metric's value from the stored one
     digits: int | None = None  # /health rounds to this many decimals
+    label: str = ""  # a labelled metric: its value maps each label value to a number
 
     def exported(self) -> str:
         """The name /metrics shows (prometheus_client adds ``_total`` to a counter)."""

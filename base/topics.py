@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+#: A device id: a topic level and an MQTT user name (no ``/ + #``, no spaces).
+DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
 #: A device's pings in gridpatrol's own payload: ``gridpatrol/v1/ping/{device_id}``.
 NATIVE_PREFIX = "gridpatrol/v1/ping/"
 #: A phone's OwnTracks messages: ``owntracks/{user}/{device}`` (device id ``user.device``).

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from base.errors import GridpatrolError
+from ingest.config import MAX_PACKET_BYTES
 
 MAX_INFLIGHT_MESSAGES = 10000
 MAX_QUEUED_MESSAGES = 1000000
@@ -50,6 +51,7 @@ def mosquitto_config(
         f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         "max_queued_bytes 0",
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "persistent_client_expiration 2d",
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {data_dir}/",

@@ -21,6 +21,7 @@ from pathlib import Path
 from base.spreadsheet import FORMULA_START, neutralise, restore
 from base.topics import ALERT_FILTER, PING_FILTERS, native_topic, owntracks_topic
 from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
+from ingest.config import MAX_PACKET_BYTES
 from ingest.decode import DEVICE_ID
 
 SERVICE_ACCOUNT = "gridpatrol"
@@ -103,7 +104,9 @@ def write_broker_config(
             f"device ids {reserved} are the broker accounts of gridpatrol itself: "
             "rename those devices"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():  # Mosquitto, dropped to its own user, must reach the files
+        out.mkdir(parents=True)
+        out.chmod(0o755)
     files = BrokerFiles(
         out / "passwd", out / "acl", out / "credentials.csv", out / "mosquitto.conf"
     )
@@ -145,6 +148,9 @@ acl_file {files.acl.resolve()}
 max_inflight_messages {MAX_INFLIGHT_MESSAGES}
 max_queued_messages {MAX_QUEUED_MESSAGES}
 max_queued_bytes 0
+# a larger packet is refused before Mosquitto or serve holds it (serve rejects payloads over
+# --max-payload-bytes, 256 KiB by default, and counts them up to twice that size)
+max_packet_size {MAX_PACKET_BYTES}
 persistence true
 persistence_location {data.resolve()}/
 autosave_interval 10

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -290,14 +291,14 @@ def _parse_time(text: str, flag: str) -> dt.datetime:
 
 
 def _broker_config_command(args: argparse.Namespace) -> int:
-    import polars as pl
-
+    from base.devicefile import check_device_ids, read_devices_csv
     from gridpatrol.brokerconfig import write_broker_config
 
-    try:
-        devices = pl.read_csv(args.devices, columns=["device_id"])["device_id"].to_list()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise GridpatrolError(f"{args.devices}: cannot read device_id column: {exc}") from exc
+    frame = read_devices_csv(args.devices)  # ids as text: a leading zero stays
+    if "device_id" not in frame.columns:
+        raise GridpatrolError(f"{args.devices}: no device_id column")
+    devices = frame["device_id"].to_list()
+    check_device_ids(args.devices, devices)
     terminals = _terminal_devices(args.terminals)
     try:
         files = write_broker_config(
@@ -627,7 +628,15 @@ def _print_stats(stats: dict[str, object]) -> None:
             print(f"  {reason:<26}{count:>12}")
 
 
+#: Bits taken from every file the command line creates: the DuckDB file and its write-ahead
+#: log (the location history of every worker), a lake's Parquet files, exports. Files come out
+#: 0640 at most and folders 0750, whatever the umask (a stricter one is kept). Files meant for
+#: others (Mosquitto's config) are given their mode where they are written.
+UMASK = 0o027
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(os.umask(UMASK) | UMASK)
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from api.tokens import add_token
+from base.devicefile import read_devices_csv
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, PythonBroker, find_mosquitto, free_port
 from gridpatrol.compose import IngestProcess
@@ -68,7 +69,7 @@ def demo_files() -> tuple[Path, Path]:
 
 
 def read_sim_devices(path: Path) -> list[SimDevice]:
-    frame = pl.read_csv(path, schema_overrides={"grid_id": pl.String})
+    frame = read_devices_csv(path)  # text ids (base/devicefile.py)
     return [SimDevice(r["device_id"], r["kind"], r["grid_id"]) for r in frame.iter_rows(named=True)]
 
 
@@ -124,7 +125,7 @@ def run_demo(options: DemoOptions) -> int:
     sim_devices = read_sim_devices(devices)
     if options.trackers == "jt808":  # serve registers the trackers under their JT/T 808 ids
         sim_devices = jt808_devices(sim_devices)
-        frame = pl.read_csv(devices, schema_overrides={"grid_id": pl.String})
+        frame = read_devices_csv(devices)
         devices = workdir / "devices-jt808.csv"
         frame.with_columns(device_id=pl.Series([d.device_id for d in sim_devices])).write_csv(
             devices

@@ -33,6 +33,7 @@ from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.mqtt import MQTT_CONNECTS
 from ingest.prepare import PreparedBatch, Preparer
+from ingest.rejections import DEVICE_REJECTED
 from patrol.grids import read_grids, save_grids
 from patrol.updater import LiveUpdater
 from tracks.engines import open_store
@@ -89,6 +90,10 @@ class IdleIngest:
     @measure(MQTT_CONNECTS)
     def connections(self) -> int:
         return 0
+
+    @measure(DEVICE_REJECTED)
+    def rejections(self) -> dict[str, int]:
+        return {}
 
 
 def open_role_store(options: ServeOptions) -> Store:

@@ -24,6 +24,7 @@ from base.health import Reading, counter, detail, gauge, measure
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.prepare import PreparedBatch, Preparer
+from ingest.rejections import DeviceRejections
 from tracks.store import StoreError
 from tracks.writer import PingWriter
 
@@ -136,7 +137,7 @@ class Backlog:
 
 
 class Batcher:
-    HEALTH_PARTS = ("state", "backlog")  # base/health.py
+    HEALTH_PARTS = ("state", "backlog", "rejections")  # base/health.py
 
     def __init__(
         self,
@@ -154,6 +155,7 @@ class Batcher:
         self.ack = ack
         self.on_committed = on_committed
         self.state = BatcherState()
+        self.rejections = DeviceRejections()  # by device, for /metrics
         self._queue: collections.deque[Message] = collections.deque()
         self._rows_in = self._bytes_in = 0  # written by put() only
         self._rows_out = self._bytes_out = 0  # written by the writer only
@@ -353,5 +355,6 @@ class Batcher:
         self.state.batches += 1
         self.state.messages += len(messages)
         self.state.last_flush_s = time.perf_counter() - started
+        self.rejections.add(batch.rejected_by_device)
         if self.on_committed is not None:
             self.on_committed(replace(batch, pings=stored.pings, grid=stored.rows_of(batch.grid)))

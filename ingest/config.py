@@ -35,3 +35,21 @@ class IngestSettings:
         40.0, "fixes implying a faster move from the previous good fix are stored but flagged"
     )
     strict_devices: bool = setting(False, "reject pings from devices not in the devices table")
+
+
+#: Room in an MQTT packet besides the payload: a topic (up to 65,535 bytes) and properties.
+PACKET_HEADROOM_BYTES = 65536
+
+
+def max_packet_bytes(max_payload_bytes: int) -> int:
+    """The largest MQTT packet serve takes (its CONNECT's Maximum Packet Size) and the
+    broker configs written here take from anyone (``max_packet_size``). Payloads up to twice
+    ``--max-payload-bytes`` still arrive, to be rejected and counted as
+    ``payload_too_large``; a larger one the broker drops (to serve) or refuses (from a
+    device: Mosquitto disconnects it) before anyone holds it in memory. Without it, packets
+    up to 256 MB were held whole in serve's memory before the size check."""
+    return 2 * max_payload_bytes + PACKET_HEADROOM_BYTES
+
+
+#: Of the default settings: what broker-config and the brokers of the tests and the demo set.
+MAX_PACKET_BYTES = max_packet_bytes(IngestSettings().max_payload_bytes)

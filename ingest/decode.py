@@ -15,7 +15,7 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
-from base.topics import NATIVE_PREFIX, OWNTRACKS_PREFIX
+from base.topics import DEVICE_ID, NATIVE_PREFIX, OWNTRACKS_PREFIX
 from ingest.reasons import Reason
 
 _NAN = float("nan")
@@ -23,7 +23,6 @@ _NAN = float("nan")
 #: out of range (``acc_out_of_range``), not flagged as a poor one (docs/mqtt.md).
 Accuracy = Annotated[float, msgspec.Meta(ge=0)]
 
-DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
 TOPIC_CACHE_SIZE = 65536
 
@@ -93,6 +92,7 @@ class Rejection:
     item: int  # index of the element in an array payload, 0 for an object
     reason: Reason
     detail: str
+    count: int = 1  # pings it stands for: the items of an array over the limit, else 1
 
 
 def _empty() -> np.ndarray:
@@ -232,7 +232,7 @@ class Decoder:
         out.finish()
         return out
 
-    def _device(self, topic: str) -> tuple[str, bool] | None:
+    def device(self, topic: str) -> tuple[str, bool] | None:
         try:
             return self._topics[topic]
         except KeyError:
@@ -242,7 +242,7 @@ class Decoder:
             return found
 
     def _decode_one(self, out: Decoded, index: int, topic: str, payload: bytes) -> None:
-        found = self._device(topic)
+        found = self.device(topic)
         if found is None:
             out.rejections.append(Rejection(index, 0, Reason.BAD_TOPIC, topic[:200]))
             return
@@ -286,10 +286,11 @@ class Decoder:
         if not items:
             out.rejections.append(Rejection(index, 0, Reason.EMPTY_BATCH, "[]"))
         elif len(items) > self.max_batch_items:
+            # one rejection for the lot: a 256 KiB `[0,0,...]` is 131,000 items
             detail = f"{len(items)} items > {self.max_batch_items}"
-            out.rejections += [
-                Rejection(index, item, Reason.BATCH_TOO_LARGE, detail) for item in range(len(items))
-            ]
+            out.rejections.append(
+                Rejection(index, 0, Reason.BATCH_TOO_LARGE, detail, count=len(items))
+            )
             return []
         return items
 

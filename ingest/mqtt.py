@@ -18,7 +18,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from base.errors import ConfigError
 from base.health import Reading, measure
 from base.topics import PING_FILTERS
-from ingest.config import IngestSettings
+from ingest.config import IngestSettings, max_packet_bytes
 from ingest.connection import BufferedClient
 from ingest.message import Message
 
@@ -105,6 +105,8 @@ class MqttIngest:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.settings.session_expiry_s
             props.ReceiveMaximum = self.settings.receive_maximum
+            # the broker drops a larger message rather than send it (ingest/config.py)
+            props.MaximumPacketSize = max_packet_bytes(self.settings.max_payload_bytes)
             self.client.connect_async(
                 self.host,
                 self.port,

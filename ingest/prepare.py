@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -12,13 +13,10 @@ import polars as pl
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
 from ingest.message import Message
-from ingest.reasons import Reason
+from ingest.rejections import MessageRejections
 from ingest.schema import pings_from_columns
 from ingest.validate import CODES, describe, find_bad_pings
 from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA
-
-#: Of a payload over the size limit, this many leading bytes are kept in ``rejected``.
-OVERSIZED_KEPT_BYTES = 1024
 
 #: (lon, lat) -> index of the leaf grid holding each point (int32, -1 outside every grid).
 GridAssigner = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -31,6 +29,7 @@ class PreparedBatch:
     events: pl.DataFrame
     counters: dict[str, int]
     grid: np.ndarray  # int32 leaf index per ping row (-1 outside every grid, or no grids)
+    rejected_by_device: dict[str, int] = field(default_factory=dict)  # pings, for /metrics
 
 
 class Preparer:
@@ -77,24 +76,25 @@ class Preparer:
             max_future_s=self.settings.max_future_s,
             max_age_s=self.settings.max_age_s,
         )
-        rejected_rows: list[tuple[str, bytes, int, str, str, float]] = []
-        first_reject: set[int] = set()
-
-        def reject(index: int, item: int, reason: Reason, detail: str) -> None:
-            m = messages[index]
-            payload = b"" if index in first_reject else m.payload
-            if reason is Reason.PAYLOAD_TOO_LARGE:  # keep the head only: no disk-filling
-                payload = payload[:OVERSIZED_KEPT_BYTES]
-            first_reject.add(index)
-            rejected_rows.append((m.topic, payload, item, reason.value, detail, m.received_at))
-
+        rejections = MessageRejections()
         for r in decoded.rejections:
-            reject(r.message, r.item, r.reason, r.detail)
+            rejections.add(r.message, r.item, r.reason, r.detail, r.count)
         for row in np.flatnonzero(codes):
             reason = CODES[codes[row]]
             assert reason is not None
-            detail = describe(reason, ts[row], lat[row], lon[row], received_at[row])
-            reject(int(msg_index[row]), decoded.item[row], reason, detail)
+            values = (float(c[row]) for c in (ts, lat, lon, received_at))
+            rejections.add(
+                int(msg_index[row]),
+                int(decoded.item[row]),
+                reason,
+                functools.partial(describe, reason, *values),
+            )
+        rejected_rows = rejections.rows([m.payload for m in messages])
+        by_device: collections.Counter[str] = collections.Counter()
+        for index, n in rejections.pings().items():
+            found = self.decoder.device(messages[index].topic)
+            if found is not None:
+                by_device[found[0]] += n
 
         good = codes == 0
         columns: dict[str, np.ndarray] = {
@@ -120,8 +120,8 @@ class Preparer:
             np.where(grid < 0, len(self._grid_names) - 1, grid)
         )
 
-        counters = collections.Counter(f"rejected.{row[3]}" for row in rejected_rows)
-        counters["received"] = len(decoded) + len(decoded.rejections)
+        counters = rejections.counters()  # pings, not rows (ingest/rejections.py)
+        counters["received"] = len(decoded) + sum(r.count for r in decoded.rejections)
         counters["duplicates"] = duplicates
         counters.update(f"other.{kind}" for _, _, kind in decoded.other)
         events = pl.DataFrame(
@@ -134,12 +134,12 @@ class Preparer:
         ).with_columns(pl.col("received_at").cast(EVENTS_SCHEMA["received_at"]))
         rejected = pl.DataFrame(
             {
-                "topic": [r[0] for r in rejected_rows],
+                "topic": [messages[r[0]].topic for r in rejected_rows],
                 "payload": [r[1] for r in rejected_rows],
                 "item": [r[2] for r in rejected_rows],
                 "reason": [r[3] for r in rejected_rows],
                 "detail": [r[4] for r in rejected_rows],
-                "received_at": [int(r[5] * 1e6) for r in rejected_rows],
+                "received_at": [int(messages[r[0]].received_at * 1e6) for r in rejected_rows],
             },
             schema_overrides={"received_at": pl.Int64, "payload": pl.Binary, "item": pl.Int32},
         ).with_columns(pl.col("received_at").cast(REJECTED_SCHEMA["received_at"]))
@@ -149,6 +149,7 @@ class Preparer:
             events=events,
             counters=dict(counters),
             grid=grid,
+            rejected_by_device=dict(by_device),
         )
 
     @staticmethod

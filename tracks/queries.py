@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from base.devicefile import check_device_ids, read_devices_csv
 from base.errors import ConfigError
 from tracks.reflag import previous_params, previous_sql
 from tracks.schema import DEVICE_KINDS
@@ -140,13 +141,7 @@ def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
 
 def import_devices(store: Store, path: Path) -> int:
     """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
-    try:
-        frame = pl.read_csv(
-            path,
-            schema_overrides={c: pl.String for c in ("device_id", "kind", "worker", "grid_id")},
-        )
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise ConfigError(f"{path}: cannot read devices CSV: {exc}") from exc
+    frame = read_devices_csv(path)  # text columns, UTF-8 or GBK (base/devicefile.py)
     expected = ["device_id", "kind", "worker", "grid_id"]
     if frame.columns != expected:
         raise ConfigError(
@@ -158,6 +153,7 @@ def import_devices(store: Store, path: Path) -> int:
         raise ConfigError(
             f"{path}: device {row['device_id']!r}: kind must be {' or '.join(DEVICE_KINDS)}"
         )
+    check_device_ids(path, frame["device_id"].to_list())
     if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
         raise ConfigError(f"{path}: device_id must be present and unique on every row")
     store.upsert_devices(frame)

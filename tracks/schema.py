@@ -111,13 +111,15 @@ REJECTED = Table(
     "rejected",
     (
         Column("topic", "VARCHAR", "the message's topic", False),
-        Column("payload", "BLOB", "the raw payload, on the message's first rejected row", False),
-        Column("item", "INTEGER", "index in an array payload", False),
+        Column(
+            "payload", "BLOB", "the payload's first 1 KiB (a SHA-256 of it all in detail)", False
+        ),
+        Column("item", "INTEGER", "index in an array payload of the first rejected ping", False),
         Column("reason", "VARCHAR", "reason code (docs/mqtt.md)", False),
         Column("detail", "VARCHAR", "what was wrong", False),
         Column("received_at", "TIMESTAMPTZ", "arrival time", False),
     ),
-    "one row per rejected ping",
+    "one row per message with rejected pings (counted in pings by counters)",
 )
 COUNTERS = Table(
     "counters",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -94,14 +95,20 @@ class _Collector:
         for reason, value in counts["rejected"].items():  # type: ignore[attr-defined]
             rejected.add_metric([reason], value)
         yield rejected
-        for kind, name, help_line, value in self._values():
-            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            yield family(name, help_line, value=value)
+        for reading, value in self._values():
+            family = CounterMetricFamily if reading.kind == "counter" else GaugeMetricFamily
+            if not reading.label:
+                yield family(reading.metric, reading.help, value=reading.number(value))
+                continue
+            labelled = family(reading.metric, reading.help, labels=[reading.label])
+            for label, number in value.items():
+                labelled.add_metric([label], reading.number(number))
+            yield labelled
 
-    def _values(self) -> list[tuple[str, str, str, float]]:
-        """(counter or gauge, name, help, value) of every metric the parts declare."""
+    def _values(self) -> list[tuple[Reading, Any]]:
+        """(reading, value) of every metric the parts declare."""
         return [
-            (reading.kind, reading.metric, reading.help, reading.number(value))
+            (reading, value)
             for part in self.context.health_parts()
             for reading, value in readings(part)
             if reading.metric

@@ -200,6 +200,19 @@ def test_stats_health_and_metrics(served: Served):
     assert "gridpatrol_pings_stored_total" in metrics and "gridpatrol_grids_overdue" in metrics
 
 
+def test_metrics_count_the_rejected_pings_of_the_worst_devices(served: Served, broker):
+    """A device sending junk is named in /metrics (ingest/rejections.py bounds the labels)."""
+    junk = b"[" + b",".join([b"0"] * 2000) + b"]"  # an array over the limit: 2,000 pings
+    publish_all(broker, [("gridpatrol/v1/ping/junk-1", junk), ("gridpatrol/v1/ping/d2", b"{}")])
+    line = 'gridpatrol_device_rejected_total{device="junk-1"} 2000.0'
+
+    def shown() -> str:
+        return served.get("/api/v1/metrics", served.admin).text
+
+    metrics = wait_for(lambda: (text := shown()) and line in text and text, what=line)
+    assert 'gridpatrol_device_rejected_total{device="d2"} 1.0' in metrics
+
+
 def test_alerts_history_and_live_stream(served: Served, broker):
     live = served.service.live
     assert live is not None

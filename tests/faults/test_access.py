@@ -18,8 +18,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from base.spreadsheet import FORMULA_START
-from gridpatrol.broker import find_mosquitto, free_port
+from gridpatrol.broker import find_mosquitto, free_port, mosquitto_config
 from gridpatrol.brokerconfig import BrokerFiles, write_broker_config
+from ingest.config import MAX_PACKET_BYTES
 from tests.mqtt_helpers import wait_for
 from tests.processes import Processes
 
@@ -139,3 +140,33 @@ def test_a_device_named_as_a_service_account_is_refused(tmp_path, name):
     with pytest.raises(ValueError, match=rf"device ids \['{name}'\] are the broker accounts"):
         write_broker_config(["bike-01", name], tmp_path / "b")
     assert not (tmp_path / "b" / "acl").exists()  # nothing written
+
+
+def test_a_packet_over_the_maximum_is_refused_by_the_broker(secured_broker):
+    """max_packet_size in the config broker-config writes: Mosquitto disconnects a device that
+    sends a larger packet, and no subscriber (serve) ever holds it."""
+    port, creds, files = secured_broker
+    assert f"max_packet_size {MAX_PACKET_BYTES}\n" in files.config.read_text()
+    assert f"max_packet_size {MAX_PACKET_BYTES}\n" in mosquitto_config(1883, Path("/tmp"))
+    service, reason = client(port, "gridpatrol", creds["gridpatrol"], "svc-max")
+    assert not reason.is_failure
+    got: queue.Queue[str] = queue.Queue()
+    service.on_message = lambda c, u, m: got.put(m.topic)
+    subscribed = threading.Event()
+    service.on_subscribe = lambda *args: subscribed.set()
+    service.subscribe([("gridpatrol/v1/ping/+", 1)])
+    assert subscribed.wait(10)
+    bike, reason = client(port, "bike-01", creds["bike-01"], "bike-01-max")
+    assert not reason.is_failure
+    gone = threading.Event()
+    bike.on_disconnect = lambda *args: gone.set()
+    bike.publish("gridpatrol/v1/ping/bike-01", b"x" * (MAX_PACKET_BYTES + 1), qos=1)
+    assert gone.wait(10), "the broker kept the connection of a device sending a huge packet"
+    other, reason = client(port, "bike-02", creds["bike-02"], "bike-02-max")
+    assert not reason.is_failure
+    other.publish("gridpatrol/v1/ping/bike-02", b'{"ts": 1, "lat": 1, "lon": 1}', qos=1)
+    assert got.get(timeout=10) == "gridpatrol/v1/ping/bike-02"
+    assert got.empty(), got.get()
+    for c in (service, bike, other):
+        c.disconnect()
+        c.loop_stop()

@@ -26,7 +26,8 @@ def test_a_hundred_thousand_mutated_payloads(tmp_path):
     rejected = stats["rejected"]
     assert isinstance(rejected, dict)
     assert stats["received"] == stats["stored"] + stats["duplicates"] + sum(rejected.values())
-    assert rejected_rows == (sum(rejected.values()),)
+    # one row per message with bad pings, the counters in pings (ingest/rejections.py)
+    assert 0 < rejected_rows[0] <= sum(rejected.values())
     assert len(rejected) >= 8  # the mutations reach many different reasons
 
 
@@ -65,6 +66,8 @@ def test_hypothesis_payloads_never_crash_and_always_count(payload, topic):
     decoded = Decoder(max_payload_bytes=262144, max_batch_items=1000).decode([(topic, payload)])
     assert len(decoded) + len(decoded.rejections) + len(decoded.other) >= 1
     batch = Preparer(IngestSettings()).prepare([Message(topic, payload, time.time())])
+    rejected = sum(v for k, v in batch.counters.items() if k.startswith("rejected."))
     assert batch.counters["received"] == (
-        batch.pings.height + batch.counters.get("duplicates", 0) + batch.rejected.height
+        batch.pings.height + batch.counters.get("duplicates", 0) + rejected
     )
+    assert batch.rejected.height <= 1  # one message: at most one row

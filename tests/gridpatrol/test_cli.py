@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 import subprocess
 import sys
+import time
+import uuid
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
+from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.cli import main
 from tests.geofence.town import lonlat, three_in_a_row
+from tests.mqtt_helpers import publish_all, wait_for
+from tests.processes import Processes
 from tracks.store import Store
 
 
@@ -114,3 +123,45 @@ def test_report_compliance_json_from_the_database(tmp_path, capsys):
         }
     ]
     assert np.isfinite(rows[0]["compliance"])
+
+
+@pytest.mark.broker
+def test_the_database_and_its_log_are_readable_by_their_owner_only(
+    broker: Mosquitto, processes: Processes, tmp_path: Path
+):
+    """Location history of every worker: created 0640 at most, under the usual umask 022
+    (gridpatrol/cli.py, ``main``), the DuckDB file and its write-ahead log alike."""
+    db = tmp_path / "town.db"
+    serve = processes.popen(
+        [
+            sys.executable,
+            "-m",
+            "gridpatrol",
+            "serve",
+            "--db",
+            str(db),
+            "--broker",
+            broker.url,
+            "--client-id",
+            f"perm-{uuid.uuid4().hex[:6]}",
+            "--http",
+            f"127.0.0.1:{free_port()}",
+        ],
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    wal = db.with_name(db.name + ".wal")
+    publish_all(
+        broker, [("gridpatrol/v1/ping/perm-1", b'{"ts": %f, "lat": 1, "lon": 1}' % time.time())]
+    )
+    wait_for(lambda: serve.poll() is not None or (db.exists() and wal.exists()), what="the log")
+    assert serve.poll() is None
+    for path in (db, wal):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o037 == 0, (
+            f"{path.name}: {path.stat().st_mode:o}"
+        )
+    processes.end_all()
+    grids = three_in_a_row(tmp_path / "grids.geojson")
+    out = run("grids", "import", str(grids), "--db", str(tmp_path / "other.db"))
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE((tmp_path / "other.db").stat().st_mode) & 0o037 == 0

@@ -74,3 +74,26 @@ def test_serve_reads_the_broker_through_the_buffer(broker: Mosquitto, tmp_path: 
         assert isinstance(service.mqtt.client.socket(), BufferedSocket)
         publish_all(broker, [("gridpatrol/v1/ping/buf-1", big), *small])
         wait_for(lambda: read_stats(service.store)["stored"] == 2001, what="2001 pings stored")
+
+
+@pytest.mark.broker
+def test_serve_asks_the_broker_for_no_packet_over_its_maximum(broker: Mosquitto, tmp_path: Path):
+    """Maximum Packet Size in serve's CONNECT (ingest/config.py): a message over it is dropped
+    by the broker, never held in serve's memory, so it is not even counted as received."""
+    settings = IngestSettings(
+        broker=broker.url,
+        client_id=f"test-max-{uuid.uuid4().hex[:8]}",
+        batch_age_ms=50,
+        max_payload_bytes=1000,  # packets over 2 x 1000 + 65,536 bytes are not sent to serve
+    )
+    service = IngestProcess(ServeOptions(db=tmp_path / "gp.db"), settings)
+    now = time.time()
+    big = b'{"ts": %f, "lat": 39.06, "lon": 117.16, "pad": "%s"}' % (now, b"x" * 200_000)
+    small = b'{"ts": %f, "lat": 39.06, "lon": 117.16}' % now
+    with running(service):
+        publish_all(
+            broker, [("gridpatrol/v1/ping/max-1", big), ("gridpatrol/v1/ping/max-1", small)]
+        )
+        wait_for(lambda: read_stats(service.store)["stored"] == 1, what="the small ping stored")
+        stats = read_stats(service.store)
+    assert stats["received"] == 1 and stats["rejected"] == {}
