@@ -9,14 +9,16 @@ from typing import Annotated, Literal
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import Auth, Context, TimeWindow
+from api.deps import Auth, Context, Polls, Principal, TimeWindow
 from api.errors import ApiError
-from api.models import JSON_ERROR_RESPONSES, Device, TrackFeature
+from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
+from api.polls import answer, body_of
 from base.spreadsheet import neutralise_frame
-from tracks.devices import read_device_positions, read_devices
+from patrol.positions import Position, live_positions, stored_positions
+from tracks.devices import read_devices
 from tracks.queries import read_track
 
 router = APIRouter(tags=["devices"])
@@ -34,31 +36,44 @@ def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
 
 
 @router.get(
-    "/devices", summary="Every device's latest position and state", response_model=list[Device]
+    "/devices",
+    summary="Every device's latest position and state",
+    response_model=list[Device],
+    responses=NOT_MODIFIED,
 )
-def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
+def list_devices(request: Request, context: Context, principal: Auth, polls: Polls) -> Response:
+    """From live state (no scan of the pings stored), answered from the bytes serialised
+    once per live snapshot, registry and scope; ``If-None-Match`` with the ETag: a 304."""
     tz = context.geofence.tz
-    rows = read_device_positions(context.store).iter_rows()
-    live = context.live.snapshot() if context.live is not None else None
-    out = []
-    for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
-        if not principal.sees_grid(grid_id):
-            continue
-        online = live is not None and live.is_online(device_id)
-        out.append(
-            {
-                "device_id": device_id,
-                "kind": kind,
-                "worker": worker,
-                "assigned_grid": grid_id,
-                "last_seen": _iso(ts, tz),
-                "lat": lat,
-                "lon": lon,
-                "current_grid": current,
-                "online": online,
-            }
-        )
-    return out
+    live = context.live
+    if live is None:  # no live state here (no grids, a standby stage, an ingest worker)
+        return answer(request, body_of(_rows(stored_positions(context.store), principal, tz)))
+    snapshot = live.snapshot()
+    registry = polls.registry(context.store)
+    body = polls.body(
+        ("devices", principal.grids),
+        (snapshot, registry),
+        lambda: _rows(live_positions(snapshot, registry), principal, tz),
+    )
+    return answer(request, body)
+
+
+def _rows(positions: list[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
+    return [
+        {
+            "device_id": p.device_id,
+            "kind": p.kind,
+            "worker": p.worker,
+            "assigned_grid": p.assigned_grid,
+            "last_seen": _iso(p.last_seen, tz),
+            "lat": p.lat,
+            "lon": p.lon,
+            "current_grid": p.current_grid,
+            "online": p.online,
+        }
+        for p in positions
+        if principal.sees_grid(p.assigned_grid)
+    ]
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:
