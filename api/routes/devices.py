@@ -47,18 +47,19 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
     tz = context.geofence.tz
     live = context.live
     if live is None:  # no live state here (no grids, a standby stage, an ingest worker)
-        return answer(request, body_of(_rows(stored_positions(context.store), principal, tz)))
+        return answer(request, body_of(device_rows(stored_positions(context.store), principal, tz)))
     snapshot = live.snapshot()
     registry = polls.registry(context.store)
     body = polls.body(
         ("devices", principal.grids),
         (snapshot, registry),
-        lambda: _rows(live_positions(snapshot, registry), principal, tz),
+        lambda: device_rows(live_positions(snapshot, registry), principal, tz),
     )
     return answer(request, body)
 
 
-def _rows(positions: list[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
+def device_rows(positions: list[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
+    """GET /devices' JSON rows of the devices the principal sees."""
     return [
         {
             "device_id": p.device_id,
