@@ -32,7 +32,8 @@ REGISTRY_TTL_S = 5.0
 #: version changes), so this bounds the scopes served at once, not the history.
 MAX_BODIES = 512
 
-_encode = msgspec.json.Encoder().encode
+#: JSON as the routes' response models have it (keys in order, floats as Python's repr).
+encode = msgspec.json.Encoder().encode
 
 
 class Body(NamedTuple):
@@ -45,8 +46,7 @@ class _Entry(NamedTuple):
     body: Body
 
 
-def body_of(value: object) -> Body:
-    content = _encode(value)
+def body_of(content: bytes) -> Body:
     return Body(f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"', content)
 
 
@@ -81,7 +81,7 @@ class PollCache:
             assert self._registry is not None
             return self._registry
 
-    def body(self, key: Hashable, version: tuple[object, ...], build: Callable[[], object]) -> Body:
+    def body(self, key: Hashable, version: tuple[object, ...], build: Callable[[], bytes]) -> Body:
         """The body of ``key`` at ``version``, built and serialised once per version."""
         with self._lock:
             entry = self._bodies.get(key)

@@ -38,7 +38,7 @@ class Position(NamedTuple):
     kind: str | None
     worker: str | None
     assigned_grid: str | None
-    last_seen: dt.datetime | None  # UTC
+    last_seen: float | None  # epoch seconds
     lat: float | None
     lon: float | None
     current_grid: str | None  # the leaf of the newest fix
@@ -71,7 +71,7 @@ def live_positions(snapshot: LiveSnapshot, registry: Sequence[Registered]) -> li
                 kind,
                 worker,
                 assigned,
-                dt.datetime.fromtimestamp(fix.ts, dt.UTC),
+                fix.ts,
                 fix.lat,
                 fix.lon,
                 leaves[fix.grid] if fix.grid >= 0 else None,
@@ -85,8 +85,12 @@ def stored_positions(store: Store) -> list[Position]:
     """:func:`live_positions` by a scan of ``pings`` (a group-by over every usable fix):
     where no live state runs. Every device is offline (no live state says otherwise)."""
     return [
-        Position(device_id, kind, worker, grid_id, ts, lat, lon, current, False)
-        for device_id, kind, worker, grid_id, ts, lat, lon, current in (
+        Position(device_id, kind, worker, grid, _epoch(ts), lat, lon, current, False)
+        for device_id, kind, worker, grid, ts, lat, lon, current in (
             read_device_positions(store).iter_rows()
         )
     ]
+
+
+def _epoch(ts: dt.datetime | None) -> float | None:
+    return ts.timestamp() if ts is not None else None

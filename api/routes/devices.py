@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from api.deps import Auth, Context, Polls, Principal, TimeWindow
 from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
-from api.polls import answer, body_of
+from api.polls import answer, body_of, encode
 from base.spreadsheet import neutralise_frame
 from patrol.positions import Position, live_positions, stored_positions
 from tracks.devices import read_devices
@@ -31,10 +31,6 @@ class GeoJSONResponse(Response):
 DeviceId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
-    return value.astimezone(tz).isoformat() if value is not None else None
-
-
 @router.get(
     "/devices",
     summary="Every device's latest position and state",
@@ -47,13 +43,14 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
     tz = context.geofence.tz
     live = context.live
     if live is None:  # no live state here (no grids, a standby stage, an ingest worker)
-        return answer(request, body_of(device_rows(stored_positions(context.store), principal, tz)))
+        positions = stored_positions(context.store)
+        return answer(request, body_of(devices_json(positions, principal, tz)))
     snapshot = live.snapshot()
     registry = polls.registry(context.store)
     body = polls.body(
         ("devices", principal.grids),
         (snapshot, registry),
-        lambda: device_rows(live_positions(snapshot, registry), principal, tz),
+        lambda: devices_json(live_positions(snapshot, registry), principal, tz),
     )
     return answer(request, body)
 
@@ -61,20 +58,46 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
 def device_rows(positions: list[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
     """GET /devices' JSON rows of the devices the principal sees."""
     return [
+        json.loads(_device_json(p, tz)) for p in positions if principal.sees_grid(p.assigned_grid)
+    ]
+
+
+def devices_json(positions: list[Position], principal: Principal, tz: ZoneInfo) -> bytes:
+    """GET /devices' body: each device's JSON encoded once per change of the device."""
+    return (
+        b"["
+        + b",".join(_device_json(p, tz) for p in positions if principal.sees_grid(p.assigned_grid))
+        + b"]"
+    )
+
+
+#: Each device's JSON by its position (and time zone): a body is made of these, so a new
+#: snapshot encodes only the devices that changed. Emptied when it holds this many.
+MAX_ENCODED = 100_000
+_encoded: dict[tuple[Position, ZoneInfo], bytes] = {}
+
+
+def _device_json(p: Position, tz: ZoneInfo) -> bytes:
+    found = _encoded.get((p, tz))
+    if found is not None:
+        return found
+    if len(_encoded) >= MAX_ENCODED:
+        _encoded.clear()
+    last_seen = dt.datetime.fromtimestamp(p.last_seen, tz) if p.last_seen is not None else None
+    found = _encoded[(p, tz)] = encode(
         {
             "device_id": p.device_id,
             "kind": p.kind,
             "worker": p.worker,
             "assigned_grid": p.assigned_grid,
-            "last_seen": _iso(p.last_seen, tz),
+            "last_seen": last_seen.isoformat() if last_seen is not None else None,
             "lat": p.lat,
             "lon": p.lon,
             "current_grid": p.current_grid,
             "online": p.online,
         }
-        for p in positions
-        if principal.sees_grid(p.assigned_grid)
-    ]
+    )
+    return found
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:

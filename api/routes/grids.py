@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from api.context import ApiContext
 from api.deps import Auth, Context, Polls, Principal, live_now, need_grids
 from api.models import NOT_MODIFIED, GridCollection
-from api.polls import answer
+from api.polls import answer, encode
 from geofence.grids import GridSet
 from patrol.live import LiveSnapshot
 
@@ -42,7 +42,7 @@ def list_grids(
     body = polls.body(
         ("grids", principal.grids, geometry),
         version,
-        lambda: grid_collection(context, principal, geometry, version),
+        lambda: encode(grid_collection(context, principal, geometry, version)),
     )
     return answer(request, body)
 
