@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
-from api.deps import Auth, Context, Polls, Principal, TimeWindow
+from api.deps import Auth, Context, Polls, TimeWindow
 from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
-from api.polls import answer, body_of, encode
+from api.polls import answer, body_of
+from api.positions import PositionFeed, devices_json
 from base.spreadsheet import neutralise_frame
-from patrol.positions import Position, live_positions, stored_positions
+from patrol.positions import live_positions, stored_positions
 from tracks.devices import read_devices
 from tracks.queries import read_track
 
 router = APIRouter(tags=["devices"])
+
+
+def get_feed(request: Request) -> PositionFeed:
+    feed: PositionFeed = request.app.state.feed
+    return feed
+
+
+Feed = Annotated[PositionFeed, Depends(get_feed)]
 
 
 class GeoJSONResponse(Response):
@@ -55,49 +65,35 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
     return answer(request, body)
 
 
-def device_rows(positions: list[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
-    """GET /devices' JSON rows of the devices the principal sees."""
-    return [
-        json.loads(_device_json(p, tz)) for p in positions if principal.sees_grid(p.assigned_grid)
-    ]
+@router.get(
+    "/devices/stream",
+    summary="Position changes as Server-Sent Events (event: positions, data: a JSON array "
+    "of the devices that changed, as GET /devices shows them)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def stream_positions(
+    request: Request, context: Context, principal: Auth, feed: Feed
+) -> StreamingResponse:
+    queue = feed.subscribe(principal)
+    keepalive = context.settings.sse_keepalive_s
 
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"  # at once: from here on every change comes
+            while not await request.is_disconnected():
+                try:
+                    yield await asyncio.wait_for(queue.get(), keepalive)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            feed.unsubscribe(queue)
 
-def devices_json(positions: list[Position], principal: Principal, tz: ZoneInfo) -> bytes:
-    """GET /devices' body: each device's JSON encoded once per change of the device."""
-    return (
-        b"["
-        + b",".join(_device_json(p, tz) for p in positions if principal.sees_grid(p.assigned_grid))
-        + b"]"
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-#: Each device's JSON by its position (and time zone): a body is made of these, so a new
-#: snapshot encodes only the devices that changed. Emptied when it holds this many.
-MAX_ENCODED = 100_000
-_encoded: dict[tuple[Position, ZoneInfo], bytes] = {}
-
-
-def _device_json(p: Position, tz: ZoneInfo) -> bytes:
-    found = _encoded.get((p, tz))
-    if found is not None:
-        return found
-    if len(_encoded) >= MAX_ENCODED:
-        _encoded.clear()
-    last_seen = dt.datetime.fromtimestamp(p.last_seen, tz) if p.last_seen is not None else None
-    found = _encoded[(p, tz)] = encode(
-        {
-            "device_id": p.device_id,
-            "kind": p.kind,
-            "worker": p.worker,
-            "assigned_grid": p.assigned_grid,
-            "last_seen": last_seen.isoformat() if last_seen is not None else None,
-            "lat": p.lat,
-            "lon": p.lon,
-            "current_grid": p.current_grid,
-            "online": p.online,
-        }
-    )
-    return found
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:

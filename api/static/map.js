@@ -348,7 +348,11 @@ function deviceTitle(d) {
 
 async function drawDevices() {
   const list = await poll("/devices");
-  if (!list) return; // nothing changed since the last poll
+  if (list) applyDevices(list); // null: nothing changed since the last poll
+}
+
+// Devices as GET /devices shows them: every one, or those a stream event says changed.
+function applyDevices(list) {
   const pick = document.getElementById("device-pick");
   const fragment = document.createDocumentFragment(), options = document.createDocumentFragment();
   for (const d of list) {
@@ -547,6 +551,35 @@ function flushAlerts() {
   setStatuses(changes);
 }
 
+let positionsStreamed = false; // while the position stream reads, polls are a safety net
+let devicePolls = 0;
+
+async function streamPositions() {
+  for (;;) {
+    try {
+      const r = await fetch(API + "/devices/stream", { headers: headers() });
+      if (!r.ok) throw new Error("status " + r.status);
+      await drawDevices(); // subscribed now: what changed before is in the list
+      positionsStreamed = true;
+      const reader = r.body.getReader(), decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+          const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
+          if (data) applyDevices(JSON.parse(data));
+        }
+      }
+    } catch (err) { console.warn("position stream:", err); }
+    positionsStreamed = false;
+    await new Promise(res => setTimeout(res, 2000));
+  }
+}
+
 async function streamAlerts() {
   // fetch, not EventSource: the token goes in a header, never in a URL
   for (;;) {
@@ -596,7 +629,11 @@ async function start() {
     if (started) return;
     started = true;
     streamAlerts();
-    setInterval(() => drawDevices().catch(console.warn), 3000);
+    streamPositions();
+    // every 3 s while the position stream is down, every minute while it reads (a 304 mostly)
+    setInterval(() => {
+      if (!positionsStreamed || ++devicePolls % 20 === 0) drawDevices().catch(console.warn);
+    }, 3000);
     setInterval(() => refreshGrids().catch(console.warn), 10000);
   } catch (err) { console.warn(err); }
 }

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from api.deps import Principal
-from api.routes.devices import device_rows
+from api.positions import device_rows
 from geofence.config import GeofenceSettings
 from gridpatrol.broker import Mosquitto, free_port
 from gridpatrol.compose import IngestProcess

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.deps import Principal
-from api.routes.devices import device_rows
+from api.positions import device_rows
 from conftest import Lake
 from gridpatrol.broker import Mosquitto
 from patrol.positions import stored_positions
