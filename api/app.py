@@ -12,6 +12,8 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import LoopbackHostOnly, SecurityHeaders
 from api.models import ERROR_RESPONSES
+from api.polls import PollCache
+from api.positions import PositionFeed
 from api.routes import alerts, devices, grids, reports, system
 
 STATIC = Path(__file__).parent / "static"
@@ -27,6 +29,8 @@ def create_app(context: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.state.polls = PollCache()  # the polls' bodies, serialised once per version
+    app.state.feed = PositionFeed(context, app.state.polls)  # GET /devices/stream
     install_error_handlers(app)
     if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
         app.add_middleware(LoopbackHostOnly)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Query, Request
 
 from api.context import ApiContext
 from api.errors import ApiError
+from api.polls import PollCache
 from geofence.grids import GridSet
 from patrol.derive import ReportGrids
 
@@ -20,6 +22,20 @@ def get_context(request: Request) -> ApiContext:
 
 
 Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_polls(request: Request) -> PollCache:
+    polls: PollCache = request.app.state.polls
+    return polls
+
+
+Polls = Annotated[PollCache, Depends(get_polls)]
+
+
+def live_now(context: ApiContext) -> float:
+    """Now on the live clock (epoch seconds): event time where serve runs on the event
+    clock (``--live-clock event``), else the wall clock."""
+    return context.live.state.now() if context.live is not None else time.time()
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,12 @@ JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, response in ERROR_RESPONSES.items()
 }
 
+#: The polls answered from cached bytes (api/polls.py): a 304 when If-None-Match names the
+#: current ETag.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: If-None-Match names the current ETag; no body"}
+}
+
 
 class GridProperties(Model):
     id: str
@@ -80,7 +86,13 @@ class GridFeature(Model):
 class GridCollection(Model):
     type: Literal["FeatureCollection"]
     timezone: str
-    service_day_start: str
+    service_day_start: str = Field(description="00:00 of the live clock's day (see live_clock)")
+    live_clock: Literal["wall", "event"] = Field(
+        description="what 'now' is: the wall clock, or event time (the newest fix seen)"
+    )
+    event_time: str | None = Field(
+        description="the newest fix seen (null before the first): now, on the event clock"
+    )
     features: list[GridFeature]
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
-from bench import lake_roles
+from bench import lake_roles, positions
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
 from bench.result import Result
 from geofence.assign import assign
@@ -746,3 +746,7 @@ def district(ctx: Context) -> list[Result]:
 
 SCENARIOS["district"] = district
 DEFAULT.append("district")
+
+
+SCENARIOS["devices-api"] = lambda ctx: positions.scenario(ctx.workdir, ctx.n, ctx.smoke)
+DEFAULT.append("devices-api")

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
-from api.deps import Auth, Context, TimeWindow
+from api.deps import Auth, Context, Polls, TimeWindow
 from api.errors import ApiError
-from api.models import JSON_ERROR_RESPONSES, Device, TrackFeature
+from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
+from api.polls import answer, body_of
+from api.positions import PositionFeed, devices_json
 from base.spreadsheet import neutralise_frame
-from tracks.devices import read_device_positions, read_devices
+from patrol.positions import live_positions, stored_positions
+from tracks.devices import read_devices
 from tracks.queries import read_track
 
 router = APIRouter(tags=["devices"])
+
+
+def get_feed(request: Request) -> PositionFeed:
+    feed: PositionFeed = request.app.state.feed
+    return feed
+
+
+Feed = Annotated[PositionFeed, Depends(get_feed)]
 
 
 class GeoJSONResponse(Response):
@@ -29,36 +41,59 @@ class GeoJSONResponse(Response):
 DeviceId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
-    return value.astimezone(tz).isoformat() if value is not None else None
+@router.get(
+    "/devices",
+    summary="Every device's latest position and state",
+    response_model=list[Device],
+    responses=NOT_MODIFIED,
+)
+def list_devices(request: Request, context: Context, principal: Auth, polls: Polls) -> Response:
+    """From live state (no scan of the pings stored), answered from the bytes serialised
+    once per live snapshot, registry and scope; ``If-None-Match`` with the ETag: a 304."""
+    tz = context.geofence.tz
+    live = context.live
+    if live is None:  # no live state here (no grids, a standby stage, an ingest worker)
+        positions = stored_positions(context.store)
+        return answer(request, body_of(devices_json(positions, principal, tz)))
+    snapshot = live.snapshot()
+    registry = polls.registry(context.store)
+    body = polls.body(
+        ("devices", principal.grids),
+        (snapshot, registry),
+        lambda: devices_json(live_positions(snapshot, registry), principal, tz),
+    )
+    return answer(request, body)
 
 
 @router.get(
-    "/devices", summary="Every device's latest position and state", response_model=list[Device]
+    "/devices/stream",
+    summary="Position changes as Server-Sent Events (event: positions, data: a JSON array "
+    "of the devices that changed, as GET /devices shows them)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
-def list_devices(context: Context, principal: Auth) -> list[dict[str, object]]:
-    tz = context.geofence.tz
-    rows = read_device_positions(context.store).iter_rows()
-    live = context.live.snapshot() if context.live is not None else None
-    out = []
-    for device_id, kind, worker, grid_id, ts, lat, lon, current in rows:
-        if not principal.sees_grid(grid_id):
-            continue
-        online = live is not None and live.is_online(device_id)
-        out.append(
-            {
-                "device_id": device_id,
-                "kind": kind,
-                "worker": worker,
-                "assigned_grid": grid_id,
-                "last_seen": _iso(ts, tz),
-                "lat": lat,
-                "lon": lon,
-                "current_grid": current,
-                "online": online,
-            }
-        )
-    return out
+async def stream_positions(
+    request: Request, context: Context, principal: Auth, feed: Feed
+) -> StreamingResponse:
+    queue = feed.subscribe(principal)
+    keepalive = context.settings.sse_keepalive_s
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"  # at once: from here on every change comes
+            while not await request.is_disconnected():
+                try:
+                    yield await asyncio.wait_for(queue.get(), keepalive)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            feed.unsubscribe(queue)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:

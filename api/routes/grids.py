@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from api.deps import Auth, Context, need_grids
-from api.models import GridCollection
+from api.context import ApiContext
+from api.deps import Auth, Context, Polls, Principal, live_now, need_grids
+from api.models import NOT_MODIFIED, GridCollection
+from api.polls import answer, encode
+from geofence.grids import GridSet
+from patrol.live import LiveSnapshot
 
 router = APIRouter(tags=["grids"])
 
@@ -18,18 +24,73 @@ router = APIRouter(tags=["grids"])
     "/grids",
     summary="Grids with live status (GeoJSON FeatureCollection)",
     response_model=GridCollection,
+    responses=NOT_MODIFIED,
 )
 def list_grids(
+    request: Request,
     context: Context,
     principal: Auth,
+    polls: Polls,
     geometry: Annotated[
         bool, Query(description="false: statuses only, every geometry null (the map's refresh)")
     ] = True,
+) -> Response:
+    """Answered from the bytes serialised once per live snapshot, service day and scope;
+    ``If-None-Match`` with the ETag: a 304."""
+    need_grids(context)
+    version = _version(context)
+    body = polls.body(
+        ("grids", principal.grids, geometry),
+        version,
+        lambda: encode(grid_collection(context, principal, geometry, version)),
+    )
+    return answer(request, body)
+
+
+Version = tuple[LiveSnapshot | None, str, str]  # the snapshot, the service day, the clock
+
+
+def _version(context: ApiContext) -> Version:
+    """What the body is made of besides the grids and the scope: the live snapshot, the
+    service day's start on the live clock, and which clock that is."""
+    live = context.live.snapshot() if context.live is not None else None
+    clock = context.live.live.live_clock if context.live is not None else "wall"
+    today = dt.datetime.fromtimestamp(live_now(context), context.geofence.tz)
+    day_start = today.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    return live, day_start, clock
+
+
+def grid_collection(
+    context: ApiContext, principal: Principal, geometry: bool = True, version: Version | None = None
 ) -> dict[str, object]:
+    """The body of GET /grids (which the route serves from its cached bytes)."""
     grid_set = need_grids(context)
+    live, day_start, clock = version or _version(context)
+    return {
+        "type": "FeatureCollection",
+        "timezone": context.geofence.timezone,
+        "service_day_start": day_start,
+        "live_clock": clock,
+        "event_time": _event_time(live, context.geofence.tz),
+        "features": _features(context, grid_set, principal, live, geometry),
+    }
+
+
+def _event_time(live: LiveSnapshot | None, tz: ZoneInfo) -> str | None:
+    if live is None or not math.isfinite(live.event_time):
+        return None
+    return dt.datetime.fromtimestamp(live.event_time, tz).isoformat()
+
+
+def _features(
+    context: ApiContext,
+    grid_set: GridSet,
+    principal: Principal,
+    live: LiveSnapshot | None,
+    geometry: bool,
+) -> list[dict[str, object]]:
     tz = context.geofence.tz
     geometries = context.grid_geometries() if geometry else {}
-    live = context.live.snapshot() if context.live is not None else None
     tree = grid_set.tree
     features = []
     if live is not None:
@@ -75,10 +136,4 @@ def list_grids(
                 "geometry": geometries.get(grid.id),
             }
         )
-    today = dt.datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {
-        "type": "FeatureCollection",
-        "timezone": context.geofence.timezone,
-        "service_day_start": today.isoformat(),
-        "features": features,
-    }
+    return features

@@ -17,6 +17,8 @@ let project = null;
 let home = null; // the whole map: [x, y, w, h] in metres
 let view = null;
 let dayStart = null; // today's 00:00 in the deployment's time zone, from /grids
+let eventNow = null; // now on serve's event clock (--live-clock event), from /grids; else null
+const etags = {}; // path -> the ETag of the body last drawn (polls answer 304 while current)
 const grids = {}; // id -> { props, path, box, ancestors (leaves only), leaves (parents only) }
 const devices = new Map(); // device_id -> { data, circle }
 let selected = null;
@@ -31,6 +33,25 @@ async function api(path) {
   if (r.status === 401) { document.getElementById("login").hidden = false; throw new Error("token needed"); }
   if (!r.ok) throw new Error((await r.json()).error.message);
   return r.json();
+}
+
+// A poll: null when the body last drawn is still current (304 Not Modified on its ETag).
+async function poll(path) {
+  const h = headers();
+  if (etags[path]) h["If-None-Match"] = etags[path];
+  const r = await fetch(API + path, { headers: h });
+  if (r.status === 304) return null;
+  if (r.status === 401) { document.getElementById("login").hidden = false; throw new Error("token needed"); }
+  if (!r.ok) throw new Error((await r.json()).error.message);
+  const body = await r.json();
+  etags[path] = r.headers.get("ETag");
+  return body;
+}
+
+// "today" and "now" on serve's live clock: the event clock's where serve runs on it
+function setClock(fc) {
+  dayStart = fc.service_day_start;
+  eventNow = fc.live_clock === "event" && fc.event_time ? fc.event_time : null;
 }
 
 // Text from grid files and devices goes into markup escaped: a grid file is not trusted.
@@ -179,7 +200,7 @@ function summarise() {
 
 async function drawGrids() {
   const fc = await api("/grids");
-  dayStart = fc.service_day_start;
+  setClock(fc);
   project = project || makeProjection(fc.features);
   const byParent = {};
   for (const f of fc.features) if (f.properties.parent) (byParent[f.properties.parent] ||= []).push(f.properties.id);
@@ -218,8 +239,9 @@ async function drawGrids() {
 }
 
 async function refreshGrids() {
-  const fc = await api("/grids?geometry=false"); // statuses only: the shapes do not change
-  dayStart = fc.service_day_start;
+  const fc = await poll("/grids?geometry=false"); // statuses only: the shapes do not change
+  if (!fc) return; // nothing changed since the last refresh
+  setClock(fc);
   for (const f of fc.features) {
     const { status, ...rest } = f.properties; // the status is set below, with the parents'
     if (grids[rest.id]) Object.assign(grids[rest.id].props, rest);
@@ -237,7 +259,7 @@ function select(id) {
 }
 
 function today() {
-  const now = new Date(), start = new Date(now);
+  const now = eventNow ? new Date(eventNow) : new Date(), start = new Date(now);
   start.setHours(0, 0, 0, 0);
   return [dayStart || start.toISOString(), new Date(now.getTime() + 1000).toISOString()];
 }
@@ -325,7 +347,12 @@ function deviceTitle(d) {
 }
 
 async function drawDevices() {
-  const list = await api("/devices");
+  const list = await poll("/devices");
+  if (list) applyDevices(list); // null: nothing changed since the last poll
+}
+
+// Devices as GET /devices shows them: every one, or those a stream event says changed.
+function applyDevices(list) {
   const pick = document.getElementById("device-pick");
   const fragment = document.createDocumentFragment(), options = document.createDocumentFragment();
   for (const d of list) {
@@ -524,6 +551,35 @@ function flushAlerts() {
   setStatuses(changes);
 }
 
+let positionsStreamed = false; // while the position stream reads, polls are a safety net
+let devicePolls = 0;
+
+async function streamPositions() {
+  for (;;) {
+    try {
+      const r = await fetch(API + "/devices/stream", { headers: headers() });
+      if (!r.ok) throw new Error("status " + r.status);
+      await drawDevices(); // subscribed now: what changed before is in the list
+      positionsStreamed = true;
+      const reader = r.body.getReader(), decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+          const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
+          if (data) applyDevices(JSON.parse(data));
+        }
+      }
+    } catch (err) { console.warn("position stream:", err); }
+    positionsStreamed = false;
+    await new Promise(res => setTimeout(res, 2000));
+  }
+}
+
 async function streamAlerts() {
   // fetch, not EventSource: the token goes in a header, never in a URL
   for (;;) {
@@ -573,7 +629,11 @@ async function start() {
     if (started) return;
     started = true;
     streamAlerts();
-    setInterval(() => drawDevices().catch(console.warn), 3000);
+    streamPositions();
+    // every 3 s while the position stream is down, every minute while it reads (a 304 mostly)
+    setInterval(() => {
+      if (!positionsStreamed || ++devicePolls % 20 === 0) drawDevices().catch(console.warn);
+    }, 3000);
     setInterval(() => refreshGrids().catch(console.warn), 10000);
   } catch (err) { console.warn(err); }
 }

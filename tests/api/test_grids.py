@@ -17,7 +17,7 @@ import numpy as np
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.deps import Principal
-from api.routes.grids import list_grids
+from api.routes.grids import grid_collection
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from patrol.grids import read_grids, save_grids
@@ -37,7 +37,7 @@ def iso(ts: float) -> str:
 def statuses(
     context: ApiContext, geometry: bool = True
 ) -> dict[str, tuple[str, str | None, str | None]]:
-    body = list_grids(context, ADMIN, geometry=geometry)
+    body = grid_collection(context, ADMIN, geometry=geometry)
     features = body["features"]
     assert isinstance(features, list)
     return {
@@ -90,6 +90,6 @@ def test_status_follows_the_live_clock(tmp_path):
         }
         # the map's refresh asks for the statuses only: the same, without the shapes
         assert statuses(context, geometry=False) == statuses(context)
-        shapes = list_grids(context, ADMIN, geometry=False)["features"]
+        shapes = grid_collection(context, ADMIN, geometry=False)["features"]
         assert isinstance(shapes, list) and all(f["geometry"] is None for f in shapes)
-        assert all(f["geometry"] for f in list_grids(context, ADMIN)["features"])  # type: ignore[union-attr]
+        assert all(f["geometry"] for f in grid_collection(context, ADMIN)["features"])  # type: ignore[union-attr]
