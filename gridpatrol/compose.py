@@ -37,7 +37,7 @@ from ingest.message import Message
 from ingest.mqtt import MqttIngest
 from ingest.prepare import PreparedBatch
 from ingest.publisher import Publisher
-from patrol.config import LiveSettings, StageSettings
+from patrol.config import LiveSettings, RetentionSettings, StageSettings
 from patrol.follower import AlertFollower
 from patrol.lakestage import LakeStage
 from patrol.live import Clock
@@ -252,6 +252,7 @@ class ServeSettings:
     live: LiveSettings = field(default_factory=LiveSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     stage: StageSettings = field(default_factory=StageSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def compose(options: ServeOptions, settings: ServeSettings) -> Process:
