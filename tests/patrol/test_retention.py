@@ -77,21 +77,26 @@ def events(at: dt.datetime) -> pl.DataFrame:
     )
 
 
+def setup(store: Store, folder: Path) -> None:
+    """Grids A | B | C under P (an hour's interval), d1 assigned to A, d2 to C."""
+    save_grids(store, check_grids(three_in_a_row(folder / "g.geojson", interval_min=60))[0])
+    store.upsert_devices(
+        pl.DataFrame(
+            {
+                "device_id": ["d1", "d2"],
+                "kind": ["tracker", "phone"],
+                "worker": ["Li Wei", "Wang Fang"],
+                "grid_id": ["A", "C"],
+            },
+            schema=DEVICES.schema,
+        )
+    )
+
+
 def build_month(folder: Path) -> Path:
     db = folder / "month.db"
     with Store(db) as store:
-        save_grids(store, check_grids(three_in_a_row(folder / "g.geojson", interval_min=60))[0])
-        store.upsert_devices(
-            pl.DataFrame(
-                {
-                    "device_id": ["d1", "d2"],
-                    "kind": ["tracker", "phone"],
-                    "worker": ["Li Wei", "Wang Fang"],
-                    "grid_id": ["A", "C"],
-                },
-                schema=DEVICES.schema,
-            )
-        )
+        setup(store, folder)
         for k, day in enumerate(DAYS):
             noon = dt.datetime.combine(day, dt.time(12), TZ)
             store.write_batch(day_fixes(store, day, k), rejected(noon), {}, events(noon))
