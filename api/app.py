@@ -12,7 +12,7 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import LoopbackHostOnly, SecurityHeaders
 from api.models import ERROR_RESPONSES
-from api.routes import alerts, devices, grids, reports, system
+from api.routes import alerts, backup, devices, grids, reports, system
 
 STATIC = Path(__file__).parent / "static"
 
@@ -31,7 +31,7 @@ def create_app(context: ApiContext) -> FastAPI:
     if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
         app.add_middleware(LoopbackHostOnly)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 421 too
-    for module in (grids, devices, reports, alerts, system):
+    for module in (grids, devices, reports, alerts, system, backup):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

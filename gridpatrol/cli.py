@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve, RetentionSettings)
     serve.set_defaults(func=_serve_command)
     _add_purge_parser(commands)
+    _add_backup_parsers(commands)
 
     tokens = commands.add_parser("tokens", help="manage API bearer tokens")
     tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
@@ -519,6 +520,49 @@ def _purge_command(args: argparse.Namespace) -> int:
             "the lake's files still hold them until the stage's maintenance rewrites them "
             "and expires the snapshots before (after --keep-snapshots-s)"
         )
+    return 0
+
+
+def _add_backup_parsers(commands: argparse._SubParsersAction) -> None:
+    backup = commands.add_parser(
+        "backup", help="every table from one snapshot into a new folder (works while serve runs)"
+    )
+    backup.add_argument(
+        "--db", help="the store to read (a lake, or a file no serve holds); or --from-serve"
+    )
+    backup.add_argument("--data-path", type=Path, help="a DuckLake's folder of Parquet files")
+    backup.add_argument(
+        "--from-serve",
+        metavar="URL",
+        help="ask the serve at http://HOST:PORT that holds the file (admin token in "
+        "GRIDPATROL_TOKEN)",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="a new (or empty) folder")
+    backup.set_defaults(func=_backup_command)
+    restore = commands.add_parser("restore", help="load a backup into a new file or lake")
+    restore.add_argument("--from", dest="source", type=Path, required=True, help="backup folder")
+    _add_db_flags(restore)
+    restore.set_defaults(func=_restore_command)
+
+
+def _backup_command(args: argparse.Namespace) -> int:
+    from gridpatrol.backup import backup_from_serve, backup_from_store
+
+    if (args.db is None) == (args.from_serve is None):
+        raise GridpatrolError("backup: give --db or --from-serve, one of them")
+    if args.from_serve is not None:
+        counts = backup_from_serve(args.from_serve, args.out)
+    else:
+        counts = backup_from_store(args.db, args.data_path, args.out)
+    print(f"backed up {counts.get('pings', 0)} pings, {len(counts)} tables, into {args.out}")
+    return 0
+
+
+def _restore_command(args: argparse.Namespace) -> int:
+    from gridpatrol.backup import restore
+
+    counts = restore(args.source, args.db, args.data_path)
+    print(f"restored {counts.get('pings', 0)} pings, {len(counts)} tables, from {args.source}")
     return 0
 
 
