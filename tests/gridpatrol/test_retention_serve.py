@@ -36,9 +36,9 @@ def test_serve_purges_what_is_older_than_retain_days(broker: Mosquitto, tmp_path
     with running(service):
         store = service.store
         wait_for(
-            lambda: store.read_one("SELECT count(*) FROM purges") == (1,),
+            lambda: store.read_one("SELECT count(*) FROM pings") == (0,),
             timeout_s=60,
             what="the purge at start",
         )
-        assert store.read_one("SELECT count(*) FROM pings") == (0,)
+        assert store.read_one("SELECT count(*) FROM purges") == (1,)
         assert run_reports("all", ReportGrids(store), store, *WINDOW, SETTINGS) == before
