@@ -19,7 +19,7 @@ from geofence.config import GeofenceSettings
 from gridpatrol.roles import ROLE_HELP, Role, ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
-from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, StageSettings
+from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, RetentionSettings, StageSettings
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve, LiveSettings)
     _add_settings_flags(serve, ApiSettings)
     _add_settings_flags(serve, StageSettings)
+    _add_settings_flags(serve, RetentionSettings)
     serve.set_defaults(func=_serve_command)
+    _add_purge_parser(commands)
+    _add_backup_parsers(commands)
 
     tokens = commands.add_parser("tokens", help="manage API bearer tokens")
     tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
@@ -543,6 +546,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         live=build_settings(LiveSettings, LIVE_SETTINGS_PREFIX, flags),
         api=build_settings(ApiSettings, "api", flags),
         stage=build_settings(StageSettings, "stage", flags),
+        retention=build_settings(RetentionSettings, "retention", flags),
     )
     options = ServeOptions(
         db=args.db,
@@ -555,6 +559,88 @@ def _serve_command(args: argparse.Namespace) -> int:
         lake_commit_retries=args.lake_commit_retries,
     )
     return serve(options, settings)
+
+
+def _add_purge_parser(commands: argparse._SubParsersAction) -> None:
+    purge = commands.add_parser(
+        "purge",
+        help="delete raw fixes, rejected payloads and device events before a day "
+        "(derived figures and alerts stay)",
+    )
+    _add_db_flags(purge)
+    purge.add_argument(
+        "--before",
+        required=True,
+        help="YYYY-MM-DD: everything before its local midnight (--timezone) goes",
+    )
+    _add_settings_flags(purge, GeofenceSettings)
+    purge.set_defaults(func=_purge_command)
+
+
+def _purge_command(args: argparse.Namespace) -> int:
+    from patrol.retention import purge
+    from tracks.engines import is_lake, open_store
+
+    try:
+        before = dt.date.fromisoformat(args.before)
+    except ValueError as exc:
+        raise GridpatrolError(f"--before: {args.before!r} is not YYYY-MM-DD") from exc
+    settings = build_settings(GeofenceSettings, "geofence", vars(args))
+    with open_store(args.db, args.data_path) as store:
+        done = purge(store, before, settings)
+    print(
+        f"deleted {done.pings} pings, {done.rejected} rejected, {done.device_events} device "
+        f"events before {done.before.isoformat()}"
+    )
+    if is_lake(args.db):
+        print(
+            "the lake's files still hold them until the stage's maintenance rewrites them "
+            "and expires the snapshots before (after --keep-snapshots-s)"
+        )
+    return 0
+
+
+def _add_backup_parsers(commands: argparse._SubParsersAction) -> None:
+    backup = commands.add_parser(
+        "backup", help="every table from one snapshot into a new folder (works while serve runs)"
+    )
+    backup.add_argument(
+        "--db", help="the store to read (a lake, or a file no serve holds); or --from-serve"
+    )
+    backup.add_argument("--data-path", type=Path, help="a DuckLake's folder of Parquet files")
+    backup.add_argument(
+        "--from-serve",
+        metavar="URL",
+        help="ask the serve at http://HOST:PORT that holds the file (admin token in "
+        "GRIDPATROL_TOKEN)",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="a new (or empty) folder")
+    backup.set_defaults(func=_backup_command)
+    restore = commands.add_parser("restore", help="load a backup into a new file or lake")
+    restore.add_argument("--from", dest="source", type=Path, required=True, help="backup folder")
+    _add_db_flags(restore)
+    restore.set_defaults(func=_restore_command)
+
+
+def _backup_command(args: argparse.Namespace) -> int:
+    from gridpatrol.backup import backup_from_serve, backup_from_store
+
+    if (args.db is None) == (args.from_serve is None):
+        raise GridpatrolError("backup: give --db or --from-serve, one of them")
+    if args.from_serve is not None:
+        counts = backup_from_serve(args.from_serve, args.out)
+    else:
+        counts = backup_from_store(args.db, args.data_path, args.out)
+    print(f"backed up {counts.get('pings', 0)} pings, {len(counts)} tables, into {args.out}")
+    return 0
+
+
+def _restore_command(args: argparse.Namespace) -> int:
+    from gridpatrol.backup import restore
+
+    counts = restore(args.source, args.db, args.data_path)
+    print(f"restored {counts.get('pings', 0)} pings, {len(counts)} tables, from {args.source}")
+    return 0
 
 
 def _lake_migrate_command(args: argparse.Namespace) -> int:

@@ -37,10 +37,11 @@ from ingest.message import Message
 from ingest.mqtt import MqttIngest
 from ingest.prepare import PreparedBatch
 from ingest.publisher import Publisher
-from patrol.config import LiveSettings, StageSettings
+from patrol.config import LiveSettings, RetentionSettings, StageSettings
 from patrol.follower import AlertFollower
 from patrol.lakestage import LakeStage
 from patrol.live import Clock
+from patrol.retention import RetentionKeeper
 from patrol.updater import CommittedBatch, LiveUpdater
 from tracks.lake import LakeStore
 from tracks.store import StoreError
@@ -74,6 +75,7 @@ class IngestProcess:
         *,
         live: LiveSettings | None = None,
         clock: Clock = time.time,
+        retention: RetentionSettings | None = None,
     ) -> None:
         geofence = geofence or GeofenceSettings()
         self.store = open_role_store(options)
@@ -112,8 +114,22 @@ class IngestProcess:
         if self.http is not None:
             self.http.show_live(self.live)
         self.lifecycle = Lifecycle(self.store)
-        for part in (self.mqtt, self.http, self.live):
+        for part in (
+            self.mqtt,
+            self.http,
+            self.live,
+            self._retention(options, retention, geofence),
+        ):
             self.lifecycle.add(part)
+
+    def _retention(
+        self, options: ServeOptions, settings: RetentionSettings | None, geofence: GeofenceSettings
+    ) -> RetentionKeeper | None:
+        """Role ``all`` with ``--retain-days``: the purge's thread (a lake's stage purges in
+        its maintenance instead; ingest workers never delete)."""
+        if settings is None or settings.retain_days <= 0 or Role(options.role) is not Role.ALL:
+            return None
+        return RetentionKeeper(self.store, settings, geofence)  # grids read at each purge
 
     def _deliver(self, message: Message) -> None:
         self.batcher.put(message)
@@ -150,6 +166,7 @@ class StageProcess:
         api: ApiSettings,
         settings: StageSettings,
         live: LiveSettings | None = None,
+        retention: RetentionSettings | None = None,
     ) -> None:
         store = open_role_store(options)
         assert isinstance(store, LakeStore)
@@ -167,6 +184,7 @@ class StageProcess:
             flag_limits=(ingest.max_acc_m, ingest.max_speed_mps),
             publish=self.publisher.publish,
             on_live=self._on_live,
+            retention=retention,
         )
         self.http = open_http(
             options,
@@ -252,6 +270,7 @@ class ServeSettings:
     live: LiveSettings = field(default_factory=LiveSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     stage: StageSettings = field(default_factory=StageSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def compose(options: ServeOptions, settings: ServeSettings) -> Process:
@@ -260,7 +279,9 @@ def compose(options: ServeOptions, settings: ServeSettings) -> Process:
     geofence, api, live = settings.geofence, settings.api, settings.live
     role = Role(options.role)
     if role is Role.STAGE:
-        return StageProcess(options, ingest, geofence, api, settings.stage, live)
+        return StageProcess(
+            options, ingest, geofence, api, settings.stage, live, settings.retention
+        )
     if role is Role.API:
         return ApiProcess(options, geofence, api, live)
-    return IngestProcess(options, ingest, geofence, api, live=live)
+    return IngestProcess(options, ingest, geofence, api, live=live, retention=settings.retention)

@@ -38,3 +38,14 @@ class LiveSettings:
     derive_every_s: float = setting(
         60.0, "how often the live updater brings the derived patrol data up to date"
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetentionSettings:
+    """How long raw fixes are kept (PIPL art. 19 and 47; docs/storage.md, "Retention")."""
+
+    retain_days: int = setting(
+        0,
+        "raw fixes, rejected payloads and device events of days before the last N are "
+        "deleted (derived figures and alerts stay); 0: kept forever",
+    )

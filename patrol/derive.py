@@ -172,14 +172,17 @@ def derive_range(
     progress: Callable[[Derived], None] = lambda d: None,
 ) -> list[Derived]:
     """Derive every day from ``first`` to ``last`` (default: the days of the first and the
-    last stored fix), or only those not current; the leaves' cells are stored first."""
+    last stored fix), or only those not current; the leaves' cells are stored first. Days
+    before the newest purge's limit are left as they are (:func:`unpurged`)."""
     tz = settings.tz
     span = fix_time_range(store)
     if span is None and (first is None or last is None):
         return []
     first = first or dt.datetime.fromtimestamp(span[0], tz).date()  # type: ignore[index]
     last = last or dt.datetime.fromtimestamp(span[1], tz).date()  # type: ignore[index]
-    days = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    days = unpurged(
+        store, [first + dt.timedelta(days=k) for k in range((last - first).days + 1)], tz
+    )
     if only_stale:
         days = stale_days(grids, store, days, settings)
     store_grid_cells(grids, store, settings)
@@ -188,6 +191,16 @@ def derive_range(
         done.append(derive_day(grids, store, day, settings))
         progress(done[-1])
     return done
+
+
+def unpurged(store: Store, days: list[dt.date], tz: ZoneInfo) -> list[dt.date]:
+    """Of ``days``, those not wholly before the newest purge's limit (tracks.retention): a
+    purged day's pings are gone, so its stored facts are final and never derived again."""
+    with derived_reader(store) as reader:
+        limit = reader.purged_us
+    if limit is None:
+        return days
+    return [d for d in days if _us(day_bounds(d, tz)[1]) > limit]
 
 
 def stale_days(

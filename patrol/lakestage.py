@@ -10,8 +10,11 @@ again every ``standby_try_s``. The leader, in a loop:
 2. hands the rows kept to the :class:`patrol.updater.LiveUpdater` as a
    :class:`patrol.updater.CommittedBatch` (grids assigned here), so live state, alerts and
    their publication work as in the single process;
-3. every ``maintenance_every_s``: merges small files, expires snapshots older than
-   ``keep_snapshots_s`` (never one the feed still needs) and deletes the files they freed.
+3. every ``maintenance_every_s``: with ``--retain-days``, purges the raw rows past the limit
+   (:mod:`patrol.retention`) and writes the files holding deleted rows again without them;
+   merges small files, expires snapshots older than ``keep_snapshots_s`` (never one the feed
+   still needs) and deletes the files they freed. After a rewrite the next range is recorded
+   whatever it holds, so the snapshots that still read the old files can be expired.
 
 Taking over (at start, or after the leader died): first the ranges since the last recorded
 one are completed (duplicates dropped), then the live state is rebuilt from storage, as a
@@ -38,9 +41,10 @@ from geofence.assign import assign
 from geofence.config import GeofenceSettings
 from geofence.flags import FixFlagger
 from geofence.grids import GridSet
-from patrol.config import LiveSettings, StageSettings
+from patrol.config import LiveSettings, RetentionSettings, StageSettings
 from patrol.live import Clock
 from patrol.outbox import Publish
+from patrol.retention import RetentionKeeper
 from patrol.updater import CommittedBatch, LiveUpdater
 from tracks.changefeed import (
     START,
@@ -57,6 +61,7 @@ from tracks.changefeed import (
 from tracks.lake import LakeStore
 from tracks.leader import Leadership
 from tracks.reflag import NewestFixes
+from tracks.retention import rewrite_deleted_files
 from tracks.store import StoreError
 
 log = logging.getLogger("gridpatrol.updater")
@@ -105,6 +110,7 @@ class RoleHealth:
     files_merged: int = counter("gridpatrol_stage_files_merged", "data files merged away")
     snapshots_expired: int = counter("gridpatrol_stage_snapshots_expired", "lake snapshots expired")
     files_deleted: int = detail("files freed and deleted", default=0)
+    files_rewritten: int = detail("data files written again without deleted rows", default=0)
     failures: int = counter("gridpatrol_stage_failures", "stage steps that failed (retried)")
     last_error: str = detail("the last failure", default="", key="stage.last_error")
 
@@ -127,6 +133,7 @@ class LakeStage:
         publish: Publish | None = None,
         on_live: Callable[[LiveUpdater | None], None] = lambda live: None,
         clock: Clock = time.time,
+        retention: RetentionSettings | None = None,
     ) -> None:
         # flag_limits: ingest's (max_acc_m, max_speed_mps): the stage flags again, in fix-time
         # order per device, what workers flagged from the fixes each of them saw
@@ -147,6 +154,11 @@ class LakeStage:
         self._next_maintenance = 0.0
         self._position = START  # where the stage is (tracks.changefeed.Position)
         self._recorded = 0  # the snapshot of the last position recorded in the lake
+        self._record_next = False  # record the next range whatever it holds (after a rewrite)
+        # the grids read again at each purge (once a day): a grids import may come between
+        self.retention = RetentionKeeper(
+            store, retention or RetentionSettings(), geofence, clock=clock
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -238,7 +250,7 @@ class LakeStage:
         self.health.lake_snapshot = newest.id
         while self._position.snapshot < newest.id and not self._stopping.is_set():
             self._measure_lag(newest.id)
-            record = newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
+            record = self._record_next or newest.id - self._recorded >= RECORD_EVERY_SNAPSHOTS
             done = complete_range(
                 self.store,
                 self._position,
@@ -251,6 +263,7 @@ class LakeStage:
             self.health.position = done.position.snapshot
             if done.recorded:
                 self._recorded = done.position.snapshot
+                self._record_next = False
             self.health.ranges += 1
             self.health.duplicates_dropped += done.duplicates
             self.health.flags_changed += done.flags_changed
@@ -280,10 +293,16 @@ class LakeStage:
         self.maintain()
 
     def maintain(self) -> None:
-        """Merge small files, expire old snapshots, delete the files they freed."""
+        """Purge past the retention limit (when due) and rewrite the files holding deleted
+        rows, merge small files, expire old snapshots, delete the files they freed."""
         keep = dt.timedelta(seconds=self.settings.keep_snapshots_s)
         older_than = dt.datetime.now(dt.UTC) - keep
         started = time.perf_counter()
+        purged = self.retention.purge_if_due()
+        rewritten = rewrite_deleted_files(self.store)
+        self.health.files_rewritten += rewritten
+        if purged is not None or rewritten:  # so the snapshots before can be expired
+            self._record_next = True
         self.health.files_merged += merge_files(self.store)
         progress = read_progress(self.store)
         if progress is not None:

@@ -26,7 +26,7 @@ from geofence.config import GeofenceSettings
 from geofence.daily import day_bounds
 from geofence.grids import GridSet
 from patrol.config import LiveSettings
-from patrol.derive import ReportGrids, derive_day, derived_through, store_grid_cells
+from patrol.derive import ReportGrids, derive_day, derived_through, store_grid_cells, unpurged
 from tracks.derived import derived_reader
 from tracks.queries import fix_time_range
 from tracks.store import QUARTER_US, Store, StoreError
@@ -131,7 +131,7 @@ class DerivedUpkeep:
                 set(),
             )
         wanted = {}
-        for day in sorted(days):
+        for day in unpurged(self.store, sorted(days), self.tz):  # a purged day is final
             start, end = day_bounds(day, self.tz)
             if min(end, through) > start:
                 wanted[day] = min(end, through)

@@ -4,6 +4,10 @@ A derived day is current when ``derived_days`` has it with the reader's fingerpr
 with ``changes`` equal to ``ping_changes`` summed over the day's quarters now: a ping
 stored (or removed) in the day since adds to the sum in its own transaction, so a report
 never takes a day's facts that miss a committed ping.
+
+A day derived through a time no later than the newest purge's limit (tracks.retention) is
+final: its pings are gone, so its facts are current whatever ``ping_changes`` says since
+(a late fix from before the limit, stored and then purged again, changes nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import polars as pl
 
 from tracks.queries import FIXES_SQL
 from tracks.reader import Reader
+from tracks.retention import purged_before
 from tracks.schema import DERIVED_CELLS, DERIVED_TABLES, DERIVED_TIME, DERIVED_VISITS, PING_CHANGES
 from tracks.store import QUARTER_US, Store
 
@@ -36,6 +41,9 @@ class DerivedReader:
         names = {name for (name,) in reader.rows("SELECT table_name FROM duckdb_tables()")}
         # a version 1 file opened read-only has none of them: nothing is derived
         self.has_derived = {t.name for t in DERIVED_TABLES} | {PING_CHANGES.name} <= names
+        limit = purged_before(reader)
+        #: the newest purge's limit (epoch microseconds), None if nothing was purged
+        self.purged_us = None if limit is None else round(limit.timestamp() * 1e6)
 
     def changes(self, days: list[DayQuarters]) -> dict[dt.date, int]:
         """``ping_changes`` summed over each day's quarters."""
@@ -81,8 +89,9 @@ class DerivedReader:
         )  # the file has one row per quarter, the lake one per commit: summed here
         quarter, changes = counts["quarter"].to_numpy(), counts["changes"].to_numpy()
         out = {}
+        final = self.purged_us if self.purged_us is not None else -1
         for (day, through, stored), lo, hi in zip(derived, q0, q1, strict=True):
-            if int(changes[(quarter >= lo) & (quarter <= hi)].sum()) == stored:
+            if through <= final or int(changes[(quarter >= lo) & (quarter <= hi)].sum()) == stored:
                 out[day] = through / 1e6
         return out
 

@@ -258,6 +258,10 @@ class LakeStore(Store):
             raise
         return cur
 
+    def checkpoint(self) -> None:
+        """Nothing to do: no write-ahead log of this process (a purge's rows leave the
+        Parquet files through maintenance: tracks.retention)."""
+
     def checkpoint_if_due(self) -> None:
         """Nothing to do: a lake commit writes its Parquet files and catalog rows directly,
         with no write-ahead log of this process."""

@@ -325,6 +325,12 @@ class Store(Reads):
         except FileNotFoundError:
             return 0
 
+    def checkpoint(self) -> None:
+        """Checkpoint now (after a purge: the blocks of the deleted rows are freed, and the
+        write-ahead log holding them emptied). Waits for running reads."""
+        with self._lock, engine_errors(f"checkpoint of {self.path} failed"):
+            self._con.execute("FORCE CHECKPOINT")
+
     def checkpoint_if_due(self) -> None:
         """Checkpoint when automatic checkpoints have been held off too long. The batch is
         committed already: a failure here is logged, and the next write tries again."""

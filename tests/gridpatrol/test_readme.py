@@ -8,7 +8,7 @@ from api.config import ApiSettings
 from base.settings import build_settings, describe_settings
 from geofence.config import GeofenceSettings
 from ingest.config import IngestSettings
-from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, StageSettings
+from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, RetentionSettings, StageSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -20,6 +20,7 @@ def test_every_setting_is_in_the_readme():
         (LiveSettings, LIVE_SETTINGS_PREFIX),
         (ApiSettings, "api"),
         (StageSettings, "stage"),
+        (RetentionSettings, "retention"),
     ):
         for env, default, help_line in describe_settings(cls, prefix):
             assert f"`{env}`" in README, env
