@@ -85,7 +85,7 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(
         assert any(
             p.startswith("2 alert(s) not stored, so not published yet: ") for p in body["problems"]
         )  # type: ignore[attr-defined]
-        metrics = {name: value for _, name, _, value in Collector(context)._values()}
+        metrics = {reading.metric: value for reading, value in Collector(context)._values()}
         assert metrics["gridpatrol_alerts_unstored"] == 2
         assert metrics["gridpatrol_alert_store_failures"] == 1
         cluster.start()
@@ -103,7 +103,7 @@ def test_a_failed_alert_write_publishes_nothing_until_stored_then_once(
         time.sleep(0.3)
         assert counts == {alert_id: 1 for alert_id in ids}
         assert sorted(streamed) == ids
-        metrics = {name: value for _, name, _, value in Collector(context)._values()}
+        metrics = {reading.metric: value for reading, value in Collector(context)._values()}
         assert metrics["gridpatrol_alerts_unstored"] == metrics["gridpatrol_alerts_unacked"] == 0
         assert metrics["gridpatrol_alerts_published"] == 2
         store.close()
