@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from base.settings import setting
 
+#: Where every route of the API is mounted.
+API_PREFIX = "/api/v1"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ApiSettings:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.access import AccessRecorder
 from api.config import ApiSettings
 from api.tokens import TokenFile
 from geofence.alerts import Alert
@@ -66,12 +67,18 @@ class ApiContext:
     # ingest's connection and writer, or the stage's publisher and leadership; ``live`` too
     parts: Sequence[object] = ()
     hub: AlertHub = field(default_factory=AlertHub)
+    # where the access log goes (api/access.py); None: a recorder on ``store``
+    access: AccessRecorder = field(default=None)  # type: ignore[assignment]
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.access is None:
+            self.access = AccessRecorder(self.store)
+
     def health_parts(self) -> list[object]:
         """Everything whose health /health and /metrics show, the live updater last."""
-        return [*self.parts, *([self.live] if self.live is not None else [])]
+        return [*self.parts, self.access, *([self.live] if self.live is not None else [])]
 
     def report_grids(self, grid_set: GridSet) -> ReportGrids:
         """The grids as reports read them, built once (as :meth:`grid_geometries`)."""

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from base.errors import ConfigError
 
-ROLES = ("admin", "supervisor")
+#: admin: everything; supervisor: the subtrees of its grids; metrics: /metrics, /stats and
+#: /health's detail only (a monitoring system's, which should read no worker's track).
+ROLES = ("admin", "supervisor", "metrics")
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,21 @@ ALERTS_PUBLISHED = Table(
     ),
     "append-only: the alerts published on MQTT (an id may appear more than once)",
 )
+ACCESS_LOG = Table(
+    "access_log",
+    (
+        Column("ts", "TIMESTAMPTZ", "when the request came", False),
+        Column("token", "VARCHAR", "the token's name (never the token); NULL: no valid token"),
+        Column("token_id", "VARCHAR", "the token's id in the tokens file; NULL: none"),
+        Column("role", "VARCHAR", "the token's role; 'local' without --tokens"),
+        Column("method", "VARCHAR", "the HTTP method", False),
+        Column("route", "VARCHAR", "the route, e.g. /api/v1/devices/{device_id}/track", False),
+        Column("params", "VARCHAR", "the route's declared parameters as JSON", False),
+        Column("client", "VARCHAR", "the client's address as the server saw it"),
+        Column("status", "INTEGER", "the HTTP status answered", False),
+    ),
+    "append-only: every read of a track, the positions, an export or a report (the API's)",
+)
 
 PING_CHANGES = Table(
     "ping_changes",
@@ -289,6 +304,7 @@ ALL_TABLES: tuple[Table, ...] = (
     ALERTS_PUBLISHED,
     PING_CHANGES,
     *DERIVED_TABLES,
+    ACCESS_LOG,
 )
 
 #: The DDL the store applies on open.

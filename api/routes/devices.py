@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from api.access import RECORDED
 from api.deps import Auth, Context, TimeWindow
 from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, Device, TrackFeature
@@ -19,7 +20,7 @@ from base.spreadsheet import neutralise_frame
 from tracks.devices import read_device_positions, read_devices
 from tracks.queries import read_track
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[RECORDED])  # positions, tracks: on record
 
 
 class GeoJSONResponse(Response):

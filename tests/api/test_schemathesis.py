@@ -28,7 +28,7 @@ def test_schemathesis_finds_every_response_conforming(served: Served, tmp_path):
     operations = {
         f"GET {path}" for path, methods in schema["paths"].items() if "get" in methods
     } - {"GET /api/v1/alerts/stream"}
-    assert len(operations) == 13
+    assert len(operations) == 14
     junit = tmp_path / "junit.xml"
     binary = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     result = subprocess.run(
