@@ -41,7 +41,9 @@ def list_alerts(
     )
     tz = context.geofence.tz
     out = []
-    for row in read_alerts(context.store, start, limit).iter_rows(named=True):
+    # the token's scope first, then the limit: a supervisor gets their newest ``limit``
+    rows = read_alerts(context.store, start, limit, principal.grids)
+    for row in rows.iter_rows(named=True):
         grid_id = row["grid_id"]
         if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
             continue

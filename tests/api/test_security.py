@@ -191,3 +191,21 @@ def test_deployment_wide_figures_are_for_admin_and_metrics_tokens(store, tmp_pat
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     track = request(app, "/api/v1/devices/-d1/track", token=tokens["metrics"], **WINDOW)
     assert track.status_code == 403
+
+
+def test_the_alerts_limit_counts_the_supervisors_alerts_only(store, tmp_path):
+    """Ten newer alerts of grid B before one of A: a supervisor of A asking for one gets
+    A's (the limit applied after the scope, not before)."""
+    rows = [("A", T0)] + [("B", T0 + dt.timedelta(minutes=i + 1)) for i in range(10)]
+    for grid, at in rows:
+        store.cursor().execute(
+            "INSERT INTO alerts VALUES (?, 'overdue', ?, NULL, ?, ?, '')",
+            [f"overdue:{grid}:{at.timestamp()}", grid, at, at],
+        )
+    _, token = add_token(tmp_path / "tokens.jsonl", "supervisor", ["A"], "Zhao")
+    _, admin = add_token(tmp_path / "tokens.jsonl", "admin", [], "ops")
+    app = make_app(store, TokenFile(tmp_path / "tokens.jsonl"))
+    since = (T0 - dt.timedelta(hours=1)).isoformat()
+    got = request(app, "/api/v1/alerts", token=token, since=since, limit="1").json()
+    assert [a["grid_id"] for a in got] == ["A"]
+    assert len(request(app, "/api/v1/alerts", token=admin, since=since, limit="5").json()) == 5
