@@ -8,13 +8,15 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.access import RecordAccess
+from api.config import API_PREFIX
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.middleware import LoopbackHostOnly, SecurityHeaders
 from api.models import ERROR_RESPONSES
 from api.polls import PollCache
 from api.positions import PositionFeed
-from api.routes import alerts, backup, devices, grids, reports, system
+from api.routes import access, alerts, backup, devices, grids, reports, system
 
 STATIC = Path(__file__).parent / "static"
 
@@ -32,11 +34,12 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.polls = PollCache()  # the polls' bodies, serialised once per version
     app.state.feed = PositionFeed(context, app.state.polls)  # GET /devices/stream
     install_error_handlers(app)
+    app.add_middleware(RecordAccess, recorder=context.access)  # inside the Host check
     if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
         app.add_middleware(LoopbackHostOnly)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 421 too
-    for module in (grids, devices, reports, alerts, system, backup):
-        app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    for module in (grids, devices, reports, alerts, system, backup, access):
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

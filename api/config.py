@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from base.settings import setting
 
+#: Where every route of the API is mounted.
+API_PREFIX = "/api/v1"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ApiSettings:
@@ -13,4 +16,8 @@ class ApiSettings:
     sse_keepalive_s: float = setting(
         15.0, "seconds between keep-alive comments on the alert stream"
     )
-    tokens_reload_s: float = setting(2.0, "how often the tokens file is checked for changes")
+    tokens_reload_s: float = setting(
+        2.0, "how often the tokens file is checked for changes (a revoked token's streams close)"
+    )
+    sse_max_streams: int = setting(200, "alert streams open at once, in all (more: 429)")
+    sse_max_streams_per_token: int = setting(8, "alert streams open at once per token (more: 429)")

@@ -2,55 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.access import AccessRecorder
 from api.config import ApiSettings
+from api.hub import AlertHub
 from api.tokens import TokenFile
-from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from patrol.derive import ReportGrids
 from patrol.grids import read_geometries
 from patrol.updater import LiveUpdater
+from tracks.devices import read_devices
 from tracks.store import Store
-
-
-class AlertHub:
-    """Fans alerts out to the SSE clients; called from the live updater's thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Alert]]] = []
-
-    def subscribe(self) -> asyncio.Queue[Alert]:
-        q: asyncio.Queue[Alert] = asyncio.Queue(maxsize=1000)
-        with self._lock:
-            self._clients.append((asyncio.get_running_loop(), q))
-        return q
-
-    def clients(self) -> int:
-        """How many streams are connected now."""
-        with self._lock:
-            return len(self._clients)
-
-    def unsubscribe(self, q: asyncio.Queue[Alert]) -> None:
-        with self._lock:
-            self._clients = [(lp, c) for lp, c in self._clients if c is not q]
-
-    def publish(self, alert: Alert) -> None:
-        with self._lock:
-            clients = list(self._clients)
-        for loop, q in clients:
-            loop.call_soon_threadsafe(_offer, q, alert)
-
-
-def _offer(q: asyncio.Queue[Alert], alert: Alert) -> None:
-    if not q.full():  # a client that stopped reading loses alerts, not our memory
-        q.put_nowait(alert)
 
 
 @dataclass
@@ -65,13 +31,30 @@ class ApiContext:
     # what the process runs beside the API, each declaring its health (base/health.py):
     # ingest's connection and writer, or the stage's publisher and leadership; ``live`` too
     parts: Sequence[object] = ()
-    hub: AlertHub = field(default_factory=AlertHub)
+    # the alert streams' fan-out; None: one with the settings' limits
+    hub: AlertHub = field(default=None)  # type: ignore[assignment]
+    # where the access log goes (api/access.py); None: a recorder on ``store``
+    access: AccessRecorder = field(default=None)  # type: ignore[assignment]
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.access is None:
+            self.access = AccessRecorder(self.store)
+        if self.hub is None:
+            self.hub = AlertHub(
+                self.settings.sse_max_streams, self.settings.sse_max_streams_per_token
+            )
+        self.hub.grid_of = self._assigned_grid
+
+    def _assigned_grid(self, device_id: str) -> str | None:
+        """A device's assigned grid, read when one of its alerts is published."""
+        row = read_devices(self.store, device_id)
+        return row["grid_id"][0] if row.height else None
+
     def health_parts(self) -> list[object]:
         """Everything whose health /health and /metrics show, the live updater last."""
-        return [*self.parts, *([self.live] if self.live is not None else [])]
+        return [*self.parts, self.access, self.hub, *([self.live] if self.live is not None else [])]
 
     def report_grids(self, grid_set: GridSet) -> ReportGrids:
         """The grids as reports read them, built once (as :meth:`grid_geometries`)."""

@@ -9,9 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from api.access import note_principal
 from api.context import ApiContext
 from api.errors import ApiError
 from api.polls import PollCache
+from api.tokens import TokenEntry
 from geofence.grids import GridSet
 from patrol.derive import ReportGrids
 
@@ -43,6 +45,7 @@ class Principal:
     name: str
     role: str
     grids: frozenset[str] | None  # every grid in scope (subtrees); None: all
+    token: TokenEntry | None = None  # the tokens file's entry (its hash, never the token)
 
     def sees_grid(self, grid_id: str | None) -> bool:
         return self.grids is None or (grid_id is not None and grid_id in self.grids)
@@ -54,22 +57,69 @@ def scope_of(grid_set: GridSet | None, roots: list[str]) -> frozenset[str]:
     return grid_set.tree.subtree(roots)
 
 
-def get_principal(request: Request, context: Context) -> Principal:
+def find_principal(request: Request, context: ApiContext) -> Principal | None:
+    """Who holds the request's bearer token (any role); None without a valid one. Without
+    --tokens: the loopback's local admin."""
     if context.tokens is None:
-        return Principal("local", "admin", None)  # no tokens file: loopback only, no auth
+        principal = Principal("local", "admin", None)  # no tokens file: loopback only, no auth
+        note_principal(request, principal.name, None, "local")
+        return principal
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "missing bearer token")
+        return None
     entry = context.tokens.find(token.strip())
     if entry is None:
-        raise ApiError(401, "unknown or revoked token")
+        return None
+    note_principal(request, entry.name, entry.id, entry.role)
     if entry.role == "admin":
-        return Principal(entry.name, "admin", None)
-    return Principal(entry.name, entry.role, scope_of(context.grid_set, entry.grids))
+        return Principal(entry.name, "admin", None, entry)
+    if entry.role == "metrics":
+        return Principal(entry.name, "metrics", frozenset(), entry)
+    return Principal(entry.name, entry.role, scope_of(context.grid_set, entry.grids), entry)
+
+
+def _authenticated(request: Request, context: ApiContext) -> Principal:
+    principal = find_principal(request, context)
+    if principal is None:
+        if not request.headers.get("authorization", ""):
+            raise ApiError(401, "missing bearer token")
+        raise ApiError(401, "unknown or revoked token")
+    return principal
+
+
+def get_principal(request: Request, context: Context) -> Principal:
+    """An admin or a supervisor (a metrics token reads /metrics, /stats and /health only)."""
+    principal = _authenticated(request, context)
+    if principal.role == "metrics":
+        raise ApiError(403, "a metrics token reads /metrics, /stats and /health only")
+    return principal
 
 
 Auth = Annotated[Principal, Depends(get_principal)]
+
+
+def get_admin(request: Request, context: Context) -> Principal:
+    """An admin only (403 for the others)."""
+    principal = _authenticated(request, context)
+    if principal.role != "admin":
+        raise ApiError(403, "admins only")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(get_admin)]
+
+
+def get_monitor(request: Request, context: Context) -> Principal:
+    """What reads the deployment-wide figures (/metrics, /stats): an admin or a metrics
+    token; a supervisor, who sees only some grids, gets 403."""
+    principal = _authenticated(request, context)
+    if principal.role not in ("admin", "metrics"):
+        raise ApiError(403, "deployment-wide figures are for admin and metrics tokens")
+    return principal
+
+
+Monitor = Annotated[Principal, Depends(get_monitor)]
 
 
 def parse_time(value: str, name: str) -> dt.datetime:

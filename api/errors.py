@@ -21,6 +21,7 @@ CODES = {
     405: "method_not_allowed",
     421: "misdirected_request",
     422: "invalid_parameter",
+    429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
 }

@@ -37,12 +37,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (401, "missing or unknown token"),
-        (403, "outside the token's grids"),
+        (403, "outside the token's grids, or not for the token's role"),
         (404, "no such grid or device"),
         (421, "without --tokens: the Host header is not 127.0.0.1, localhost or [::1]"),
         (422, "a parameter is invalid; the message names it"),
         (500, "internal error"),
-        (503, "no grids imported"),
+        (429, "the alert stream: too many streams open, for the token or in all"),
+        (503, "no grids imported, the storage unreadable, or the access log not writable"),
     )
 }
 
@@ -189,6 +190,24 @@ class AlertKindInfo(Model):
     grid_status: GridStatus | None = Field(
         description="the status a grid takes with this alert (None: a device alert)"
     )
+
+
+class AccessRecord(Model):
+    at: str
+    token: str | None = Field(description="the token's name (never the token); null: none valid")
+    token_id: str | None
+    role: str | None = Field(description="admin, supervisor, metrics; local without --tokens")
+    method: str
+    route: str
+    params: dict[str, Any] = Field(description="the route's declared parameters")
+    client: str | None
+    status: int
+
+
+class HealthStatus(Model):
+    """/health without a token that may read its detail: the status only."""
+
+    status: Literal["ok", "degraded"]
 
 
 class Stats(Model):

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from base.errors import ConfigError
 
-ROLES = ("admin", "supervisor")
+#: admin: everything; supervisor: the subtrees of its grids; metrics: /metrics, /stats and
+#: /health's detail only (a monitoring system's, which should read no worker's track).
+ROLES = ("admin", "supervisor", "metrics")
 
 
 @dataclass(frozen=True)
@@ -106,13 +108,22 @@ class TokenFile:
             self._entries = read_tokens(self.path)
             self._mtime = mtime
 
-    def find(self, token: str) -> TokenEntry | None:
+    def _current(self) -> list[TokenEntry]:
+        """The entries, read again when ``reload_s`` has passed and the file changed."""
         with self._lock:
             now = time.monotonic()
             if now - self._checked >= self.reload_s:
                 self._checked = now
                 self._reload()
-            entries = self._entries
+            return self._entries
+
+    def holds(self, entry: TokenEntry) -> bool:
+        """Whether this entry is still in the file as it was (not revoked, scope unchanged),
+        as of the last reload: an open stream asks every ``reload_s``."""
+        return entry in self._current()
+
+    def find(self, token: str) -> TokenEntry | None:
+        entries = self._current()
         digest = _hash(token)
         found = None
         for entry in entries:  # look at every entry, whatever matches, in constant time

@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens_cmd = tokens.add_subparsers(dest="tokens_command", required=True)
     t_add = tokens_cmd.add_parser("add", help="create a token; it is printed once, last line")
     t_add.add_argument("--file", type=Path, required=True)
-    t_add.add_argument("--role", choices=("admin", "supervisor"), required=True)
+    t_add.add_argument("--role", choices=("admin", "supervisor", "metrics"), required=True)
     t_add.add_argument("--grid", action="append", default=[], help="a supervisor's grid (repeat)")
     t_add.add_argument("--name", default="", help="who holds it")
     t_add.set_defaults(func=_token_add_command)
@@ -100,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_db_flags(migrate)
     migrate.set_defaults(func=_lake_migrate_command)
+
+    access = commands.add_parser(
+        "access", help="print the access log: who read which track, positions, export, report"
+    )
+    _add_db_flags(access)
+    access.add_argument("--since", required=True, help="ISO 8601 time with a UTC offset")
+    access.add_argument("--format", choices=("table", "json"), default="table")
+    access.set_defaults(func=_access_command)
 
     stats = commands.add_parser("stats", help="print the ingest counters")
     _add_db_flags(stats)
@@ -666,6 +674,29 @@ def _stats_command(args: argparse.Namespace) -> int:
         print(json.dumps({k: stats[k] for k in keys}))
     else:
         _print_stats(stats)
+    return 0
+
+
+def _access_command(args: argparse.Namespace) -> int:
+    from tracks.access import read_access
+    from tracks.engines import open_store
+
+    try:
+        since = dt.datetime.fromisoformat(args.since)
+    except ValueError:
+        raise GridpatrolError(f"--since: {args.since!r} is not an ISO 8601 time") from None
+    if since.tzinfo is None:
+        raise GridpatrolError(f"--since: {args.since!r} needs a UTC offset such as +08:00")
+    with open_store(args.db, args.data_path, read_only=True) as store:
+        rows = read_access(store, since)
+    for row in rows.iter_rows(named=True):
+        row["ts"] = row["ts"].astimezone(since.tzinfo).isoformat()
+        if args.format == "json":
+            print(json.dumps({**row, "params": json.loads(row["params"])}, ensure_ascii=False))
+        else:
+            who = f"{row['token'] or '-'} ({row['role'] or 'no token'})"
+            print(f"{row['ts']}  {row['status']}  {who}  {row['client'] or '-'}  ", end="")
+            print(f"{row['method']} {row['route']} {row['params']}")
     return 0
 
 

@@ -27,6 +27,7 @@ from gridpatrol.parts import (
     IdleIngest,
     Lifecycle,
     build_ingest,
+    open_access_store,
     open_http,
     open_role_store,
     read_role_grids,
@@ -231,7 +232,13 @@ class ApiProcess:
             self.live = LiveUpdater(grid_set, geofence, store, live)
         self.follower = AlertFollower(store)
         http = open_http(
-            options, api, store=store, grid_set=grid_set, geofence=geofence, parts=(IdleIngest(),)
+            options,
+            api,
+            store=store,
+            grid_set=grid_set,
+            geofence=geofence,
+            parts=(IdleIngest(),),
+            access_store=open_access_store(options),  # closed by the API's stop
         )
         assert http is not None  # check_role: --role api needs --http
         self.http: HttpServer = http

@@ -182,9 +182,11 @@ class HttpServer:
         grid_set: GridSet | None,
         geofence: GeofenceSettings,
         parts: Sequence[object] = (),
+        access_store: Store | None = None,
     ) -> None:
         import uvicorn
 
+        from api.access import AccessRecorder
         from api.app import create_app
         from api.tokens import TokenFile
 
@@ -207,6 +209,8 @@ class HttpServer:
             tokens=tokens,
             role=str(options.role),
             parts=parts,
+            # the access log goes to the store, or to the one opened for it (role api)
+            access=AccessRecorder(access_store or store, owns_store=access_store is not None),
         )
         config = uvicorn.Config(
             create_app(self.context),
@@ -237,6 +241,7 @@ class HttpServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
+        self.context.access.stop()  # no request after: every record written
 
 
 def open_http(
@@ -247,8 +252,24 @@ def open_http(
     grid_set: GridSet | None,
     geofence: GeofenceSettings,
     parts: Sequence[object] = (),
+    access_store: Store | None = None,
 ) -> HttpServer | None:
     """The API of a process with ``--http``; None without."""
     if options.http is None:
         return None
-    return HttpServer(options, api, store=store, grid_set=grid_set, geofence=geofence, parts=parts)
+    return HttpServer(
+        options,
+        api,
+        store=store,
+        grid_set=grid_set,
+        geofence=geofence,
+        parts=parts,
+        access_store=access_store,
+    )
+
+
+def open_access_store(options: ServeOptions) -> Store:
+    """The api role's store for its access records only: the lake opened for writing (its
+    other reads stay on the read-only store). The access log is append-only, and appends of
+    several processes never conflict on a lake (docs/storage.md, "The access log")."""
+    return open_store(options.db, options.data_path, commit_retries=options.lake_commit_retries)

@@ -9,18 +9,25 @@ import polars as pl
 from tracks.store import Store
 
 
-def read_alerts(store: Store, since: dt.datetime, limit: int) -> pl.DataFrame:
-    """Alerts raised at or after ``since``, newest first, at most ``limit``.
+def read_alerts(
+    store: Store, since: dt.datetime, limit: int, grids: frozenset[str] | None = None
+) -> pl.DataFrame:
+    """Alerts raised at or after ``since``, newest first, at most ``limit``; with ``grids``,
+    only those whose grid (or whose device's assigned grid) is one of them, the limit
+    applied after that filter.
 
     Columns: the ``alerts`` table's, and device_grid (the assigned grid of a device alert's
     device, for access checks).
     """
-    return store.read(
+    sql = (
         "SELECT a.*, d.grid_id AS device_grid FROM alerts a "
-        "LEFT JOIN devices d ON d.device_id = a.device_id "
-        "WHERE a.raised_at >= ? ORDER BY a.raised_at DESC LIMIT ?",
-        [since, limit],
+        "LEFT JOIN devices d ON d.device_id = a.device_id WHERE a.raised_at >= ? "
     )
+    params: list[object] = [since]
+    if grids is not None:
+        sql += "AND coalesce(a.grid_id, d.grid_id) IN (SELECT unnest(?::VARCHAR[])) "
+        params.append(sorted(grids))
+    return store.read(sql + "ORDER BY a.raised_at DESC LIMIT ?", [*params, limit])
 
 
 def count_alerts(store: Store) -> int:

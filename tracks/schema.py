@@ -20,7 +20,9 @@ import polars as pl
 #: 3: ``alerts_published`` (the alerts' outbox), created on open in an older file, which
 #: then records every alert it holds as published (the older version published each one
 #: it raised), so an upgrade publishes no old alert again.
-SCHEMA_VERSION = 3
+#: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
+#: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
+SCHEMA_VERSION = 4
 
 TS_UNIT: Literal["us"] = "us"
 
@@ -195,6 +197,21 @@ ALERTS_PUBLISHED = Table(
     ),
     "append-only: the alerts published on MQTT (an id may appear more than once)",
 )
+ACCESS_LOG = Table(
+    "access_log",
+    (
+        Column("ts", "TIMESTAMPTZ", "when the request came", False),
+        Column("token", "VARCHAR", "the token's name (never the token); NULL: no valid token"),
+        Column("token_id", "VARCHAR", "the token's id in the tokens file; NULL: none"),
+        Column("role", "VARCHAR", "the token's role; 'local' without --tokens"),
+        Column("method", "VARCHAR", "the HTTP method", False),
+        Column("route", "VARCHAR", "the route, e.g. /api/v1/devices/{device_id}/track", False),
+        Column("params", "VARCHAR", "the route's declared parameters as JSON", False),
+        Column("client", "VARCHAR", "the client's address as the server saw it"),
+        Column("status", "INTEGER", "the HTTP status answered", False),
+    ),
+    "append-only: every read of a track, the positions, an export or a report (the API's)",
+)
 
 TERMINALS = Table(
     "terminals",
@@ -323,6 +340,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *DERIVED_TABLES,
     TERMINALS,
     TERMINAL_EVENTS,
+    ACCESS_LOG,
 )
 
 #: The DDL the store applies on open.

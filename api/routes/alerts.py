@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api.deps import Auth, Context, parse_time
+from api.errors import ApiError
+from api.hub import StreamLimit
 from api.models import AlertKindInfo, AlertOut, GridStatus
 from geofence.alerts import ENDED_BY, AlertKind
 from tracks.alerts import read_alerts
-from tracks.devices import read_devices
 
 router = APIRouter(tags=["alerts"])
 
@@ -38,7 +41,9 @@ def list_alerts(
     )
     tz = context.geofence.tz
     out = []
-    for row in read_alerts(context.store, start, limit).iter_rows(named=True):
+    # the token's scope first, then the limit: a supervisor gets their newest ``limit``
+    rows = read_alerts(context.store, start, limit, principal.grids)
+    for row in rows.iter_rows(named=True):
         grid_id = row["grid_id"]
         if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
             continue
@@ -78,6 +83,25 @@ def alert_kinds(principal: Auth) -> list[dict[str, object]]:
     ]
 
 
+class AlertStream(StreamingResponse):
+    """The stream's response: its subscription is released however the response ends, even
+    when the client leaves before the first line (the body's ``finally`` never runs then)."""
+
+    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        super().__init__(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
 @router.get(
     "/alerts/stream",
     summary="New alerts as Server-Sent Events (event: alert, data: the alert as JSON)",
@@ -86,31 +110,38 @@ def alert_kinds(principal: Auth) -> list[dict[str, object]]:
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
     tz = context.geofence.tz
-    registry = read_devices(context.store).select("device_id", "grid_id").iter_rows()
-    devices = {device_id: grid_id for device_id, grid_id in registry}
-    queue = context.hub.subscribe()
+    token = principal.token
+    try:
+        sub = context.hub.subscribe(token.id if token is not None else None)
+    except StreamLimit as exc:
+        raise ApiError(429, f"{exc}: close one first") from None
     keepalive = context.settings.sse_keepalive_s
+    # a revoked token's stream ends within the tokens file's reload period
+    wake = min(keepalive, context.settings.tokens_reload_s)
+
+    def revoked() -> bool:
+        return token is not None and context.tokens is not None and not context.tokens.holds(token)
 
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"  # at once: clients count the stream open at a first line
+            quiet_since = time.monotonic()
             while not await request.is_disconnected():
+                if revoked():
+                    yield b": token revoked\n\n"
+                    return
                 try:
-                    alert = await asyncio.wait_for(queue.get(), keepalive)
+                    alert, subject = await asyncio.wait_for(sub.queue.get(), wake)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                subject = (
-                    alert.grid_id if alert.grid_id is not None else devices.get(alert.device_id)
-                )
-                if principal.sees_grid(subject):
+                    alert, subject = None, None
+                if alert is not None and principal.sees_grid(subject):
                     body = json.dumps(alert.to_json(tz))
                     yield f"event: alert\ndata: {body}\n\n".encode()
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since >= keepalive:
+                    yield b": keep-alive\n\n"
+                    quiet_since = time.monotonic()
         finally:
-            context.hub.unsubscribe(queue)
+            context.hub.unsubscribe(sub)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return AlertStream(events(), lambda: context.hub.unsubscribe(sub))

@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from api.access import RECORDED
 from api.deps import Auth, Context, Polls, TimeWindow
 from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
@@ -23,7 +24,7 @@ from patrol.positions import live_positions, stored_positions
 from tracks.devices import read_devices
 from tracks.queries import read_track
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[RECORDED])  # positions, tracks: on record
 
 
 def get_feed(request: Request) -> PositionFeed:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from api.access import RECORDED
 from api.deps import Auth, Context, TimeWindow, need_grids, report_grids
 from api.errors import ApiError
 from api.models import ComplianceRow, CoverageRow, DeviceCoverageRow, PresenceRow, ScorecardRow
@@ -16,7 +17,7 @@ from patrol.scorecard import run_scorecard
 from patrol.workbook import write_workbook
 from tracks.devices import read_devices
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[RECORDED])  # every report: on record
 
 GridId = Annotated[str | None, Query(max_length=128)]
 DeviceId = Annotated[str | None, Query(max_length=64)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from api.context import ApiContext
-from api.deps import Auth, Context
-from api.models import Health, Stats
+from api.deps import Context, Monitor, find_principal
+from api.models import Health, HealthStatus, Stats
 from base.health import Reading, problems_of, readings, shown_by
 from tracks.queries import read_stats
 
@@ -40,7 +40,7 @@ IDLE: dict[str, object] = {
     response_model=Stats,
     summary="Ingest counters (same keys as `gridpatrol stats --format json`)",
 )
-def stats(context: Context, principal: Auth) -> dict[str, object]:
+def stats(context: Context, principal: Monitor) -> dict[str, object]:
     counts = read_stats(context.store)
     return {k: counts[k] for k in ("received", "stored", "duplicates", "rejected")}
 
@@ -68,14 +68,24 @@ def health_body(context: ApiContext) -> tuple[int, dict[str, object]]:
     return (200 if not problems else 503), body
 
 
+#: The roles that read /health's detail (and /metrics, /stats): deployment-wide figures.
+MONITORS = ("admin", "metrics")
+
+
 @router.get(
     "/health",
-    summary="200 when storing and connected, 503 with the causes when not",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "degraded: the problems say why"}},
+    summary="200 when storing and connected, 503 when not; the causes and the detail for "
+    "an admin or metrics token, the status alone for anyone else",
+    response_model=Health | HealthStatus,
+    responses={
+        503: {"model": Health | HealthStatus, "description": "degraded: the problems say why"}
+    },
 )
-def health(context: Context) -> JSONResponse:
+def health(request: Request, context: Context) -> JSONResponse:
     status, body = health_body(context)
+    principal = find_principal(request, context)  # no token needed: never a 401 here
+    if principal is None or principal.role not in MONITORS:
+        return JSONResponse({"status": body["status"]}, status)
     return JSONResponse(body, status)
 
 
@@ -116,7 +126,7 @@ class _Collector:
 
 
 @router.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse)
-def metrics(context: Context, principal: Auth) -> Response:
+def metrics(context: Context, principal: Monitor) -> Response:
     registry = CollectorRegistry()
     registry.register(_Collector(context))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -155,3 +155,57 @@ def test_docs_pages_from_a_cdn_are_off_and_the_schema_stays(app):
     assert request(app, "/redoc").status_code == 404
     schema = request(app, "/openapi.json")
     assert schema.status_code == 200 and "/api/v1/devices" in schema.json()["paths"]
+
+
+@pytest.fixture
+def tokens(tmp_path) -> dict[str, str]:
+    """One token of each role in ``tokens.jsonl``."""
+    path = tmp_path / "tokens.jsonl"
+    return {
+        role: add_token(path, role, ["A"] if role == "supervisor" else [], role)[1]
+        for role in ("admin", "supervisor", "metrics")
+    }
+
+
+def test_health_detail_is_for_admin_and_metrics_tokens_the_status_for_anyone(
+    store, tmp_path, tokens
+):
+    app = make_app(store, TokenFile(tmp_path / "tokens.jsonl"))
+    for token in ("", "gp_wrong", tokens["supervisor"]):
+        r = request(app, "/api/v1/health", token=token)
+        assert (r.status_code, r.json()) == (200, {"status": "ok"}), token
+    for role in ("admin", "metrics"):
+        r = request(app, "/api/v1/health", token=tokens[role])
+        assert r.status_code == 200 and {"status", "problems", "database"} <= set(r.json())
+
+
+def test_deployment_wide_figures_are_for_admin_and_metrics_tokens(store, tmp_path, tokens):
+    app = make_app(store, TokenFile(tmp_path / "tokens.jsonl"))
+    for path in ("/api/v1/metrics", "/api/v1/stats"):
+        assert request(app, path, token=tokens["supervisor"]).status_code == 403, path
+        assert request(app, path, token=tokens["metrics"]).status_code == 200, path
+        assert request(app, path, token=tokens["admin"]).status_code == 200, path
+        assert request(app, path).status_code == 401, path
+    # a metrics token reads no worker's position, track or report
+    refused = request(app, "/api/v1/devices", token=tokens["metrics"])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    track = request(app, "/api/v1/devices/-d1/track", token=tokens["metrics"], **WINDOW)
+    assert track.status_code == 403
+
+
+def test_the_alerts_limit_counts_the_supervisors_alerts_only(store, tmp_path):
+    """Ten newer alerts of grid B before one of A: a supervisor of A asking for one gets
+    A's (the limit applied after the scope, not before)."""
+    rows = [("A", T0)] + [("B", T0 + dt.timedelta(minutes=i + 1)) for i in range(10)]
+    for grid, at in rows:
+        store.cursor().execute(
+            "INSERT INTO alerts VALUES (?, 'overdue', ?, NULL, ?, ?, '')",
+            [f"overdue:{grid}:{at.timestamp()}", grid, at, at],
+        )
+    _, token = add_token(tmp_path / "tokens.jsonl", "supervisor", ["A"], "Zhao")
+    _, admin = add_token(tmp_path / "tokens.jsonl", "admin", [], "ops")
+    app = make_app(store, TokenFile(tmp_path / "tokens.jsonl"))
+    since = (T0 - dt.timedelta(hours=1)).isoformat()
+    got = request(app, "/api/v1/alerts", token=token, since=since, limit="1").json()
+    assert [a["grid_id"] for a in got] == ["A"]
+    assert len(request(app, "/api/v1/alerts", token=admin, since=since, limit="5").json()) == 5
