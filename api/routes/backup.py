@@ -12,11 +12,12 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from api.access import RECORDED
 from api.deps import Auth, Context
 from api.errors import ApiError
 from tracks.backup import backup_store
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], dependencies=[RECORDED])  # every track in it: on record
 
 
 @router.get(
