@@ -561,22 +561,27 @@ async function streamPositions() {
       if (!r.ok) throw new Error("status " + r.status);
       await drawDevices(); // subscribed now: what changed before is in the list
       positionsStreamed = true;
-      const reader = r.body.getReader(), decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-          const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
-          if (data) applyDevices(JSON.parse(data));
-        }
-      }
+      await readEvents(r, applyDevices);
     } catch (err) { console.warn("position stream:", err); }
     positionsStreamed = false;
     await new Promise(res => setTimeout(res, 2000));
+  }
+}
+
+// Each event's data of a Server-Sent Events response, parsed, to onData; returns at its end.
+async function readEvents(response, onData) {
+  const reader = response.body.getReader(), decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+      const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
+      if (data) onData(JSON.parse(data));
+    }
   }
 }
 
@@ -588,19 +593,7 @@ async function streamAlerts() {
       // subscribed now: what was raised before is in the history, what comes after in the
       // stream (read the history only after subscribing, or an alert in between is lost)
       (await api("/alerts")).reverse().forEach(queueAlert);
-      const reader = r.body.getReader(), decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-          const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
-          if (data) queueAlert(JSON.parse(data));
-        }
-      }
+      await readEvents(r, queueAlert);
     } catch (err) { console.warn("alert stream:", err); }
     await new Promise(res => setTimeout(res, 2000));
   }
