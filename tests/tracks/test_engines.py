@@ -250,4 +250,22 @@ def test_an_older_file_records_its_alerts_as_published_on_upgrade(opener: Opener
     with opener() as store:
         assert read_unpublished_alerts(store, T - dt.timedelta(days=1)).height == 0
         version = store.cursor().execute("SELECT max(version) FROM schema_version").fetchone()
-    assert version == (SCHEMA_VERSION,) and SCHEMA_VERSION == 3
+    assert version == (SCHEMA_VERSION,) and SCHEMA_VERSION >= 3
+
+
+def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener: Opener):
+    """Version 4 added terminals, terminal_events and access_log: a version 3 file or lake
+    opened for writing has them, empty, and says version 4; its rows are kept."""
+    added = ("terminals", "terminal_events", "access_log")
+    with opener() as store:
+        store.write_alerts(raised(["x1"], [T]))
+        with store.transaction() as con:  # back to version 3
+            for table in added:
+                con.execute(f"DROP TABLE {table}")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (3)")
+    with opener() as store:
+        for table in added:
+            assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
+        assert store.read_one("SELECT max(version) FROM schema_version") == (4,)
+        assert store.read_one("SELECT count(*) FROM alerts") == (1,)
