@@ -20,10 +20,12 @@ read without its record. A crash loses at most the last second's records.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +89,19 @@ def note_principal(request: Request, name: str, token_id: str | None, role: str)
         slot.token, slot.token_id, slot.role = name, token_id, role
 
 
+#: Every recorder whose writing thread may run: ended at interpreter exit (below).
+_RUNNING: weakref.WeakSet[AccessRecorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _end_writing_threads() -> None:
+    """A writing thread still inside DuckDB while the interpreter tears down aborts the
+    process ("terminate called without an active exception"): end each one first (a
+    recorder never stopped, as an app built in a test's process)."""
+    for recorder in list(_RUNNING):
+        recorder.end_thread()
+
+
 class AccessRecorder:
     """The buffer between requests and ``access_log``; one per API process.
 
@@ -115,6 +130,7 @@ class AccessRecorder:
             if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
                 self._thread.start()
+                _RUNNING.add(self)
 
     @measure(ACCESS_PENDING)
     def pending(self) -> int:
@@ -160,13 +176,17 @@ class AccessRecorder:
     def start(self) -> None:
         """Nothing to do: the writing thread starts with the first record."""
 
-    def stop(self) -> None:
-        """Write what is left (after the HTTP server stopped: no request comes after)."""
+    def end_thread(self) -> None:
+        """End the writing thread (what waits stays for :meth:`flush`)."""
         self._stopping.set()
         with self._lock:
             thread = self._thread
         if thread is not None:
             thread.join()
+
+    def stop(self) -> None:
+        """Write what is left (after the HTTP server stopped: no request comes after)."""
+        self.end_thread()
         self.flush()
         lost = self.pending()
         if lost:
