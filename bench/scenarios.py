@@ -750,3 +750,13 @@ DEFAULT.append("district")
 
 SCENARIOS["devices-api"] = lambda ctx: positions.scenario(ctx.workdir, ctx.n, ctx.smoke)
 DEFAULT.append("devices-api")
+
+
+def broker_durability(ctx: Context) -> list[Result]:
+    """What a Mosquitto crash loses under each persistence setting, and what saving costs."""
+    from bench.durability import scenario
+
+    return scenario(ctx.n, ctx.smoke)
+
+
+SCENARIOS["broker-durability"] = broker_durability
