@@ -20,8 +20,8 @@ import time
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from bench.result import Result
 from gridpatrol.broker import Mosquitto
