@@ -8,13 +8,15 @@ after the last save, though the devices were told it was received and dropped it
 For each persistence setting: a queue of ``backlog`` messages is built (serve's session
 offline), then ``burst`` more are published and acknowledged, and the broker is killed with
 SIGKILL right after the last PUBACK; restarted on the same files, the session's messages are
-counted. The figures: messages per second acknowledged during the burst (the cost) and
+counted (the backlog is built under the cheapest setting, saved by a clean stop, and the
+broker restarted with the setting measured). The figures: messages per second acknowledged during the burst (the cost) and
 messages lost (the risk). One save writes the whole queue, so its cost grows with the queue.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 
@@ -24,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bench.result import Result
-from gridpatrol.broker import Mosquitto
+from gridpatrol.broker import Mosquitto, mosquitto_config
 
 TOPIC = "bench/durability"
 SESSION = "bench-durable-session"
@@ -106,12 +108,13 @@ def _count_queued(broker: Mosquitto, expected: int) -> int:
 
 
 def crash_case(name: str, autosave: tuple[str, ...], backlog: int, burst: int) -> list[Result]:
-    broker = Mosquitto(autosave=autosave).start()
+    broker = Mosquitto().start()  # the backlog is built under the cheapest setting
     try:
         _open_session(broker)
-        if backlog:
-            _publish(broker, backlog)
-            time.sleep(11)  # every setting has saved the backlog by now
+        _publish(broker, backlog)
+        broker.stop()  # a clean stop saves the queue
+        broker.config.write_text(mosquitto_config(broker.port, broker.dir, autosave=autosave))
+        broker.start()
         elapsed = _publish(broker, burst)
         assert broker.process is not None
         broker.process.kill()  # the crash, right after the last PUBACK
@@ -142,5 +145,6 @@ def scenario(n: int, smoke: bool) -> list[Result]:
     results: list[Result] = []
     for backlog in backlogs:
         for name, autosave in settings.items():
+            print(f"  {name}, queue {backlog:,} ...", file=sys.stderr, flush=True)
             results += crash_case(name, autosave, backlog, burst)
     return results
