@@ -120,6 +120,22 @@ def _parser() -> argparse.ArgumentParser:
     dev_import.add_argument("file", type=Path)
     _add_db_flags(dev_import)
     dev_import.set_defaults(func=_devices_import_command)
+    roster = commands.add_parser("roster", help="the roster (排班): who should be where, when")
+    roster_cmd = roster.add_subparsers(dest="roster_command", required=True)
+    r_import = roster_cmd.add_parser(
+        "import", help="replace the roster with a CSV or xlsx (docs/rules.md, Rosters)"
+    )
+    r_import.add_argument("file", type=Path)
+    _add_db_flags(r_import)
+    r_import.set_defaults(func=_roster_import_command)
+    calendar = commands.add_parser("calendar", help="holidays and make-up working days")
+    calendar_cmd = calendar.add_subparsers(dest="calendar_command", required=True)
+    c_import = calendar_cmd.add_parser(
+        "import", help="load date,kind (holiday|workday) rows, replacing the years listed"
+    )
+    c_import.add_argument("file", type=Path)
+    _add_db_flags(c_import)
+    c_import.set_defaults(func=_calendar_import_command)
     grids = commands.add_parser("grids", help="import, check or generate grid files")
     grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
     g_import = grids_cmd.add_parser("import", help="check a GeoJSON grid file and store it")
@@ -731,6 +747,26 @@ def _devices_import_command(args: argparse.Namespace) -> int:
     with open_store(args.db, args.data_path) as store:
         count = import_devices(store, args.file)
     print(f"imported {count} devices")
+    return 0
+
+
+def _roster_import_command(args: argparse.Namespace) -> int:
+    from patrol.rosters import import_roster
+    from tracks.engines import open_store
+
+    with open_store(args.db, args.data_path) as store:
+        count = import_roster(store, args.file)
+    print(f"imported {count} roster rows from {args.file}")
+    return 0
+
+
+def _calendar_import_command(args: argparse.Namespace) -> int:
+    from patrol.rosters import import_calendar
+    from tracks.engines import open_store
+
+    with open_store(args.db, args.data_path) as store:
+        count, years = import_calendar(store, args.file)
+    print(f"imported {count} calendar days of {', '.join(str(y) for y in years)}")
     return 0
 
 
