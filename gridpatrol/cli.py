@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.config import ApiSettings
 from base.errors import GridpatrolError
@@ -20,6 +21,10 @@ from gridpatrol.roles import ROLE_HELP, Role, ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
 from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, RetentionSettings, StageSettings
+
+if TYPE_CHECKING:
+    from patrol.derive import ReportGrids
+    from tracks.store import Store
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -159,9 +164,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "kind",
-        choices=("compliance", "coverage", "presence", "scorecard", "all"),
+        choices=("compliance", "coverage", "presence", "scorecard", "all", "attendance"),
         help="scorecard: each worker's daily scores and their means over the "
-        "whole days of the window; all: every report (json or xlsx)",
+        "whole days of the window; all: every report (json or xlsx); attendance: one row "
+        "per worker-shift of the roster starting in the window",
     )
     _add_db_flags(report)
     report.add_argument("--start", required=True, help="ISO 8601 time with offset")
@@ -496,6 +502,8 @@ def _report_command(args: argparse.Namespace) -> int:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
         if args.grid is not None and args.grid not in grids.catalog.by_id:
             raise GridpatrolError(f"--grid: no grid {args.grid!r}")
+        if args.kind == "attendance":
+            return _attendance_report(args, grids, store, start, end, settings)
         one = args.grid is not None or args.device is not None
         if one or not (whole or args.format == "xlsx"):
             rows = run_report(
@@ -530,6 +538,43 @@ def _report_command(args: argparse.Namespace) -> int:
     else:
         print(format_rows(next(iter(sheets.values())), args.format))
     return 0
+
+
+def _attendance_report(
+    args: argparse.Namespace,
+    grids: ReportGrids,
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: GeofenceSettings,
+) -> int:
+    """``report attendance``: computed from the stored fixes of each day (no --recompute:
+    it is always the recompute)."""
+    from patrol.attendance import run_attendance
+    from patrol.reports import format_rows
+
+    rows = run_attendance(
+        grids, store, start, end, settings, device_id=args.device, grid_id=args.grid
+    )
+    if args.format == "xlsx":
+        from patrol.workbook import write_workbook
+
+        try:
+            write_workbook(
+                args.out, {"attendance": rows}, timezone=settings.timezone, language=args.lang
+            )
+        except OSError as exc:
+            raise GridpatrolError(f"--out {args.out}: {exc}") from exc
+        print(f"wrote {args.out}: attendance ({len(rows)} rows)")
+    elif args.format == "table":  # periods counted: the CSV and JSON list them
+        print(format_rows([{k: _count(v) for k, v in r.items()} for r in rows], "table"))
+    else:
+        print(format_rows(rows, args.format))
+    return 0
+
+
+def _count(value: object) -> object:
+    return f"{len(value)} period(s)" if isinstance(value, list) else value
 
 
 def _derive_command(args: argparse.Namespace) -> int:
