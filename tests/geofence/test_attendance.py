@@ -9,10 +9,13 @@ minute unless said. Rules: a fix stands for [t, min(next fix, t + 120 s, shift e
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geofence.attendance import attendance_rows, shift_presence
 from geofence.config import GeofenceSettings
@@ -224,3 +227,70 @@ def test_no_fix_at_all_is_absent_and_silent(grid_set):
     [row] = rows_of(grid_set, {"d9": [(at(7).timestamp(), IN_A)]}, [shift("d1", "A", at(8), at(9))])
     assert (row["absent"], row["presence"], row["fix_presence"]) == (True, 0.0, None)
     assert row["silent_periods"] == [[iso(8), iso(9)]] and row["silent_s"] == 3600.0
+
+
+STAND = {"A": -100.0, "B": 0.0, "C": 100.0}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1500), st.sampled_from(["A", "B", "C"])),
+        max_size=40,
+        unique_by=lambda f: f[0],
+    ),
+    st.integers(100, 400),
+    st.integers(1, 900),
+    st.sampled_from(["A", "B", "P"]),
+)
+def test_the_kernel_agrees_with_a_second_by_second_oracle(grid_set, fixes, s, length, grid):
+    """Whole-second fixes around a shift [s, s + length) (seconds after 08:00): each second
+    of the shift is marked by the fix standing for it (inside, out) or left silent, and the
+    runs of marks are the periods."""
+    base = at(8).timestamp()
+    fixes = sorted(fixes)
+    e = s + length
+    track = {"d1": [(base + t, STAND[g]) for t, g in fixes]} if fixes else {"d0": [(base, 0.0)]}
+    [row] = rows_of(
+        grid_set,
+        track,
+        [shift("d1", grid, at(8) + dt.timedelta(seconds=s), at(8) + dt.timedelta(seconds=e))],
+    )
+    wanted = {"A": {"A"}, "B": {"B"}, "P": {"A", "B", "C"}}[grid]
+    inner = [(t, g) for t, g in fixes if s <= t < e]
+    mark = ["silent"] * length
+    for i, (t, g) in enumerate(inner):
+        stop = min(t + 120, e, inner[i + 1][0] if i + 1 < len(inner) else e)
+        for second in range(t, stop):
+            mark[second - s] = "inside" if g in wanted else "out"
+    assert row["inside_s"] == mark.count("inside")
+    assert row["out_s"] == mark.count("out")
+    assert row["silent_s"] == mark.count("silent")
+    runs: dict[str, list[list[str]]] = {"out": [], "silent": []}
+    k = 0
+    while k < length:
+        j = k
+        while j < length and mark[j] == mark[k]:
+            j += 1
+        if mark[k] != "inside":
+            runs[mark[k]].append([iso_s(base + s + k), iso_s(base + s + j)])
+        k = j
+    assert row["out_periods"] == runs["out"]
+    assert row["silent_periods"] == runs["silent"]
+    inside = [t for t, g in inner if g in wanted]
+    assert row["absent"] == (not inside)
+    if inside:
+        assert row["late"] == (inside[0] > s + 300)
+        assert row["left_early"] == (inside[-1] < e - 300)
+    metres = sum(
+        abs(STAND[b[1]] - STAND[a[1]])
+        for a, b in itertools.pairwise(inner)
+        if 0 < b[0] - a[0] <= 120
+    )
+    assert row["mileage_m"] == pytest.approx(metres, abs=0.2)
+
+
+def iso_s(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, TZ).isoformat()
