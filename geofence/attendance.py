@@ -70,14 +70,14 @@ def attendance_rows(
     periods: list[dict[int, list[list[str]]]] = [{OUT: [], SILENT: []} for _ in shifts]
     tz = settings.tz
     bounds_text = iso_us(np.concatenate([p_start[:count], p_end[:count]]), tz)
-    for k, kind, a, b in zip(
+    for k, kind, since, until in zip(
         p_shift[:count].tolist(),
         p_kind[:count].tolist(),
         bounds_text[:count],
         bounds_text[count:],
         strict=True,
     ):
-        periods[k][kind].append([a, b])
+        periods[k][kind].append([since, until])
     times = iso_us(np.concatenate([start, end, out["arrival"], out["departure"]]), tz)
     grace = int(to_us(settings.grace_s))
     return [
