@@ -14,6 +14,7 @@ import datetime as dt
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -23,7 +24,9 @@ from geofence.rosters import (
     CALENDAR_KINDS,
     Calendar,
     RosterEntry,
+    device_shifts,
     find_overlaps,
+    on_duty,
     outside_calendar,
     parse_days,
     parse_shifts,
@@ -328,3 +331,17 @@ def load_roster(store: Store) -> list[RosterEntry]:
         )
         for r in entries.iter_rows(named=True)
     ]
+
+
+def on_duty_only(store: Store, device_id: str, track: pl.DataFrame, tz: ZoneInfo) -> pl.DataFrame:
+    """``track`` (a frame with ``ts``) without the fixes outside the device's shifts (what
+    supervisors see under ``--off-duty hide``); whole for a device no roster names."""
+    if track.height == 0:
+        return track
+    ts = track["ts"].dt.epoch("us").to_numpy() / 1e6
+    shifts = device_shifts(
+        load_roster(store), device_id, ts.min(), ts.max() + 1, load_calendar(store), tz
+    )
+    if shifts is None:
+        return track
+    return track.filter(pl.Series(on_duty(ts, shifts)))

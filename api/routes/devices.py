@@ -21,6 +21,7 @@ from api.polls import answer, body_of
 from api.positions import PositionFeed, devices_json
 from base.spreadsheet import neutralise_frame
 from patrol.positions import live_positions, stored_positions
+from patrol.rosters import on_duty_only
 from tracks.devices import read_devices
 from tracks.queries import read_track
 
@@ -134,6 +135,8 @@ def device_track(
     track = read_track(context.store, device_id, window.start, window.end)
     if not known and track.height == 0:
         raise ApiError(404, f"no device {device_id!r}")
+    if context.settings.off_duty == "hide" and principal.role != "admin":
+        track = on_duty_only(context.store, device_id, track, context.geofence.tz)
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
     if format == "csv":
         return Response(
