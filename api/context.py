@@ -46,6 +46,7 @@ class ApiContext:
                 self.settings.sse_max_streams, self.settings.sse_max_streams_per_token
             )
         self.hub.grid_of = self._assigned_grid
+        self.hub.tz = self.geofence.tz
 
     def _assigned_grid(self, device_id: str) -> str | None:
         """A device's assigned grid, read when one of its alerts is published."""

@@ -22,7 +22,8 @@ import polars as pl
 #: it raised), so an upgrade publishes no old alert again.
 #: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
-SCHEMA_VERSION = 4
+#: 5: ``alert_acks`` (operators' acknowledgements of alerts), created empty on open.
+SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
 
@@ -212,6 +213,16 @@ ACCESS_LOG = Table(
     ),
     "append-only: every read of a track, the positions, an export or a report (the API's)",
 )
+ALERT_ACKS = Table(
+    "alert_acks",
+    (
+        Column("alert_id", "VARCHAR", "an alert of ``alerts``", False),
+        Column("acked_at", "TIMESTAMPTZ", "when the operator acknowledged it", False),
+        Column("operator", "VARCHAR", "the token's name ('local' without --tokens)", False),
+        Column("note", "VARCHAR", "the operator's note (may be empty)", False),
+    ),
+    "append-only: operators' acknowledgements of alerts (the first of an alert counts)",
+)
 
 TERMINALS = Table(
     "terminals",
@@ -336,6 +347,7 @@ ALL_TABLES: tuple[Table, ...] = (
     GRIDS,
     ALERTS,
     ALERTS_PUBLISHED,
+    ALERT_ACKS,
     PING_CHANGES,
     *DERIVED_TABLES,
     TERMINALS,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from api.context import ApiContext
 from api.deps import Auth, Context, Polls, Principal, live_now, need_grids
+from api.gridstates import grid_states
 from api.models import NOT_MODIFIED, GridCollection
 from api.polls import answer, encode
 from geofence.grids import GridSet
@@ -89,35 +90,14 @@ def _features(
     live: LiveSnapshot | None,
     geometry: bool,
 ) -> list[dict[str, object]]:
-    tz = context.geofence.tz
     geometries = context.grid_geometries() if geometry else {}
+    states = grid_states(grid_set, live, context.geofence.tz)
     tree = grid_set.tree
     features = []
-    if live is not None:
-        # one pass over the leaves' newest visits; parents take the newest of their leaves
-        visits = live.last_visit.tolist()
-        overdue_at = live.overdue
     for grid in grid_set.grids:
         if not principal.sees_grid(grid.id):
             continue
-        last_visit = None
-        overdue_since = None
-        status = "ok"
-        if live is not None:
-            leaf = tree.position.get(grid.id)
-            if leaf is not None:
-                latest = visits[leaf]
-                overdue = [overdue_at[grid.id]] if grid.id in overdue_at else []
-            else:
-                latest = max((visits[i] for i in tree.positions_under[grid.id]), default=-math.inf)
-                overdue = [overdue_at[i] for i in tree.leaves_under[grid.id] if i in overdue_at]
-            if math.isfinite(latest):
-                last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
-            if overdue:
-                overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
-                status = "overdue"
-            elif last_visit is None:
-                status = "no_data"
+        state = states[grid.id]
         features.append(
             {
                 "type": "Feature",
@@ -129,9 +109,9 @@ def _features(
                     "is_leaf": grid.id in tree.position,
                     "interval_min": grid.interval_s / 60,
                     "service_hours": grid.service_hours,
-                    "last_visit": last_visit,
-                    "overdue_since": overdue_since,
-                    "status": status,
+                    "last_visit": state.last_visit,
+                    "overdue_since": state.overdue_since,
+                    "status": state.status,
                 },
                 "geometry": geometries.get(grid.id),
             }
