@@ -267,5 +267,20 @@ def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener
     with opener() as store:
         for table in added:
             assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
-        assert store.read_one("SELECT max(version) FROM schema_version") == (4,)
+        assert store.read_one("SELECT max(version) FROM schema_version") == (SCHEMA_VERSION,)
+        assert store.read_one("SELECT count(*) FROM alerts") == (1,)
+
+
+def test_a_version_4_store_gets_the_alert_acks_table_on_upgrade(opener: Opener):
+    """Version 5 added alert_acks: a version 4 file or lake opened for writing has it, empty,
+    and says version 5; its rows are kept."""
+    with opener() as store:
+        store.write_alerts(raised(["x1"], [T]))
+        with store.transaction() as con:  # back to version 4
+            con.execute("DROP TABLE alert_acks")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (4)")
+    with opener() as store:
+        assert store.read_one("SELECT count(*) FROM alert_acks") == (0,)
+        assert store.read_one("SELECT max(version) FROM schema_version") == (5,)
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
