@@ -18,7 +18,7 @@ from api.context import ApiContext
 from api.deps import Auth, Context, parse_time, revoked
 from api.errors import ApiError
 from api.hub import StreamLimit
-from api.models import AckEvent, AckIn, AlertKindInfo, AlertOut, GridStatus
+from api.models import AckEvent, AckIn, AlertKindInfo, AlertOut, ErrorBody, GridStatus
 from api.polls import encode
 from api.streams import EventStream
 from base.topics import ack_topic
@@ -90,6 +90,7 @@ _ACKING = threading.Lock()
     summary="Acknowledge an alert, with a note (who: the token's name; when: now)",
     response_model=AckEvent,
     status_code=201,
+    responses={400: {"model": ErrorBody, "description": "the body is not JSON"}},
 )
 def ack_alert(
     alert_id: AlertId, body: AckIn, context: Context, principal: Auth
