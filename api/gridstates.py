@@ -27,8 +27,24 @@ class GridState(NamedTuple):
 NO_LIVE_STATE = GridState("ok", None, None)
 
 
+#: The last reckoning and what it was made from: the feed and the polls of one snapshot
+#: share it (compared by identity: a snapshot is replaced, never changed).
+_last: tuple[GridSet, LiveSnapshot | None, ZoneInfo, dict[str, GridState]] | None = None
+
+
 def grid_states(grid_set: GridSet, live: LiveSnapshot | None, tz: ZoneInfo) -> dict[str, GridState]:
-    """Every grid's state, by id (without live state: all ``ok``, never visited)."""
+    """Every grid's state, by id (without live state: all ``ok``, never visited); reckoned
+    once per snapshot."""
+    global _last
+    last = _last
+    if last is not None and last[0] is grid_set and last[1] is live and last[2] == tz:
+        return last[3]
+    states = _reckon(grid_set, live, tz)
+    _last = (grid_set, live, tz, states)
+    return states
+
+
+def _reckon(grid_set: GridSet, live: LiveSnapshot | None, tz: ZoneInfo) -> dict[str, GridState]:
     if live is None:
         return {grid.id: NO_LIVE_STATE for grid in grid_set.grids}
     tree = grid_set.tree

@@ -92,17 +92,22 @@ async def stream_positions(
         try:
             yield b": connected\n\n"  # at once: from here on every change comes
             quiet_since = time.monotonic()
-            while not await request.is_disconnected():
+            while True:
                 if revoked(context, principal):
                     yield b": token revoked\n\n"
                     return
-                try:
-                    yield await asyncio.wait_for(queue.get(), wake)
-                    quiet_since = time.monotonic()
-                except TimeoutError:
+                try:  # a timer, not a task per message (asyncio.wait_for's): 1,000 streams
+                    async with asyncio.timeout(wake):
+                        message = await queue.get()
+                except TimeoutError:  # idle: a client gone is found here, a busy one by send
+                    if await request.is_disconnected():
+                        return
                     if time.monotonic() - quiet_since >= keepalive:
                         yield b": keep-alive\n\n"
                         quiet_since = time.monotonic()
+                    continue
+                yield message  # the same bytes for every stream of the scope
+                quiet_since = time.monotonic()
         finally:
             feed.unsubscribe(queue)
 
