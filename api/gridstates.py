@@ -44,6 +44,21 @@ def grid_states(grid_set: GridSet, live: LiveSnapshot | None, tz: ZoneInfo) -> d
     return states
 
 
+#: ISO times by (epoch seconds, zone): most grids' times are those of the last snapshot, so
+#: a reckoning formats only the new ones (formatting was most of its cost). Emptied when full.
+MAX_TIMES = 100_000
+_times: dict[tuple[float, ZoneInfo], str] = {}
+
+
+def _iso(ts: float, tz: ZoneInfo) -> str:
+    found = _times.get((ts, tz))
+    if found is None:
+        if len(_times) >= MAX_TIMES:
+            _times.clear()
+        found = _times[(ts, tz)] = dt.datetime.fromtimestamp(ts, tz).isoformat()
+    return found
+
+
 def _reckon(grid_set: GridSet, live: LiveSnapshot | None, tz: ZoneInfo) -> dict[str, GridState]:
     if live is None:
         return {grid.id: NO_LIVE_STATE for grid in grid_set.grids}
@@ -62,9 +77,9 @@ def _reckon(grid_set: GridSet, live: LiveSnapshot | None, tz: ZoneInfo) -> dict[
             overdue = [overdue_at[i] for i in tree.leaves_under[grid.id] if i in overdue_at]
         last_visit = None
         if math.isfinite(latest):
-            last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
+            last_visit = _iso(latest, tz)
         if overdue:
-            since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
+            since = _iso(min(overdue), tz)
             states[grid.id] = GridState("overdue", last_visit, since)
         else:
             states[grid.id] = GridState("ok" if last_visit else "no_data", last_visit, None)
