@@ -190,6 +190,12 @@ def test_district_map(district: District):
         page.click("#alerts li.group.overdue li.area >> nth=0")
         assert "超时未巡" in page.inner_text("#alerts li.alert.overdue >> nth=0")
         page.select_option("#alert-kind", "")
+        # filtered by area: the offline devices of one district, counted
+        page.select_option("#alert-area", area)
+        count = page.inner_text("#alerts li.group.device_offline > .head .count")
+        assert count == str(dict(areas)[area])
+        page.select_option("#alert-area", "")
+        assert page.locator("#alerts > li").count() == 2
 
         # zoom by button and by wheel, pan by dragging: only the viewBox moves
         home = view_box(page)
