@@ -81,7 +81,8 @@ def test_an_acknowledgement_is_recorded_streamed_and_published(served: Served, b
     assert messages == [("gridpatrol/v1/alerts/ack/overdue/C", event)]
 
     again = ack(served, served.admin, in_c, "twice")
-    assert again.status_code == 409 and "acknowledged by Zhao" in again.text
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert "acknowledged by Zhao" in again.json()["error"]["message"]
 
     # an admin's ack of A's alert: on the admin's stream, never on the supervisor's
     assert ack(served, served.admin, in_a, "").status_code == 201
