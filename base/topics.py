@@ -13,6 +13,9 @@ NATIVE_PREFIX = "gridpatrol/v1/ping/"
 OWNTRACKS_PREFIX = "owntracks/"
 #: Alerts: ``gridpatrol/v1/alerts/{kind}/{grid_id or device_id}``.
 ALERT_PREFIX = "gridpatrol/v1/alerts/"
+#: Operators' acknowledgements: ``gridpatrol/v1/alerts/ack/{kind}/{grid_id or device_id}``
+#: (one level more than an alert's topic: ``gridpatrol/v1/alerts/+/+`` takes no ack).
+ACK_PREFIX = ALERT_PREFIX + "ack/"
 
 #: What ingest subscribes to (and the service account may read).
 PING_FILTERS = (NATIVE_PREFIX + "+", OWNTRACKS_PREFIX + "+/+")
@@ -30,3 +33,7 @@ def owntracks_topic(user: str, device: str) -> str:
 
 def alert_topic(kind: str, subject: str) -> str:
     return f"{ALERT_PREFIX}{kind}/{subject}"
+
+
+def ack_topic(kind: str, subject: str) -> str:
+    return f"{ACK_PREFIX}{kind}/{subject}"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 
-from bench import lake_roles, positions
+from bench import lake_roles, positions, screens
 from bench.data import CITY, TOWN, Town, build_day_db, town_grid_file
 from bench.result import Result
 from geofence.assign import assign
@@ -760,3 +760,7 @@ def broker_durability(ctx: Context) -> list[Result]:
 
 
 SCENARIOS["broker-durability"] = broker_durability
+
+
+# a wall of screens on one serve (bench/screens.py)
+SCENARIOS["screens"] = lambda ctx: screens.scenario(ctx.workdir, ctx.smoke)

@@ -24,7 +24,7 @@ import polars as pl
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
 #: 5: ``rosters``, ``roster_shifts`` (who should be where, when) and ``calendar_days`` (the
 #: holidays and working days that decide where weekly patterns apply), created empty on open
-#: in an older file.
+#: in an older file; ``alert_acks`` (operators' acknowledgements of alerts), created empty.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -215,6 +215,16 @@ ACCESS_LOG = Table(
     ),
     "append-only: every read of a track, the positions, an export or a report (the API's)",
 )
+ALERT_ACKS = Table(
+    "alert_acks",
+    (
+        Column("alert_id", "VARCHAR", "an alert of ``alerts``", False),
+        Column("acked_at", "TIMESTAMPTZ", "when the operator acknowledged it", False),
+        Column("operator", "VARCHAR", "the token's name ('local' without --tokens)", False),
+        Column("note", "VARCHAR", "the operator's note (may be empty)", False),
+    ),
+    "append-only: operators' acknowledgements of alerts (the first of an alert counts)",
+)
 
 TERMINALS = Table(
     "terminals",
@@ -374,6 +384,7 @@ ALL_TABLES: tuple[Table, ...] = (
     GRIDS,
     ALERTS,
     ALERTS_PUBLISHED,
+    ALERT_ACKS,
     PING_CHANGES,
     *DERIVED_TABLES,
     TERMINALS,

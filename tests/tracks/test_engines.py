@@ -271,10 +271,10 @@ def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
 
 
-def test_a_version_4_store_gets_the_roster_tables_on_upgrade(opener: Opener):
-    """Version 5 added rosters, roster_shifts and calendar_days: a version 4 file or lake
+def test_a_version_4_store_gets_the_version_5_tables_on_upgrade(opener: Opener):
+    """Version 5 added rosters, roster_shifts, calendar_days and alert_acks: a version 4 file or lake
     opened for writing has them, empty; its rows are kept."""
-    added = ("rosters", "roster_shifts", "calendar_days")
+    added = ("rosters", "roster_shifts", "calendar_days", "alert_acks")
     with opener() as store:
         store.write_alerts(raised(["x1"], [T]))
         with store.transaction() as con:  # back to version 4
