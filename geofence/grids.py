@@ -1,4 +1,4 @@
-"""Grids: read and check a GeoJSON file, and hold the leaves as flat buffers with an index.
+"""Grids: read and check a grid file (GeoJSON or a shapefile, in any CRS), and hold the leaves as flat buffers with an index.
 
 A :class:`GridSet` keeps every feature (leaves and parents), their :class:`GridTree` (built
 once: children, the leaves under each grid and their positions) and, for the leaves, the
@@ -7,6 +7,7 @@ coordinate buffers and bucket index the assignment kernel reads.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from shapely.geometry.base import BaseGeometry
 from base.errors import GridpatrolError
 from geofence.check import find_invalid, find_overlaps, plane_of
 from geofence.check import repair as repair_grids
+from geofence.crs import WGS84, Crs, crs_of_geojson, crs_of_prj, parse_crs
 from geofence.service import parse_service_hours
 from geofence.shapes import Grid, Plane
+from geofence.sources import GridSource, rename_fields
 
 if TYPE_CHECKING:
     from geofence._rings import Candidates, Raster, RingBuffers
@@ -33,6 +36,8 @@ MAX_VERTICES = 2_000_000
 MAX_FILE_BYTES = 128 * 1024 * 1024
 #: Characters with a meaning in MQTT topics, which grid ids are a level of.
 MQTT_RESERVED = "/+#"
+#: A coordinate beyond this (degrees or not) is plainly projected metres.
+PROJECTED_BEYOND = 1000.0
 #: Buckets per leaf in the coarse index that finds grids along a track segment.
 COARSE_BUCKETS_PER_GRID = 4
 
@@ -220,9 +225,6 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
         if len(coords) == 0 or not np.isfinite(coords).all():
             problems.append(f"{where}: empty or non-finite coordinates")
             return None
-        if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
-            problems.append(f"{where}: coordinates out of range (lon -180..180, lat -90..90)")
-            return None
     name = props.get("name")
     return Grid(
         id=gid,
@@ -257,7 +259,8 @@ def count_json_values(data: bytes) -> int:
     return 1 + sum(data.count(c) for c in (b"[", b"{", b",", b":"))
 
 
-def read_features(path: Path) -> list[Any]:
+def read_features(path: Path) -> tuple[list[Any], Any]:
+    """A GeoJSON file's features and its ``crs`` member (None without one)."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise GridFileError(str(path), [f"file larger than {MAX_FILE_BYTES} bytes"])
@@ -281,7 +284,73 @@ def read_features(path: Path) -> list[Any]:
     features = data.get("features")
     if not isinstance(features, list) or not features:
         raise GridFileError(str(path), ["the FeatureCollection has no features"])
-    return features
+    return features, data.get("crs")
+
+
+def read_source(path: Path, source: GridSource) -> tuple[list[Any], Crs | None]:
+    """The features of a GeoJSON file or a shapefile (``.shp``, or a ``.zip`` of one) with our
+    property names, and their CRS: ``--crs``, else the file's own (a GeoJSON ``crs`` member,
+    a ``.prj``), else None (longitude and latitude taken as WGS-84)."""
+    shapefile = path.suffix.lower() in (".shp", ".zip")
+    try:
+        if shapefile:
+            from geofence.shapefiles import read_parts, read_shapefile
+
+            parts = read_parts(path)
+            features = read_shapefile(parts, source.encoding)
+            found = crs_of_prj(parts.prj) if parts.prj and source.crs is None else None
+        else:
+            features, member = read_features(path)
+            found = crs_of_geojson(member) if source.crs is None else None
+        crs = parse_crs(source.crs) if source.crs is not None else found
+    except ValueError as exc:
+        raise GridFileError(str(path), [str(exc)]) from exc
+    features, problems = rename_fields(features, source, shapefile=shapefile)
+    if problems:
+        raise GridFileError(str(path), problems)
+    return features, crs
+
+
+def place_grids(grids: list[Grid], crs: Crs | None, problems: list[str]) -> list[Grid]:
+    """The grids in WGS-84 longitude and latitude: coordinates checked as the CRS says,
+    converted, checked again (a projection's result too). ``crs`` None: WGS-84 unnamed."""
+    shaped = [g for g in grids if g.geometry is not None]
+    if not shaped:
+        return grids
+    geoms = shapely.force_2d(np.asarray([g.geometry for g in shaped], dtype=object))
+    system = crs or WGS84
+    if system.geographic:
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        beyond = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+        if beyond.any():
+            largest = float(np.abs(coords[beyond]).max())
+            if largest > PROJECTED_BEYOND:
+                named = f"it says {system.label}, yet " if crs is not None else ""
+                problems.append(
+                    f"{named}coordinates up to {largest:,.0f} are projected metres, not "
+                    "longitude and latitude: name the file's system with --crs EPSG:NNNN "
+                    "(CGCS2000 Gauss-Kruger zones: EPSG:4513 to 4554)"
+                )
+                return grids
+            problems += [
+                f"grid {shaped[i].id!r}: coordinates out of range (lon -180..180, lat -90..90)"
+                for i in np.unique(index[beyond])
+            ]
+            return grids
+    if system is not WGS84:
+        geoms = shapely.transform(geoms, system.to_wgs84)
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        bad = ~np.isfinite(coords).all(axis=1)
+        bad |= (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+        problems += [
+            f"grid {shaped[i].id!r}: coordinates outside the area of {system.label}"
+            for i in np.unique(index[bad])
+        ]
+    converted = dict(zip((g.id for g in shaped), geoms, strict=True))
+    return [
+        dataclasses.replace(g, geometry=converted[g.id]) if g.geometry is not None else g
+        for g in grids
+    ]
 
 
 def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
@@ -383,13 +452,18 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
     )
 
 
-def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[str]]:
-    """Read and check a grid file. Raises :class:`GridFileError` listing every problem.
+def check_grids(
+    path: Path, *, repair: bool = False, source: GridSource | None = None
+) -> tuple[list[Grid], list[str]]:
+    """Read and check a grid file, as WGS-84. Raises :class:`GridFileError` listing every
+    problem.
 
     With ``repair``, geometry problems are fixed where possible; returns what changed.
+    ``source``: the import flags (CRS, encoding, field names; docs/cli.md).
     """
     problems: list[str] = []
-    grids = parse_grids(read_features(path), problems)
+    features, crs = read_source(path, source or GridSource())
+    grids = place_grids(parse_grids(features, problems), crs, problems)
     if problems:
         raise GridFileError(str(path), problems)
     parents = {g.parent for g in grids if g.parent is not None}
@@ -408,8 +482,10 @@ def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[s
     return grids, changes
 
 
-def load_grids(path: str | Path, *, repair: bool = False) -> GridSet:
-    """Read, check and index a GeoJSON grid file (the format: docs/rules.md, "Grids"; the
-    checks: docs/cli.md, ``grids check``)."""
-    grids, _ = check_grids(Path(path), repair=repair)
+def load_grids(
+    path: str | Path, *, repair: bool = False, source: GridSource | None = None
+) -> GridSet:
+    """Read, check and index a grid file (the format: docs/rules.md, "Grids"; the checks
+    and the import flags: docs/cli.md, ``grids check``)."""
+    grids, _ = check_grids(Path(path), repair=repair, source=source)
     return build_grid_set(grids)

@@ -162,3 +162,19 @@ def import_devices(store: Store, path: Path) -> int:
 
 def known_device_ids(store: Store) -> set[str]:
     return {r[0] for r in store.read_rows("SELECT device_id FROM devices")}
+
+
+#: Fixes a datum check reads at most: a reservoir sample of the window (seeded: the same
+#: store gives the same shares), enough for shares to a tenth of a percent.
+DATUM_SAMPLE_ROWS = 200_000
+
+
+def sample_recent_fixes(store: Store, days: int) -> pl.DataFrame:
+    """Usable fixes of the ``days`` before the newest one (a sample of at most
+    :data:`DATUM_SAMPLE_ROWS`): lon, lat."""
+    return store.read(
+        "SELECT lon, lat FROM (SELECT lon, lat FROM pings WHERE flags = 0 AND ts >= "
+        "(SELECT max(ts) FROM pings WHERE flags = 0) - to_days(?)) "
+        f"USING SAMPLE reservoir({DATUM_SAMPLE_ROWS} ROWS) REPEATABLE (1)",
+        [days],
+    )
