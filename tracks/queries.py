@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from base.devicefile import check_device_ids, read_devices_csv
+from base.devicefile import check_datums, check_device_ids, read_devices_csv
 from base.errors import ConfigError
 from tracks.reflag import previous_params, previous_sql
 from tracks.schema import DEVICE_KINDS
@@ -140,12 +140,13 @@ def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
 
 
 def import_devices(store: Store, path: Path) -> int:
-    """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
+    """Load a CSV with header ``device_id,kind,worker,grid_id`` and an optional ``datum``
+    column (upsert of the registry and the devices' datums); returns rows."""
     frame = read_devices_csv(path)  # text columns, UTF-8 or GBK (base/devicefile.py)
     expected = ["device_id", "kind", "worker", "grid_id"]
-    if frame.columns != expected:
+    if frame.columns not in (expected, [*expected, "datum"]):
         raise ConfigError(
-            f"{path}: header must be {','.join(expected)}, got {','.join(frame.columns)}"
+            f"{path}: header must be {','.join(expected)}[,datum], got {','.join(frame.columns)}"
         )
     bad_kind = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS))
     if bad_kind.height:
@@ -156,7 +157,13 @@ def import_devices(store: Store, path: Path) -> int:
     check_device_ids(path, frame["device_id"].to_list())
     if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
         raise ConfigError(f"{path}: device_id must be present and unique on every row")
-    store.upsert_devices(frame)
+    values = frame["datum"].to_list() if "datum" in frame.columns else [None] * frame.height
+    datums = check_datums(path, values)
+    # every imported device's datum is written, WGS-84 too: a re-import resets a device
+    store.upsert_device_datums(
+        pl.DataFrame({"device_id": frame["device_id"], "datum": [d.value for d in datums]})
+    )
+    store.upsert_devices(frame.select(expected))
     return frame.height
 
 

@@ -22,7 +22,9 @@ import polars as pl
 #: it raised), so an upgrade publishes no old alert again.
 #: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
-SCHEMA_VERSION = 4
+#: 5: ``device_datums`` (the datum each device reports in), created empty on open in an
+#: older file or lake: every device of an older store reports WGS-84, as it did.
+SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
 
@@ -152,6 +154,20 @@ DEVICES = Table(
         Column("grid_id", "VARCHAR", "the assigned grid, a leaf or a parent"),
     ),
     "the device registry, imported from a CSV",
+)
+DEVICE_DATUMS = Table(
+    "device_datums",
+    (
+        Column("device_id", "VARCHAR", "the device", False, "PRIMARY KEY"),
+        Column(
+            "datum",
+            "VARCHAR",
+            "wgs84, gcj02 or bd09: what its pings are in (stored as WGS-84)",
+            False,
+            "CHECK (datum IN ('wgs84', 'gcj02', 'bd09'))",
+        ),
+    ),
+    "the datum of each imported device's pings (a device absent here reports WGS-84)",
 )
 DEVICE_EVENTS = Table(
     "device_events",
@@ -332,6 +348,7 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTED,
     COUNTERS,
     DEVICES,
+    DEVICE_DATUMS,
     DEVICE_EVENTS,
     GRIDS,
     ALERTS,
