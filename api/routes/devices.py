@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from xml.sax.saxutils import escape
 
+import polars as pl
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -19,6 +20,7 @@ from api.errors import ApiError
 from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
 from api.polls import answer, body_of
 from api.positions import PositionFeed, devices_json
+from base.datum import Datum, from_wgs84
 from base.spreadsheet import neutralise_frame
 from patrol.positions import live_positions, stored_positions
 from tracks.devices import read_devices
@@ -127,6 +129,10 @@ def device_track(
     context: Context,
     principal: Auth,
     format: Annotated[Literal["geojson", "csv", "gpx", "parquet"], Query()] = "geojson",
+    datum: Annotated[
+        Literal["wgs84", "gcj02", "bd09"],
+        Query(description="the positions' datum: gcj02 to open on Amap, bd09 on Baidu"),
+    ] = "wgs84",
 ) -> Response:
     known, grid_id = _assigned_grid(context, device_id)
     if principal.grids is not None and not principal.sees_grid(grid_id):
@@ -135,6 +141,10 @@ def device_track(
     if not known and track.height == 0:
         raise ApiError(404, f"no device {device_id!r}")
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
+    if datum != Datum.WGS84:  # stored as WGS-84: shifted on the way out (docs/datums.md)
+        lon, lat = from_wgs84(Datum(datum), track["lon"].to_numpy(), track["lat"].to_numpy())
+        track = track.with_columns(lon=pl.Series(lon), lat=pl.Series(lat))
+        name += f"-{datum}"
     if format == "csv":
         return Response(
             neutralise_frame(track).write_csv(),
