@@ -185,3 +185,12 @@ def sample_recent_fixes(store: Store, days: int) -> pl.DataFrame:
         f"USING SAMPLE reservoir({DATUM_SAMPLE_ROWS} ROWS) REPEATABLE (1)",
         [days],
     )
+
+
+def count_outside_before(store: Store) -> tuple[int, int]:
+    """(usable fixes, of them outside every grid) in the day before the newest stored fix."""
+    row = store.read_one(
+        "SELECT count(*), count(*) FILTER (WHERE grid_id IS NULL) FROM pings "
+        "WHERE flags = 0 AND ts >= (SELECT max(ts) FROM pings) - INTERVAL 1 DAY"
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
