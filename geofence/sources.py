@@ -54,13 +54,23 @@ def _value(prop: str, value: Any) -> Any:
     return value
 
 
+def _has_id(feature: Any) -> bool:
+    props = feature.get("properties") if isinstance(feature, dict) else None
+    return isinstance(props, dict) and "id" in props
+
+
+#: Field names a problem line lists at most.
+FIELDS_SHOWN = 20
+
+
 def rename_fields(
     features: list[Any], source: GridSource, *, shapefile: bool
 ) -> tuple[list[Any], list[str]]:
-    """The features with our property names (a shapefile's values made ours too), and the
-    problems: a field the flags name that no feature has, one line each."""
+    """The features with our property names and values (a numeric code as a text id, an
+    empty text as none), and the problems: a field the flags name that no feature has, one
+    line each. A GeoJSON file read with our own names is passed on as it is."""
     names = {**(SHAPEFILE_FIELDS if shapefile else GEOJSON_FIELDS), **source.fields}
-    if names == GEOJSON_FIELDS and not shapefile:
+    if names == GEOJSON_FIELDS and not shapefile and any(_has_id(f) for f in features):
         return features, []
     seen: set[str] = set()
     out = []
@@ -75,11 +85,17 @@ def rename_fields(
         for prop, name in names.items():
             if name.lower() in by_key:
                 value = by_key[name.lower()]
-                mapped[prop] = _value(prop, value) if shapefile else value
+                mapped[prop] = _value(prop, value)
         out.append({**feature, "properties": {k: v for k, v in mapped.items() if v is not None}})
     problems = [
-        f"no field {name!r} for the grids' {prop} (fields: {', '.join(sorted(seen)) or 'none'})"
+        f"no field {name!r} for the grids' {prop} (fields: {_listed(seen)})"
         for prop, name in names.items()
         if (prop in source.fields or prop == "id") and name.lower() not in seen
     ]
     return out, problems
+
+
+def _listed(names: set[str]) -> str:
+    shown = sorted(names)[:FIELDS_SHOWN]
+    more = f" and {len(names) - FIELDS_SHOWN} more" if len(names) > FIELDS_SHOWN else ""
+    return ", ".join(shown) + more if shown else "none"

@@ -183,3 +183,33 @@ def test_projected_coordinates_without_a_crs_are_refused_in_one_line(tmp_path, f
     assert "projected metres, not longitude and latitude" in err.value.problems[0]
     grids, _ = check_grids(path, source=GridSource(crs="EPSG:4527"))
     assert len(grids) == 80
+
+
+def test_geojson_fields_mapped_by_flags_numeric_codes_as_ids(tmp_path):
+    """A GeoJSON export with Chinese property names and numeric codes (A1 -> 1201161,
+    G005 -> 120116005): codes become text ids, an empty parent none."""
+
+    def code(gid: str) -> int:
+        return 120116000 + int(gid[1:]) if gid.startswith("G") else 1201160 + int(gid[1:])
+
+    fc = town()
+    parents = {f["properties"]["id"]: f["properties"].get("parent") for f in fc["features"]}
+    for f in fc["features"]:
+        p = f["properties"]
+        up = p.get("parent")
+        f["properties"] = {
+            "网格编码": code(p["id"]),
+            "网格名称": f"网格{code(p['id'])}",
+            "上级网格": code(up) if up is not None else "",
+        }
+    path = write_geojson(tmp_path / "coded.geojson", fc)
+    fields = {k: v for k, v in FIELDS.items() if k != "interval_min"}
+    grids, _ = check_grids(path, source=GridSource(fields=fields))
+    by_id = {g.id: g for g in grids}
+    assert by_id["120116005"].parent == str(code(parents["G005"]))
+    assert by_id["1201161"].parent is None and by_id["1201161"].name == "网格1201161"
+    with pytest.raises(GridFileError) as err:
+        check_grids(path)  # our own names: no field id
+    assert err.value.problems == [
+        "no field 'id' for the grids' id (fields: 上级网格, 网格名称, 网格编码)"
+    ]
