@@ -750,3 +750,13 @@ DEFAULT.append("district")
 
 SCENARIOS["devices-api"] = lambda ctx: positions.scenario(ctx.workdir, ctx.n, ctx.smoke)
 DEFAULT.append("devices-api")
+
+
+def datums_scenario(ctx: Context) -> list[Result]:
+    from bench.datums import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["datums"] = datums_scenario
+DEFAULT.append("datums")
