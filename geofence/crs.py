@@ -7,7 +7,7 @@ database: nothing is downloaded. pyproj is imported only here, where a file name
 system: a WGS-84 file loads no pyproj.
 
 Every problem is a ``ValueError`` with one line, which the grid reader turns into its
-:class:`geofence.grids.GridFileError`.
+:class:`geofence.gridfile.GridFileError`.
 """
 
 from __future__ import annotations

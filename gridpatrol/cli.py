@@ -482,7 +482,7 @@ def _add_grid_source_flags(parser: argparse.ArgumentParser) -> None:
 
 def _grids_check_command(args: argparse.Namespace) -> int:
     """``grids check``, and ``grids import`` (which stores what it checked)."""
-    from geofence.grids import check_grids
+    from geofence.grids import check_grid_file
     from geofence.sources import GridSource
     from patrol.grids import save_grids
     from tracks.engines import open_store
@@ -493,9 +493,16 @@ def _grids_check_command(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         fields={p: name for p, name in fields.items() if name is not None},
     )
-    grids, changes = check_grids(args.file, repair=args.repair, source=source)
+    grids, changes, crs = check_grid_file(args.file, repair=args.repair, source=source)
     for change in changes:
         print(f"repaired: {change}")
+    if crs is None:
+        print(
+            f"{args.file}: no CRS named, read as WGS-84 (drawn on Amap or Tencent: --crs "
+            "gcj02; on Baidu: --crs bd09; grids check FILE --db tells: docs/datums.md)"
+        )
+    elif crs.label != "WGS-84":
+        print(f"{args.file}: read as {crs.label}, converted to WGS-84")
     if args.grids_command == "import":
         with open_store(args.db, args.data_path) as store:
             save_grids(store, grids)
@@ -505,7 +512,7 @@ def _grids_check_command(args: argparse.Namespace) -> int:
     if args.db is None:
         return 0
     from geofence.datumfit import fit_datums
-    from geofence.grids import build_grid_set, read_source
+    from geofence.grids import build_grid_set
     from tracks.queries import sample_recent_fixes
 
     with open_store(args.db, args.data_path, read_only=True) as store:
@@ -513,7 +520,6 @@ def _grids_check_command(args: argparse.Namespace) -> int:
     if fixes.height == 0:
         print(f"datum check: no usable fixes in {args.db}")
         return 0
-    _, crs = read_source(args.file, source)  # the CRS the grids were read in
     fit = fit_datums(build_grid_set(grids), fixes["lon"].to_numpy(), fixes["lat"].to_numpy(), crs)
     for line in fit.lines:
         print(line)

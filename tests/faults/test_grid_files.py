@@ -14,14 +14,8 @@ import pytest
 
 from geofence.assign import assign
 from geofence.generate import square_grids
-from geofence.grids import (
-    MAX_DEPTH,
-    MAX_JSON_VALUES,
-    MAX_VERTICES,
-    GridFileError,
-    check_grids,
-    load_grids,
-)
+from geofence.gridfile import MAX_JSON_VALUES, MAX_VERTICES, GridFileError
+from geofence.grids import MAX_DEPTH, check_grids, load_grids
 from tests.geofence.test_assign import adversarial_points
 from tests.geofence.town import feature, rect, shapely_first_covering
 
@@ -273,7 +267,10 @@ def test_a_zipped_gbk_shapefile_imports(tmp_path, capsys):
     db = tmp_path / "town.db"
     args = ["--id-field", "网格编码", "--name-field", "网格名称", "--parent-field", "上级网格"]
     assert main(["grids", "import", str(archive), "--db", str(db), *args]) == 0
-    assert capsys.readouterr().out.startswith(f"imported 80 grids from {archive}")
+    assert capsys.readouterr().out.splitlines() == [
+        f"{archive}: read as EPSG:4548, converted to WGS-84",
+        f"imported 80 grids from {archive}",
+    ]
     assert shp.exists()
     with Store(db, read_only=True) as store:
         names = [r[0] for r in store.read_rows("SELECT name FROM grids WHERE grid_id = 'G005'")]

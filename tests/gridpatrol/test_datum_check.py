@@ -66,26 +66,28 @@ def test_a_gcj02_file_taken_for_wgs84_is_named(tmp_path, capsys, town_day):
     gcj = write_geojson(tmp_path / "amap.geojson", converted(fc, to_datum(Datum.GCJ02)))
     code, out = check(capsys, gcj, db)
     assert code == 1
-    assert out[1].startswith("datum check: 100,800 usable fixes; inside some grid: ")
-    found = shares(out[1])
+    assert out[0].startswith(f"{gcj}: no CRS named, read as WGS-84 (drawn on Amap or Tencent")
+    assert out[1] == f"{gcj}: 80 grids, no problems"
+    assert out[2].startswith("datum check: 100,800 usable fixes; inside some grid: ")
+    found = shares(out[2])
     assert list(found) == ["WGS-84", "GCJ-02", "BD-09"]  # the file's own datum first
     assert found["GCJ-02"] == 100.0
     # 560 m off, yet the town is tiled: only fixes near its rim fall outside every grid
     assert found["WGS-84"] < 90.0
-    assert out[2] == (
+    assert out[3] == (
         f"the grids fit the fixes as GCJ-02 (100.0% inside), not as WGS-84 "
         f"({found['WGS-84']:.1f}%): import the file with --crs gcj02"
     )
     # imported as it should be, the file fits: exit 0, no verdict line
     code, out = check(capsys, gcj, db, "--crs", "gcj02")
-    assert code == 0 and len(out) == 2
-    assert shares(out[1])["GCJ-02"] == 100.0
+    assert code == 0 and out[0] == f"{gcj}: read as GCJ-02, converted to WGS-84"
+    assert len(out) == 3 and shares(out[2])["GCJ-02"] == 100.0
 
 
 def test_a_bd09_file_is_named_and_a_right_file_passes(tmp_path, capsys, town_day):
     db, fc, original = town_day
     bd = write_geojson(tmp_path / "baidu.geojson", converted(fc, to_datum(Datum.BD09)))
     code, out = check(capsys, bd, db)
-    assert code == 1 and out[2].endswith("import the file with --crs bd09")
+    assert code == 1 and out[3].endswith("import the file with --crs bd09")
     code, out = check(capsys, original, db)
-    assert code == 0 and len(out) == 2 and shares(out[1])["WGS-84"] == 100.0
+    assert code == 0 and len(out) == 3 and shares(out[2])["WGS-84"] == 100.0
