@@ -133,6 +133,12 @@ def place_grids(grids: list[Grid], crs: Crs | None, problems: list[str]) -> list
                 for i in np.unique(index[beyond])
             ]
             return grids
+    elif np.abs(shapely.get_coordinates(geoms)).max() <= 180:
+        problems.append(
+            f"{system.label} is a projection in metres, yet every coordinate is within "
+            "180: longitude and latitude? (then --crs wgs84, gcj02, bd09 or EPSG:4490)"
+        )
+        return grids
     if system is not WGS84:
         geoms = shapely.transform(geoms, system.to_wgs84)
         coords, index = shapely.get_coordinates(geoms, return_index=True)

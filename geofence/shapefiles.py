@@ -24,8 +24,9 @@ TRIED_ENCODINGS = ("utf-8", "gb18030")
 CODE_PAGES = {"936": "gbk", "54936": "gb18030", "65001": "utf-8", "950": "big5"}
 #: pyshp's polygon types (2D, with M, with Z): grids are areas.
 POLYGON_TYPES = frozenset({5, 15, 25})
-#: The .zip of a shapefile holds a few small files: more than this is not one.
-MAX_ZIP_BYTES = 256 * 1024 * 1024
+#: A shapefile's files together (a .zip's unpacked): the GeoJSON limit. 2,000,000 vertices
+#: (the vertex limit, applied as the features are read) take 32 MB in a .shp.
+MAX_BYTES = 128 * 1024 * 1024
 
 
 class WrongEncoding(Exception):
@@ -37,7 +38,6 @@ class WrongEncoding(Exception):
 class ShapefileParts:
     """The files of one shapefile, read into memory (``shx``, ``prj``, ``cpg`` optional)."""
 
-    name: str
     shp: bytes
     dbf: bytes
     shx: bytes | None
@@ -53,20 +53,20 @@ def read_parts(path: Path) -> ShapefileParts:
     """The shapefile's files, from beside a ``.shp`` or inside a ``.zip``."""
     if path.suffix.lower() == ".zip":
         return _zip_parts(path)
-    files = {p.suffix.lower(): p for p in path.parent.glob(f"{path.stem}.*")}
-
-    def read(suffix: str) -> bytes | None:
-        found = files.get(suffix)
-        return found.read_bytes() if found is not None else None
-
     try:
+        files = {p.suffix.lower(): p for p in path.parent.iterdir() if p.stem == path.stem}
+        if sum(p.stat().st_size for p in files.values()) > MAX_BYTES:
+            raise ValueError(f"its files hold more than {MAX_BYTES} bytes")
+
+        def read(suffix: str) -> bytes | None:
+            found = files.get(suffix)
+            return found.read_bytes() if found is not None else None
+
         shp = path.read_bytes()
         dbf = read(".dbf")
         if dbf is None:
             raise ValueError(f"no {path.stem}.dbf beside it: the attributes (id, name) are there")
-        return ShapefileParts(
-            path.name, shp, dbf, read(".shx"), _text(read(".prj")), _text(read(".cpg"))
-        )
+        return ShapefileParts(shp, dbf, read(".shx"), _text(read(".prj")), _text(read(".cpg")))
     except OSError as exc:
         raise ValueError(f"cannot read: {exc.strerror}") from exc
 
@@ -75,8 +75,8 @@ def _zip_parts(path: Path) -> ShapefileParts:
     try:
         with zipfile.ZipFile(path) as archive:
             members = {m.filename: m for m in archive.infolist() if not m.is_dir()}
-            if sum(m.file_size for m in members.values()) > MAX_ZIP_BYTES:
-                raise ValueError(f"more than {MAX_ZIP_BYTES} bytes unpacked: not a grid file")
+            if sum(m.file_size for m in members.values()) > MAX_BYTES:
+                raise ValueError(f"more than {MAX_BYTES} bytes unpacked")
             shps = [n for n in members if n.lower().endswith(".shp")]
             if len(shps) != 1:
                 raise ValueError(f"the zip holds {len(shps)} .shp files: one is needed")
@@ -92,7 +92,6 @@ def _zip_parts(path: Path) -> ShapefileParts:
             if dbf is None:
                 raise ValueError(f"no {Path(stem).name}.dbf in the zip beside {shps[0]}")
             return ShapefileParts(
-                shps[0],
                 archive.read(shps[0]),
                 dbf,
                 read(".shx"),

@@ -183,6 +183,15 @@ def test_projected_coordinates_without_a_crs_are_refused_in_one_line(tmp_path, f
     assert "projected metres, not longitude and latitude" in err.value.problems[0]
     grids, _ = check_grids(path, source=GridSource(crs="EPSG:4527"))
     assert len(grids) == 80
+    # and degrees said to be metres: one line too
+    with pytest.raises(GridFileError) as err:
+        check_grids(
+            write_geojson(tmp_path / "deg.geojson", town()), source=GridSource(crs="EPSG:4548")
+        )
+    assert err.value.problems == [
+        "EPSG:4548 is a projection in metres, yet every coordinate is within 180: longitude "
+        "and latitude? (then --crs wgs84, gcj02, bd09 or EPSG:4490)"
+    ]
 
 
 def test_geojson_fields_mapped_by_flags_numeric_codes_as_ids(tmp_path):
