@@ -752,6 +752,16 @@ SCENARIOS["devices-api"] = lambda ctx: positions.scenario(ctx.workdir, ctx.n, ct
 DEFAULT.append("devices-api")
 
 
+def broker_durability(ctx: Context) -> list[Result]:
+    """What a Mosquitto crash loses under each persistence setting, and what saving costs."""
+    from bench.durability import scenario
+
+    return scenario(ctx.n, ctx.smoke)
+
+
+SCENARIOS["broker-durability"] = broker_durability
+
+
 def datums_scenario(ctx: Context) -> list[Result]:
     from bench.datums import scenario
 

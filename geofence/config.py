@@ -21,6 +21,11 @@ class GeofenceSettings:
     cell_m: float = setting(20.0, "side of a coverage cell, m")
     reach_m: float = setting(25.0, "a cell is covered when a track passes this close to its centre")
     timezone: str = setting("Asia/Shanghai", "time zone of service hours and service days")
+    grace_s: float = setting(
+        300.0,
+        "a rostered worker arriving later than shift start + this is late; leaving "
+        "before shift end - this is leaving early",
+    )
 
     @cached_property
     def tz(self) -> ZoneInfo:

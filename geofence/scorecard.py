@@ -101,3 +101,20 @@ def score_rows(
             }
         )
     return rows
+
+
+def with_shift_presence(
+    rows: list[dict[str, object]], presence: dict[str, float]
+) -> list[dict[str, object]]:
+    """The rows with the presence of each device of ``presence`` (a worker with shifts that
+    day: time inside the assigned grid during the shifts / shift time, docs/rules.md
+    "Attendance") in place of the fix-time presence, and its score again; other rows as
+    they are."""
+    out = []
+    for row in rows:
+        p = presence.get(str(row["device_id"]))
+        if p is not None:
+            row = {**row, "presence": p}
+            row["score"] = score(p, row["coverage"], row["compliance"], row["violations"])  # type: ignore[arg-type]
+        out.append(row)
+    return out

@@ -42,9 +42,15 @@ def free_port() -> int:
 
 
 def mosquitto_config(
-    port: int, data_dir: Path, *, persistence: bool = True, also_on: tuple[str, ...] = ()
+    port: int,
+    data_dir: Path,
+    *,
+    persistence: bool = True,
+    also_on: tuple[str, ...] = (),
+    autosave: tuple[str, ...] = ("autosave_interval 1",),
 ) -> str:
-    # also_on: addresses to listen on besides loopback (a test's other "hosts")
+    # also_on: addresses to listen on besides loopback (a test's other "hosts");
+    # autosave: the persistence lines (bench/durability.py measures the choices)
     lines = [
         *(f"listener {port} {address}" for address in ("127.0.0.1", *also_on)),
         "allow_anonymous true",
@@ -55,7 +61,7 @@ def mosquitto_config(
         "persistent_client_expiration 2d",
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {data_dir}/",
-        "autosave_interval 1",
+        *autosave,
         "log_dest stderr",
         "log_type error",
         "log_type warning",
@@ -69,7 +75,12 @@ class Mosquitto:
     protocol = "5"
 
     def __init__(
-        self, *, port: int | None = None, persistence: bool = True, also_on: tuple[str, ...] = ()
+        self,
+        *,
+        port: int | None = None,
+        persistence: bool = True,
+        also_on: tuple[str, ...] = (),
+        autosave: tuple[str, ...] = ("autosave_interval 1",),
     ) -> None:
         binary = find_mosquitto()
         if binary is None:
@@ -83,7 +94,9 @@ class Mosquitto:
         os.chmod(self.dir, 0o777)
         self.config = self.dir / "mosquitto.conf"
         self.config.write_text(
-            mosquitto_config(self.port, self.dir, persistence=persistence, also_on=also_on)
+            mosquitto_config(
+                self.port, self.dir, persistence=persistence, also_on=also_on, autosave=autosave
+            )
         )
         os.chmod(self.config, 0o644)
         self.log = self.dir / "mosquitto.log"

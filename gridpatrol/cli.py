@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.config import ApiSettings
 from base.errors import GridpatrolError
@@ -20,6 +21,10 @@ from gridpatrol.roles import ROLE_HELP, Role, ServeOptions
 from ingest.config import IngestSettings
 from ingest.jt808.config import Jt808Settings
 from patrol.config import LIVE_SETTINGS_PREFIX, LiveSettings, RetentionSettings, StageSettings
+
+if TYPE_CHECKING:
+    from patrol.derive import ReportGrids
+    from tracks.store import Store
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -120,6 +125,22 @@ def _parser() -> argparse.ArgumentParser:
     dev_import.add_argument("file", type=Path)
     _add_db_flags(dev_import)
     dev_import.set_defaults(func=_devices_import_command)
+    roster = commands.add_parser("roster", help="the roster (排班): who should be where, when")
+    roster_cmd = roster.add_subparsers(dest="roster_command", required=True)
+    r_import = roster_cmd.add_parser(
+        "import", help="replace the roster with a CSV or xlsx (docs/rules.md, Rosters)"
+    )
+    r_import.add_argument("file", type=Path)
+    _add_db_flags(r_import)
+    r_import.set_defaults(func=_roster_import_command)
+    calendar = commands.add_parser("calendar", help="holidays and make-up working days")
+    calendar_cmd = calendar.add_subparsers(dest="calendar_command", required=True)
+    c_import = calendar_cmd.add_parser(
+        "import", help="load date,kind (holiday|workday) rows, replacing the years listed"
+    )
+    c_import.add_argument("file", type=Path)
+    _add_db_flags(c_import)
+    c_import.set_defaults(func=_calendar_import_command)
     grids = commands.add_parser("grids", help="import, check or generate grid files")
     grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
     g_import = grids_cmd.add_parser(
@@ -158,9 +179,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "kind",
-        choices=("compliance", "coverage", "presence", "scorecard", "all"),
+        choices=("compliance", "coverage", "presence", "scorecard", "all", "attendance"),
         help="scorecard: each worker's daily scores and their means over the "
-        "whole days of the window; all: every report (json or xlsx)",
+        "whole days of the window; all: every report (json or xlsx); attendance: one row "
+        "per worker-shift of the roster starting in the window",
     )
     _add_db_flags(report)
     report.add_argument("--start", required=True, help="ISO 8601 time with offset")
@@ -548,6 +570,8 @@ def _report_command(args: argparse.Namespace) -> int:
             raise GridpatrolError(f"{args.db}: no grids imported (gridpatrol grids import)")
         if args.grid is not None and args.grid not in grids.catalog.by_id:
             raise GridpatrolError(f"--grid: no grid {args.grid!r}")
+        if args.kind == "attendance":
+            return _attendance_report(args, grids, store, start, end, settings)
         one = args.grid is not None or args.device is not None
         if one or not (whole or args.format == "xlsx"):
             rows = run_report(
@@ -582,6 +606,43 @@ def _report_command(args: argparse.Namespace) -> int:
     else:
         print(format_rows(next(iter(sheets.values())), args.format))
     return 0
+
+
+def _attendance_report(
+    args: argparse.Namespace,
+    grids: ReportGrids,
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: GeofenceSettings,
+) -> int:
+    """``report attendance``: computed from the stored fixes of each day (no --recompute:
+    it is always the recompute)."""
+    from patrol.attendance import run_attendance
+    from patrol.reports import format_rows
+
+    rows = run_attendance(
+        grids, store, start, end, settings, device_id=args.device, grid_id=args.grid
+    )
+    if args.format == "xlsx":
+        from patrol.workbook import write_workbook
+
+        try:
+            write_workbook(
+                args.out, {"attendance": rows}, timezone=settings.timezone, language=args.lang
+            )
+        except OSError as exc:
+            raise GridpatrolError(f"--out {args.out}: {exc}") from exc
+        print(f"wrote {args.out}: attendance ({len(rows)} rows)")
+    elif args.format == "table":  # periods counted: the CSV and JSON list them
+        print(format_rows([{k: _count(v) for k, v in r.items()} for r in rows], "table"))
+    else:
+        print(format_rows(rows, args.format))
+    return 0
+
+
+def _count(value: object) -> object:
+    return f"{len(value)} period(s)" if isinstance(value, list) else value
 
 
 def _derive_command(args: argparse.Namespace) -> int:
@@ -799,6 +860,26 @@ def _devices_import_command(args: argparse.Namespace) -> int:
     with open_store(args.db, args.data_path) as store:
         count = import_devices(store, args.file)
     print(f"imported {count} devices")
+    return 0
+
+
+def _roster_import_command(args: argparse.Namespace) -> int:
+    from patrol.rosters import import_roster
+    from tracks.engines import open_store
+
+    with open_store(args.db, args.data_path) as store:
+        count = import_roster(store, args.file)
+    print(f"imported {count} roster rows from {args.file}")
+    return 0
+
+
+def _calendar_import_command(args: argparse.Namespace) -> int:
+    from patrol.rosters import import_calendar
+    from tracks.engines import open_store
+
+    with open_store(args.db, args.data_path) as store:
+        count, years = import_calendar(store, args.file)
+    print(f"imported {count} calendar days of {', '.join(str(y) for y in years)}")
     return 0
 
 

@@ -6,7 +6,14 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
-from geofence.scorecard import assigned_of, day_window, score_rows, scorecard_rows
+from geofence.scorecard import (
+    assigned_of,
+    day_window,
+    score_rows,
+    scorecard_rows,
+    with_shift_presence,
+)
+from patrol.attendance import roster_presence
 from patrol.derive import ReportGrids, read_window
 from patrol.fixes import load_fixes
 from tracks.devices import read_assignments
@@ -22,7 +29,15 @@ def run_scorecard(
     recompute: bool = False,
 ) -> list[dict[str, object]]:
     """Each assigned worker's row for the service day ``day`` (see geofence.scorecard),
-    from the derived data (``recompute``: from the day's pings)."""
+    from the derived data (``recompute``: from the day's pings). A worker with shifts that
+    day on the roster gets the presence of the shifts (from the day's fixes)."""
+    presence = roster_presence(grids, store, day, settings)
+    return with_shift_presence(_scorecard(grids, store, day, settings, recompute), presence)
+
+
+def _scorecard(
+    grids: ReportGrids, store: Store, day: dt.date, settings: GeofenceSettings, recompute: bool
+) -> list[dict[str, object]]:
     start, end = day_window(day, settings.tz)
     workers = list(read_assignments(store).iter_rows())
     if recompute:

@@ -30,6 +30,7 @@ SHEETS: dict[str, tuple[str, str]] = {
     "presence": ("到位率", "presence"),
     "scorecard": ("每日考核", "scorecard"),
     "assessment": ("考核汇总", "assessment"),
+    "attendance": ("考勤", "attendance"),
 }
 
 #: The columns of each kind when it has no rows (otherwise the first row's keys, in order).
@@ -61,6 +62,30 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "score",
         "days",
     ),
+    "attendance": (
+        "date",
+        "worker",
+        "device_id",
+        "grid_id",
+        "shift_start",
+        "shift_end",
+        "arrival",
+        "late",
+        "late_s",
+        "departure",
+        "left_early",
+        "early_s",
+        "absent",
+        "shift_s",
+        "inside_s",
+        "out_s",
+        "silent_s",
+        "presence",
+        "fix_presence",
+        "mileage_m",
+        "out_periods",
+        "silent_periods",
+    ),
 }
 
 #: Chinese headers by key; a key not listed keeps its English name.
@@ -80,6 +105,23 @@ HEADERS = {
     "presence": "到位率",
     "score": "得分",
     "days": "天数",
+    "shift_start": "班次开始",
+    "shift_end": "班次结束",
+    "arrival": "到岗时间",
+    "late": "迟到",
+    "late_s": "迟到时长（秒）",
+    "departure": "离岗时间",
+    "left_early": "早退",
+    "early_s": "早退时长（秒）",
+    "absent": "缺岗",
+    "shift_s": "班次时长（秒）",
+    "inside_s": "在岗时长（秒）",
+    "out_s": "脱岗时长（秒）",
+    "silent_s": "失联时长（秒）",
+    "fix_presence": "定位到位率",
+    "mileage_m": "巡查里程（米）",
+    "out_periods": "脱岗时段",
+    "silent_periods": "失联时段",
 }
 #: Headers that differ by kind: the scorecard's violations are a count, not a list of
 #: periods; the assessment's date is the days it covers.
@@ -93,6 +135,7 @@ NUMBER_STYLES = {
     "compliance": "percent",
     "coverage": "percent",
     "presence": "percent",
+    "fix_presence": "percent",
     "score": "score",
 }
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
@@ -162,6 +205,9 @@ def _write_cell(
     if value is None:
         sheet.write_blank(r, c, None)
         return 0
+    if isinstance(value, bool):  # late, left early, absent: TRUE or FALSE, for the filter
+        sheet.write_boolean(r, c, value)
+        return 5
     if isinstance(value, int | float):
         sheet.write_number(r, c, value, formats.get(NUMBER_STYLES.get(key, "")))
         return 8

@@ -22,8 +22,10 @@ import polars as pl
 #: it raised), so an upgrade publishes no old alert again.
 #: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
-#: 5: ``device_datums`` (the datum each device reports in), created empty on open in an
-#: older file or lake: every device of an older store reports WGS-84, as it did.
+#: 5: ``rosters``, ``roster_shifts`` (who should be where, when) and ``calendar_days`` (the
+#: holidays and working days that decide where weekly patterns apply), created empty on open
+#: in an older file; ``device_datums`` (the datum each device reports in), created empty on
+#: open in an older file or lake: every device of an older store reports WGS-84, as it did.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -259,6 +261,41 @@ TERMINAL_EVENTS = Table(
     "append-only: each terminal's imports, registrations and operator resets",
 )
 
+ROSTERS = Table(
+    "rosters",
+    (
+        Column("entry", "INTEGER", "the row's number in the roster (its shifts' key)", False),
+        Column("worker", "VARCHAR", "the worker on duty", False),
+        Column("device_id", "VARCHAR", "the device the worker carries", False),
+        Column("grid_id", "VARCHAR", "the assigned grid, a leaf or a parent", False),
+        Column("day", "DATE", "the one day of a dated row; NULL for a weekly pattern"),
+        Column("days", "VARCHAR", "a weekly pattern (docs/rules.md, Rosters); NULL when dated"),
+        Column("valid_from", "DATE", "first day of the pattern (or the dated day)", False),
+        Column("valid_to", "DATE", "last day of the pattern, inclusive (or the dated day)", False),
+        Column("source", "VARCHAR", "file and line the row came from", False),
+    ),
+    "the roster (排班): replaced whole by each import",
+)
+ROSTER_SHIFTS = Table(
+    "roster_shifts",
+    (
+        Column("entry", "INTEGER", "the row of ``rosters``", False),
+        Column("start_s", "INTEGER", "shift start, seconds after the day's local midnight", False),
+        Column(
+            "end_s", "INTEGER", "shift end, s after that midnight (past 86,400: overnight)", False
+        ),
+    ),
+    "each roster row's shift periods of a day",
+)
+CALENDAR_DAYS = Table(
+    "calendar_days",
+    (
+        Column("day", "DATE", "the day", False, "PRIMARY KEY"),
+        Column("kind", "VARCHAR", "holiday or workday", False),
+    ),
+    "the State Council's holidays and make-up working days; a year listed is a year known",
+)
+
 PING_CHANGES = Table(
     "ping_changes",
     (
@@ -358,6 +395,9 @@ ALL_TABLES: tuple[Table, ...] = (
     TERMINALS,
     TERMINAL_EVENTS,
     ACCESS_LOG,
+    ROSTERS,
+    ROSTER_SHIFTS,
+    CALENDAR_DAYS,
 )
 
 #: The DDL the store applies on open.

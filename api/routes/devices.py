@@ -23,6 +23,7 @@ from api.positions import PositionFeed, devices_json
 from base.datum import Datum, from_wgs84
 from base.spreadsheet import neutralise_frame
 from patrol.positions import live_positions, stored_positions
+from patrol.rosters import on_duty_only
 from tracks.devices import read_devices
 from tracks.queries import read_track
 
@@ -140,6 +141,8 @@ def device_track(
     track = read_track(context.store, device_id, window.start, window.end)
     if not known and track.height == 0:
         raise ApiError(404, f"no device {device_id!r}")
+    if context.settings.off_duty == "hide" and principal.role != "admin":
+        track = on_duty_only(context.store, device_id, track, context.geofence.tz)
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
     if datum != Datum.WGS84:  # stored as WGS-84: shifted on the way out (docs/datums.md)
         lon, lat = from_wgs84(Datum(datum), track["lon"].to_numpy(), track["lat"].to_numpy())

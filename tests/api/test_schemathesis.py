@@ -28,7 +28,7 @@ def test_schemathesis_finds_every_response_conforming(served: Served, tmp_path):
     operations = {
         f"GET {path}" for path, methods in schema["paths"].items() if "get" in methods
     } - {"GET /api/v1/alerts/stream", "GET /api/v1/devices/stream"}
-    assert len(operations) == 15  # GET /api/v1/backup and /api/v1/access among them
+    assert len(operations) == 16  # GET /api/v1/backup, /access and /attendance among them
     junit = tmp_path / "junit.xml"
     binary = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     result = subprocess.run(

@@ -4,9 +4,11 @@ the lake; both answer the positions a scan of the lake's ``pings`` gives."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +26,10 @@ from tracks.engines import open_store
 pytestmark = pytest.mark.broker
 
 ADMIN = Principal("local", "admin", None)
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def positions(proc: Proc) -> list[object]:
@@ -61,3 +67,19 @@ def test_positions_on_the_stage_and_an_api_process_equal_a_scan_of_the_lake(
     api.wait_for_api(60)
     # the api process takes the live state again from the lake every 5 s
     wait_for(lambda: positions(api) == scan, 30, what="the api's positions = the scan")
+    # the api role's reads are on record in the lake's access log (written by the api process
+    # through a store of its own: its other reads stay read-only)
+    window = {"start": _iso(now - 3600), "end": _iso(now + 60)}
+    track = api.get("devices/d1/track?" + urlencode(window))
+    assert isinstance(track, dict) and len(track["geometry"]["coordinates"]) == 20, track
+
+    def recorded() -> list[tuple[object, ...]]:
+        with open_store(lake.db, lake.data_path, read_only=True) as reader:
+            return reader.read_rows(
+                "SELECT role, method, status, params FROM access_log "
+                "WHERE route = '/api/v1/devices/{device_id}/track'"
+            )
+
+    rows = wait_for(recorded, 30, what="the api's track read in the lake's access_log")
+    assert len(rows) == 1 and rows[0][:3] == ("local", "GET", 200), rows
+    assert '"d1"' in str(rows[0][3]), rows

@@ -255,7 +255,7 @@ def test_an_older_file_records_its_alerts_as_published_on_upgrade(opener: Opener
 
 def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener: Opener):
     """Version 4 added terminals, terminal_events and access_log: a version 3 file or lake
-    opened for writing has them, empty, and says version 4; its rows are kept."""
+    opened for writing has them, empty; its rows are kept."""
     added = ("terminals", "terminal_events", "access_log")
     with opener() as store:
         store.write_alerts(raised(["x1"], [T]))
@@ -268,4 +268,22 @@ def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener
         for table in added:
             assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
         assert store.read_one("SELECT max(version) FROM schema_version") == (SCHEMA_VERSION,)
+        assert store.read_one("SELECT count(*) FROM alerts") == (1,)
+
+
+def test_a_version_4_store_gets_the_roster_tables_on_upgrade(opener: Opener):
+    """Version 5 added rosters, roster_shifts and calendar_days: a version 4 file or lake
+    opened for writing has them, empty; its rows are kept."""
+    added = ("rosters", "roster_shifts", "calendar_days")
+    with opener() as store:
+        store.write_alerts(raised(["x1"], [T]))
+        with store.transaction() as con:  # back to version 4
+            for table in added:
+                con.execute(f"DROP TABLE {table}")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (4)")
+    with opener() as store:
+        for table in added:
+            assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
+        assert store.read_one("SELECT max(version) FROM schema_version") == (5,)
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
