@@ -269,6 +269,16 @@ class LiveStageHealth(Model):
         description="alerts published, not acknowledged by the broker yet (not recorded)"
     )
     alert_store_failures: int = Field(description="alert writes that failed (retried)")
+    outside_recent: float = Field(
+        description="share of the last 5,000 usable fixes outside every grid"
+    )
+    outside_baseline: float | None = Field(
+        description="that share in the day before start (or the first window seen)"
+    )
+    outside_warning: str = Field(
+        description="set while the share outside every grid is far above the baseline "
+        "(a grid file in the wrong datum, or moved: docs/datums.md)"
+    )
 
 
 class StageRole(Model):

@@ -764,3 +764,13 @@ SCENARIOS["broker-durability"] = broker_durability
 
 # a wall of screens on one serve (bench/screens.py)
 SCENARIOS["screens"] = lambda ctx: screens.scenario(ctx.workdir, ctx.smoke)
+
+
+def datums_scenario(ctx: Context) -> list[Result]:
+    from bench.datums import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["datums"] = datums_scenario
+DEFAULT.append("datums")

@@ -33,8 +33,14 @@ from geofence.grids import GridSet
 from patrol.config import LiveSettings
 from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
+from patrol.outside import OutsideWatch
 from patrol.upkeep import DerivedUpkeep
-from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
+from tracks.queries import (
+    count_outside_before,
+    read_last_fixes,
+    read_last_visits,
+    read_latest_alerts,
+)
 from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.live")
@@ -93,7 +99,7 @@ class LiveHealth:
 
 
 class LiveUpdater:
-    HEALTH_PARTS = ("health", "outbox", "upkeep")  # base/health.py
+    HEALTH_PARTS = ("health", "outbox", "upkeep", "outside")  # base/health.py
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class LiveUpdater:
         self.health = LiveHealth()
         self.listeners: list[Callable[[Alert], None]] = []  # called with every stored alert
         self.upkeep = DerivedUpkeep(grid_set, settings, store, every_s=self.live.derive_every_s)
+        self.outside = OutsideWatch(count_outside_before(store))  # a wrong datum shows here
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
@@ -238,6 +245,7 @@ class LiveUpdater:
         pings = batch.pings[usable]
         ts = pings["ts"].dt.epoch("us").to_numpy() / 1e6
         self.upkeep.touch(ts)
+        self.outside.add(batch.grid[usable])
         alerts = self.state.apply_fixes(
             pings["device_id"].to_list(),
             ts,

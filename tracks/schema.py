@@ -24,7 +24,9 @@ import polars as pl
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
 #: 5: ``rosters``, ``roster_shifts`` (who should be where, when) and ``calendar_days`` (the
 #: holidays and working days that decide where weekly patterns apply), created empty on open
-#: in an older file; ``alert_acks`` (operators' acknowledgements of alerts), created empty.
+#: in an older file; ``alert_acks`` (operators' acknowledgements of alerts) and
+#: ``device_datums`` (the datum each device reports in), created empty on open in an older
+#: file or lake: every device of an older store reports WGS-84, as it did.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -155,6 +157,20 @@ DEVICES = Table(
         Column("grid_id", "VARCHAR", "the assigned grid, a leaf or a parent"),
     ),
     "the device registry, imported from a CSV",
+)
+DEVICE_DATUMS = Table(
+    "device_datums",
+    (
+        Column("device_id", "VARCHAR", "the device", False, "PRIMARY KEY"),
+        Column(
+            "datum",
+            "VARCHAR",
+            "wgs84, gcj02 or bd09: what its pings are in (stored as WGS-84)",
+            False,
+            "CHECK (datum IN ('wgs84', 'gcj02', 'bd09'))",
+        ),
+    ),
+    "the datum of each imported device's pings (a device absent here reports WGS-84)",
 )
 DEVICE_EVENTS = Table(
     "device_events",
@@ -380,6 +396,7 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTED,
     COUNTERS,
     DEVICES,
+    DEVICE_DATUMS,
     DEVICE_EVENTS,
     GRIDS,
     ALERTS,

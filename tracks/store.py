@@ -48,6 +48,7 @@ from tracks.schema import (
     DERIVED_GRID_CELLS,
     DERIVED_TIME,
     DERIVED_VISITS,
+    DEVICE_DATUMS,
     DEVICE_EVENTS,
     DEVICES,
     GRIDS,
@@ -317,6 +318,18 @@ class Store(Reads):
                 "devices_rows",
                 devices.select(DEVICES.names).cast(DEVICES.schema),
                 "INSERT OR REPLACE INTO devices SELECT * FROM devices_rows",
+            )
+
+    def upsert_device_datums(self, datums: pl.DataFrame) -> None:
+        """Replace the stored datums of these device ids (delete, then insert: the same on
+        a file and a lake, which has no keys)."""
+        with self.transaction() as con:
+            execute_with(
+                con,
+                "datum_rows",
+                datums.select(DEVICE_DATUMS.names).cast(DEVICE_DATUMS.schema),
+                "DELETE FROM device_datums WHERE device_id IN (SELECT device_id FROM datum_rows)",
+                "INSERT INTO device_datums SELECT * FROM datum_rows",
             )
 
     def _wal_bytes(self) -> int:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from xml.sax.saxutils import escape
 
+import polars as pl
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -22,6 +23,7 @@ from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
 from api.polls import answer, body_of
 from api.positions import PositionFeed, devices_json
 from api.streams import EventStream
+from base.datum import Datum, from_wgs84
 from base.spreadsheet import neutralise_frame
 from patrol.positions import live_positions, stored_positions
 from patrol.rosters import on_duty_only
@@ -145,6 +147,10 @@ def device_track(
     context: Context,
     principal: Auth,
     format: Annotated[Literal["geojson", "csv", "gpx", "parquet"], Query()] = "geojson",
+    datum: Annotated[
+        Literal["wgs84", "gcj02", "bd09"],
+        Query(description="the positions' datum: gcj02 to open on Amap, bd09 on Baidu"),
+    ] = "wgs84",
 ) -> Response:
     known, grid_id = _assigned_grid(context, device_id)
     if principal.grids is not None and not principal.sees_grid(grid_id):
@@ -155,6 +161,10 @@ def device_track(
     if context.settings.off_duty == "hide" and principal.role != "admin":
         track = on_duty_only(context.store, device_id, track, context.geofence.tz)
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
+    if datum != Datum.WGS84:  # stored as WGS-84: shifted on the way out (docs/datums.md)
+        lon, lat = from_wgs84(Datum(datum), track["lon"].to_numpy(), track["lat"].to_numpy())
+        track = track.with_columns(lon=pl.Series(lon), lat=pl.Series(lat))
+        name += f"-{datum}"
     if format == "csv":
         return Response(
             neutralise_frame(track).write_csv(),
