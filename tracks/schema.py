@@ -22,7 +22,9 @@ import polars as pl
 #: it raised), so an upgrade publishes no old alert again.
 #: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
-SCHEMA_VERSION = 4
+#: 5: ``pings.sat`` and ``pings.alarm`` (JT/T 808 satellites and alarm flags), added
+#: (NULL in every older row) by an ALTER on open of an older file or lake.
+SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
 
@@ -101,6 +103,9 @@ PING_COLUMNS: tuple[Column, ...] = (
     Column("grid_id", "VARCHAR", "leaf grid holding the fix, NULL outside all", numpy="O"),
     Column("sent_at", "TIMESTAMPTZ", "device send time, if given", numpy="f8"),
     Column("received_at", "TIMESTAMPTZ", "arrival time", False, numpy="f8"),
+    # added in version 5, so last: ALTER TABLE appends them to an older file's table
+    Column("sat", "UTINYINT", "GNSS satellites of the fix (0: the tracker had no fix)", numpy="f4"),
+    Column("alarm", "BIGINT", "JT/T 808 alarm flags (DWORD) of the fix", numpy="f8"),
 )
 
 SCHEMA_VERSION_TABLE = Table(

@@ -546,6 +546,8 @@ function flushAlerts() {
   const changes = [];
   for (const a of batch.slice(-MAX_ALERTS).reverse()) fragment.appendChild(alertItem(a));
   for (const a of batch) if (a.grid_id && GRID_STATUS[a.kind]) changes.push([a.grid_id, GRID_STATUS[a.kind]]);
+  // an SOS marks its device's marker until its end (map.css circle.device[data-sos])
+  for (const a of batch) if (a.kind.startsWith("alarm_sos")) devices.get(a.device_id)?.circle?.toggleAttribute("data-sos", a.kind === "alarm_sos");
   list.prepend(fragment);
   while (list.children.length > MAX_ALERTS) list.lastChild.remove();
   setStatuses(changes);

@@ -183,7 +183,7 @@ class Session(asyncio.Protocol):
         for item in items:
             if isinstance(item, Drop):
                 metrics.drop(item, self.peer)
-            elif not item.positioned:
+            elif not item.on_earth:  # no fix, and no place to store the alarms at
                 metrics.drop(Drop.NOT_POSITIONED, self.peer)
             else:
                 pings.append(item.to_ping())

@@ -4,7 +4,7 @@ for the terminal side (simulator, tests, benchmark).
 Location basic information (0x0200, and each item of 0x0704), 28 bytes: alarm flag DWORD,
 status DWORD, latitude DWORD and longitude DWORD in 1e-6 degrees, altitude WORD (m), speed
 WORD (0.1 km/h), direction WORD (degrees), time BCD[6] YYMMDDhhmmss in GMT+8; then
-additional items, each id BYTE, length BYTE, value.
+additional items, each id BYTE, length BYTE, value (0x31: GNSS satellites, BYTE).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ OK, FAILURE, MESSAGE_ERROR, UNSUPPORTED = 0, 1, 2, 3
 # results of the terminal registration response 0x8100 (0 is OK: registered, a code follows)
 VEHICLE_REGISTERED, NO_SUCH_VEHICLE, TERMINAL_REGISTERED, NO_SUCH_TERMINAL = 1, 2, 3, 4
 
+ITEM_SATELLITES = 0x31  # additional item: GNSS satellites of the fix, one BYTE
 STATUS_POSITIONED = 1 << 1
 STATUS_SOUTH = 1 << 2
 STATUS_WEST = 1 << 3
@@ -50,22 +51,43 @@ class Location:
     speed: int  # 0.1 km/h
     direction: int  # degrees
     ts: float  # epoch seconds
-    extras: tuple[tuple[int, bytes], ...] = ()  # additional items (id, value), none ours
+    extras: tuple[tuple[int, bytes], ...] = ()  # additional items (id, value)
 
     @property
     def positioned(self) -> bool:
         return bool(self.status & STATUS_POSITIONED)
 
+    @property
+    def on_earth(self) -> bool:
+        """Whether the coordinates are a place (a fix without the positioned bit may hold
+        anything there)."""
+        return abs(self.lat) <= 90 and abs(self.lon) <= 180
+
+    @property
+    def satellites(self) -> int | None:
+        """Item 0x31, or None when the terminal did not send it (or sent it malformed)."""
+        for item, value in self.extras:
+            if item == ITEM_SATELLITES and len(value) == 1:
+                return value[0]
+        return None
+
     def to_ping(self) -> dict[str, float]:
-        """The native payload object of docs/mqtt.md."""
-        return {
+        """The native payload object of docs/mqtt.md: ``alarm`` always (0 ends an alarm),
+        ``sat`` 0 for a fix without the positioned bit (flagged poor downstream), else
+        item 0x31 when sent."""
+        ping = {
             "ts": self.ts,
             "lat": self.lat,
             "lon": self.lon,
             "spd": round(self.speed / 36, 3),
             "hdg": self.direction,
             "alt": self.alt_m,
+            "alarm": self.alarm,
         }
+        satellites = self.satellites if self.positioned else 0
+        if satellites is not None:
+            ping["sat"] = satellites
+        return ping
 
 
 def read_time(data: bytes) -> float | Drop:

@@ -255,7 +255,7 @@ def test_an_older_file_records_its_alerts_as_published_on_upgrade(opener: Opener
 
 def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener: Opener):
     """Version 4 added terminals, terminal_events and access_log: a version 3 file or lake
-    opened for writing has them, empty, and says version 4; its rows are kept."""
+    opened for writing has them, empty, and says the version it is now; its rows are kept."""
     added = ("terminals", "terminal_events", "access_log")
     with opener() as store:
         store.write_alerts(raised(["x1"], [T]))
@@ -267,5 +267,54 @@ def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener
     with opener() as store:
         for table in added:
             assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
-        assert store.read_one("SELECT max(version) FROM schema_version") == (4,)
+        assert store.read_one("SELECT max(version) FROM schema_version") == (SCHEMA_VERSION,)
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
+
+
+def test_a_version_4_store_gets_the_satellites_and_alarm_columns_on_upgrade(opener: Opener):
+    """Version 5 added pings.sat and pings.alarm: a version 4 file or lake opened for
+    writing has them, NULL in the rows it held, and stores them from then on."""
+    with opener() as store:
+        store.write_batch(pings([("a", 10, 117.0, 39.0, 0, None)]), no_rejections(), {})
+        with store.transaction() as con:  # back to version 4
+            con.execute("ALTER TABLE pings DROP COLUMN alarm")
+            con.execute("ALTER TABLE pings DROP COLUMN sat")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (4)")
+    with opener() as store:
+        new = pings([("a", 20, 117.0, 39.0, 0, None)]).with_columns(
+            pl.lit(7, pl.UInt8).alias("sat"), pl.lit(0x101, pl.Int64).alias("alarm")
+        )
+        store.write_batch(new, no_rejections(), {})
+        got = store.read_rows("SELECT device_id, sat, alarm FROM pings ORDER BY ts")
+        assert store.read_one("SELECT max(version) FROM schema_version") == (SCHEMA_VERSION,)
+    assert got == [("a", None, None), ("a", 7, 0x101)]
+
+
+def test_the_newest_alert_of_each_alarm_family_tells_what_is_open(opener: Opener):
+    """Device T: SOS raised then ended, power cut raised, then offline: the newest per
+    family, not per subject (the offline alert would hide the open power cut)."""
+    kinds = ["alarm_sos", "alarm_power_cut", "alarm_sos_ended", "device_offline"]
+    frame = pl.DataFrame(
+        {
+            "alert_id": [f"x{i}" for i in range(4)],
+            "kind": kinds,
+            "grid_id": None,
+            "device_id": ["T"] * 4,
+            "ts": [T + dt.timedelta(seconds=i) for i in range(4)],
+            "raised_at": [T + dt.timedelta(seconds=i) for i in range(4)],
+            "detail": "",
+        },
+        schema=ALERTS.schema,
+    )
+    families = {k: k.removesuffix("_ended") for k in ("alarm_sos", "alarm_sos_ended")}
+    families["alarm_power_cut"] = "alarm_power_cut"
+    at = T.timestamp()
+    with opener() as store:
+        store.write_alerts(frame)
+        assert sorted(read_latest_alerts(store, families)) == [
+            ("alarm_power_cut", "T", at + 1),
+            ("alarm_sos_ended", "T", at + 2),
+            ("device_offline", "T", at + 3),
+        ]
+        assert read_latest_alerts(store) == [("device_offline", "T", at + 3)]

@@ -46,7 +46,40 @@ def test_a_2013_location_report_byte_by_byte():
         "spd": 10.0,
         "hdg": 90,
         "alt": 16,
+        "alarm": 0,
     }
+
+
+# 0x0200 body, 34 bytes: alarm 0x00000181 (bits 0 SOS, 7 under-voltage, 8 power cut), status
+# 2 (positioned), the same place, time and motion as LOCATION; then the additional items
+# 0x31 (GNSS satellites, 1 byte: 3) and 0x30 (signal strength, 1 byte).
+ALARMED = bytes.fromhex(
+    "00000181 00000002 02540284 06FBB908 0010 0168 005A 261120083000 31 01 03 30 01 1F"
+)
+
+
+def test_alarm_flags_and_satellites_travel_in_the_ping():
+    loc = m.parse_location(ALARMED)
+    assert isinstance(loc, m.Location)
+    assert (loc.alarm, loc.satellites, loc.positioned) == (0x181, 3, True)
+    assert loc.to_ping() == {
+        "ts": 1795134600.0,
+        "lat": 39.0601,
+        "lon": 117.1602,
+        "spd": 10.0,
+        "hdg": 90,
+        "alt": 16,
+        "alarm": 0x181,
+        "sat": 3,
+    }
+    # the positioned bit (status bit 1) cleared: 0 satellites in the fix, whatever 0x31 says
+    unpositioned = m.parse_location(ALARMED[:4] + bytes(4) + ALARMED[8:])
+    assert isinstance(unpositioned, m.Location)
+    assert unpositioned.to_ping()["sat"] == 0
+    # a 0x31 item of two bytes is no satellite count
+    odd = m.parse_location(ALARMED[:28] + bytes.fromhex("31 02 0003"))
+    assert isinstance(odd, m.Location) and odd.satellites is None
+    assert "sat" not in odd.to_ping()
 
 
 def test_south_and_west_bits_and_an_unpositioned_fix():
