@@ -23,7 +23,8 @@ import polars as pl
 #: 4: ``terminals`` and ``terminal_events`` (the JT/T 808 registry) and ``access_log``,
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
 #: 5: ``pings.sat`` and ``pings.alarm`` (JT/T 808 satellites and alarm flags), added
-#: (NULL in every older row) by an ALTER on open of an older file or lake.
+#: (NULL in every older row) by an ALTER on open of an older file or lake; and
+#: ``device_commands`` (commands to devices and their outcomes), created empty.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -248,6 +249,27 @@ TERMINAL_EVENTS = Table(
     "append-only: each terminal's imports, registrations and operator resets",
 )
 
+DEVICE_COMMANDS = Table(
+    "device_commands",
+    (
+        Column("command_id", "VARCHAR", "the command's id (random)", False),
+        Column("device_id", "VARCHAR", "the device commanded", False),
+        Column("action", "VARCHAR", "locate, track, interval or text", False),
+        Column("params", "VARCHAR", "the command as sent (JSON)", False),
+        Column("requested_by", "VARCHAR", "the token's name ('' without tokens)", False),
+        Column("rollcall", "VARCHAR", "the grid of the roll call it was part of, or NULL"),
+        Column("sent_at", "TIMESTAMPTZ", "when serve sent it", False),
+        Column("ended_at", "TIMESTAMPTZ", "when its outcome came (or the wait ended)", False),
+        Column("status", "VARCHAR", "answered, timeout, offline or unsupported", False),
+        Column("result", "INTEGER", "the device's result (0: done), when answered"),
+        Column("ts", "TIMESTAMPTZ", "the fix a locate was answered with"),
+        Column("lat", "DOUBLE", "its latitude"),
+        Column("lon", "DOUBLE", "its longitude"),
+        Column("detail", "VARCHAR", "a line for people", False),
+    ),
+    "append-only: one row per command to a device, written when it ended",
+)
+
 PING_CHANGES = Table(
     "ping_changes",
     (
@@ -346,6 +368,7 @@ ALL_TABLES: tuple[Table, ...] = (
     TERMINALS,
     TERMINAL_EVENTS,
     ACCESS_LOG,
+    DEVICE_COMMANDS,
 )
 
 #: The DDL the store applies on open.

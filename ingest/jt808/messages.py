@@ -26,6 +26,21 @@ LOCATION = 0x0200
 BATCH = 0x0704
 PLATFORM_RESPONSE = 0x8001
 REGISTER_RESPONSE = 0x8100
+# commands down and the terminal's answers (docs/jt808.md, "Commands")
+LOCATION_ANSWER = 0x0201  # answer to 0x8201: answered serial WORD, then a location
+QUERY_LOCATION = 0x8201  # empty body
+TRACK = 0x8202  # interval WORD (s, 0 stops), validity DWORD (s)
+SET_PARAMS = 0x8103  # count BYTE, then each: id DWORD, length BYTE, value
+TEXT = 0x8300  # flag BYTE, (2019: type BYTE), text GBK
+
+#: Terminal parameters (0x8103, DWORD values, s): the reporting interval while asleep, and
+#: the default one.
+PARAM_SLEEP_INTERVAL = 0x0027
+PARAM_DEFAULT_INTERVAL = 0x0029
+#: 0x8300 flag bits 2 (show on the terminal's display) and 3 (read out, TTS); 2019's text
+#: type 1 is a notice (通知).
+TEXT_DISPLAY_TTS = 0x0C
+TEXT_TYPE_NOTICE = 1
 
 # results of the platform general response 0x8001
 OK, FAILURE, MESSAGE_ERROR, UNSUPPORTED = 0, 1, 2, 3
@@ -270,3 +285,66 @@ def parse_register_response(body: bytes) -> tuple[int, int, str] | Drop:
         return Drop.BAD_BODY
     serial, result = struct.unpack_from(">HB", body)
     return serial, result, body[3:].decode("latin-1")
+
+
+def build_track(interval_s: int, duration_s: int) -> bytes:
+    return struct.pack(">HI", interval_s, duration_s)
+
+
+def parse_track(body: bytes) -> tuple[int, int] | Drop:
+    """(interval s, validity s) of a 0x8202."""
+    if len(body) < 6:
+        return Drop.BAD_BODY
+    interval, duration = struct.unpack_from(">HI", body)
+    return interval, duration
+
+
+def build_params(params: dict[int, int]) -> bytes:
+    """0x8103 of DWORD parameters."""
+    return bytes((len(params),)) + b"".join(
+        struct.pack(">IBI", key, 4, value) for key, value in params.items()
+    )
+
+
+def parse_params(body: bytes) -> dict[int, bytes] | Drop:
+    """Each parameter's id and value bytes of a 0x8103."""
+    if not body:
+        return Drop.BAD_BODY
+    params: dict[int, bytes] = {}
+    at = 1
+    for _ in range(body[0]):
+        if at + 5 > len(body):
+            return Drop.BAD_BODY
+        key, size = struct.unpack_from(">IB", body, at)
+        if at + 5 + size > len(body):
+            return Drop.BAD_BODY
+        params[key] = body[at + 5 : at + 5 + size]
+        at += 5 + size
+    return params
+
+
+def build_text(text: str, version: int | None) -> bytes:
+    """0x8300: shown and read out; 2019 adds the text type. GBK (the caller checks it
+    encodes)."""
+    head = bytes((TEXT_DISPLAY_TTS,)) if version is None else bytes((TEXT_DISPLAY_TTS, 1))
+    return head + text.encode("gbk")
+
+
+def parse_text(body: bytes, version: int | None) -> str | Drop:
+    at = 1 if version is None else 2
+    if len(body) < at:
+        return Drop.BAD_BODY
+    return body[at:].decode("gbk", errors="replace")
+
+
+def build_location_answer(serial: int, location: bytes) -> bytes:
+    return struct.pack(">H", serial) + location
+
+
+def parse_location_answer(body: bytes) -> tuple[int, Location] | Drop:
+    """(answered serial, the location) of a 0x0201."""
+    if len(body) < 2:
+        return Drop.BAD_BODY
+    (serial,) = struct.unpack_from(">H", body)
+    location = parse_location(body[2:])
+    return location if isinstance(location, Drop) else (serial, location)

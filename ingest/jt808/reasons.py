@@ -32,3 +32,4 @@ class Drop(StrEnum):
     FRAME_TIMEOUT = "frame_timeout"  # a frame not complete frame_timeout_s after its start: closed
     CONNECTION_LIMIT = "connection_limit"  # over max_connections: refused at once
     ADDRESS_LIMIT = "address_limit"  # over max_connections_per_address: refused at once
+    BAD_COMMAND = "bad_command"  # a command from serve not readable or not sendable: not sent

@@ -204,3 +204,25 @@ def test_header_round_trip(msg_id, phone, serial, version, body, parts):
     width = 12 if version is None else 20
     header = Header(msg_id, phone.rjust(width, "0"), serial, version, 0, total, index)
     assert parse_message(build_message(header, body)) == (header, body)
+
+
+def test_command_bodies_byte_by_byte():
+    # 0x8202: interval WORD 5 s, validity DWORD 3600 s
+    assert m.build_track(5, 3600) == bytes.fromhex("0005 00000E10")
+    assert m.parse_track(bytes.fromhex("0005 00000E10")) == (5, 3600)
+    # 0x8103: 2 parameters, each id DWORD, length BYTE 4, value DWORD: 0x0029 and 0x0027, 30 s
+    params = bytes.fromhex("02 00000029 04 0000001E 00000027 04 0000001E")
+    assert m.build_params({0x0029: 30, 0x0027: 30}) == params
+    assert m.parse_params(params) == {
+        0x29: bytes.fromhex("0000001E"),
+        0x27: bytes.fromhex("0000001E"),
+    }
+    assert m.parse_params(params[:-1]) == Drop.BAD_BODY
+    # 0x8300: flag 0x0C (bit 2 display, bit 3 TTS), 2019 adds type 1 (notice); text in GBK
+    assert m.build_text("巡查", None) == bytes.fromhex("0C D1B2 B2E9")
+    assert m.build_text("巡查", 1) == bytes.fromhex("0C 01 D1B2 B2E9")
+    assert m.parse_text(bytes.fromhex("0C 01 D1B2 B2E9"), 1) == "巡查"
+    # 0x0201: answered serial WORD 0x0102, then the location of ALARMED
+    answer = m.parse_location_answer(bytes.fromhex("0102") + ALARMED)
+    assert answer == (0x0102, m.parse_location(ALARMED))
+    assert m.parse_location_answer(b"\x01") == Drop.BAD_BODY
