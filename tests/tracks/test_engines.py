@@ -22,6 +22,7 @@ from tracks.alerts import (
     read_published_ids,
     read_unpublished_alerts,
 )
+from tracks.commands import read_commands, record_commands
 from tracks.devices import read_device_positions, read_devices
 from tracks.engines import open_store
 from tracks.grids import read_grid_rows
@@ -318,3 +319,33 @@ def test_the_newest_alert_of_each_alarm_family_tells_what_is_open(opener: Opener
             ("device_offline", "T", at + 3),
         ]
         assert read_latest_alerts(store) == [("device_offline", "T", at + 3)]
+
+
+def test_a_command_is_recorded_and_read_back(opener: Opener):
+    """device_commands on both engines: appended when the command ended, read by device."""
+    row = {
+        "command_id": "c1",
+        "device_id": "13900005001",
+        "action": "locate",
+        "params": "{}",
+        "requested_by": "Zhao",
+        "rollcall": "A",
+        "sent_at": T,
+        "ended_at": T + dt.timedelta(seconds=0.2),
+        "status": "answered",
+        "result": 0,
+        "ts": T - dt.timedelta(seconds=5),
+        "lat": 39.06,
+        "lon": 117.16,
+        "detail": "",
+    }
+    timeout = {**row, "command_id": "c2", "status": "timeout", "result": None, "ts": None}
+    timeout |= {"lat": None, "lon": None, "sent_at": T + dt.timedelta(seconds=1)}
+    with opener() as store:
+        record_commands(store, [row, timeout])
+        got = read_commands(store, "13900005001", T)
+        assert read_commands(store, "13900005001", T + dt.timedelta(seconds=2)).height == 0
+    assert got.select("command_id", "status", "result", "lat").rows() == [
+        ("c1", "answered", 0, 39.06),
+        ("c2", "timeout", None, None),
+    ]
