@@ -37,9 +37,11 @@ TEXT = 0x8300  # flag BYTE, (2019: type BYTE), text GBK
 #: the default one.
 PARAM_SLEEP_INTERVAL = 0x0027
 PARAM_DEFAULT_INTERVAL = 0x0029
-#: 0x8300 flag bits 2 (show on the terminal's display) and 3 (read out, TTS); 2019's text
-#: type 1 is a notice (通知).
+#: 0x8300 flag bits 2 (show on the terminal's display) and 3 (read out, TTS); 2019 gave bits
+#: 0-1 a new meaning (1 service, 2 emergency, 3 notice: where 2013's bit 0 was emergency)
+#: and added a text type byte (1 notice, 2 service): a notice both ways.
 TEXT_DISPLAY_TTS = 0x0C
+TEXT_NOTICE_2019 = 0x03
 TEXT_TYPE_NOTICE = 1
 
 # results of the platform general response 0x8001
@@ -326,7 +328,10 @@ def parse_params(body: bytes) -> dict[int, bytes] | Drop:
 def build_text(text: str, version: int | None) -> bytes:
     """0x8300: shown and read out; 2019 adds the text type. GBK (the caller checks it
     encodes)."""
-    head = bytes((TEXT_DISPLAY_TTS,)) if version is None else bytes((TEXT_DISPLAY_TTS, 1))
+    if version is None:
+        head = bytes((TEXT_DISPLAY_TTS,))
+    else:
+        head = bytes((TEXT_DISPLAY_TTS | TEXT_NOTICE_2019, TEXT_TYPE_NOTICE))
     return head + text.encode("gbk")
 
 

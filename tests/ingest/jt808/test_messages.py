@@ -218,10 +218,11 @@ def test_command_bodies_byte_by_byte():
         0x27: bytes.fromhex("0000001E"),
     }
     assert m.parse_params(params[:-1]) == Drop.BAD_BODY
-    # 0x8300: flag 0x0C (bit 2 display, bit 3 TTS), 2019 adds type 1 (notice); text in GBK
+    # 0x8300: flag 0x0C (bit 2 display, bit 3 TTS); 2019 also bits 0-1 3 (notice) and the
+    # type byte 1 (notice); the text in GBK
     assert m.build_text("巡查", None) == bytes.fromhex("0C D1B2 B2E9")
-    assert m.build_text("巡查", 1) == bytes.fromhex("0C 01 D1B2 B2E9")
-    assert m.parse_text(bytes.fromhex("0C 01 D1B2 B2E9"), 1) == "巡查"
+    assert m.build_text("巡查", 1) == bytes.fromhex("0F 01 D1B2 B2E9")
+    assert m.parse_text(bytes.fromhex("0F 01 D1B2 B2E9"), 1) == "巡查"
     # 0x0201: answered serial WORD 0x0102, then the location of ALARMED
     answer = m.parse_location_answer(bytes.fromhex("0102") + ALARMED)
     assert answer == (0x0102, m.parse_location(ALARMED))
