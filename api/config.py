@@ -25,6 +25,11 @@ class ApiSettings:
     )
     sse_max_streams: int = setting(200, "alert streams open at once, in all (more: 429)")
     sse_max_streams_per_token: int = setting(8, "alert streams open at once per token (more: 429)")
+    command_timeout_s: float = setting(
+        30.0,
+        "how long a command to a device (and a roll call) waits for the answer "
+        "before its outcome is timeout",
+    )
     off_duty: str = setting(
         "hide",
         "fixes of a rostered device outside its shifts: hide (from supervisors' tracks and "

@@ -13,6 +13,7 @@ from api.polls import encode
 from api.tokens import TokenFile
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
+from ingest.commands import Commander
 from patrol.derive import ReportGrids
 from patrol.grids import read_geometries
 from patrol.updater import LiveUpdater
@@ -36,6 +37,8 @@ class ApiContext:
     hub: AlertHub = field(default=None)  # type: ignore[assignment]
     # where the access log goes (api/access.py); None: a recorder on ``store``
     access: AccessRecorder = field(default=None)  # type: ignore[assignment]
+    # commands to devices (api/routes/commands.py); None: this role sends none
+    commands: Commander | None = None
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _geometry_json: dict[str, bytes] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)

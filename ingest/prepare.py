@@ -110,7 +110,7 @@ class Preparer:
             "lon": lon[good],
             "received_at": received_at[good],
         }
-        for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at"):
+        for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at", "sat", "alarm"):
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
         codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])

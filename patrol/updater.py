@@ -31,7 +31,7 @@ from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from patrol.config import LiveSettings
-from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
+from patrol.live import ALARM_FAMILIES, Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
 from patrol.outside import OutsideWatch
 from patrol.upkeep import DerivedUpkeep
@@ -176,7 +176,7 @@ class LiveUpdater:
             StoredState(
                 read_last_visits(self.store),
                 read_last_fixes(self.store),
-                read_latest_alerts(self.store),
+                read_latest_alerts(self.store, ALARM_FAMILIES),
             )
         )
         return state
@@ -241,6 +241,12 @@ class LiveUpdater:
     def apply(self, batch: CommittedBatch) -> None:
         """One committed batch: visits and activity, and the conditions they end."""
         self.health.batches += 1
+        # alarms first and from every fix: an SOS from a tracker without a fix is one
+        raised = self.state.apply_alarms(
+            batch.pings["device_id"].to_list(),
+            batch.pings["ts"].dt.epoch("us").to_numpy() / 1e6,
+            batch.pings["alarm"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        )
         usable = np.flatnonzero(batch.pings["flags"].to_numpy() == 0)
         pings = batch.pings[usable]
         ts = pings["ts"].dt.epoch("us").to_numpy() / 1e6
@@ -259,7 +265,7 @@ class LiveUpdater:
                 wills["device_id"].to_list(),
                 (wills["received_at"].dt.epoch("us").to_numpy() / 1e6).tolist(),
             )
-        self._raise(alerts)
+        self._raise(raised + alerts)
 
     def tick(self) -> list[Alert]:
         """Raise what has come due; new conditions wait while a backlog drains."""

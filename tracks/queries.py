@@ -6,6 +6,7 @@ the store's read path (:mod:`tracks.reader`): a failure is a StoreError."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -130,11 +131,18 @@ def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | 
     return {d: (float(ts), float(lon), float(lat), grid) for d, ts, lon, lat, grid in rows}
 
 
-def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
-    """Per subject (grid or device): the kind and event time of its newest alert."""
+def read_latest_alerts(
+    store: Store, families: Mapping[str, str] | None = None
+) -> list[tuple[str, str, float]]:
+    """Per subject (grid or device): the kind and event time of its newest alert; with
+    ``families`` (kind -> the condition it raises or ends, e.g. ``alarm_sos_ended`` ->
+    ``alarm_sos``; kinds not named are one family), its newest alert of each family."""
+    pairs = list((families or {}).items())
+    family = "CASE kind " + "WHEN ? THEN ? " * len(pairs) + "ELSE '' END" if pairs else "''"
     rows = store.read_rows(
         "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
-        "epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id"
+        f"epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id, {family}",
+        [value for pair in pairs for value in pair],
     )
     return [(kind, subject, float(at)) for kind, subject, at in rows]
 

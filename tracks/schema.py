@@ -27,6 +27,9 @@ import polars as pl
 #: in an older file; ``alert_acks`` (operators' acknowledgements of alerts) and
 #: ``device_datums`` (the datum each device reports in), created empty on open in an older
 #: file or lake: every device of an older store reports WGS-84, as it did.
+#: Also 5: ``pings.sat`` and ``pings.alarm`` (JT/T 808 satellites and alarm flags), added
+#: (NULL in every older row) by an ALTER on open of an older file or lake; and
+#: ``device_commands`` (commands to devices and their outcomes), created empty.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -106,6 +109,9 @@ PING_COLUMNS: tuple[Column, ...] = (
     Column("grid_id", "VARCHAR", "leaf grid holding the fix, NULL outside all", numpy="O"),
     Column("sent_at", "TIMESTAMPTZ", "device send time, if given", numpy="f8"),
     Column("received_at", "TIMESTAMPTZ", "arrival time", False, numpy="f8"),
+    # added in version 5, so last: ALTER TABLE appends them to an older file's table
+    Column("sat", "UTINYINT", "GNSS satellites of the fix (0: the tracker had no fix)", numpy="f4"),
+    Column("alarm", "BIGINT", "JT/T 808 alarm flags (DWORD) of the fix", numpy="f8"),
 )
 
 SCHEMA_VERSION_TABLE = Table(
@@ -306,6 +312,26 @@ CALENDAR_DAYS = Table(
     ),
     "the State Council's holidays and make-up working days; a year listed is a year known",
 )
+DEVICE_COMMANDS = Table(
+    "device_commands",
+    (
+        Column("command_id", "VARCHAR", "the command's id (random)", False),
+        Column("device_id", "VARCHAR", "the device commanded", False),
+        Column("action", "VARCHAR", "locate, track, interval or text", False),
+        Column("params", "VARCHAR", "the command as sent (JSON)", False),
+        Column("requested_by", "VARCHAR", "the token's name ('' without tokens)", False),
+        Column("rollcall", "VARCHAR", "the grid of the roll call it was part of, or NULL"),
+        Column("sent_at", "TIMESTAMPTZ", "when serve sent it", False),
+        Column("ended_at", "TIMESTAMPTZ", "when its outcome came (or the wait ended)", False),
+        Column("status", "VARCHAR", "answered, timeout, offline or unsupported", False),
+        Column("result", "INTEGER", "the device's result (0: done), when answered"),
+        Column("ts", "TIMESTAMPTZ", "the fix a locate was answered with"),
+        Column("lat", "DOUBLE", "its latitude"),
+        Column("lon", "DOUBLE", "its longitude"),
+        Column("detail", "VARCHAR", "a line for people", False),
+    ),
+    "append-only: one row per command to a device, written when it ended",
+)
 
 PING_CHANGES = Table(
     "ping_changes",
@@ -410,6 +436,7 @@ ALL_TABLES: tuple[Table, ...] = (
     ROSTERS,
     ROSTER_SHIFTS,
     CALENDAR_DAYS,
+    DEVICE_COMMANDS,
 )
 
 #: The DDL the store applies on open.

@@ -620,6 +620,8 @@ function queueAlert(a) {
   alerts.set(a.alert_id, a);
   if (alerts.size > MAX_KEPT) alerts.delete(alerts.keys().next().value);
   if (a.grid_id && GRID_STATUS[a.kind]) pendingStatuses.push([a.grid_id, GRID_STATUS[a.kind]]);
+  // an SOS marks its device's marker until its end (map.css circle.device[data-sos])
+  if (a.kind.startsWith("alarm_sos")) devices.get(a.device_id)?.circle?.toggleAttribute("data-sos", a.kind === "alarm_sos");
   scheduleAlerts();
 }
 
@@ -655,6 +657,9 @@ function groupHead(key, label, list, cls) {
   return li;
 }
 
+// kinds whose alerts are listed one by one above the groups
+const NEVER_FOLDED = new Set(["alarm_sos"]);
+
 function newestFirst(x, y) { return x.raised_at < y.raised_at ? 1 : x.raised_at > y.raised_at ? -1 : 0; }
 
 function renderAlerts() {
@@ -668,6 +673,8 @@ function renderAlerts() {
     byArea.get(area).push(a);
   }
   const fragment = document.createDocumentFragment();
+  // an SOS is never folded into a group: each one not yet acknowledged heads the list
+  for (const a of shown) if (NEVER_FOLDED.has(a.kind) && !a.ack) fragment.appendChild(alertItem(a));
   for (const [kind, byArea] of byKind) { // the kind with the newest alert first
     const all = [...byArea.values()].flat();
     const group = groupHead(kind, span("kind", kindLabel(kind)), all, "group " + kind);
