@@ -50,6 +50,59 @@ def town_grid_file(town: Town, folder: Path) -> Path:
     return path
 
 
+#: A second irregular district for assignment: 1,652 Voronoi unit grids of uniformly random
+#: seeds (no spacing, so cell sizes vary as real grids do) under 17 parents, over 25.38 km².
+VORONOI_GRIDS = 1652
+VORONOI_AREAS = 17
+
+
+def voronoi_grid_file(folder: Path, grids: int = VORONOI_GRIDS, areas: int = VORONOI_AREAS) -> Path:
+    """Voronoi cells (shapely.voronoi_polygons) of ``grids`` seeded uniform points in a square
+    of 25.38 km² (scaled by grids / 1,652) around Tianjin, clipped to the square; each
+    grid's parent is its seed's vertical band of ``areas``, and leaves are listed by parent."""
+    path = folder / f"voronoi-{grids}g{areas}a.geojson"
+    if path.exists():
+        return path
+    lon, lat = 117.16, 39.06
+    kx = 6_371_008.8 * np.pi / 180 * np.cos(np.radians(lat))
+    ky = 6_371_008.8 * np.pi / 180
+    half = 0.5 * np.sqrt(25.38e6 * grids / VORONOI_GRIDS)
+    square = shapely.box(lon - half / kx, lat - half / ky, lon + half / kx, lat + half / ky)
+    rng = np.random.default_rng(17)
+    seeds = np.column_stack(
+        [lon + rng.uniform(-half, half, grids) / kx, lat + rng.uniform(-half, half, grids) / ky]
+    )
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=square)
+    )
+    # voronoi_polygons does not keep the seeds' order: each seed finds its cell
+    tree = shapely.STRtree(cells)
+    seed_i, cell_i = tree.query(shapely.points(seeds), predicate="within")
+    cell_of = np.empty(grids, dtype=np.int64)
+    cell_of[seed_i] = cell_i
+    band = np.minimum(areas - 1, ((seeds[:, 0] - square.bounds[0]) / (2 * half / kx) * areas))
+    order = np.lexsort((np.arange(grids), band.astype(np.int64)))
+    leaves = []
+    for n, i in enumerate(order, start=1):
+        geom = shapely.set_precision(shapely.intersection(cells[cell_of[i]], square), 1e-7)
+        props = {"id": f"V{n:04d}", "name": f"Grid {n}", "parent": f"B{int(band[i]) + 1:02d}"}
+        leaves.append({**props, "geometry": geom})
+    features = []
+    for a in range(areas):
+        members = [g["geometry"] for g in leaves if g["parent"] == f"B{a + 1:02d}"]
+        area = shapely.set_precision(shapely.union_all(members), 1e-7)
+        features.append(_feature({"id": f"B{a + 1:02d}", "name": f"Band {a + 1}"}, area))
+    for leaf in leaves:
+        geom = leaf.pop("geometry")
+        features.append(_feature(leaf, geom))
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def _feature(props: dict[str, object], geom: shapely.Geometry) -> dict[str, object]:
+    return {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)}
+
+
 def patrol_day(grid_set: GridSet, town: Town, start: float, seed: int = 1) -> pl.DataFrame:
     """Every device rides a loop of its own grid (about 30 min a loop), a fix every period."""
     rng = np.random.default_rng(seed)
