@@ -727,7 +727,7 @@ def _purge_command(args: argparse.Namespace) -> int:
         done = purge(store, before, settings)
     print(
         f"deleted {done.pings} pings, {done.rejected} rejected, {done.device_events} device "
-        f"events before {done.before.isoformat()}"
+        f"events, {done.device_commands} device commands before {done.before.isoformat()}"
     )
     if is_lake(args.db):
         print(
