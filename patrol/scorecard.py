@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
+from geofence.daily import NEEDS
 from geofence.scorecard import assigned_of, day_window, score_rows, scorecard_rows
 from patrol.derive import ReportGrids, read_window
 from patrol.fixes import load_fixes
@@ -31,7 +32,8 @@ def run_scorecard(
             grid_set, load_fixes(grid_set, store, start, end), workers, day, settings
         )
     assigned = assigned_of(grids.catalog, workers)
-    facts = read_window(grids, store, start, end, settings)
+    needs = NEEDS["compliance"] | NEEDS["device_coverage"] | NEEDS["presence"]
+    facts = read_window(grids, store, start, end, settings, needs)
     return score_rows(
         workers,
         assigned,
