@@ -98,10 +98,14 @@ class DerivedReader:
     def _parts(self, sql: str, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
         """``sql`` (``SELECT ... FROM table {parts}``) over these parts of the derived
         days: (day, across); the days' range lets the scan skip the others' row groups."""
-        wanted = pl.DataFrame(parts, schema={"day": pl.Date, "across": pl.Boolean}, orient="row")
-        days: list[object] = [min(d for d, _ in parts), max(d for d, _ in parts)]
-        where = "SEMI JOIN wanted USING (day, across) WHERE day BETWEEN ? AND ?"
-        return self._reader.frame(sql.format(parts=where), days, frames={"wanted": wanted})
+        own = sorted(d for d, across in parts if not across)
+        past = sorted(d for d, across in parts if across)
+        days = [d for d, _ in parts]
+        where = (
+            "WHERE day BETWEEN ? AND ? "
+            "AND list_contains(CASE WHEN across THEN ?::DATE[] ELSE ?::DATE[] END, day)"
+        )
+        return self._reader.frame(sql.format(parts=where), [min(days), max(days), past, own])
 
     def visits(self, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
         """The runs of visits of these parts (grid_id, first_ts, last_ts, visits,
