@@ -35,36 +35,28 @@ class Reader:
         self.where = where
 
     @contextmanager
-    def _registered(self, frames: Frames | None) -> Iterator[None]:
-        """``frames`` registered on the cursor until the block ends, engine errors in it
-        turned into a StoreError."""
+    def _run(
+        self, sql: str, params: list[object] | None, frames: Frames | None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The cursor with ``sql`` executed and ``frames`` registered until the block ends
+        (the result is fetched inside it)."""
         names: list[str] = []
         with engine_errors(f"read of {self.where} failed"):
             try:
                 for name, frame in (frames or {}).items():
                     self._cursor.register(name, frame)
                     names.append(name)
-                yield
+                yield self._cursor.execute(sql, params or [])
             finally:
                 for name in names:
                     self._cursor.unregister(name)
 
-    @contextmanager
-    def _run(
-        self, sql: str, params: list[object] | None, frames: Frames | None
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The cursor with ``sql`` executed and ``frames`` registered until the block ends
-        (the result is fetched inside it)."""
-        with self._registered(frames):
-            yield self._cursor.execute(sql, params or [])
-
     def frame(
         self, sql: str, params: list[object] | None = None, *, frames: Frames | None = None
     ) -> pl.DataFrame:
-        """The result as a polars frame, through Arrow's C stream interface: the frame
-        ``cur.pl()`` gives, without loading pyarrow (a report's cold start imports less)."""
-        with self._registered(frames):
-            return pl.DataFrame(self._cursor.sql(sql, params=params or None))
+        """The result as a polars frame."""
+        with self._run(sql, params, frames) as cur:
+            return cur.pl()
 
     def rows(
         self, sql: str, params: list[object] | None = None, *, frames: Frames | None = None
