@@ -169,7 +169,8 @@ def build_day_db(town: Town, folder: Path, start: float) -> tuple[Path, Path, in
 
 
 #: Bump when the month's movement model changes: cached stores are keyed by it.
-DISTRICT_MODEL = 1
+#: 2: workers roam up to ``roam_m`` around their leaf (issue 21).
+DISTRICT_MODEL = 2
 #: Rows per write_batch: ingest's default --batch-rows, serve's flush size.
 DISTRICT_BATCH_ROWS = 40_000
 
@@ -178,7 +179,11 @@ DISTRICT_BATCH_ROWS = 40_000
 class District:
     """A district's month: leaf grids under parent areas, workers with phones or e-bike
     trackers assigned to a leaf, and one supervisor per area assigned to the area (a parent),
-    a fix every ``period_s`` during service hours (Asia/Shanghai) for ``days`` days."""
+    a fix every ``period_s`` during service hours (Asia/Shanghai) for ``days`` days.
+
+    Workers roam: half of each day's waypoints lie within ``roam_m`` of their leaf (a leaf
+    is about 125 m across), as supervisors' fleets of e-bike patrols do; 0 keeps each
+    worker's loop inside its leaf (sometimes through a neighbour)."""
 
     name: str = "district"
     grids: int = 1652
@@ -191,6 +196,7 @@ class District:
     service_hours: str = "08:00-20:00"
     timezone: str = "Asia/Shanghai"
     seed: int = 13
+    roam_m: float = 300.0
 
     @property
     def supervisors(self) -> int:
@@ -201,8 +207,8 @@ class District:
         """The cache key: every parameter, the movement model and the schema version."""
         return (
             f"{self.name}-{self.grids}g{self.areas}a-{self.devices}d-{self.days}x"
-            f"{self.period_s:g}s-{self.first_day:%Y%m%d}-s{self.seed}-m{DISTRICT_MODEL}"
-            f"-v{SCHEMA_VERSION}"
+            f"{self.period_s:g}s-r{self.roam_m:g}m-{self.first_day:%Y%m%d}-s{self.seed}"
+            f"-m{DISTRICT_MODEL}-v{SCHEMA_VERSION}"
         )
 
     def window(self, first: int = 0, days: int | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -252,6 +258,7 @@ class _Walker:
     speed: float  # m/s along the loop
     neighbours: list[shapely.Geometry]  # leaves touching the assigned leaf
     stops: list[np.ndarray]  # a supervisor's waypoints: points in the area's leaves
+    roam: shapely.Geometry | None = None  # a roaming worker's ground: the leaf and around it
 
 
 def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
@@ -267,7 +274,8 @@ def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
         near = tree.query(leaf.geometry, predicate="intersects")
         neighbours = [leaves[i].geometry for i in near if leaves[i].id != leaf.id]
         speed = rng.uniform(3.0, 4.5) if d % 3 == 2 else rng.uniform(0.9, 1.4)
-        walkers.append(_Walker(f"w{d:04d}", leaf, speed, neighbours, []))
+        roam = _around(leaf.geometry, district.roam_m) if district.roam_m > 0 else None
+        walkers.append(_Walker(f"w{d:04d}", leaf, speed, neighbours, [], roam))
     leaf_ids = set(grid_set.ids)
     parents = [g for g in grid_set.grids if g.id not in leaf_ids]
     for s, area in enumerate(parents[: district.supervisors]):
@@ -277,9 +285,17 @@ def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
     return walkers
 
 
+def _around(leaf: shapely.Geometry, metres: float) -> shapely.Geometry:
+    """The leaf grown by ``metres`` (lon, lat degrees scaled to metres at its latitude)."""
+    kx = 111_195.0 * np.cos(np.radians(shapely.centroid(leaf).y))
+    scaled = shapely.transform(leaf, lambda c: c * [kx, 111_195.0])
+    return shapely.transform(scaled.buffer(metres), lambda c: c / [kx, 111_195.0])
+
+
 def _loop(walker: _Walker, rng: np.random.Generator) -> np.ndarray:
-    """Today's closed loop (lon, lat): inside the leaf, sometimes through a neighbour; a
-    supervisor's round of eight of the area's leaves."""
+    """Today's closed loop (lon, lat): inside the leaf, sometimes through a neighbour, or
+    for a roamer half of it around the leaf; a supervisor's round of eight of the area's
+    leaves."""
     if walker.stops:
         pick = rng.choice(len(walker.stops), min(8, len(walker.stops)), replace=False)
         points = np.array([walker.stops[i] for i in pick])
@@ -287,6 +303,13 @@ def _loop(walker: _Walker, rng: np.random.Generator) -> np.ndarray:
         points = points[np.argsort(np.arctan2(points[:, 1] - c[1], points[:, 0] - c[0]))]
         return np.vstack([points, points[:1]])
     assert walker.grid.geometry is not None
+    if walker.roam is not None:
+        inside = patrol_loop(walker.grid.geometry, None, rng, waypoints=3)[:-1]
+        outside = patrol_loop(walker.roam, None, rng, waypoints=3)[:-1]
+        points = np.vstack([inside, outside])
+        c = points.mean(axis=0)
+        points = points[np.argsort(np.arctan2(points[:, 1] - c[1], points[:, 0] - c[0]))]
+        return np.vstack([points, points[:1]])
     neighbour = (
         walker.neighbours[rng.integers(len(walker.neighbours))] if walker.neighbours else None
     )
