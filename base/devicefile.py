@@ -25,23 +25,27 @@ ENCODINGS = ("utf-8-sig", "gb18030")
 BAD_IDS_SHOWN = 20
 
 
-def read_devices_csv(path: Path) -> pl.DataFrame:
-    """The CSV's rows, every column a string; a ConfigError in one line when unreadable."""
+def read_text(path: Path, what: str) -> str:
+    """A CSV a command centre saved, as text: UTF-8, else GB18030; a ConfigError in one line
+    naming ``what`` the file is when it cannot be read or is neither."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read devices CSV: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
     for encoding in ENCODINGS:
         try:
-            text = raw.decode(encoding)
-            break
+            return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    else:
-        raise ConfigError(
-            f"{path}: neither UTF-8 nor GB18030 (GBK): save it as CSV UTF-8 or as CSV from a "
-            "Chinese Excel"
-        )
+    raise ConfigError(
+        f"{path}: neither UTF-8 nor GB18030 (GBK): save it as CSV UTF-8 or as CSV from a "
+        "Chinese Excel"
+    )
+
+
+def read_devices_csv(path: Path) -> pl.DataFrame:
+    """The CSV's rows, every column a string; a ConfigError in one line when unreadable."""
+    text = read_text(path, "devices CSV")
     try:
         return pl.read_csv(io.StringIO(text), infer_schema=False)
     except pl.exceptions.PolarsError as exc:

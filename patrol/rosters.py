@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from base.devicefile import ENCODINGS
+from base.devicefile import read_text
 from base.errors import ConfigError
 from geofence.rosters import (
     CALENDAR_KINDS,
@@ -71,7 +71,7 @@ def read_table(path: Path, columns: Mapping[str, tuple[str, ...]]) -> list[dict[
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         grid = _xlsx_cells(path)
     else:
-        grid = list(csv.reader(io.StringIO(_decode(path))))
+        grid = list(csv.reader(io.StringIO(read_text(path, "it"))))
     if not grid:
         raise ConfigError(f"{path}: empty, no header")
     header = [_header(h, columns) for h in grid[0]]
@@ -96,19 +96,6 @@ def _header(text: str, columns: Mapping[str, tuple[str, ...]]) -> str:
         if word.lower() == name or word in chinese:
             return name
     return word
-
-
-def _decode(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    for encoding in ENCODINGS:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ConfigError(f"{path}: neither UTF-8 nor GB18030 (GBK)")
 
 
 def _xlsx_cells(path: Path) -> list[list[str]]:
