@@ -336,7 +336,34 @@ function renderPanel() {
     ["visits", c.visits],
     ["longestGap", esc(t("minutes", { n: (c.max_gap_s / 60).toFixed(0) }))],
     ["coverage", percent(v.coverage) + esc(t("ofCells", { n: v.cells }))],
-  ]) + `<p>${esc(t("violations"))}</p><svg class="timeline">${bars}</svg>`;
+  ]) + `<p>${esc(t("violations"))}</p><svg class="timeline">${bars}</svg>` +
+    `<button id="rollcall">${esc(t("rollCall"))}</button><ul id="rollcall-result"></ul>`;
+  document.getElementById("rollcall").onclick = () => rollCall(id);
+}
+
+// Roll call (点名): every device of the grid asked where it is; who answered and where
+async function rollCall(id) {
+  const button = document.getElementById("rollcall"), list = document.getElementById("rollcall-result");
+  button.disabled = true;
+  list.replaceChildren(span("waiting", t("rollCallWaiting")));
+  try {
+    const r = await fetch(`${API}/grids/${encodeURIComponent(id)}/rollcall`, { method: "POST", headers: headers() });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error.message);
+    const items = body.devices.map(d => {
+      const li = document.createElement("li");
+      li.className = "rollcall " + d.status;
+      li.dataset.device = d.device_id;
+      const where = d.lat === null ? "" : ` ${d.lat.toFixed(5)}, ${d.lon.toFixed(5)} ${clock(d.ts)}`;
+      li.append(span("who", d.worker || d.device_id), " ", span("status", t("rollCall." + d.status)), where);
+      return li;
+    });
+    list.replaceChildren(span("count", t("rollCallAnswered", { n: body.answered, of: body.devices.length })), ...items);
+  } catch (err) {
+    list.replaceChildren(span("error", String(err.message || err)));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---- devices ----

@@ -29,6 +29,7 @@ from ingest.config import IngestSettings
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.gateway import GatewayThread
+from tests.api.browser import chromium_page
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.ingest.jt808.helpers import registry, signed_in
 from tests.mqtt_helpers import connect, running, wait_for
@@ -225,3 +226,25 @@ def test_a_roll_call_of_a_grid_of_20_terminals_lists_each_answer(served: Served)
     for answer in call["devices"]:
         _, lat, lon = served.fixes[answer["device_id"]]
         assert (answer["status"], answer["lat"], answer["lon"]) == ("answered", lat, lon)
+
+
+def test_a_roll_call_from_the_map_lists_each_answer(served: Served):
+    """The grid panel's roll call button (点名) in a real headless Chromium: the 20 terminals
+    of A answer, each listed with where it is."""
+    with chromium_page() as (page, errors):
+        page.add_init_script(f"sessionStorage.setItem('gridpatrol-token', '{served.admin}')")
+        page.add_init_script("localStorage.setItem('gridpatrol-lang', 'en')")
+        page.goto(served.url + "/")
+        page.wait_for_function("() => grids.A && grids.B && grids.C")
+        page.evaluate("() => pickGrid('A')")
+        page.wait_for_selector("#rollcall")
+        page.click("#rollcall")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#rollcall-result li.answered').length === 20",
+            timeout=15000,
+        )
+        assert page.inner_text("#rollcall-result .count") == "20 of 20 answered"
+        first = page.inner_text(f"#rollcall-result li[data-device='{sorted(ROLL)[0]}']")
+        _, lat, lon = served.fixes[sorted(ROLL)[0]]
+        assert f"{lat:.5f}, {lon:.5f}" in first, first
+    assert not errors, errors
