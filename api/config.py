@@ -32,8 +32,8 @@ class ApiSettings:
     )
     off_duty: str = setting(
         "hide",
-        "fixes of a rostered device outside its shifts: hide (from supervisors' tracks and "
-        "exports; admins see them) or keep (shown to all)",
+        "fixes of a rostered device outside its shifts: hide (from supervisors' tracks, "
+        "downloads and positions; admins see them) or keep (shown to all)",
     )
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,13 @@ from geofence.grids import GridSet
 from ingest.commands import Commander
 from patrol.derive import ReportGrids
 from patrol.grids import read_geometries
+from patrol.rosters import Duty, load_duty
 from patrol.updater import LiveUpdater
 from tracks.devices import read_devices
 from tracks.store import Store
+
+#: How often a hiding view reads the roster again (a roster imported on a lake while serve runs).
+DUTY_RELOAD_S = 60.0
 
 
 @dataclass
@@ -42,6 +47,7 @@ class ApiContext:
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _geometry_json: dict[str, bytes] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
+    _duty: tuple[float, Duty] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.access is None:
@@ -57,6 +63,17 @@ class ApiContext:
         """A device's assigned grid, read when one of its alerts is published."""
         row = read_devices(self.store, device_id)
         return row["grid_id"][0] if row.height else None
+
+    def duty_for(self, role: str) -> Duty | None:
+        """The roster by which a token role's view leaves out fixes off duty (``--off-duty
+        hide``, for all but admins); None: the role sees every fix. Read again from
+        storage at most every :data:`DUTY_RELOAD_S` (a roster imported on a lake)."""
+        if self.settings.off_duty != "hide" or role == "admin":
+            return None
+        now = time.monotonic()
+        if self._duty is None or now - self._duty[0] > DUTY_RELOAD_S:
+            self._duty = (now, load_duty(self.store, self.geofence.tz))
+        return self._duty[1]
 
     def health_parts(self) -> list[object]:
         """Everything whose health /health and /metrics show, the live updater last."""

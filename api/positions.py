@@ -31,6 +31,7 @@ from api.hub import StreamLimit
 from api.polls import PollCache, encode
 from patrol.live import LiveSnapshot
 from patrol.positions import Position, live_positions
+from patrol.rosters import Duty
 
 log = logging.getLogger("gridpatrol.api")
 
@@ -71,10 +72,24 @@ def device_json(p: Position, tz: ZoneInfo) -> bytes:
     return found
 
 
-def devices_json(positions: Iterable[Position], principal: Principal, tz: ZoneInfo) -> bytes:
-    """A JSON array of the devices the principal sees."""
-    seen = (device_json(p, tz) for p in positions if principal.sees_grid(p.assigned_grid))
+def devices_json(
+    positions: Iterable[Position], principal: Principal, tz: ZoneInfo, duty: Duty | None = None
+) -> bytes:
+    """A JSON array of the devices the principal sees; with ``duty``, a device whose newest
+    fix is off duty is shown without where and when (``--off-duty hide``)."""
+    seen = (
+        device_json(on_duty_view(p, duty), tz)
+        for p in positions
+        if principal.sees_grid(p.assigned_grid)
+    )
     return b"[" + b",".join(seen) + b"]"
+
+
+def on_duty_view(p: Position, duty: Duty | None) -> Position:
+    """The position, or without its fix (where, when, which grid) when that fix is off duty."""
+    if duty is None or p.last_seen is None or duty.on_duty(p.device_id, p.last_seen) is not False:
+        return p
+    return p._replace(last_seen=None, lat=None, lon=None, current_grid=None)
 
 
 def device_rows(positions: Iterable[Position], principal: Principal, tz: ZoneInfo) -> list[object]:
@@ -142,11 +157,12 @@ class PositionFeed:
         if not positions and not grids:
             return
         tz = self.context.geofence.tz
-        messages: dict[frozenset[str] | None, bytes] = {}
+        messages: dict[tuple[frozenset[str] | None, bool], bytes] = {}
         for queue, principal in list(self._streams.items()):
-            scope = principal.grids
+            duty = self.context.duty_for(principal.role)
+            scope = (principal.grids, duty is not None)
             if scope not in messages:  # one message per scope, for all its streams
-                messages[scope] = _message(positions, grids, principal, tz)
+                messages[scope] = _message(positions, grids, principal, tz, duty)
             message = messages[scope]
             if message and not queue.full():
                 queue.put_nowait(message)
@@ -173,14 +189,18 @@ class PositionFeed:
 
 
 def _message(
-    positions: list[Position], grids: list[GridChange], principal: Principal, tz: ZoneInfo
+    positions: list[Position],
+    grids: list[GridChange],
+    principal: Principal,
+    tz: ZoneInfo,
+    duty: Duty | None,
 ) -> bytes:
     """A scope's events: ``positions`` (its devices that changed) and ``grids`` (its grids
     whose state changed), each only if not empty."""
     out = b""
     seen = [p for p in positions if principal.sees_grid(p.assigned_grid)]
     if seen:
-        out += b"event: positions\ndata: " + devices_json(seen, principal, tz) + b"\n\n"
+        out += b"event: positions\ndata: " + devices_json(seen, principal, tz, duty) + b"\n\n"
     mine = [data for grid_id, data in grids if principal.sees_grid(grid_id)]
     if mine:
         out += b"event: grids\ndata: [" + b",".join(mine) + b"]\n\n"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 
 from base.devicefile import read_text
@@ -332,3 +333,26 @@ def on_duty_only(store: Store, device_id: str, track: pl.DataFrame, tz: ZoneInfo
     if shifts is None:
         return track
     return track.filter(pl.Series(on_duty(ts, shifts)))
+
+
+class Duty:
+    """Who is on duty when, from the stored roster and calendar: for a position's fix, whether
+    it falls in one of its device's shifts (None: no roster row names the device)."""
+
+    def __init__(self, entries: list[RosterEntry], calendar: Calendar, tz: ZoneInfo):
+        self.calendar = calendar
+        self.tz = tz
+        self._by_device: dict[str, list[RosterEntry]] = {}
+        for e in entries:
+            self._by_device.setdefault(e.device_id, []).append(e)
+
+    def on_duty(self, device_id: str, ts: float) -> bool | None:
+        mine = self._by_device.get(device_id)
+        if mine is None:
+            return None
+        shifts = device_shifts(mine, device_id, ts, ts + 1, self.calendar, self.tz)
+        return shifts is not None and bool(on_duty(np.array([ts]), shifts)[0])
+
+
+def load_duty(store: Store, tz: ZoneInfo) -> Duty:
+    return Duty(load_roster(store), load_calendar(store), tz)

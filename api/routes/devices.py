@@ -59,15 +59,16 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
     once per live snapshot, registry and scope; ``If-None-Match`` with the ETag: a 304."""
     tz = context.geofence.tz
     live = context.live
+    duty = context.duty_for(principal.role)
     if live is None:  # no live state here (no grids, a standby stage, an ingest worker)
         positions = stored_positions(context.store)
-        return answer(request, body_of(devices_json(positions, principal, tz)))
+        return answer(request, body_of(devices_json(positions, principal, tz, duty)))
     snapshot = live.snapshot()
     registry = polls.registry(context.store)
     body = polls.body(
-        ("devices", principal.grids),
-        (snapshot, registry),
-        lambda: devices_json(live_positions(snapshot, registry), principal, tz),
+        ("devices", principal.grids, duty is not None),
+        (snapshot, registry, duty),
+        lambda: devices_json(live_positions(snapshot, registry), principal, tz, duty),
     )
     return answer(request, body)
 

@@ -194,7 +194,8 @@ def test_the_api_scopes_attendance_by_the_tokens_grids(db: Path, tmp_path: Path)
 def test_off_duty_fixes_are_hidden_from_supervisors(db: Path, tmp_path: Path, off_duty: str):
     """d1's shift is 08:00-08:10: its fixes k = 0..9 (08:00 .. 08:09) are on duty, k = 10..14
     (08:10 .. 08:14) are not. Under --off-duty hide a supervisor's track and CSV export hold
-    the 10 on duty; an admin's hold all 15; under keep everyone sees 15. d2 has no fix."""
+    the 10 on duty, and its position list shows d1 without its newest fix; an admin's hold
+    all 15; under keep everyone sees 15. d2 has no fix."""
     tokens = tmp_path / "tokens.jsonl"
     _, admin = add_token(tokens, "admin", [], "ops")
     _, supervisor = add_token(tokens, "supervisor", ["A"], "Zhao")
@@ -219,6 +220,16 @@ def test_off_duty_fixes_are_hidden_from_supervisors(db: Path, tmp_path: Path, of
         assert len(csv_text.strip().splitlines()) == 1 + shown
         everything = _get(context, admin, "devices/d1/track", **window).json()
         assert len(everything["properties"]["times"]) == 15
+        # the positions: d1's newest fix (08:14) is off duty, so a supervisor under hide sees
+        # d1 without where and when; an admin sees it
+        (d1,) = [d for d in _get(context, supervisor, "devices").json() if d["device_id"] == "d1"]
+        newest = "2026-11-20T08:14:00+08:00"
+        assert (d1["last_seen"], d1["current_grid"]) == (
+            (None, None) if off_duty == "hide" else (newest, "B")
+        )
+        assert (d1["lat"] is None) == (off_duty == "hide")
+        (d1,) = [d for d in _get(context, admin, "devices").json() if d["device_id"] == "d1"]
+        assert (d1["last_seen"], d1["current_grid"]) == (newest, "B")
         context.access.stop()
 
 
