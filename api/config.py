@@ -8,7 +8,7 @@ from base.errors import ConfigError
 from base.settings import setting
 
 #: What supervisors see of the fixes outside a rostered worker's shifts (``--off-duty``).
-OFF_DUTY_CHOICES = ("keep", "hide")
+OFF_DUTY_CHOICES = ("keep", "hide", "drop")
 
 #: Where every route of the API is mounted.
 API_PREFIX = "/api/v1"
@@ -33,7 +33,8 @@ class ApiSettings:
     off_duty: str = setting(
         "hide",
         "fixes of a rostered device outside its shifts: hide (from supervisors' tracks, "
-        "downloads and positions; admins see them) or keep (shown to all)",
+        "downloads and positions; admins see them), drop (not stored: rejected as off_duty, "
+        "their payload not kept) or keep (shown to all)",
     )
 
     def __post_init__(self) -> None:

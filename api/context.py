@@ -66,9 +66,9 @@ class ApiContext:
 
     def duty_for(self, role: str) -> Duty | None:
         """The roster by which a token role's view leaves out fixes off duty (``--off-duty
-        hide``, for all but admins); None: the role sees every fix. Read again from
+        hide`` or ``drop``, for all but admins); None: the role sees every fix. Read again from
         storage at most every :data:`DUTY_RELOAD_S` (a roster imported on a lake)."""
-        if self.settings.off_duty != "hide" or role == "admin":
+        if self.settings.off_duty == "keep" or role == "admin":
             return None
         now = time.monotonic()
         if self._duty is None or now - self._duty[0] > DUTY_RELOAD_S:

@@ -44,6 +44,7 @@ from patrol.follower import AlertFollower
 from patrol.lakestage import LakeStage
 from patrol.live import Clock
 from patrol.retention import RetentionKeeper
+from patrol.rosters import load_duty
 from patrol.updater import CommittedBatch, LiveUpdater
 from tracks.lake import LakeStore
 from tracks.store import StoreError
@@ -102,6 +103,11 @@ class IngestProcess:
             self.grid_set,
             ack=self.mqtt.ack,
             on_committed=self._on_committed,
+            off_duty=(
+                load_duty(self.store, geofence.tz).off_duty
+                if (api or ApiSettings()).off_duty == "drop"
+                else None
+            ),
         )
         if self.live is not None:
             self.live.warm_up()

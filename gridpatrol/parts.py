@@ -32,7 +32,7 @@ from ingest.batcher import QUEUE_DEPTH, Backlog, Batcher
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.mqtt import MQTT_CONNECTS
-from ingest.prepare import PreparedBatch, Preparer
+from ingest.prepare import OffDuty, PreparedBatch, Preparer
 from ingest.rejections import DEVICE_REJECTED
 from patrol.grids import read_grids, save_grids
 from patrol.updater import LiveUpdater
@@ -133,6 +133,7 @@ def build_ingest(
     *,
     ack: Callable[[list[Message]], None],
     on_committed: Callable[[PreparedBatch], None],
+    off_duty: OffDuty | None = None,
 ) -> Batcher:
     """The write path: prepare (decode, validate, place in grids), batch, then commit through
     the one :class:`tracks.writer.PingWriter` (which flags in the transaction), then ack."""
@@ -149,6 +150,7 @@ def build_ingest(
         grid_ids=grid_set.ids if grid_set is not None else [],
         known_devices=known,
         datums=read_device_datums(store),  # read at start, as the known devices are
+        off_duty=off_duty,  # --off-duty drop: the roster read at start, too
     )
     flagger = FixFlagger(settings.max_acc_m, settings.max_speed_mps)
     flagger.warm_up()  # the kernels compiled now, not inside the first batch's latency

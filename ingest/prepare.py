@@ -16,7 +16,7 @@ from ingest.decode import Decoder
 from ingest.message import Message
 from ingest.rejections import MessageRejections
 from ingest.schema import pings_from_columns
-from ingest.validate import CODES, describe, find_bad_pings
+from ingest.validate import CODES, OFF_DUTY_CODE, describe, find_bad_pings
 from tracks.store import EVENTS_SCHEMA, REJECTED_SCHEMA
 
 #: (lon, lat) -> index of the leaf grid holding each point (int32, -1 outside every grid).
@@ -33,6 +33,11 @@ class PreparedBatch:
     rejected_by_device: dict[str, int] = field(default_factory=dict)  # pings, for /metrics
 
 
+#: Off-duty fixes of a batch: (the device names, each ping's index into them, each ping's
+#: fix time) -> True where the fix lies outside its device's shifts (``--off-duty drop``).
+OffDuty = Callable[[Sequence[str] | np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
 class Preparer:
     """Decodes, validates and assigns grids: a list of messages in, a batch out. Flags are
     the writer's (tracks.writer.PingWriter), set in the write transaction."""
@@ -45,6 +50,7 @@ class Preparer:
         grid_ids: Sequence[str] = (),
         known_devices: set[str] | None = None,
         datums: Mapping[str, Datum] | None = None,
+        off_duty: OffDuty | None = None,
     ) -> None:
         self.settings = settings
         # the devices whose pings are GCJ-02 or BD-09 (the registry's device_datums)
@@ -53,6 +59,8 @@ class Preparer:
         # a grid id per leaf index, then null for -1 (outside)
         self._grid_names = pl.Series("grid_id", [*grid_ids, None], dtype=pl.String)
         self.known_devices = known_devices
+        # --off-duty drop: which fixes of the batch lie outside their devices' shifts
+        self.off_duty = off_duty
         self.decoder = Decoder(
             max_payload_bytes=settings.max_payload_bytes,
             max_batch_items=settings.max_batch_items,
@@ -80,6 +88,10 @@ class Preparer:
             max_future_s=self.settings.max_future_s,
             max_age_s=self.settings.max_age_s,
         )
+        if self.off_duty is not None:  # good fixes only: their times are plausible
+            rows = np.flatnonzero(codes == 0)
+            off = self.off_duty(decoded.device_names, decoded.device_code[rows], ts[rows])
+            codes[rows[off]] = OFF_DUTY_CODE
         rejections = MessageRejections()
         for r in decoded.rejections:
             rejections.add(r.message, r.item, r.reason, r.detail, r.count)

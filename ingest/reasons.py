@@ -23,3 +23,4 @@ class Reason(StrEnum):
     TS_TOO_OLD = "ts_too_old"  # more than max_age_s before the receive time
     ID_MISMATCH = "id_mismatch"  # payload id differs from the topic's device id
     UNKNOWN_DEVICE = "unknown_device"  # strict registry and the device is not registered
+    OFF_DUTY = "off_duty"  # --off-duty drop: a rostered device's fix outside its shifts

@@ -101,6 +101,9 @@ class MessageRejections:
                 reasons = ", ".join(f"{r.value} {n}" for r, n in sorted(found.counts.items()))
                 detail = f"{total} pings rejected ({reasons}); item {found.item}: {detail}"
             payload = payloads[message]
+            if Reason.OFF_DUTY in found.counts:  # a position off duty is not kept, not even here
+                payload = b""
+                detail += " [payload not kept: off duty]"
             if len(payload) > STORED_PAYLOAD_BYTES:
                 digest = hashlib.sha256(payload).hexdigest()
                 detail += (

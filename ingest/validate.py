@@ -23,8 +23,11 @@ CODES: tuple[Reason | None, ...] = (
     Reason.TS_FUTURE,
     Reason.TS_TOO_OLD,
     Reason.UNKNOWN_DEVICE,
+    Reason.OFF_DUTY,
 )
 _CODE = {reason: i for i, reason in enumerate(CODES)}
+#: The code of a fix dropped off duty: given after every other check, to good fixes only.
+OFF_DUTY_CODE = _CODE[Reason.OFF_DUTY]
 
 
 def find_bad_pings(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -345,6 +345,35 @@ class Duty:
         self._by_device: dict[str, list[RosterEntry]] = {}
         for e in entries:
             self._by_device.setdefault(e.device_id, []).append(e)
+
+    def off_duty(
+        self, names: Sequence[str] | np.ndarray, codes: np.ndarray, ts: np.ndarray
+    ) -> np.ndarray:
+        """True where a fix of a device on the roster lies outside its shifts (for ingest's
+        ``--off-duty drop``: ``names[codes[i]]`` is fix i's device)."""
+        out = np.zeros(len(ts), dtype=bool)
+        if len(ts) == 0:
+            return out
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        for lo, hi in zip(starts, [*starts[1:], len(order)], strict=True):
+            name = str(names[sorted_codes[lo]])
+            if name not in self._by_device:
+                continue
+            rows = order[lo:hi]
+            t = ts[rows]
+            shifts = device_shifts(
+                self._by_device[name],
+                name,
+                float(t.min()),
+                float(t.max()) + 1,
+                self.calendar,
+                self.tz,
+            )
+            if shifts is not None:
+                out[rows] = ~on_duty(t, shifts)
+        return out
 
     def on_duty(self, device_id: str, ts: float) -> bool | None:
         mine = self._by_device.get(device_id)
