@@ -18,10 +18,29 @@ class AlertKind(StrEnum):
     CLEARED = "cleared"  # an overdue grid visited again
     DEVICE_OFFLINE = "device_offline"  # a device silent longer than the offline threshold
     DEVICE_ONLINE = "device_online"  # an offline device heard from again
+    OUT_OF_GRID = "out_of_grid"  # a worker on shift beyond the buffer around the grid (越界)
+    IN_GRID = "in_grid"  # back within the buffer, or the shift over
+    STATIONARY = "stationary"  # a worker on shift moving less than the radius (滞留)
+    MOVING = "moving"  # moved beyond the radius, or the shift over
+    ABSENT = "absent"  # a worker not in the grid by shift start + grace (缺岗)
+    ARRIVED = "arrived"  # the first fix in the grid, or the shift over
+    SILENT = "silent"  # a worker on shift without a fix (失联; device_offline knows no roster)
+    HEARD = "heard"  # a fix again, or the shift over
 
 
 #: The kind that ends each condition.
 ENDED_BY = {AlertKind.OVERDUE: AlertKind.CLEARED, AlertKind.DEVICE_OFFLINE: AlertKind.DEVICE_ONLINE}
+#: The worker alerts (geofence/workers.py) and the kind that ends each; their subject is the
+#: device, and they name the grid of the shift too.
+WORKER_ENDED_BY = {
+    AlertKind.OUT_OF_GRID: AlertKind.IN_GRID,
+    AlertKind.STATIONARY: AlertKind.MOVING,
+    AlertKind.ABSENT: AlertKind.ARRIVED,
+    AlertKind.SILENT: AlertKind.HEARD,
+}
+ENDED_BY.update(WORKER_ENDED_BY)
+#: Kinds about a device, even when they name a grid too.
+DEVICE_SUBJECT = frozenset(WORKER_ENDED_BY) | frozenset(WORKER_ENDED_BY.values())
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,8 @@ class Alert:
 
     @property
     def subject(self) -> str:
+        if self.kind in DEVICE_SUBJECT:
+            return self.device_id or ""
         return self.grid_id or self.device_id or ""
 
     @property

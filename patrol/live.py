@@ -29,6 +29,7 @@ from geofence.fixes import Fixes
 from geofence.grids import GridSet
 from geofence.service import service_intervals
 from geofence.visits import find_visits
+from geofence.workers import WorkerWatch
 from patrol.config import LiveSettings
 
 Clock = Callable[[], float]
@@ -54,6 +55,7 @@ class LiveSnapshot:
     last_seen: Mapping[str, float]  # device id -> newest usable fix time
     last_fix: Mapping[str, LastFix]
     offline: frozenset[str]
+    workers: Mapping[str, Mapping[str, float]]  # worker alert kind -> device id -> since
 
     def is_online(self, device_id: str) -> bool:
         return device_id in self.last_seen and device_id not in self.offline
@@ -99,6 +101,8 @@ class LiveState:
         self._last_will: dict[str, float] = {}  # device -> time of its last will
         self._watermark = -math.inf  # newest fix time seen
         self._watch_from: float | None = None  # grids never visited are overdue from here
+        self.workers: WorkerWatch | None = None  # the roster's workers (geofence/workers.py)
+        self._ending: list[Alert] = []  # worker alerts ended by a new roster, not yet raised
         self._snapshot = self._make_snapshot()
 
     # --- reading ---------------------------------------------------------------------
@@ -171,8 +175,18 @@ class LiveState:
         now = self.now()
         alerts = self._end_overdue(now, [self.grid_set.ids[g] for g in touched])
         alerts += self._end_offline(now, devices)
+        if self.workers is not None:
+            self.workers.apply(device_ids, ts, lon, lat, grid, now)
+            alerts += self.workers.evaluate(now, may_raise=False)
         self._snapshot = self._make_snapshot()
         return alerts
+
+    def watch_workers(self, watch: WorkerWatch, ending: Sequence[Alert] = ()) -> None:
+        """Judge the roster's workers with ``watch`` from now on; ``ending`` (conditions of
+        devices no longer on the roster) go out at the next evaluation."""
+        self.workers = watch
+        self._ending.extend(ending)
+        self._snapshot = self._make_snapshot()
 
     def apply_last_wills(self, device_ids: Sequence[str], at: Sequence[float]) -> None:
         """OwnTracks last wills: the device is offline from then, unless a newer fix comes."""
@@ -188,9 +202,13 @@ class LiveState:
             self._watch_from = now
         alerts = self._end_overdue(now, list(self._overdue))
         alerts += self._end_offline(now, list(self._offline))
+        alerts += self._ending
+        self._ending = []
         if may_raise:
             alerts += self._raise_overdue(now)
             alerts += self._raise_offline(now)
+        if self.workers is not None:
+            alerts += self.workers.evaluate(now, may_raise=may_raise)
         if alerts:
             self._snapshot = self._make_snapshot()
         return alerts
@@ -327,4 +345,11 @@ class LiveState:
             last_seen=MappingProxyType({d: f.ts for d, f in self._last_fix.items()}),
             last_fix=MappingProxyType(dict(self._last_fix)),
             offline=frozenset(self._offline),
+            workers=MappingProxyType(self._open_workers()),
         )
+
+    def _open_workers(self) -> dict[str, Mapping[str, float]]:
+        opened: dict[str, dict[str, float]] = {}
+        for c in self.workers.open_conditions() if self.workers is not None else ():
+            opened.setdefault(str(c.kind), {})[c.device_id] = c.at
+        return {k: MappingProxyType(v) for k, v in opened.items()}

@@ -30,10 +30,13 @@ from base.health import Reading, counter, detail, measure
 from geofence.alerts import Alert
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
+from geofence.rosters import Calendar
+from geofence.workers import OpenCondition, WorkerWatch, warm_up_workers
 from patrol.config import LiveSettings
 from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
 from patrol.upkeep import DerivedUpkeep
+from patrol.workers import Roster, load_watch, read_live_roster
 from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
 from tracks.store import Store
 
@@ -119,6 +122,8 @@ class LiveUpdater:
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
+        self._roster = Roster((), Calendar({}))
+        self._roster_read_at = time.monotonic()
         self.state = self._rebuilt()
         # stored, then published, then recorded (patrol/outbox.py); used from start() on
         self.outbox = Outbox(store, publish, self.listeners, self.state.tz, clock=clock)
@@ -156,6 +161,7 @@ class LiveUpdater:
             np.array([b[0, 1], b[0, 3]]),
             np.array([-1, -1], dtype=np.int32),
         )
+        warm_up_workers()
 
     def reload(self) -> None:
         """Take the state again from storage: what a process that is not the stage shows
@@ -172,7 +178,38 @@ class LiveUpdater:
                 read_latest_alerts(self.store),
             )
         )
+        self._roster = read_live_roster(self.store)
+        self._roster_read_at = time.monotonic()
+        state.watch_workers(*self._watch(state, self._roster, None))
         return state
+
+    def _watch(
+        self, state: LiveState, roster: Roster, open_conditions: list[OpenCondition] | None
+    ) -> tuple[WorkerWatch, list[Alert]]:
+        return load_watch(
+            self.grid_set,
+            self.settings,
+            self.live,
+            self.store,
+            roster,
+            state.now(),
+            clock=self.clock,
+            open_conditions=open_conditions,
+        )
+
+    def _follow_roster(self) -> None:
+        """A roster or calendar changed in storage (an import while serve runs on a lake):
+        the workers are watched by it from now on, their open conditions kept."""
+        if time.monotonic() - self._roster_read_at < self.live.roster_every_s:
+            return
+        self._roster_read_at = time.monotonic()
+        roster = read_live_roster(self.store)
+        if roster == self._roster:
+            return
+        held = self.state.workers.open_conditions() if self.state.workers is not None else []
+        self.state.watch_workers(*self._watch(self.state, roster, held))
+        self._roster = roster
+        log.info("roster changed: %d rows watched from now", len(roster.entries))
 
     # --- the ingest side -------------------------------------------------------------
 
@@ -262,6 +299,7 @@ class LiveUpdater:
             self.state = self._rebuilt()
             if dropped := self.outbox.drop_unstored():  # raised again if still true
                 log.warning("%d alert(s) not stored forgotten: the state is rebuilt", dropped)
+        self._follow_roster()
         may_raise = self._queue.empty() and not self.draining()
         alerts = self.state.evaluate(may_raise=may_raise)
         if alerts:

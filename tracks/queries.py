@@ -162,3 +162,15 @@ def import_devices(store: Store, path: Path) -> int:
 
 def known_device_ids(store: Store) -> set[str]:
     return {r[0] for r in store.read_rows("SELECT device_id FROM devices")}
+
+
+def read_open_device_alerts(store: Store, ended_by: dict[str, str]) -> list[tuple[str, str, float]]:
+    """Per device and condition (a kind of ``ended_by`` and the kind that ends it): the kind
+    and event time of its newest alert, where that one began the condition (still open)."""
+    rows = store.read_rows(
+        "SELECT arg_max(a.kind, a.raised_at), a.device_id, epoch(arg_max(a.ts, a.raised_at)) "
+        "FROM alerts a JOIN (SELECT unnest(?) AS kind, unnest(?) AS opens) c USING (kind) "
+        "WHERE a.device_id IS NOT NULL GROUP BY a.device_id, c.opens",
+        [[*ended_by, *ended_by.values()], [*ended_by, *ended_by]],
+    )
+    return [(kind, device, float(at)) for kind, device, at in rows if kind in ended_by]
