@@ -760,3 +760,14 @@ def broker_durability(ctx: Context) -> list[Result]:
 
 
 SCENARIOS["broker-durability"] = broker_durability
+
+
+def workers(ctx: Context) -> list[Result]:
+    """Live worker alerts per tick: 2,000 workers on shift over the city's 1,652 grids."""
+    from bench.workers import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["workers"] = workers
+DEFAULT.append("workers")

@@ -114,7 +114,7 @@ class WorkerWatch:
             )
             shapely.prepare(zone)
             zones.append(zone)
-        self.zones = zones
+        self.zones = np.array([*zones, None], dtype=object)[:-1]  # geometries, by target
         n = len(self.devices)
         self.st_shift = np.full(n, np.nan)
         self.st_last = np.full(n, -np.inf)
@@ -182,10 +182,10 @@ class WorkerWatch:
         inside = held & (leaf >= 0) & (self.member[target, np.clip(leaf, 0, None)] == 1)
         near = inside.copy()
         check = held & ~inside
-        for t in np.unique(target[check]):
-            rows = np.flatnonzero(check & (target == t))
+        rows = np.flatnonzero(check)
+        if len(rows):  # one vectorised call: each point against its own shift's grid
             points = shapely.points(x[rows], y[rows])
-            near[rows] = shapely.dwithin(self.zones[t], points, self.rules.out_buffer_m)
+            near[rows] = shapely.dwithin(self.zones[target[rows]], points, self.rules.out_buffer_m)
         start = np.where(
             held, table.start[np.clip(row, 0, None)] if len(table.key) else 0.0, np.nan
         )
