@@ -24,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import shapely
 
 from bench.data import CITY, TOWN, town_grid_file
 from bench.result import Result
@@ -85,8 +86,9 @@ def _python_conditions(watch: WorkerWatch, now: float) -> dict[AlertKind, list[b
 def _centres(grid_set: GridSet, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """A point inside each worker's grid, plane metres."""
     leaves = grid_set.leaves
-    points = [leaves[k % len(leaves)].geometry.representative_point() for k in range(workers)]
-    return grid_set.plane.to_xy(np.array([p.x for p in points]), np.array([p.y for p in points]))
+    geoms = np.array([leaves[k % len(leaves)].geometry for k in range(workers)], dtype=object)
+    points = shapely.point_on_surface(geoms)
+    return grid_set.plane.to_xy(shapely.get_x(points), shapely.get_y(points))
 
 
 def scenario(workdir: Path, n: int, smoke: bool) -> list[Result]:
