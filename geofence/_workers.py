@@ -28,6 +28,9 @@ def advance(
     st_anchor_ts: np.ndarray,  # first fix of the running stretch within ``within_m`` of it
     st_anchor_x: np.ndarray,
     st_anchor_y: np.ndarray,
+    st_x: np.ndarray,  # the newest fix's position
+    st_y: np.ndarray,
+    st_speed: np.ndarray,  # speed from the fix before it to the newest, m/s (nan: one fix)
 ) -> None:
     for i in range(len(ts)):
         start = shift_start[i]
@@ -44,11 +47,16 @@ def advance(
             st_arrived[s] = math.inf
             st_out[s] = math.nan
             st_anchor_ts[s] = math.nan
+            st_speed[s] = math.nan
         if inside[i] and t < st_arrived[s]:
             st_arrived[s] = t
         if t <= st_last[s]:
             continue  # a late fix of this shift: only its arrival counts
+        if math.isfinite(st_last[s]):
+            st_speed[s] = math.hypot(x[i] - st_x[s], y[i] - st_y[s]) / (t - st_last[s])
         st_last[s] = t
+        st_x[s] = x[i]
+        st_y[s] = y[i]
         if near[i]:
             st_out[s] = math.nan
         elif math.isnan(st_out[s]):

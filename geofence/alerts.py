@@ -26,6 +26,8 @@ class AlertKind(StrEnum):
     ARRIVED = "arrived"  # the first fix in the grid, or the shift over
     SILENT = "silent"  # a worker on shift without a fix (失联; device_offline knows no roster)
     HEARD = "heard"  # a fix again, or the shift over
+    DUE_SOON = "due_soon"  # a grid's gap within the lead of its interval (预警), nearest workers
+    DUE_SOON_ENDED = "due_soon_ended"  # the grid visited, or overdue
 
 
 #: The kind that ends each condition.
@@ -39,6 +41,7 @@ WORKER_ENDED_BY = {
     AlertKind.SILENT: AlertKind.HEARD,
 }
 ENDED_BY.update(WORKER_ENDED_BY)
+ENDED_BY[AlertKind.DUE_SOON] = AlertKind.DUE_SOON_ENDED
 #: Kinds about a device, even when they name a grid too.
 DEVICE_SUBJECT = frozenset(WORKER_ENDED_BY) | frozenset(WORKER_ENDED_BY.values())
 

@@ -43,6 +43,20 @@ class WorkerRules:
     grace_s: float
 
 
+#: The slowest pace an estimate of arrival assumes (a worker standing still can still walk).
+WALKING_MPS = 1.2
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """A worker on shift near a grid: straight-line distance (m) and estimated arrival (s)."""
+
+    worker: str
+    device_id: str
+    distance_m: float
+    eta_s: float
+
+
 @dataclass(frozen=True)
 class OpenCondition:
     kind: AlertKind
@@ -104,16 +118,11 @@ class WorkerWatch:
         self.targets = sorted({e.grid_id for e in self.entries})
         self.target_of = {g: t for t, g in enumerate(self.targets)}
         self.member = np.zeros((len(self.targets), max(1, len(grid_set.ids))), np.uint8)
+        self._zones: dict[str, shapely.Geometry] = {}
         zones = []
         for t, grid_id in enumerate(self.targets):
-            leaves = grid_set.tree.positions_under[grid_id]
-            self.member[t, leaves] = 1
-            zone = shapely.union_all([grid_set.leaves[k].geometry for k in leaves])
-            zone = shapely.transform(
-                zone, lambda c: np.column_stack(grid_set.plane.to_xy(c[:, 0], c[:, 1]))
-            )
-            shapely.prepare(zone)
-            zones.append(zone)
+            self.member[t, grid_set.tree.positions_under[grid_id]] = 1
+            zones.append(self.zone(grid_id))
         self.zones = np.array([*zones, None], dtype=object)[:-1]  # geometries, by target
         n = len(self.devices)
         self.st_shift = np.full(n, np.nan)
@@ -123,11 +132,54 @@ class WorkerWatch:
         self.st_anchor_ts = np.full(n, np.nan)
         self.st_anchor_x = np.zeros(n)
         self.st_anchor_y = np.zeros(n)
+        self.st_x = np.zeros(n)
+        self.st_y = np.zeros(n)
+        self.st_speed = np.full(n, np.nan)
         self.open_at = {kind: np.full(n, np.nan) for kind in WORKER_ENDED_BY}
         self.open_end = {kind: np.full(n, np.inf) for kind in WORKER_ENDED_BY}
         self.open_grid: dict[AlertKind, dict[int, str]] = {kind: {} for kind in WORKER_ENDED_BY}
         self.table = ShiftTable([], self.slot_of, self.target_of, 0.0)
         self._day: dt.date | None = None
+
+    def zone(self, grid_id: str) -> shapely.Geometry:
+        """A grid (a parent: its leaves) in plane metres, prepared; made once."""
+        zone = self._zones.get(grid_id)
+        if zone is None:
+            plane = self.grid_set.plane
+            leaves = self.grid_set.tree.positions_under[grid_id]
+            zone = shapely.union_all([self.grid_set.leaves[k].geometry for k in leaves])
+            zone = shapely.transform(zone, lambda c: np.column_stack(plane.to_xy(c[:, 0], c[:, 1])))
+            shapely.prepare(zone)
+            self._zones[grid_id] = zone
+        return zone
+
+    def nearest(self, grid_id: str, now: float, count: int) -> list[Nearby]:
+        """The ``count`` workers on shift at ``now`` and not silent nearest to a grid, by the
+        straight-line distance from their newest fix of the shift (0 inside), each with an
+        estimate of arrival at their recent speed (at least :data:`WALKING_MPS`)."""
+        table = self.shifts_near(now)
+        n = len(self.devices)
+        row = table.holding(np.arange(n), np.full(n, now))
+        safe = np.clip(row, 0, None)
+        known = (row >= 0) & (now - self.st_last <= self.rules.silent_after_s)
+        if len(table.key):
+            known &= self.st_shift == table.start[safe]
+        slots = np.flatnonzero(known)
+        if len(slots) == 0:
+            return []
+        points = shapely.points(self.st_x[slots], self.st_y[slots])
+        distance = shapely.distance(self.zone(grid_id), points)
+        speed = np.fmax(np.nan_to_num(self.st_speed[slots]), WALKING_MPS)
+        order = np.lexsort((slots, distance))[:count]
+        return [
+            Nearby(
+                table.shifts[row[slots[k]]].worker,
+                self.devices[slots[k]],
+                float(distance[k]),
+                float(distance[k] / speed[k]),
+            )
+            for k in order.tolist()
+        ]
 
     # --- the shifts ------------------------------------------------------------------
 
@@ -194,6 +246,7 @@ class WorkerWatch:
             inside.astype(np.uint8), near.astype(np.uint8), self.rules.stationary_within_m,
             self.st_shift, self.st_last, self.st_arrived, self.st_out,
             self.st_anchor_ts, self.st_anchor_x, self.st_anchor_y,
+            self.st_x, self.st_y, self.st_speed,
         )  # fmt: skip
 
     # --- the conditions --------------------------------------------------------------
@@ -316,4 +369,4 @@ def warm_up_workers() -> None:
     """Compile the kernel now (on no fixes), not inside the first batch's latency."""
     empty, none = np.zeros(0), np.zeros(0, np.uint8)
     advance(np.zeros(0, np.int64), empty, empty, empty, empty, none, none, 1.0,
-            empty, empty, empty, empty, empty, empty, empty)  # fmt: skip
+            empty, empty, empty, empty, empty, empty, empty, empty, empty, empty)  # fmt: skip

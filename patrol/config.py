@@ -51,6 +51,10 @@ class LiveSettings:
     silent_after_s: float = setting(
         900.0, "a worker on shift without a fix this long: silent (device_offline knows no roster)"
     )
+    due_soon_lead_s: float = setting(
+        300.0, "a grid this close to its interval without a visit: due_soon (0: none)"
+    )
+    due_soon_names: int = setting(3, "due_soon names this many nearest workers on shift")
     roster_every_s: float = setting(
         30.0, "how often the live updater looks for a changed roster or calendar"
     )

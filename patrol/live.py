@@ -52,6 +52,7 @@ class LiveSnapshot:
     grid_ids: tuple[str, ...]
     last_visit: np.ndarray  # per leaf, epoch seconds, -inf when never visited (read-only)
     overdue: Mapping[str, float]  # leaf grid id -> overdue since
+    due_soon: Mapping[str, float]  # leaf grid id -> due soon since
     last_seen: Mapping[str, float]  # device id -> newest usable fix time
     last_fix: Mapping[str, LastFix]
     offline: frozenset[str]
@@ -75,6 +76,7 @@ class StoredState:
     last_fix: Mapping[str, tuple[float, float, float, str | None]] = field(default_factory=dict)
     # device id -> (ts, lon, lat, grid id)
     open_alerts: Sequence[tuple[str, str, float]] = ()  # newest (kind, subject, at) per subject
+    due_soon: Sequence[tuple[str, float]] = ()  # (grid id, since) of the due_soon left open
 
 
 class LiveState:
@@ -96,6 +98,7 @@ class LiveState:
         self._hours = [grid_set.by_id[g].service_hours for g in grid_set.ids]
         self._last_visit = np.full(len(grid_set.ids), -np.inf)
         self._overdue: dict[str, float] = {}
+        self._due_soon: dict[str, tuple[float, str | None]] = {}  # grid -> (since, worker named)
         self._last_fix: dict[str, LastFix] = {}
         self._offline: dict[str, float] = {}  # device -> offline since
         self._last_will: dict[str, float] = {}  # device -> time of its last will
@@ -135,6 +138,9 @@ class LiveState:
                 self._overdue[subject] = at
             elif kind == AlertKind.DEVICE_OFFLINE:
                 self._offline[subject] = at
+        for grid_id, at in stored.due_soon:
+            if grid_id in self._leaf:
+                self._due_soon[grid_id] = (at, None)
         self._snapshot = self._make_snapshot()
 
     def apply_fixes(
@@ -175,6 +181,7 @@ class LiveState:
         now = self.now()
         alerts = self._end_overdue(now, [self.grid_set.ids[g] for g in touched])
         alerts += self._end_offline(now, devices)
+        alerts += self._end_due_soon(now)
         if self.workers is not None:
             self.workers.apply(device_ids, ts, lon, lat, grid, now)
             alerts += self.workers.evaluate(now, may_raise=False)
@@ -204,9 +211,13 @@ class LiveState:
         alerts += self._end_offline(now, list(self._offline))
         alerts += self._ending
         self._ending = []
+        gaps = self._gaps(now) if may_raise else {}
         if may_raise:
-            alerts += self._raise_overdue(now)
+            alerts += self._raise_overdue(now, gaps)
             alerts += self._raise_offline(now)
+        alerts += self._end_due_soon(now)
+        if may_raise:
+            alerts += self._raise_due_soon(now, gaps)
         if self.workers is not None:
             alerts += self.workers.evaluate(now, may_raise=may_raise)
         if alerts:
@@ -222,17 +233,31 @@ class LiveState:
             return None
         return float(current[-1, 0])
 
-    def _raise_overdue(self, now: float) -> list[Alert]:
-        alerts = []
-        assert self._watch_from is not None
+    def _gap_start(self, g: int, now: float) -> float | None:
+        """Start of the grid's current gap: its last visit (never visited: the start of
+        watching) or the service interval's start, the later; None out of service hours."""
+        opened = self._service_start(g, now)
+        if opened is None:
+            return None
+        last = self._last_visit[g]
+        watched = self._watch_from if self._watch_from is not None else now
+        return max(float(last) if math.isfinite(last) else watched, opened)
+
+    def _gaps(self, now: float) -> dict[int, float]:
+        """Each grid not overdue and in service: its gap's start."""
+        gaps = {}
         for g, grid_id in enumerate(self.grid_set.ids):
             if grid_id in self._overdue:
                 continue
-            opened = self._service_start(g, now)
-            if opened is None:
-                continue
-            last = self._last_visit[g]
-            since = max(last if math.isfinite(last) else self._watch_from, opened)
+            since = self._gap_start(g, now)
+            if since is not None:
+                gaps[g] = since
+        return gaps
+
+    def _raise_overdue(self, now: float, gaps: dict[int, float]) -> list[Alert]:
+        alerts = []
+        for g, since in gaps.items():
+            grid_id = self.grid_set.ids[g]
             interval = self._interval[g]
             if now - since > interval:
                 at = since + interval
@@ -241,6 +266,56 @@ class LiveState:
                 alerts.append(
                     Alert(AlertKind.OVERDUE, at, self.clock(), grid_id=grid_id, detail=detail)
                 )
+        return alerts
+
+    def _raise_due_soon(self, now: float, gaps: dict[int, float]) -> list[Alert]:
+        """Grids whose gap reached their interval minus the lead, naming the nearest
+        workers on shift (prompts before lateness, 预警)."""
+        lead = self.live.due_soon_lead_s
+        if lead <= 0:
+            return []
+        alerts = []
+        for g, since in gaps.items():
+            grid_id = self.grid_set.ids[g]
+            due = self._interval[g] - lead
+            if grid_id in self._overdue or grid_id in self._due_soon or now - since <= due:
+                continue
+            at = since + due
+            names = self.live.due_soon_names
+            near = self.workers.nearest(grid_id, now, names) if self.workers is not None else []
+            device_id = near[0].device_id if near else None
+            self._due_soon[grid_id] = (at, device_id)
+            detail = "; ".join(
+                f"{w.worker} ({w.device_id}) {w.distance_m:.0f} m, ETA "
+                f"{math.ceil(w.eta_s / 60)} min"
+                for w in near
+            )
+            alerts.append(
+                Alert(AlertKind.DUE_SOON, at, self.clock(), grid_id=grid_id, device_id=device_id,
+                      detail=f"due in {lead / 60:g} min; nearest: {detail or 'no worker on shift'}")
+            )  # fmt: skip
+        return alerts
+
+    def _end_due_soon(self, now: float) -> list[Alert]:
+        """A due-soon grid visited (its gap shorter than the interval minus the lead again),
+        overdue, or out of service hours."""
+        alerts = []
+        for grid_id, (_, device_id) in list(self._due_soon.items()):
+            g = self._leaf[grid_id]
+            since = self._gap_start(g, now)
+            if grid_id in self._overdue:
+                at, why = self._overdue[grid_id], "overdue"
+            elif since is None:
+                at, why = now, "out of service hours"
+            elif now - since <= self._interval[g] - self.live.due_soon_lead_s:
+                at, why = float(self._last_visit[g]), "visited"
+            else:
+                continue
+            del self._due_soon[grid_id]
+            alerts.append(
+                Alert(AlertKind.DUE_SOON_ENDED, at, self.clock(), grid_id=grid_id,
+                      device_id=device_id, detail=why)
+            )  # fmt: skip
         return alerts
 
     def _end_overdue(self, now: float, grid_ids: Sequence[str]) -> list[Alert]:
@@ -342,6 +417,7 @@ class LiveState:
             grid_ids=tuple(self.grid_set.ids),
             last_visit=visits,
             overdue=MappingProxyType(dict(self._overdue)),
+            due_soon=MappingProxyType({g: at for g, (at, _) in self._due_soon.items()}),
             last_seen=MappingProxyType({d: f.ts for d, f in self._last_fix.items()}),
             last_fix=MappingProxyType(dict(self._last_fix)),
             offline=frozenset(self._offline),

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from base.health import Reading, counter, detail, measure
-from geofence.alerts import Alert
+from geofence.alerts import Alert, AlertKind
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from geofence.rosters import Calendar
@@ -37,13 +37,30 @@ from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
 from patrol.upkeep import DerivedUpkeep
 from patrol.workers import Roster, load_watch, read_live_roster
-from tracks.queries import read_last_fixes, read_last_visits, read_latest_alerts
+from tracks.queries import (
+    read_last_fixes,
+    read_last_visits,
+    read_latest_alerts,
+    read_open_alerts,
+)
 from tracks.store import Store
 
 log = logging.getLogger("gridpatrol.live")
 
 #: Committed batches the stage may hold before ``submit`` waits.
 QUEUE_BATCHES = 8
+
+#: The kinds whose newest alert per grid or device tells the open overdue and offline
+#: conditions (worker alerts and due_soon, which name a grid and a device, are read apart).
+GRID_AND_DEVICE_KINDS = tuple(
+    str(k)
+    for k in (
+        AlertKind.OVERDUE,
+        AlertKind.CLEARED,
+        AlertKind.DEVICE_OFFLINE,
+        AlertKind.DEVICE_ONLINE,
+    )
+)
 
 #: How long ``submit`` waits for room before it drops the batch (and the stage rebuilds).
 SUBMIT_WAIT_S = 5.0
@@ -175,7 +192,15 @@ class LiveUpdater:
             StoredState(
                 read_last_visits(self.store),
                 read_last_fixes(self.store),
-                read_latest_alerts(self.store),
+                read_latest_alerts(self.store, GRID_AND_DEVICE_KINDS),
+                [
+                    (grid_id, at)
+                    for _, grid_id, at in read_open_alerts(
+                        self.store,
+                        {str(AlertKind.DUE_SOON): str(AlertKind.DUE_SOON_ENDED)},
+                        "grid_id",
+                    )
+                ],
             )
         )
         self._roster = read_live_roster(self.store)

@@ -18,7 +18,7 @@ from geofence.rosters import Calendar, RosterEntry
 from geofence.workers import OpenCondition, WorkerRules, WorkerWatch
 from patrol.config import LiveSettings
 from patrol.rosters import load_calendar, load_roster
-from tracks.queries import read_fixes, read_open_device_alerts
+from tracks.queries import read_fixes, read_open_alerts
 from tracks.store import Store
 
 
@@ -73,8 +73,6 @@ def load_watch(
             names = [fixes.devices[d] for d in fixes.device.tolist()]
             watch.apply(names, fixes.ts, fixes.lon, fixes.lat, fixes.grid, now)
     if open_conditions is None:
-        stored = read_open_device_alerts(
-            store, {str(k): str(v) for k, v in WORKER_ENDED_BY.items()}
-        )
+        stored = read_open_alerts(store, {str(k): str(v) for k, v in WORKER_ENDED_BY.items()})
         open_conditions = [OpenCondition(AlertKind(k), d, at) for k, d, at in stored]
     return watch, watch.reopen(open_conditions, now)

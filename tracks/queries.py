@@ -6,6 +6,7 @@ the store's read path (:mod:`tracks.reader`): a failure is a StoreError."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,11 +131,18 @@ def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | 
     return {d: (float(ts), float(lon), float(lat), grid) for d, ts, lon, lat, grid in rows}
 
 
-def read_latest_alerts(store: Store) -> list[tuple[str, str, float]]:
-    """Per subject (grid or device): the kind and event time of its newest alert."""
+def read_latest_alerts(
+    store: Store, kinds: Sequence[str] | None = None
+) -> list[tuple[str, str, float]]:
+    """Per subject (grid or device): the kind and event time of its newest alert (of
+    ``kinds``, when given)."""
+    where, params = "", None
+    if kinds:
+        where, params = "WHERE kind IN (SELECT unnest(?)) ", [[str(k) for k in kinds]]
     rows = store.read_rows(
         "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
-        "epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id"
+        f"epoch(arg_max(ts, raised_at)) FROM alerts {where}GROUP BY grid_id, device_id",
+        list(params) if params else None,
     )
     return [(kind, subject, float(at)) for kind, subject, at in rows]
 
@@ -164,13 +172,17 @@ def known_device_ids(store: Store) -> set[str]:
     return {r[0] for r in store.read_rows("SELECT device_id FROM devices")}
 
 
-def read_open_device_alerts(store: Store, ended_by: dict[str, str]) -> list[tuple[str, str, float]]:
-    """Per device and condition (a kind of ``ended_by`` and the kind that ends it): the kind
-    and event time of its newest alert, where that one began the condition (still open)."""
+def read_open_alerts(
+    store: Store, ended_by: dict[str, str], subject: str = "device_id"
+) -> list[tuple[str, str, float]]:
+    """Per subject (``device_id`` or ``grid_id``) and condition (a kind of ``ended_by`` and
+    the kind that ends it): the kind, subject and event time of its newest alert, where that
+    one began the condition (still open)."""
+    column = {"device_id": "a.device_id", "grid_id": "a.grid_id"}[subject]
     rows = store.read_rows(
-        "SELECT arg_max(a.kind, a.raised_at), a.device_id, epoch(arg_max(a.ts, a.raised_at)) "
+        f"SELECT arg_max(a.kind, a.raised_at), {column}, epoch(arg_max(a.ts, a.raised_at)) "
         "FROM alerts a JOIN (SELECT unnest(?) AS kind, unnest(?) AS opens) c USING (kind) "
-        "WHERE a.device_id IS NOT NULL GROUP BY a.device_id, c.opens",
+        f"WHERE {column} IS NOT NULL GROUP BY {column}, c.opens",
         [[*ended_by, *ended_by.values()], [*ended_by, *ended_by]],
     )
     return [(kind, device, float(at)) for kind, device, at in rows if kind in ended_by]
