@@ -1,4 +1,5 @@
-"""Live state: each grid's last visit, the grids overdue and the devices offline *now*.
+"""Live state: each grid's last visit, the grids overdue or due soon, the devices offline and
+the roster's workers' conditions (geofence/workers.py) *now*.
 
 Alerts are about the present. A condition (a grid overdue, a device offline) is raised when
 it becomes true at the live clock's now, and ended (cleared, device online) when it stops
