@@ -2,6 +2,9 @@
 each alert once, a restart neither raises an open one again nor loses it, and a backlog of
 the day before drains without an alert about it.
 
+Also a due_soon of A naming the nearest worker on shift, ended when A turns overdue; every
+worker alert is published on MQTT once.
+
 Grids: three_in_a_row (A is x -160..-40, C 40..160, y -60..60 m), 30 min intervals. Li Wei
 (device d1) is rostered on A 08:00-12:00 on day D (two days ago) and on day D - 1; d9, on no
 roster, reports when the script needs the event clock to move on.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +29,7 @@ from ingest.config import IngestSettings
 from patrol.config import LiveSettings
 from patrol.rosters import import_roster
 from tests.geofence.town import lonlat, three_in_a_row
-from tests.mqtt_helpers import publish_all, running, wait_for
+from tests.mqtt_helpers import connect, publish_all, running, subscribe, wait_for
 from tracks.store import Store
 
 pytestmark = pytest.mark.broker
@@ -58,8 +62,10 @@ SCRIPT = [
     ("d1", "08:46", -100.0, 0.0),  # stationary since 08:45
     ("d1", "08:50", -60.0, 0.0),  # moving: 40 m
     ("d9", "09:06", 100.0, 0.0),  # silent since 09:05
-    ("d1", "09:10", -100.0, 0.0),  # heard
-    ("d9", "09:30", 100.0, 0.0),  # silent since 09:25 (open across the restart)
+    ("d1", "09:10", -100.0, 0.0),  # heard; A's last visit
+    ("d1", "09:25", 0.0, 0.0),  # in B, 40 m from A (within the buffer); 15 min: no segment
+    ("d9", "09:36", 100.0, 0.0),  # A due_soon since 09:35, naming d1 40 m away
+    ("d9", "09:45", 100.0, 0.0),  # A overdue since 09:40 (due_soon ended); silent since 09:40
 ]
 AFTER_RESTART = [("d9", "12:01", 100.0, 0.0)]  # the shift over: heard at 12:00
 
@@ -80,6 +86,13 @@ def play(broker: Mosquitto, service: IngestProcess, script: list) -> None:
         wait_for(lambda t=t: live.snapshot().event_time >= t, what=f"{device} at {hhmm} applied")
         ticks = live.health.ticks
         wait_for(lambda ticks=ticks: live.health.ticks >= ticks + 2, what="two ticks")
+
+
+def drain(received: queue.Queue[dict]) -> list[dict]:
+    out = []
+    while not received.empty():
+        out.append(received.get())
+    return out
 
 
 def worker_alerts(store: Store) -> list[tuple[str, str, str]]:
@@ -128,6 +141,10 @@ def test_a_scripted_day_and_a_restart_raise_each_worker_alert_once(
         for m in range(35, 91, 5)
     ]
     publish_all(broker, backlog)
+    heard: queue.Queue[dict] = queue.Queue()
+    watcher = connect(broker)
+    watcher.on_message = lambda c, u, m: heard.put(json.loads(m.payload))
+    subscribe(watcher, "gridpatrol/v1/alerts/#")
 
     service = serve(db, ingest)
     assert service.live is not None
@@ -137,15 +154,38 @@ def test_a_scripted_day_and_a_restart_raise_each_worker_alert_once(
             what="the backlog applied",
         )
         play(broker, service, SCRIPT)
-        assert dict(service.live.snapshot().workers) == {"silent": {"d1": at("09:25")}}
+        assert dict(service.live.snapshot().workers) == {"silent": {"d1": at("09:40")}}
     restarted = serve(db, ingest)
     assert restarted.live is not None
-    assert dict(restarted.live.snapshot().workers) == {"silent": {"d1": at("09:25")}}
+    assert dict(restarted.live.snapshot().workers) == {"silent": {"d1": at("09:40")}}
     with running(restarted):
         play(broker, restarted, AFTER_RESTART)
         assert dict(restarted.live.snapshot().workers) == {}
         stored = worker_alerts(restarted.store)
+        due = restarted.store.read_rows(
+            "SELECT kind, device_id, epoch(ts), detail FROM alerts "
+            "WHERE grid_id = 'A' AND kind LIKE 'due_soon%' ORDER BY raised_at"
+        )
+    published: list[dict] = []
+
+    def all_heard() -> bool:
+        published.extend(drain(heard))
+        return sum(m["kind"] in WORKER_KINDS for m in published) >= 10
+
+    wait_for(all_heard, what="the worker alerts on MQTT")
+    watcher.disconnect()
     day = DAY.strftime("%m-%d")
+    due_soon = [(k, d, dt.datetime.fromtimestamp(t, TZ).strftime("%H:%M"), w) for k, d, t, w in due]
+    assert due_soon == [
+        ("due_soon", "d1", "09:35", "due in 5 min; nearest: Li Wei (d1) 40 m, ETA 1 min"),
+        ("due_soon_ended", "d1", "09:40", "overdue"),
+    ]
+    on_mqtt = sorted(
+        (m["kind"], m["device_id"], dt.datetime.fromisoformat(m["at"]).strftime("%m-%d %H:%M"))
+        for m in published
+        if m["kind"] in WORKER_KINDS
+    )
+    assert on_mqtt == sorted(stored)  # each published once
     assert stored == [
         ("absent", "d1", f"{day} 08:05"),
         ("arrived", "d1", f"{day} 08:07"),
@@ -155,6 +195,6 @@ def test_a_scripted_day_and_a_restart_raise_each_worker_alert_once(
         ("moving", "d1", f"{day} 08:50"),
         ("silent", "d1", f"{day} 09:05"),
         ("heard", "d1", f"{day} 09:10"),
-        ("silent", "d1", f"{day} 09:25"),
+        ("silent", "d1", f"{day} 09:40"),
         ("heard", "d1", f"{day} 12:00"),
     ]
