@@ -771,3 +771,14 @@ def workers(ctx: Context) -> list[Result]:
 
 SCENARIOS["workers"] = workers
 DEFAULT.append("workers")
+
+
+def due_soon(ctx: Context) -> list[Result]:
+    """The prompt before lateness on a simulated day: overdue alerts preceded, and the lead."""
+    from bench.due_soon import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["due-soon"] = due_soon
+DEFAULT.append("due-soon")
