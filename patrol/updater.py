@@ -183,10 +183,11 @@ class LiveUpdater:
     def reload(self) -> None:
         """Take the state again from storage: what a process that is not the stage shows
         (``serve --role api``: the last visits and fixes the lake holds, and the conditions
-        the stage's stored alerts left open)."""
-        self.state = self._rebuilt()
+        the stage's stored alerts left open). The workers' fixes are not read: such a
+        process only shows the open conditions, it judges nothing."""
+        self.state = self._rebuilt(judging=False)
 
-    def _rebuilt(self) -> LiveState:
+    def _rebuilt(self, *, judging: bool = True) -> LiveState:
         state = LiveState(self.grid_set, self.settings, self.live, clock=self.clock)
         state.load(
             StoredState(
@@ -205,11 +206,16 @@ class LiveUpdater:
         )
         self._roster = read_live_roster(self.store)
         self._roster_read_at = time.monotonic()
-        state.watch_workers(*self._watch(state, self._roster, None))
+        state.watch_workers(*self._watch(state, self._roster, None, judging=judging))
         return state
 
     def _watch(
-        self, state: LiveState, roster: Roster, open_conditions: list[OpenCondition] | None
+        self,
+        state: LiveState,
+        roster: Roster,
+        open_conditions: list[OpenCondition] | None,
+        *,
+        judging: bool = True,
     ) -> tuple[WorkerWatch, list[Alert]]:
         return load_watch(
             self.grid_set,
@@ -220,6 +226,7 @@ class LiveUpdater:
             state.now(),
             clock=self.clock,
             open_conditions=open_conditions,
+            with_fixes=judging,
         )
 
     def _follow_roster(self) -> None:

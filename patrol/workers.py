@@ -55,15 +55,17 @@ def load_watch(
     *,
     clock: Callable[[], float],
     open_conditions: Sequence[OpenCondition] | None = None,
+    with_fixes: bool = True,
 ) -> tuple[WorkerWatch, list[Alert]]:
     """The watch of ``roster`` at ``now``: each device on shift brought up to date with its
     stored fixes since its shift's start, and the open conditions held (``open_conditions``,
     or else those the stored alerts left open). Returns it with the alerts that end the
-    conditions of devices no longer on the roster."""
+    conditions of devices no longer on the roster. Without ``with_fixes`` (a process that
+    only shows the state, ``serve --role api``) no fix is read."""
     watch = WorkerWatch(
         grid_set, roster.entries, roster.calendar, worker_rules(live, settings), settings.tz, clock
     )
-    starts = watch.starts_of_current(now)
+    starts = watch.starts_of_current(now) if with_fixes else {}
     if starts:
         since = dt.datetime.fromtimestamp(min(starts.values()), dt.UTC)
         frame = read_fixes(store, since, dt.datetime.fromtimestamp(now + 86_400, dt.UTC))
