@@ -67,8 +67,13 @@ class OpenCondition:
 class ShiftTable:
     """The worker-shifts of three local days as flat arrays sorted by (slot, start)."""
 
-    def __init__(self, shifts: list[WorkerShift], slot_of: dict[str, int], target_of: dict[str, int],
-                 first_midnight: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        shifts: list[WorkerShift],
+        slot_of: dict[str, int],
+        target_of: dict[str, int],
+        first_midnight: float,
+    ) -> None:
         rows = sorted(
             (s for s in shifts if s.device_id in slot_of and s.grid_id in target_of),
             key=lambda s: (slot_of[s.device_id], s.start),
