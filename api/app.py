@@ -16,7 +16,17 @@ from api.middleware import LoopbackHostOnly, SecurityHeaders
 from api.models import ERROR_RESPONSES
 from api.polls import PollCache
 from api.positions import PositionFeed
-from api.routes import access, alerts, attendance, backup, devices, grids, reports, system
+from api.routes import (
+    access,
+    alerts,
+    attendance,
+    backup,
+    commands,
+    devices,
+    grids,
+    reports,
+    system,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -38,7 +48,7 @@ def create_app(context: ApiContext) -> FastAPI:
     if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
         app.add_middleware(LoopbackHostOnly)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 421 too
-    for module in (grids, devices, reports, attendance, alerts, system, backup, access):
+    for module in (grids, devices, reports, attendance, alerts, system, backup, access, commands):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

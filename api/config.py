@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from base.errors import ConfigError
 from base.settings import setting
+
+#: What supervisors see of the fixes outside a rostered worker's shifts (``--off-duty``).
+OFF_DUTY_CHOICES = ("keep", "hide")
 
 #: Where every route of the API is mounted.
 API_PREFIX = "/api/v1"
@@ -21,3 +25,19 @@ class ApiSettings:
     )
     sse_max_streams: int = setting(200, "alert streams open at once, in all (more: 429)")
     sse_max_streams_per_token: int = setting(8, "alert streams open at once per token (more: 429)")
+    command_timeout_s: float = setting(
+        30.0,
+        "how long a command to a device (and a roll call) waits for the answer "
+        "before its outcome is timeout",
+    )
+    off_duty: str = setting(
+        "hide",
+        "fixes of a rostered device outside its shifts: hide (from supervisors' tracks and "
+        "exports; admins see them) or keep (shown to all)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.off_duty not in OFF_DUTY_CHOICES:
+            raise ConfigError(
+                f"off_duty: {self.off_duty!r} is not one of {', '.join(OFF_DUTY_CHOICES)}"
+            )

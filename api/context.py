@@ -9,9 +9,11 @@ from typing import Any
 from api.access import AccessRecorder
 from api.config import ApiSettings
 from api.hub import AlertHub
+from api.polls import encode
 from api.tokens import TokenFile
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
+from ingest.commands import Commander
 from patrol.derive import ReportGrids
 from patrol.grids import read_geometries
 from patrol.updater import LiveUpdater
@@ -35,7 +37,10 @@ class ApiContext:
     hub: AlertHub = field(default=None)  # type: ignore[assignment]
     # where the access log goes (api/access.py); None: a recorder on ``store``
     access: AccessRecorder = field(default=None)  # type: ignore[assignment]
+    # commands to devices (api/routes/commands.py); None: this role sends none
+    commands: Commander | None = None
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _geometry_json: dict[str, bytes] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +51,7 @@ class ApiContext:
                 self.settings.sse_max_streams, self.settings.sse_max_streams_per_token
             )
         self.hub.grid_of = self._assigned_grid
+        self.hub.tz = self.geofence.tz
 
     def _assigned_grid(self, device_id: str) -> str | None:
         """A device's assigned grid, read when one of its alerts is published."""
@@ -68,3 +74,11 @@ class ApiContext:
         if self._geometries is None:
             self._geometries = read_geometries(self.store)
         return self._geometries
+
+    def grid_geometry_json(self) -> dict[str, bytes]:
+        """:meth:`grid_geometries` each encoded as JSON, once (GET /grids is made of them)."""
+        if self._geometry_json is None:
+            self._geometry_json = {
+                gid: encode(geometry) for gid, geometry in self.grid_geometries().items()
+            }
+        return self._geometry_json

@@ -79,6 +79,13 @@ def find_principal(request: Request, context: ApiContext) -> Principal | None:
     return Principal(entry.name, entry.role, scope_of(context.grid_set, entry.grids), entry)
 
 
+def revoked(context: ApiContext, principal: Principal) -> bool:
+    """Whether the principal's token is no longer in the tokens file as it was (a stream
+    asks this every ``--tokens-reload-s`` and ends when it is)."""
+    token = principal.token
+    return token is not None and context.tokens is not None and not context.tokens.holds(token)
+
+
 def _authenticated(request: Request, context: ApiContext) -> Principal:
     principal = find_principal(request, context)
     if principal is None:

@@ -19,6 +19,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     421: "misdirected_request",
     422: "invalid_parameter",
     429: "too_many_requests",

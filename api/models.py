@@ -38,11 +38,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (401, "missing or unknown token"),
         (403, "outside the token's grids, or not for the token's role"),
-        (404, "no such grid or device"),
+        (404, "no such grid, device or alert"),
         (421, "without --tokens: the Host header is not 127.0.0.1, localhost or [::1]"),
+        (409, "the alert is acknowledged already (POST /alerts/{alert_id}/ack)"),
         (422, "a parameter is invalid; the message names it"),
         (500, "internal error"),
-        (429, "the alert stream: too many streams open, for the token or in all"),
+        (429, "a stream: too many streams open, for the token or in all"),
         (503, "no grids imported, the storage unreadable, or the access log not writable"),
     )
 }
@@ -173,6 +174,14 @@ class ScorecardRow(Model):
     score: float
 
 
+class AlertAck(Model):
+    """An operator's acknowledgement of an alert."""
+
+    at: str = Field(description="when it was acknowledged (the wall clock)")
+    by: str = Field(description="the token's name ('local' without --tokens)")
+    note: str
+
+
 class AlertOut(Model):
     alert_id: str
     kind: AlertKind
@@ -181,6 +190,31 @@ class AlertOut(Model):
     at: str
     raised_at: str
     detail: str
+    ack: AlertAck | None = Field(description="the acknowledgement; null: not acknowledged")
+
+
+class AckIn(Model):
+    note: str = Field("", max_length=500, description="the operator's note (may be empty)")
+
+
+class AckEvent(Model):
+    """An acknowledgement as POST /alerts/{alert_id}/ack answers it, the alert stream's
+    ``ack`` event carries it and MQTT publishes it (docs/mqtt.md)."""
+
+    alert_id: str
+    kind: AlertKind
+    grid_id: str | None
+    device_id: str | None
+    ack: AlertAck
+
+
+class GridStateChange(Model):
+    """A grid whose state changed, as the stream's ``grids`` event lists it."""
+
+    id: str
+    status: GridStatus
+    last_visit: str | None
+    overdue_since: str | None
 
 
 class AlertKindInfo(Model):
@@ -235,6 +269,16 @@ class LiveStageHealth(Model):
         description="alerts published, not acknowledged by the broker yet (not recorded)"
     )
     alert_store_failures: int = Field(description="alert writes that failed (retried)")
+    outside_recent: float = Field(
+        description="share of the last 5,000 usable fixes outside every grid"
+    )
+    outside_baseline: float | None = Field(
+        description="that share in the day before start (or the first window seen)"
+    )
+    outside_warning: str = Field(
+        description="set while the share outside every grid is far above the baseline "
+        "(a grid file in the wrong datum, or moved: docs/datums.md)"
+    )
 
 
 class StageRole(Model):

@@ -1,12 +1,18 @@
-"""GET /devices' JSON, each device encoded once per change, and the position feed: the
-changes of live state pushed to every screen (GET /devices/stream, Server-Sent Events).
+"""GET /devices' JSON, each device encoded once per change, and the live feed: the changes
+of live state pushed to every screen (GET /devices/stream, Server-Sent Events).
 
 The feed is one task on the HTTP event loop, running while a stream is open: every
 :data:`FEED_POLL_S` it looks whether the live snapshot was replaced, and if so which devices
-changed (a new fix, online or offline, the registry); each change is encoded once, and one
-event is made per scope (the tokens' grids) for all the streams of that scope. A stream that
-stops reading loses events (at most :data:`MAX_WAITING` wait), not our memory: the map takes
-the whole list again with GET /devices (a 304 while it is current).
+changed (a new fix, online or offline, the registry) and which grids' states (status, last
+visit, overdue since; api/gridstates.py). Each change is encoded once, and one message (a
+``positions`` event, a ``grids`` event, or both) is made per scope (the tokens' grids) for
+all the streams of that scope: every stream of a scope is handed the same bytes. A stream
+that stops reading loses events (at most :data:`MAX_WAITING` wait), not our memory: the map
+takes the whole lists again with GET /devices and GET /grids (a 304 while current).
+
+The streams follow the alert stream's token rules: at most ``--sse-max-streams`` in all and
+``--sse-max-streams-per-token`` per token (more: :class:`~api.hub.StreamLimit`, a 429), and
+a revoked token's stream ends within the tokens file's reload period.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from api.context import ApiContext
 from api.deps import Principal
+from api.gridstates import GridState, grid_states, state_json
+from api.hub import StreamLimit
 from api.polls import PollCache, encode
 from patrol.live import LiveSnapshot
 from patrol.positions import Position, live_positions
@@ -75,6 +83,10 @@ def device_rows(positions: Iterable[Position], principal: Principal, tz: ZoneInf
     return rows
 
 
+#: A change of a grid's state: its id and its JSON.
+GridChange = tuple[str, bytes]
+
+
 class PositionFeed:
     """The streams of GET /devices/stream and the task that feeds them (one event loop)."""
 
@@ -86,8 +98,20 @@ class PositionFeed:
         self._task: asyncio.Task[None] | None = None
         self._snapshot: LiveSnapshot | None = None
         self._positions: dict[str, Position] = {}
+        self._states: dict[str, GridState] = {}
 
     def subscribe(self, principal: Principal) -> asyncio.Queue[bytes]:
+        """A new stream's queue, or :class:`StreamLimit` past the limits."""
+        settings = self.context.settings
+        if len(self._streams) >= settings.sse_max_streams:
+            raise StreamLimit(f"{settings.sse_max_streams} position streams are open, the most")
+        key = principal.token.id if principal.token is not None else None
+        if key is not None:
+            mine = sum(
+                1 for p in self._streams.values() if p.token is not None and p.token.id == key
+            )
+            if mine >= settings.sse_max_streams_per_token:
+                raise StreamLimit(f"this token has {mine} position streams open, the most allowed")
         queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_WAITING)
         self._streams[queue] = principal
         if self._task is None or self._task.done():
@@ -114,27 +138,50 @@ class PositionFeed:
         snapshot = live.snapshot() if live is not None else None
         if snapshot is None or snapshot is self._snapshot:
             return
-        changed = await asyncio.to_thread(self._changes, snapshot)
-        if not changed:
+        positions, grids = await asyncio.to_thread(self._changes, snapshot)
+        if not positions and not grids:
             return
         tz = self.context.geofence.tz
-        events: dict[frozenset[str] | None, bytes] = {}
+        messages: dict[frozenset[str] | None, bytes] = {}
         for queue, principal in list(self._streams.items()):
-            if principal.grids not in events:  # one event per scope, for all its streams
-                seen = [p for p in changed if principal.sees_grid(p.assigned_grid)]
-                data = devices_json(seen, principal, tz)
-                events[principal.grids] = (
-                    b"event: positions\ndata: " + data + b"\n\n" if seen else b""
-                )
-            event = events[principal.grids]
-            if event and not queue.full():
-                queue.put_nowait(event)
+            scope = principal.grids
+            if scope not in messages:  # one message per scope, for all its streams
+                messages[scope] = _message(positions, grids, principal, tz)
+            message = messages[scope]
+            if message and not queue.full():
+                queue.put_nowait(message)
 
-    def _changes(self, snapshot: LiveSnapshot) -> list[Position]:
-        """The devices whose position or state changed since the last snapshot seen."""
+    def _changes(self, snapshot: LiveSnapshot) -> tuple[list[Position], list[GridChange]]:
+        """The devices whose position or state changed since the last snapshot seen, and
+        the grids whose state did (each encoded)."""
         first = self._snapshot is None
         self._snapshot = snapshot
         positions = live_positions(snapshot, self.polls.registry(self.context.store))
         changed = [p for p in positions if self._positions.get(p.device_id) != p]
         self._positions = {p.device_id: p for p in positions}
-        return [] if first else changed
+        grids: list[GridChange] = []
+        grid_set = self.context.grid_set
+        if grid_set is not None:
+            states = grid_states(grid_set, snapshot, self.context.geofence.tz)
+            grids = [
+                (grid_id, state_json(grid_id, state))
+                for grid_id, state in states.items()
+                if self._states.get(grid_id) != state
+            ]
+            self._states = states
+        return ([], []) if first else (changed, grids)
+
+
+def _message(
+    positions: list[Position], grids: list[GridChange], principal: Principal, tz: ZoneInfo
+) -> bytes:
+    """A scope's events: ``positions`` (its devices that changed) and ``grids`` (its grids
+    whose state changed), each only if not empty."""
+    out = b""
+    seen = [p for p in positions if principal.sees_grid(p.assigned_grid)]
+    if seen:
+        out += b"event: positions\ndata: " + devices_json(seen, principal, tz) + b"\n\n"
+    mine = [data for grid_id, data in grids if principal.sees_grid(grid_id)]
+    if mine:
+        out += b"event: grids\ndata: [" + b",".join(mine) + b"]\n\n"
+    return out

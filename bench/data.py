@@ -50,6 +50,59 @@ def town_grid_file(town: Town, folder: Path) -> Path:
     return path
 
 
+#: A second irregular district for assignment: 1,652 Voronoi unit grids of uniformly random
+#: seeds (no spacing, so cell sizes vary as real grids do) under 17 parents, over 25.38 km².
+VORONOI_GRIDS = 1652
+VORONOI_AREAS = 17
+
+
+def voronoi_grid_file(folder: Path, grids: int = VORONOI_GRIDS, areas: int = VORONOI_AREAS) -> Path:
+    """Voronoi cells (shapely.voronoi_polygons) of ``grids`` seeded uniform points in a square
+    of 25.38 km² (scaled by grids / 1,652) around Tianjin, clipped to the square; each
+    grid's parent is its seed's vertical band of ``areas``, and leaves are listed by parent."""
+    path = folder / f"voronoi-{grids}g{areas}a.geojson"
+    if path.exists():
+        return path
+    lon, lat = 117.16, 39.06
+    kx = 6_371_008.8 * np.pi / 180 * np.cos(np.radians(lat))
+    ky = 6_371_008.8 * np.pi / 180
+    half = 0.5 * np.sqrt(25.38e6 * grids / VORONOI_GRIDS)
+    square = shapely.box(lon - half / kx, lat - half / ky, lon + half / kx, lat + half / ky)
+    rng = np.random.default_rng(17)
+    seeds = np.column_stack(
+        [lon + rng.uniform(-half, half, grids) / kx, lat + rng.uniform(-half, half, grids) / ky]
+    )
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=square)
+    )
+    # voronoi_polygons does not keep the seeds' order: each seed finds its cell
+    tree = shapely.STRtree(cells)
+    seed_i, cell_i = tree.query(shapely.points(seeds), predicate="within")
+    cell_of = np.empty(grids, dtype=np.int64)
+    cell_of[seed_i] = cell_i
+    band = np.minimum(areas - 1, ((seeds[:, 0] - square.bounds[0]) / (2 * half / kx) * areas))
+    order = np.lexsort((np.arange(grids), band.astype(np.int64)))
+    leaves = []
+    for n, i in enumerate(order, start=1):
+        geom = shapely.set_precision(shapely.intersection(cells[cell_of[i]], square), 1e-7)
+        props = {"id": f"V{n:04d}", "name": f"Grid {n}", "parent": f"B{int(band[i]) + 1:02d}"}
+        leaves.append({**props, "geometry": geom})
+    features = []
+    for a in range(areas):
+        members = [g["geometry"] for g in leaves if g["parent"] == f"B{a + 1:02d}"]
+        area = shapely.set_precision(shapely.union_all(members), 1e-7)
+        features.append(_feature({"id": f"B{a + 1:02d}", "name": f"Band {a + 1}"}, area))
+    for leaf in leaves:
+        geom = leaf.pop("geometry")
+        features.append(_feature(leaf, geom))
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def _feature(props: dict[str, object], geom: shapely.Geometry) -> dict[str, object]:
+    return {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)}
+
+
 def patrol_day(grid_set: GridSet, town: Town, start: float, seed: int = 1) -> pl.DataFrame:
     """Every device rides a loop of its own grid (about 30 min a loop), a fix every period."""
     rng = np.random.default_rng(seed)
@@ -116,7 +169,8 @@ def build_day_db(town: Town, folder: Path, start: float) -> tuple[Path, Path, in
 
 
 #: Bump when the month's movement model changes: cached stores are keyed by it.
-DISTRICT_MODEL = 1
+#: 2: workers roam up to ``roam_m`` around their leaf (issue 21).
+DISTRICT_MODEL = 2
 #: Rows per write_batch: ingest's default --batch-rows, serve's flush size.
 DISTRICT_BATCH_ROWS = 40_000
 
@@ -125,7 +179,11 @@ DISTRICT_BATCH_ROWS = 40_000
 class District:
     """A district's month: leaf grids under parent areas, workers with phones or e-bike
     trackers assigned to a leaf, and one supervisor per area assigned to the area (a parent),
-    a fix every ``period_s`` during service hours (Asia/Shanghai) for ``days`` days."""
+    a fix every ``period_s`` during service hours (Asia/Shanghai) for ``days`` days.
+
+    Workers roam: half of each day's waypoints lie within ``roam_m`` of their leaf (a leaf
+    is about 125 m across), as supervisors' fleets of e-bike patrols do; 0 keeps each
+    worker's loop inside its leaf (sometimes through a neighbour)."""
 
     name: str = "district"
     grids: int = 1652
@@ -138,6 +196,7 @@ class District:
     service_hours: str = "08:00-20:00"
     timezone: str = "Asia/Shanghai"
     seed: int = 13
+    roam_m: float = 300.0
 
     @property
     def supervisors(self) -> int:
@@ -148,8 +207,8 @@ class District:
         """The cache key: every parameter, the movement model and the schema version."""
         return (
             f"{self.name}-{self.grids}g{self.areas}a-{self.devices}d-{self.days}x"
-            f"{self.period_s:g}s-{self.first_day:%Y%m%d}-s{self.seed}-m{DISTRICT_MODEL}"
-            f"-v{SCHEMA_VERSION}"
+            f"{self.period_s:g}s-r{self.roam_m:g}m-{self.first_day:%Y%m%d}-s{self.seed}"
+            f"-m{DISTRICT_MODEL}-v{SCHEMA_VERSION}"
         )
 
     def window(self, first: int = 0, days: int | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -199,6 +258,7 @@ class _Walker:
     speed: float  # m/s along the loop
     neighbours: list[shapely.Geometry]  # leaves touching the assigned leaf
     stops: list[np.ndarray]  # a supervisor's waypoints: points in the area's leaves
+    roam: shapely.Geometry | None = None  # a roaming worker's ground: the leaf and around it
 
 
 def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
@@ -214,7 +274,8 @@ def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
         near = tree.query(leaf.geometry, predicate="intersects")
         neighbours = [leaves[i].geometry for i in near if leaves[i].id != leaf.id]
         speed = rng.uniform(3.0, 4.5) if d % 3 == 2 else rng.uniform(0.9, 1.4)
-        walkers.append(_Walker(f"w{d:04d}", leaf, speed, neighbours, []))
+        roam = _around(leaf.geometry, district.roam_m) if district.roam_m > 0 else None
+        walkers.append(_Walker(f"w{d:04d}", leaf, speed, neighbours, [], roam))
     leaf_ids = set(grid_set.ids)
     parents = [g for g in grid_set.grids if g.id not in leaf_ids]
     for s, area in enumerate(parents[: district.supervisors]):
@@ -224,9 +285,17 @@ def _walkers(district: District, grid_set: GridSet) -> list[_Walker]:
     return walkers
 
 
+def _around(leaf: shapely.Geometry, metres: float) -> shapely.Geometry:
+    """The leaf grown by ``metres`` (lon, lat degrees scaled to metres at its latitude)."""
+    kx = 111_195.0 * np.cos(np.radians(shapely.centroid(leaf).y))
+    scaled = shapely.transform(leaf, lambda c: c * [kx, 111_195.0])
+    return shapely.transform(scaled.buffer(metres), lambda c: c / [kx, 111_195.0])
+
+
 def _loop(walker: _Walker, rng: np.random.Generator) -> np.ndarray:
-    """Today's closed loop (lon, lat): inside the leaf, sometimes through a neighbour; a
-    supervisor's round of eight of the area's leaves."""
+    """Today's closed loop (lon, lat): inside the leaf, sometimes through a neighbour, or
+    for a roamer half of it around the leaf; a supervisor's round of eight of the area's
+    leaves."""
     if walker.stops:
         pick = rng.choice(len(walker.stops), min(8, len(walker.stops)), replace=False)
         points = np.array([walker.stops[i] for i in pick])
@@ -234,6 +303,13 @@ def _loop(walker: _Walker, rng: np.random.Generator) -> np.ndarray:
         points = points[np.argsort(np.arctan2(points[:, 1] - c[1], points[:, 0] - c[0]))]
         return np.vstack([points, points[:1]])
     assert walker.grid.geometry is not None
+    if walker.roam is not None:
+        inside = patrol_loop(walker.grid.geometry, None, rng, waypoints=3)[:-1]
+        outside = patrol_loop(walker.roam, None, rng, waypoints=3)[:-1]
+        points = np.vstack([inside, outside])
+        c = points.mean(axis=0)
+        points = points[np.argsort(np.arctan2(points[:, 1] - c[1], points[:, 0] - c[0]))]
+        return np.vstack([points, points[:1]])
     neighbour = (
         walker.neighbours[rng.integers(len(walker.neighbours))] if walker.neighbours else None
     )

@@ -67,6 +67,8 @@ def batch_of(devices: list[int], seconds: np.ndarray) -> pl.DataFrame:
             "grid_id": None,
             "sent_at": None,
             "received_at": us,
+            "sat": None,
+            "alarm": None,
         },
         schema=PING_SCHEMA,
     )

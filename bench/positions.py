@@ -1,4 +1,4 @@
-"""``-t devices-api``: GET /devices at 2,000 devices with N and 10 N pings stored.
+"""``-t devices-api``: GET /devices at 2,000 devices with N, 10 N and 100 N pings stored.
 
 In-process (FastAPI's test client, no socket) on the generated city (1,652 leaves), the
 devices spread over it, a fix every 30 s each. Three answers from live state (a new snapshot
@@ -30,22 +30,43 @@ PERIOD_S = 30.0
 START = 1_790_000_000.0  # 2026-09-22
 
 
+#: Distinct positions the pings are drawn from (each assigned its grid once, in Python).
+SPOTS = 1 << 20
+#: Pings per INSERT ... SELECT: one statement's working set stays small at 100 M.
+INSERT_ROWS = 10_000_000
+#: Bump when the stored pings change: cached files are keyed by it.
+POSITIONS_MODEL = 2
+
+
 def build_positions_db(folder: Path, pings: int) -> Path:
-    """A DuckDB file: the city's grids, 2,000 registered devices, ``pings`` pings; reused."""
-    db = folder / f"positions-{DEVICES}d-{pings}.db"
-    marker = folder / f"positions-{DEVICES}d-{pings}.done"
+    """A DuckDB file: the city's grids, 2,000 registered devices, ``pings`` pings; reused.
+
+    Ping i is device i mod 2,000 at START + (i div 2,000) x 30 s, at one of SPOTS seeded
+    positions over the city (picked by hash(i)), with that position's grid: the rows are
+    written by DuckDB (``INSERT ... SELECT`` from ``range()``), not built in Python."""
+    name = f"positions-m{POSITIONS_MODEL}-{DEVICES}d-{pings}"
+    db, marker = folder / f"{name}.db", folder / f"{name}.done"
     if db.exists() and marker.exists():
         return db
     db.unlink(missing_ok=True)
     grids = check_grids(town_grid_file(CITY, folder))[0]
     rng = np.random.default_rng(5)
+    t0 = time.perf_counter()
     with Store(db) as store:
         save_grids(store, grids)
         grid_set = read_grids(store)
         assert grid_set is not None
         box = grid_set.bbox
-        west, south = box[:, 0].min(), box[:, 1].min()
-        east, north = box[:, 2].max(), box[:, 3].max()
+        lon = rng.uniform(box[:, 0].min(), box[:, 2].max(), SPOTS)
+        lat = rng.uniform(box[:, 1].min(), box[:, 3].max(), SPOTS)
+        spots = pl.DataFrame(
+            {
+                "k": np.arange(SPOTS),
+                "lat": lat,
+                "lon": lon,
+                "grid_id": assign_ids(grid_set, lon, lat),
+            }
+        )
         ids = [f"dev-{d:04d}" for d in range(DEVICES)]
         devices = pl.DataFrame(
             {
@@ -55,33 +76,30 @@ def build_positions_db(folder: Path, pings: int) -> Path:
                 "grid_id": [grid_set.ids[d % len(grid_set.ids)] for d in range(DEVICES)],
             }
         )
-        chunk = 2_000_000 - 2_000_000 % DEVICES
-        for lo in range(0, pings, chunk):
-            n = min(chunk, pings - lo)
-            row = np.arange(lo, lo + n)
-            lon = rng.uniform(west, east, n)
-            lat = rng.uniform(south, north, n)
-            rows = pl.DataFrame(
-                {
-                    "device_id": np.asarray(ids, dtype=object)[row % DEVICES].tolist(),
-                    "ts": ((START + (row // DEVICES) * PERIOD_S) * 1e6).astype(np.int64),
-                    "lat": lat,
-                    "lon": lon,
-                    "grid_id": assign_ids(grid_set, lon, lat),
-                }
-            ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+        with store.transaction() as con:
+            con.register("spots_frame", spots)
+            con.execute("CREATE TEMP TABLE spots AS SELECT * FROM spots_frame")
+            con.unregister("spots_frame")
+        for lo in range(0, pings, INSERT_ROWS):
             with store.transaction() as con:
-                con.register("part", rows)
                 con.execute(
-                    "INSERT INTO pings (device_id, ts, lat, lon, flags, grid_id, received_at) "
-                    "SELECT device_id, ts, lat, lon, 0, grid_id, ts FROM part"
+                    f"""
+                    INSERT INTO pings (device_id, ts, lat, lon, flags, grid_id, received_at)
+                    SELECT 'dev-' || lpad(CAST(i % {DEVICES} AS VARCHAR), 4, '0'), t, s.lat,
+                           s.lon, 0, s.grid_id, t
+                    FROM (
+                        SELECT i, to_timestamp({START} + (i // {DEVICES}) * {PERIOD_S}) AS t,
+                               hash(i) % {SPOTS} AS k
+                        FROM range({lo}, {min(pings, lo + INSERT_ROWS)}) r(i)
+                    ) p JOIN spots s USING (k)
+                    """
                 )
-                con.unregister("part")
         with store.transaction() as con:
             con.register("devs", devices)
             con.execute("INSERT INTO devices SELECT * FROM devs")
             con.unregister("devs")
-    marker.write_text(str(pings))
+    build_s = time.perf_counter() - t0
+    marker.write_text(f"{pings} pings built in {build_s:.1f} s\n")
     return db
 
 
@@ -100,7 +118,7 @@ def _best_ms(fn: Callable[[], object], before: Callable[[], object] | None, repe
 
 def scenario(workdir: Path, n: int, smoke: bool) -> list[Result]:
     results = []
-    for pings in (n, 10 * n):
+    for pings in (n, 10 * n, 100 * n):
         results += _case(build_positions_db(workdir, pings), pings, smoke)
     return results
 

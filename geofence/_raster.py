@@ -2,6 +2,17 @@
 
 Cells that no boundary touches carry their grid; cells that edges touch carry a record that
 places a point from one contiguous read; the rest goes to the exact tests in _rings.
+
+What a point costs (measured at 1,652 grids on the bench's disc town and on a square of
+unspaced Voronoi seeds, bench/RESULTS.md "issue 21"): one label read at random (every
+point: the raster's bytes against the cache), then, for the points in cells that edges
+touch, their record. That share is the boundary's length per unit of area times the cell's
+size: 11.7 % on the disc (30 % of its box lies outside every grid, answered by the label)
+and 14.1 % on the square (no outside) at 524,288 cells. A general record lists on average
+2.0 candidate grids and 2.1 edges (a shared border is listed once per grid), 3 orientation
+tests per edge with a branch on each grid; 94 % of touched cells are crossed by one segment
+and no vertex, so those get a line record (one orientation test, 56 bytes instead of 152),
+and with records that cheap the label reads dominate: 262,144 cells (1 MB) beat 524,288.
 """
 
 from __future__ import annotations
@@ -130,6 +141,61 @@ _EDGE_VALUES = 5
 _MAX_RECORD_EDGES = 32
 #: Candidate points for a cell's reference, as fractions of the cell (centre first).
 _REFERENCE_TRIES = ((0.5, 0.5), (0.37, 0.61), (0.71, 0.29), (0.23, 0.83))
+#: A record's first value: its candidate count (>= 0), or one of these kinds.
+_EXACT = -1.0  # no usable reference point, or too many edges: test exactly
+_LINE = -2.0  # one segment crosses the cell: ax, ay, bx, by, grid on its left, on its right
+
+
+@njit(cache=True)
+def _line_record(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    cell_edges: np.ndarray,
+    e0: int,
+    e1: int,
+    box: tuple[float, float, float, float],
+    margin: float,
+    rings: RingBuffers,
+    candidates: Candidates,
+    out: np.ndarray,
+    at: int,
+) -> bool:
+    """Write a line record at ``at`` when every edge touching the cell is one segment (a
+    border shared by grids lists it once per grid) whose ends lie outside the cell enlarged
+    by the margin: the segment then cuts the cell in two parts that no other boundary meets,
+    each wholly in one grid (or none), whose grid is the exact answer at any point of it."""
+    i = cell_edges[e0]
+    ax, ay, bx, by = xs[i], ys[i], xs[i + 1], ys[i + 1]
+    for k in range(e0 + 1, e1):
+        j = cell_edges[k]
+        same = xs[j] == ax and ys[j] == ay and xs[j + 1] == bx and ys[j + 1] == by
+        if not (same or (xs[j] == bx and ys[j] == by and xs[j + 1] == ax and ys[j + 1] == ay)):
+            return False
+    x0, y0, x1, y1 = box  # the cell enlarged by the margin
+    for px, py in ((ax, ay), (bx, by)):
+        if x0 <= px <= x1 and y0 <= py <= y1:
+            return False
+    # the cell's corners lie in it (enlarged): the exact answer at one strictly on either
+    # side is its part's; a side without a corner holds no point of the cell but by
+    # rounding, and leaves such a point to the exact test (-2)
+    left = -2
+    right = -2
+    for u in range(4):
+        sx = x0 + margin if u % 2 == 0 else x1 - margin
+        sy = y0 + margin if u < 2 else y1 - margin
+        side = orient(ax, ay, bx, by, sx, sy)
+        if side > 0:
+            left = first_covering(sx, sy, rings, candidates)
+        elif side < 0:
+            right = first_covering(sx, sy, rings, candidates)
+    out[at] = _LINE
+    out[at + 1] = ax
+    out[at + 2] = ay
+    out[at + 3] = bx
+    out[at + 4] = by
+    out[at + 5] = left
+    out[at + 6] = right
+    return True
 
 
 @njit(cache=True)
@@ -139,18 +205,21 @@ def build_cell_records(
     poly_grid: np.ndarray,
     raster_origin: np.ndarray,
     nx: int,
+    margin: float,
     cell_off: np.ndarray,
     cell_edges: np.ndarray,
     raster: np.ndarray,
 ) -> np.ndarray:
     """A record for each cell that edges touch, so its points are placed from one
-    contiguous read: a reference point R in the cell, then per candidate grid (file order)
-    whether it covers R and the edges of it touching the cell. A point p is covered by a
-    candidate when R is, flipped by each edge that the segment pR properly crosses.
+    contiguous read. A cell that one segment crosses (most of them) gets a line record: the
+    grids on either side of it. Any other gets a reference point R in the cell, then per
+    candidate grid (file order) whether it covers R and the edges of it touching the cell. A
+    point p is covered by a candidate when R is, flipped by each edge that pR properly crosses.
 
-    Record layout (float64): count, Rx, Ry, then per candidate: grid, covers R, edge count,
-    then per edge ax, ay, bx, by, side of R. Count -1: no usable R or too many edges, test
-    exactly. The raster label of the cell becomes -(start + 2). Returns the records."""
+    Record layout (float64): _LINE, ax, ay, bx, by, grid on the left, grid on the right; or
+    count, Rx, Ry, then per candidate: grid, covers R, edge count, then per edge ax, ay, bx,
+    by, side of R; or _EXACT (no usable R or too many edges: test exactly). The raster label
+    of the cell becomes -(start + 2). Returns the records."""
     xs, ys, vertex_ring, ring_poly = rings.xs, rings.ys, rings.vertex_ring, rings.ring_poly
     bbox, index_origin, index_shape = candidates.bbox, candidates.origin, candidates.shape
     bucket_off, bucket_items = candidates.bucket_off, candidates.bucket_items
@@ -173,6 +242,15 @@ def build_cell_records(
             continue
         cx0 = raster_origin[0] + (c % nx) * w
         cy0 = raster_origin[1] + (c // nx) * h
+        raster[c] = -(at + 2)
+        box = (cx0 - margin, cy0 - margin, cx0 + w + margin, cy0 + h + margin)
+        # one segment across the cell: its sides' grids, no reference point
+        few = e1 - e0 <= _MAX_RECORD_EDGES
+        if few and _line_record(
+            xs, ys, cell_edges, e0, e1, box, margin, rings, candidates, out, at
+        ):
+            at += 7
+            continue
         rx = 0.0
         ry = 0.0
         found = False
@@ -188,9 +266,8 @@ def build_cell_records(
                     break
             if found:
                 break
-        raster[c] = -(at + 2)
         if not found:
-            out[at] = -1.0
+            out[at] = _EXACT
             at += 1
             continue
         # candidates: grids with edges here, and grids covering R (listed in R's bucket)
@@ -241,7 +318,15 @@ def build_cell_records(
 def _place_by_record(px: float, py: float, rec: np.ndarray, at: int) -> int:
     """The first candidate of the record covering the point (-1: none), or -2 when the
     record cannot decide (no reference point, or the point is on or near an edge)."""
-    count = int(rec[at])
+    kind = rec[at]
+    if kind == _LINE:
+        # one segment across the cell: the grid of the point's side of it
+        side = sure_sign(rec[at + 1], rec[at + 2], rec[at + 3], rec[at + 4], px, py)
+        if side == 0.0:
+            return -2
+        # -2 on a side without a corner: a point there by rounding is tested exactly
+        return int(rec[at + 5]) if side > 0.0 else int(rec[at + 6])
+    count = int(kind)
     if count < 0:
         return -2
     rx = rec[at + 1]

@@ -248,78 +248,144 @@ def covered_cells(
         capacity = found
 
 
+#: The facts a window can hold: runs of visits, fix time per (device, leaf), the cells
+#: some device covered, and the cells each device covered.
+ALL_FACTS = frozenset({"visits", "time", "cells", "device_cells"})
+#: What each report kind reads of a window's facts (compliance reads no cells at all).
+NEEDS: dict[str, frozenset[str]] = {
+    "compliance": frozenset({"visits"}),
+    "coverage": frozenset({"cells"}),
+    "device_coverage": frozenset({"time", "device_cells"}),
+    "presence": frozenset({"time"}),
+}
+#: Rows of added fix time or (device, cell) pairs held before they are folded (summed or
+#: made distinct): folding when the rows double keeps the cost linear, the memory bounded
+#: by the distinct keys (not by days).
+FOLD_ROWS = 1 << 20
+
+
 @dataclass
 class WindowFacts:
-    """The facts of a window's pieces, added piece by piece in time order; memory grows
-    with grids, devices and days, never with pings."""
+    """The facts of a window's pieces, folded as they are added: runs of visits kept, fix
+    time summed per (device, leaf), covered cells marked on a raster and (device, cell)
+    pairs kept distinct, each only when ``needs`` names it. Memory grows with grids and
+    devices (and runs with days), never with pings; the rows come out the same in
+    whatever order the pieces are added."""
 
     grids: Leaves
     cells: LeafCells
     start: float
     end: float
     tz: ZoneInfo
+    needs: frozenset[str] = ALL_FACTS
     devices: dict[str, int] = field(default_factory=dict)
     runs: list[VisitRuns] = field(default_factory=list)
     time: list[FixTime] = field(default_factory=list)
-    covered: list[CoveredCells] = field(default_factory=list)
+    pairs: list[np.ndarray] = field(default_factory=list)  # device << 32 | cell
+    stamp: np.ndarray = field(init=False)  # 1 where some device covered the cell
+    _folded: dict[str, int] = field(default_factory=lambda: {"time": 0, "pairs": 0})
 
-    def add(self, devices: list[str], part: Part) -> None:
-        index = np.array(
+    def __post_init__(self) -> None:
+        size = self.cells.size if "cells" in self.needs else 0
+        self.stamp = np.zeros(size, dtype=np.int32)
+
+    def index(self, devices: list[str]) -> np.ndarray:
+        """The window's index of each device (new ones added)."""
+        return np.array(
             [self.devices.setdefault(d, len(self.devices)) for d in devices], dtype=np.int64
         )
-        self.runs.append(part.visits)
-        self.time.append(_summed(part.time._replace(device=index[part.time.device])))
-        self.covered.append(part.cells._replace(device=index[part.cells.device]))
+
+    def add(self, devices: list[str], part: Part) -> None:
+        """A piece's part; its device indices are into ``devices``."""
+        index = self.index(devices)
+        self.add_runs(part.visits)
+        self.add_time(part.time._replace(device=index[part.time.device]))
+        self.add_cells(part.cells._replace(device=index[part.cells.device]))
+
+    def add_runs(self, runs: VisitRuns) -> None:
+        if "visits" in self.needs:
+            self.runs.append(runs)
+
+    def add_time(self, time: FixTime) -> None:
+        """Fix time, its devices indexed in the window (:meth:`index`)."""
+        if "time" not in self.needs:
+            return
+        self.time.append(time)
+        if self._grew("time", sum(len(t.us) for t in self.time)):
+            self.time = [_summed(self._time())]
+
+    def add_cells(self, covered: CoveredCells) -> None:
+        """Covered cells, their devices indexed in the window (:meth:`index`)."""
+        if "cells" in self.needs:
+            self.stamp[covered.cell] = 1
+        if "device_cells" not in self.needs:
+            return
+        self.pairs.append(covered.device * (1 << 32) + covered.cell)
+        if self._grew("pairs", sum(len(p) for p in self.pairs)):
+            self.pairs = [np.unique(np.concatenate(self.pairs))]
+
+    def _grew(self, what: str, rows: int) -> bool:
+        """Whether ``rows`` held call for a fold; if so, the fold is counted as done."""
+        if rows <= 2 * self._folded[what] + FOLD_ROWS:
+            return False
+        self._folded[what] = rows
+        return True
+
+    def _need(self, *facts: str) -> None:
+        missing = sorted(set(facts) - self.needs)
+        if missing:
+            raise ValueError(f"the window's facts were read without {missing}")
 
     def _time(self) -> FixTime:
         parts = self.time or [empty_part().time]
         return FixTime(*(np.concatenate(c) for c in zip(*parts, strict=True)))
 
-    def _covered(self) -> CoveredCells:
-        parts = self.covered or [empty_part().cells]
-        return CoveredCells(*(np.concatenate(c) for c in zip(*parts, strict=True)))
+    def _pairs(self) -> np.ndarray:
+        return np.unique(np.concatenate(self.pairs)) if self.pairs else np.empty(0, np.int64)
 
-    def _seen(self) -> list[tuple[str, int]]:
+    def _seen(self, time: FixTime) -> list[tuple[str, int]]:
         """Devices with a fix in the window, in device id order (as the fixes are read)."""
-        having = set(self._time().device.tolist())
+        having = set(np.unique(time.device).tolist())
         return sorted((d, i) for d, i in self.devices.items() if i in having)
 
     def compliance(self) -> list[dict[str, object]]:
+        self._need("visits")
         parts = self.runs or [empty_part().visits]
         runs = VisitRuns(*(np.concatenate(c) for c in zip(*parts, strict=True)))
-        order = np.lexsort((runs.first, runs.grid))
+        # every column a key: runs that tie on (leaf, first) are equal, in any order added
+        order = np.lexsort((runs.inner, runs.visits, runs.last, runs.first, runs.grid))
         runs = VisitRuns(*(c[order] for c in runs))
         return compliance_table(
             self.grids, leaves_from_runs(self.grids, runs, self.start, self.end, self.tz), self.tz
         )
 
     def presence(self, assigned: dict[str, str]) -> list[dict[str, object]]:
-        time = self._time()
-        order = np.argsort(time.device, kind="stable")
-        device, leaf, us = time.device[order], time.leaf[order], time.us[order]
-        bounds = np.searchsorted(device, np.arange(len(self.devices) + 1))
+        self._need("time")
+        time = _summed(self._time())
+        bounds = np.searchsorted(time.device, np.arange(len(self.devices) + 1))
         rows = []
-        for device_id, d in self._seen():
+        for device_id, d in self._seen(time):
             grid_id = assigned.get(device_id)
             if grid_id is None or grid_id not in self.grids.by_id:
                 continue
             lo, hi = int(bounds[d]), int(bounds[d + 1])
-            rows.append(presence_row(self.grids, device_id, grid_id, leaf[lo:hi], us[lo:hi]))
+            rows.append(
+                presence_row(self.grids, device_id, grid_id, time.leaf[lo:hi], time.us[lo:hi])
+            )
         return rows
 
     def coverage(self) -> list[dict[str, object]]:
-        stamp = np.zeros(self.cells.size, dtype=np.int32)
-        stamp[self._covered().cell] = 1
-        return coverage_table(self.grids, self.cells, stamp)
+        self._need("cells")
+        return coverage_table(self.grids, self.cells, self.stamp)
 
     def device_coverage(self, assigned: dict[str, str]) -> list[dict[str, object]]:
-        covered = self._covered()
-        order = np.argsort(covered.device, kind="stable")
-        device, cell = covered.device[order], covered.cell[order]
+        self._need("time", "device_cells")
+        pairs = self._pairs()  # sorted: by device, then cell
+        device, cell = pairs >> 32, pairs & 0xFFFFFFFF
         bounds = np.searchsorted(device, np.arange(len(self.devices) + 1))
         stamp = np.zeros(self.cells.size, dtype=np.int32)
         rows = []
-        for device_id, d in self._seen():
+        for device_id, d in self._seen(self._time()):
             grid_id = assigned.get(device_id)
             if grid_id is None or grid_id not in self.grids.by_id:
                 continue
@@ -412,18 +478,16 @@ def interval_of(intervals: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def window_facts(
-    grids: Leaves,
-    cells: LeafCells,
-    start: float,
-    end: float,
+    facts: WindowFacts,
     settings: GeofenceSettings,
-    stored: Mapping[dt.date, tuple[float, PieceFacts]],
+    stored: Mapping[dt.date, float],
     compute: Callable[[float, float, float], PieceFacts],
-) -> WindowFacts:
-    """The facts of [start, end) from the pieces' facts.
+) -> list[tuple[dt.date, bool]]:
+    """Add to ``facts`` (of [start, end)) the pieces computed from the fixes, and return
+    the parts to take from the stored days: (day, across), ``across`` false for its own.
 
-    ``stored``: per day, ``(through, facts)``: the facts of [the day's start, through),
-    derived as for a window going on past ``through``; used where the window holds that
+    ``stored``: per day, ``through``: its facts of [the day's start, through) are stored,
+    derived as for a window going on past ``through``; taken where the window holds that
     whole span. Every other piece comes from ``compute(a, b, end)``: the facts of [a, b)
     from the fixes in [a, min(b + segment_max_s, end)).
 
@@ -431,20 +495,22 @@ def window_facts(
     ``through``; closer to the window's end they are computed from the fixes around it."""
     tz = settings.tz
     seg = settings.segment_max_s
-    facts = WindowFacts(grids, cells, start, end, tz)
+    start, end = facts.start, facts.end
+    taken = []
     for day, a, b in pieces(start, end, tz):
-        known = stored.get(day) if a == day_bounds(day, tz)[0] else None
-        if known is not None and a < known[0] <= b:
-            through, piece = known
-            facts.add(piece.devices, piece.own)
+        through = stored.get(day) if a == day_bounds(day, tz)[0] else None
+        if through is not None and a < through <= b:
+            taken.append((day, False))
             if through < end:
                 if end < through + seg:
                     piece = compute(max(start, through - seg), through, end)
-                facts.add(piece.devices, piece.across)
+                    facts.add(piece.devices, piece.across)
+                else:
+                    taken.append((day, True))
             a = through
         if a < b:
             piece = compute(a, b, end)
             facts.add(piece.devices, piece.own)
             if b < end:
                 facts.add(piece.devices, piece.across)
-    return facts
+    return taken

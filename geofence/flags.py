@@ -3,7 +3,8 @@
 The definition (docs/rules.md, "Flags"): walk a device's fixes in fix-time order; a fix is
 a speed outlier when its implied speed from the device's last good (unflagged) fix is above
 the limit, where only a good fix at most ``PREVIOUS_FIX_LOOKBACK_S`` before it counts; the
-accuracy bit is each fix's own. Used where fixes are stored, in the write transaction, by
+accuracy bit is each fix's own: an ``acc`` above the limit, or (a JT/T 808 fix carries no
+accuracy) fewer than ``MIN_SATELLITES`` satellites, 0 for a fix without the positioned bit. Used where fixes are stored, in the write transaction, by
 the one walk of ``tracks.reflag`` (ingest's writer, ``tracks.writer.PingWriter``, and the
 lake's stage role, each range of the change feed, ``tracks.changefeed.complete_range``).
 Fresh fixes (newer than every stored fix of their device) are walked on from the device's
@@ -29,6 +30,20 @@ PREVIOUS_FIX_LOOKBACK_S = 86400.0
 #: (device, ts, lat, lon): each device's last unflagged stored fix before that time. Only
 #: for flagging outside a write (tests): the write's walk hands these in as a frame.
 PreviousFixes = Callable[[list[str], np.ndarray], list[tuple[str, float, float, float]]]
+
+
+#: A fix of fewer GNSS satellites is poor, like one of a poor ``acc``: four fix a position
+#: in three dimensions and the receiver's clock; with three the receiver guesses its height.
+MIN_SATELLITES = 4
+
+
+def _accuracy(frame: pl.DataFrame) -> np.ndarray:
+    """The ``acc`` the walk judges: infinite (poor) for a fix of too few satellites."""
+    acc = _floats(frame["acc"])
+    if "sat" not in frame.columns:
+        return acc
+    few = (frame["sat"] < MIN_SATELLITES).fill_null(False).to_numpy()
+    return np.ascontiguousarray(np.where(few, np.inf, acc))
 
 
 def _seconds(ts: pl.Series) -> np.ndarray:
@@ -177,7 +192,7 @@ class FixFlagger:
         return flags
 
     def flag_fresh(self, pings: pl.DataFrame, previous: pl.DataFrame | None = None) -> np.ndarray:
-        """:meth:`flag` of a frame (device_id, ts, lat, lon, acc) whose rows are grouped by
+        """:meth:`flag` of a frame (device_id, ts, lat, lon, acc, and sat if known) whose rows are grouped by
         device and sorted by ts within each."""
         if pings.height == 0:
             return np.zeros(0, dtype=np.uint8)
@@ -189,7 +204,7 @@ class FixFlagger:
             _seconds(pings["ts"]),
             _floats(pings["lat"]),
             _floats(pings["lon"]),
-            _floats(pings["acc"]),
+            _accuracy(pings),
             previous,
         )
 
@@ -202,7 +217,7 @@ class FixFlagger:
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Flag late fixes together with the stored fixes after them.
 
-        ``new``: fixes not stored yet (device_id, ts, lat, lon, acc); ``stored``: the same
+        ``new``: fixes not stored yet (device_id, ts, lat, lon, acc, sat); ``stored``: the same
         devices' stored fixes from (at least) each one's first new fix on, with their
         ``flags``, none with the key of a new one; ``previous``: each device's last good
         stored fix before its first row of either (device_id, ts as epoch s, lat, lon; a
@@ -215,6 +230,8 @@ class FixFlagger:
         if new.height == 0:
             return np.zeros(0, dtype=np.uint8), stored["flags"].to_numpy().copy(), []
         columns = ["device_id", "ts", "lat", "lon", "acc"]
+        if "sat" in new.columns and "sat" in stored.columns:
+            columns.append("sat")
         both = pl.concat(
             [
                 new.select(columns).with_columns(
@@ -255,7 +272,7 @@ class FixFlagger:
             _seconds(both["ts"]),
             _floats(both["lat"]),
             _floats(both["lon"]),
-            _floats(both["acc"]),
+            _accuracy(both),
             both["old"].to_numpy(),
             np.ascontiguousarray(both["new"].to_numpy()),
             prev[0],

@@ -1,4 +1,5 @@
-"""Grids: read and check a GeoJSON file, and hold the leaves as flat buffers with an index.
+"""Grids: check a grid file (GeoJSON or a shapefile, in any CRS: geofence/gridfile.py), and
+hold the leaves as flat buffers with an index.
 
 A :class:`GridSet` keeps every feature (leaves and parents), their :class:`GridTree` (built
 once: children, the leaves under each grid and their positions) and, for the leaves, the
@@ -7,7 +8,6 @@ coordinate buffers and bucket index the assignment kernel reads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,32 +19,22 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from base.errors import GridpatrolError
 from geofence.check import find_invalid, find_overlaps, plane_of
 from geofence.check import repair as repair_grids
+from geofence.crs import Crs
+from geofence.gridfile import MAX_VERTICES, GridFileError, place_grids, read_source
 from geofence.service import parse_service_hours
 from geofence.shapes import Grid, Plane
+from geofence.sources import GridSource
 
 if TYPE_CHECKING:
     from geofence._rings import Candidates, Raster, RingBuffers
 
 DEFAULT_INTERVAL_MIN = 30.0
-MAX_VERTICES = 2_000_000
-MAX_FILE_BYTES = 128 * 1024 * 1024
 #: Characters with a meaning in MQTT topics, which grid ids are a level of.
 MQTT_RESERVED = "/+#"
 #: Buckets per leaf in the coarse index that finds grids along a track segment.
 COARSE_BUCKETS_PER_GRID = 4
-
-
-class GridFileError(GridpatrolError):
-    """A grid file cannot be used; ``problems`` has one line per problem found."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.problems = problems
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{path}: {len(problems)} problem(s):\n  {shown}{more}")
 
 
 @dataclass(frozen=True)
@@ -220,9 +210,6 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
         if len(coords) == 0 or not np.isfinite(coords).all():
             problems.append(f"{where}: empty or non-finite coordinates")
             return None
-        if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
-            problems.append(f"{where}: coordinates out of range (lon -180..180, lat -90..90)")
-            return None
     name = props.get("name")
     return Grid(
         id=gid,
@@ -234,54 +221,9 @@ def _check_feature(i: int, feature: Any, problems: list[str]) -> Grid | None:
     )
 
 
-#: JSON values (numbers, strings, arrays, objects, keys) a grid file may hold: a file within
-#: the vertex limit needs about three per vertex (``[lon, lat],``). Counted on the raw bytes
-#: before parsing, so that no file makes the parser build more: 8,000,000 values cost at most
-#: about 0.5 GB as Python objects, where a 128 MiB file of ``[],`` would have cost 2.8 GB.
-MAX_JSON_VALUES = 4 * MAX_VERTICES
 #: Levels of parents above a leaf: a district's tree has a handful (区, 街道, 社区, 网格).
 MAX_DEPTH = 16
 _LOOPS = -1
-#: Longer integer literals are read as floats (then infinite when too large for one), so
-#: that a huge number is one problem line, never Python's integer-digits error.
-_MAX_INT_DIGITS = 18
-
-
-def _number(text: str) -> int | float:
-    return int(text) if len(text) <= _MAX_INT_DIGITS else float(text)
-
-
-def count_json_values(data: bytes) -> int:
-    """An upper bound on the values in a JSON document: every value but the first follows
-    a ``[``, ``{``, ``,`` or ``:`` (counted inside strings too, so never fewer)."""
-    return 1 + sum(data.count(c) for c in (b"[", b"{", b",", b":"))
-
-
-def read_features(path: Path) -> list[Any]:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise GridFileError(str(path), [f"file larger than {MAX_FILE_BYTES} bytes"])
-        raw = path.read_bytes()
-        values = count_json_values(raw)
-        if values > MAX_JSON_VALUES:
-            raise GridFileError(
-                str(path),
-                [
-                    f"up to {values} JSON values: more than the limit of {MAX_JSON_VALUES} "
-                    f"(about 3 per vertex; the limit is {MAX_VERTICES} vertices)"
-                ],
-            )
-        data = json.loads(raw, parse_int=_number)
-    except OSError as exc:
-        raise GridFileError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise GridFileError(str(path), [f"not valid JSON: {exc}"]) from exc
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise GridFileError(str(path), ["not a GeoJSON FeatureCollection"])
-    features = data.get("features")
-    if not isinstance(features, list) or not features:
-        raise GridFileError(str(path), ["the FeatureCollection has no features"])
-    return features
 
 
 def parse_grids(features: list[Any], problems: list[str]) -> list[Grid]:
@@ -383,13 +325,19 @@ def build_grid_set(grids: list[Grid]) -> GridSet:
     )
 
 
-def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[str]]:
-    """Read and check a grid file. Raises :class:`GridFileError` listing every problem.
+def check_grid_file(
+    path: Path, *, repair: bool = False, source: GridSource | None = None
+) -> tuple[list[Grid], list[str], Crs | None]:
+    """Read and check a grid file, as WGS-84. Raises :class:`GridFileError` listing every
+    problem.
 
-    With ``repair``, geometry problems are fixed where possible; returns what changed.
+    With ``repair``, geometry problems are fixed where possible. Returns the grids, what
+    repair changed and the CRS the file was read in (None: none named, WGS-84 taken).
+    ``source``: the import flags (CRS, encoding, field names; docs/cli.md).
     """
     problems: list[str] = []
-    grids = parse_grids(read_features(path), problems)
+    features, crs = read_source(path, source or GridSource())
+    grids = place_grids(parse_grids(features, problems), crs, problems)
     if problems:
         raise GridFileError(str(path), problems)
     parents = {g.parent for g in grids if g.parent is not None}
@@ -405,11 +353,21 @@ def check_grids(path: Path, *, repair: bool = False) -> tuple[list[Grid], list[s
         problems = find_overlaps(leaves, plane_of(leaves))
     if problems:
         raise GridFileError(str(path), problems)
+    return grids, changes, crs
+
+
+def check_grids(
+    path: Path, *, repair: bool = False, source: GridSource | None = None
+) -> tuple[list[Grid], list[str]]:
+    """:func:`check_grid_file` without the CRS: the grids and what repair changed."""
+    grids, changes, _ = check_grid_file(path, repair=repair, source=source)
     return grids, changes
 
 
-def load_grids(path: str | Path, *, repair: bool = False) -> GridSet:
-    """Read, check and index a GeoJSON grid file (the format: docs/rules.md, "Grids"; the
-    checks: docs/cli.md, ``grids check``)."""
-    grids, _ = check_grids(Path(path), repair=repair)
+def load_grids(
+    path: str | Path, *, repair: bool = False, source: GridSource | None = None
+) -> GridSet:
+    """Read, check and index a grid file (the format: docs/rules.md, "Grids"; the checks
+    and the import flags: docs/cli.md, ``grids check``)."""
+    grids, _ = check_grids(Path(path), repair=repair, source=source)
     return build_grid_set(grids)

@@ -14,7 +14,10 @@ BUCKETS_PER_GRID = 256
 MAX_BUCKETS = 2_000_000
 #: Raster cells per leaf grid (more: fewer points need an exact test, more memory).
 RASTER_CELLS_PER_GRID = 4096
-MAX_RASTER_CELLS = 524_288
+#: At most 1 MB of int32 labels. Every point reads one label at random, so above this the
+#: lookups' cache misses cost more than the records they spare (geofence/_raster.py: at 1,652
+#: grids 262,144 cells beat 131,072 and 524,288 on both bench sets, bench/RESULTS.md).
+MAX_RASTER_CELLS = 262_144
 #: Edges per horizontal slab a grid's boundary is cut into (fewer: faster tests, more memory).
 EDGES_PER_SLAB = 1
 #: Boxes are enlarged by this (degrees) so rounding at a bucket edge never misplaces a point.
@@ -132,7 +135,7 @@ def build_raster(flat: dict[str, np.ndarray], rings: RingBuffers, candidates: Ca
     list_touched_cells(*args, cell_off[:-1].copy(), cell_edges)
     poly_grid = np.repeat(np.arange(len(bbox), dtype=np.int32), np.diff(flat["grid_off"]))
     records = build_cell_records(
-        rings, candidates, poly_grid, origin, nx, cell_off, cell_edges, raster
+        rings, candidates, poly_grid, origin, nx, BOX_MARGIN, cell_off, cell_edges, raster
     )
     label_cells(rings, candidates, origin, nx, ny, raster)
     return Raster(origin=origin, shape=shape, cells=raster, records=records)

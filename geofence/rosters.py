@@ -167,6 +167,38 @@ def shifts_on(
     ]
 
 
+def device_shifts(
+    entries: Iterable[RosterEntry],
+    device_id: str,
+    start: float,
+    end: float,
+    calendar: Calendar,
+    tz: ZoneInfo,
+) -> np.ndarray | None:
+    """The shifts of ``device_id`` that overlap [start, end) as rows (start, end) in epoch
+    seconds, in time order; None when no roster row names the device (it knows no duty)."""
+    mine = [e for e in entries if e.device_id == device_id]
+    if not mine:
+        return None
+    day = dt.datetime.fromtimestamp(start, tz).date() - dt.timedelta(days=1)  # overnight
+    last = dt.datetime.fromtimestamp(end, tz).date()
+    periods = []
+    while day <= last:
+        periods += [(s.start, s.end) for s in shifts_on(mine, day, calendar, tz)]
+        day += dt.timedelta(days=1)
+    rows = np.array(sorted(p for p in periods if p[1] > start and p[0] < end), np.float64)
+    return rows.reshape(-1, 2)
+
+
+def on_duty(ts: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """True where a time (epoch seconds) falls in one of ``shifts`` ([start, end) rows in time
+    order; one device's shifts never overlap: the roster import refuses that)."""
+    if len(shifts) == 0:
+        return np.zeros(len(ts), dtype=bool)
+    k = np.searchsorted(shifts[:, 0], ts, side="right") - 1
+    return (k >= 0) & (ts < shifts[np.maximum(k, 0), 1])
+
+
 def outside_calendar(entry: RosterEntry, calendar: Calendar) -> str | None:
     """Why a weekly pattern reaches past the calendar's years, or None (a dated row does not
     read the calendar)."""

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base.spreadsheet import FORMULA_START, neutralise, restore
-from base.topics import ALERT_FILTER, PING_FILTERS, native_topic, owntracks_topic
+from base.topics import (
+    ALERT_FILTER,
+    COMMAND_PREFIX,
+    OWNTRACKS_COMMAND_FILTER,
+    PING_FILTERS,
+    REPLY_PREFIX,
+    command_topic,
+    native_topic,
+    owntracks_command_topic,
+    owntracks_topic,
+    reply_topic,
+)
 from gridpatrol.broker import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 from ingest.config import MAX_PACKET_BYTES
 from ingest.decode import DEVICE_ID
@@ -75,14 +86,18 @@ def _read_credentials(path: Path) -> dict[str, str]:
 
 def gateway_acl(terminal_devices: list[str] | None) -> list[str]:
     """The JT/T 808 gateway's ACL section: it may publish the native topic of each
-    registered terminal's device and nothing else (none: no gateway account)."""
+    registered terminal's device, read its commands and write their replies, and nothing
+    else (none: no gateway account)."""
     if terminal_devices is None:
         return []
-    return [
-        f"user {GATEWAY_ACCOUNT}",
-        *(f"topic write {native_topic(d)}" for d in sorted(set(terminal_devices))),
-        "",
-    ]
+    lines = [f"user {GATEWAY_ACCOUNT}"]
+    for d in sorted(set(terminal_devices)):
+        lines += [
+            f"topic write {native_topic(d)}",
+            f"topic read {command_topic(d)}",
+            f"topic write {reply_topic(d)}",
+        ]
+    return [*lines, ""]
 
 
 def write_broker_config(
@@ -128,12 +143,18 @@ def write_broker_config(
         f"user {SERVICE_ACCOUNT}",
         *(f"topic read {t}" for t in PING_FILTERS),
         f"topic readwrite {ALERT_FILTER}",
+        f"topic write {COMMAND_PREFIX}#",  # commands down (docs/mqtt.md, "Commands")
+        f"topic read {REPLY_PREFIX}#",
+        f"topic write {OWNTRACKS_COMMAND_FILTER}",
         "",
         *gateway_acl(terminal_devices),
     ]
     for device in device_ids:
         acl.append(f"user {device}")
         acl += [f"topic write {t}" for t in device_topics(device)]
+        phone_commands = owntracks_command_topic(device)
+        if phone_commands is not None:  # the app reads its remote commands
+            acl.append(f"topic read {phone_commands}")
         acl.append("")
     files.acl.write_text("\n".join(acl))
     data = out / "data"

@@ -143,14 +143,29 @@ def _parser() -> argparse.ArgumentParser:
     c_import.set_defaults(func=_calendar_import_command)
     grids = commands.add_parser("grids", help="import, check or generate grid files")
     grids_cmd = grids.add_subparsers(dest="grids_command", required=True)
-    g_import = grids_cmd.add_parser("import", help="check a GeoJSON grid file and store it")
+    g_import = grids_cmd.add_parser(
+        "import", help="check a grid file (GeoJSON, .shp or .zip) and store it as WGS-84"
+    )
     g_import.add_argument("file", type=Path)
     _add_db_flags(g_import)
     g_import.add_argument("--repair", action="store_true", help="fix what can be fixed")
+    _add_grid_source_flags(g_import)
     g_import.set_defaults(func=_grids_check_command)
-    g_check = grids_cmd.add_parser("check", help="check a GeoJSON grid file, store nothing")
+    g_check = grids_cmd.add_parser(
+        "check", help="check a grid file, store nothing; with --db, check its datum too"
+    )
     g_check.add_argument("file", type=Path)
     g_check.add_argument("--repair", action="store_true")
+    _add_grid_source_flags(g_check)
+    g_check.add_argument(
+        "--db",
+        help="a store whose usable fixes of recent days test the file's datum "
+        "(a DuckDB file or ducklake:...)",
+    )
+    g_check.add_argument("--data-path", type=Path, help="a lake's Parquet folder")
+    g_check.add_argument(
+        "--days", type=int, default=7, help="days of fixes before the newest (default 7)"
+    )
     g_check.set_defaults(func=_grids_check_command)
     g_gen = grids_cmd.add_parser("generate", help="write square unit grids as GeoJSON")
     g_gen.add_argument("--bbox", required=True, help="W,S,E,N in degrees")
@@ -462,22 +477,75 @@ def _grids_generate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The import flags naming a grid file's fields: (flag, our property, its default).
+FIELD_FLAGS = (
+    ("--id-field", "id", "id"),
+    ("--name-field", "name", "name"),
+    ("--parent-field", "parent", "parent"),
+    ("--interval-field", "interval_min", "interval_min; a shapefile's: interval"),
+    ("--hours-field", "service_hours", "service_hours; a shapefile's: hours"),
+)
+
+
+def _add_grid_source_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--crs",
+        help="the file's coordinates: wgs84, gcj02 (Amap, Tencent), bd09 (Baidu) or "
+        "EPSG:NNNN (default: the file's crs member or .prj, else WGS-84)",
+    )
+    parser.add_argument(
+        "--encoding", help="a shapefile's attributes, e.g. gbk (default: its .cpg, else tried)"
+    )
+    for flag, prop, default in FIELD_FLAGS:
+        parser.add_argument(
+            flag, dest=f"field_{prop}", help=f"field of the grid {prop} ({default})"
+        )
+
+
 def _grids_check_command(args: argparse.Namespace) -> int:
     """``grids check``, and ``grids import`` (which stores what it checked)."""
-    from geofence.grids import check_grids
+    from geofence.grids import check_grid_file
+    from geofence.sources import GridSource
     from patrol.grids import save_grids
     from tracks.engines import open_store
 
-    grids, changes = check_grids(args.file, repair=args.repair)
+    fields = {p: getattr(args, f"field_{p}") for _, p, _ in FIELD_FLAGS}
+    source = GridSource(
+        crs=args.crs,
+        encoding=args.encoding,
+        fields={p: name for p, name in fields.items() if name is not None},
+    )
+    grids, changes, crs = check_grid_file(args.file, repair=args.repair, source=source)
     for change in changes:
         print(f"repaired: {change}")
+    if crs is None:
+        print(
+            f"{args.file}: no CRS named, read as WGS-84 (drawn on Amap or Tencent: --crs "
+            "gcj02; on Baidu: --crs bd09; grids check FILE --db tells: docs/datums.md)"
+        )
+    elif crs.label != "WGS-84":
+        print(f"{args.file}: read as {crs.label}, converted to WGS-84")
     if args.grids_command == "import":
         with open_store(args.db, args.data_path) as store:
             save_grids(store, grids)
         print(f"imported {len(grids)} grids from {args.file}")
-    else:
-        print(f"{args.file}: {len(grids)} grids, no problems")
-    return 0
+        return 0
+    print(f"{args.file}: {len(grids)} grids, no problems")
+    if args.db is None:
+        return 0
+    from geofence.datumfit import fit_datums
+    from geofence.grids import build_grid_set
+    from tracks.queries import sample_recent_fixes
+
+    with open_store(args.db, args.data_path, read_only=True) as store:
+        fixes = sample_recent_fixes(store, args.days)
+    if fixes.height == 0:
+        print(f"datum check: no usable fixes in {args.db}")
+        return 0
+    fit = fit_datums(build_grid_set(grids), fixes["lon"].to_numpy(), fixes["lat"].to_numpy(), crs)
+    for line in fit.lines:
+        print(line)
+    return 1 if fit.better is not None else 0
 
 
 def _report_command(args: argparse.Namespace) -> int:
@@ -659,7 +727,7 @@ def _purge_command(args: argparse.Namespace) -> int:
         done = purge(store, before, settings)
     print(
         f"deleted {done.pings} pings, {done.rejected} rejected, {done.device_events} device "
-        f"events before {done.before.isoformat()}"
+        f"events, {done.device_commands} device commands before {done.before.isoformat()}"
     )
     if is_lake(args.db):
         print(

@@ -33,6 +33,7 @@ from gridpatrol.parts import (
     read_role_grids,
 )
 from gridpatrol.roles import Role, ServeOptions, check_role
+from ingest.commands import Commander
 from ingest.config import IngestSettings
 from ingest.message import Message
 from ingest.mqtt import MqttIngest
@@ -112,11 +113,14 @@ class IngestProcess:
             geofence=geofence,
             parts=(self.mqtt, self.batcher),
         )
+        self.commands: Commander | None = None
         if self.http is not None:
             self.http.show_live(self.live)
+            self.commands = self.http.context.commands = Commander(ingest, self.store)
         self.lifecycle = Lifecycle(self.store)
         for part in (
             self.mqtt,
+            self.commands,
             self.http,
             self.live,
             self._retention(options, retention, geofence),

@@ -8,12 +8,15 @@ registry rows the demo imports). The plan (``simulate.plan_messages``) is the sa
 ``simulate.publish_plan`` paces both. Each tracker registers once (and keeps its code), authenticates on every connection, reports (0x0200;
 a JSON array becomes a 0x0704 batch), sends heartbeats when idle, and loses the network for
 ten minutes every four hours: what it measured meanwhile follows as blind-area batches
-(0x0704 type 1), subpackaged when longer than a frame.
+(0x0704 type 1), subpackaged when longer than a frame. Each answers the platform's commands
+(:meth:`Fleet808.answer`): 0x8201 with 0x0201 and its latest fix; 0x8202, 0x8103 and 0x8300
+with 0x0001 result 0, keeping what they asked (``tracking``, ``params``, ``texts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -21,6 +24,7 @@ from dataclasses import replace
 
 from gridpatrol.simulate import SimDevice
 from ingest.jt808 import messages as m
+from ingest.jt808.header import Header
 from ingest.jt808.terminal import NoAnswer, Refused, Terminal
 
 log = logging.getLogger("gridpatrol.simulate")
@@ -86,6 +90,11 @@ class Fleet808:
         self.codes: dict[str, str] = {}  # each tracker's code, kept as a terminal keeps it
         self.stopping = False
         self.reported = 0  # fixes the gateway answered
+        # what the platform's commands set, by device: as a tracker would act on them
+        self.latest: dict[str, dict[str, float]] = {}  # the newest fix measured
+        self.tracking: dict[str, tuple[int, int]] = {}  # 0x8202: (interval s, for s)
+        self.params: dict[str, dict[int, int]] = {}  # 0x8103: DWORD parameters
+        self.texts: dict[str, list[str]] = {}  # 0x8300: texts shown
         self._thread = threading.Thread(target=self.loop.run_forever, name="fleet808", daemon=True)
         self._thread.start()
 
@@ -96,6 +105,7 @@ class Fleet808:
         )
 
     def _put(self, device_id: str, fixes: list[dict[str, float]]) -> None:
+        self.latest[device_id] = max(fixes, key=lambda f: f["ts"])
         queue = self.queues.get(device_id)
         if queue is None:
             queue = self.queues[device_id] = asyncio.Queue()
@@ -117,6 +127,7 @@ class Fleet808:
             try:
                 if terminal is None or not terminal.connected:
                     terminal = await Terminal(phone).connect(self.host, self.port)
+                    terminal.on_command = functools.partial(self.answer, device_id)
                     self.terminals[device_id] = terminal
                     await self._sign_in(device_id, terminal, index)
                 if fixes is None:
@@ -150,6 +161,33 @@ class Fleet808:
                     await terminal.close()
                 self.terminals.pop(device_id, None)
                 await asyncio.sleep(1.0)
+
+    def answer(self, device_id: str, header: Header, body: bytes) -> tuple[int, bytes] | None:
+        """A tracker's answer to a platform command (message id and body)."""
+        if header.msg_id == m.QUERY_LOCATION:
+            fix = self.latest.get(device_id)
+            if fix is None:
+                return None  # nothing measured yet: no answer, the platform times out
+            return m.LOCATION_ANSWER, m.build_location_answer(header.serial, location_body(fix))
+        result = m.OK
+        if header.msg_id == m.TRACK:
+            track = m.parse_track(body)
+            result = m.MESSAGE_ERROR if isinstance(track, m.Drop) else m.OK
+            if not isinstance(track, m.Drop):
+                self.tracking[device_id] = track
+        elif header.msg_id == m.SET_PARAMS:
+            params = m.parse_params(body)
+            if isinstance(params, m.Drop) or any(len(v) != 4 for v in params.values()):
+                result = m.MESSAGE_ERROR
+            else:
+                known = self.params.setdefault(device_id, {})
+                known.update({k: int.from_bytes(v, "big") for k, v in params.items()})
+        elif header.msg_id == m.TEXT:
+            text = m.parse_text(body, header.version)
+            result = m.MESSAGE_ERROR if isinstance(text, m.Drop) else m.OK
+            if not isinstance(text, m.Drop):
+                self.texts.setdefault(device_id, []).append(text)
+        return m.TERMINAL_RESPONSE, m.build_general_response(header.serial, header.msg_id, result)
 
     async def _sign_in(self, device_id: str, terminal: Terminal, index: int) -> None:
         """Authenticate with the kept code; register first when there is none (or it was

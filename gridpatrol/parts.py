@@ -36,6 +36,7 @@ from ingest.prepare import PreparedBatch, Preparer
 from ingest.rejections import DEVICE_REJECTED
 from patrol.grids import read_grids, save_grids
 from patrol.updater import LiveUpdater
+from tracks.devices import read_device_datums
 from tracks.engines import open_store
 from tracks.queries import import_devices, known_device_ids
 from tracks.store import Store
@@ -147,6 +148,7 @@ def build_ingest(
         assign=assigner,
         grid_ids=grid_set.ids if grid_set is not None else [],
         known_devices=known,
+        datums=read_device_datums(store),  # read at start, as the known devices are
     )
     flagger = FixFlagger(settings.max_acc_m, settings.max_speed_mps)
     flagger.warm_up()  # the kernels compiled now, not inside the first batch's latency

@@ -22,6 +22,10 @@ _NAN = float("nan")
 #: A horizontal accuracy is a radius: a negative one is impossible, rejected like a latitude
 #: out of range (``acc_out_of_range``), not flagged as a poor one (docs/mqtt.md).
 Accuracy = Annotated[float, msgspec.Meta(ge=0)]
+#: GNSS satellites of the fix and the JT/T 808 alarm flags: whole numbers in their ranges
+#: (a value outside is ``wrong_type``); the JT/T 808 gateway sends them (docs/jt808.md).
+Satellites = Annotated[float, msgspec.Meta(ge=0, le=255, multiple_of=1)]
+Alarm = Annotated[float, msgspec.Meta(ge=0, le=0xFFFFFFFF, multiple_of=1)]
 
 _PART = re.compile(r"[A-Za-z0-9_-]{1,63}")
 TOPIC_CACHE_SIZE = 65536
@@ -40,6 +44,8 @@ class NativePing(msgspec.Struct):
     bat: float | None = None
     sent: float | None = None
     id: str | None = None
+    sat: Satellites | None = None
+    alarm: Alarm | None = None
 
 
 class OwnTracksMessage(msgspec.Struct):
@@ -72,10 +78,12 @@ class EpochPing(msgspec.Struct):
     bat: float = _NAN
     sent: float = _NAN
     id: None = None
+    sat: Satellites = _NAN
+    alarm: Alarm = _NAN
 
 
 #: Fields of a ping in column order (``sent`` is the ``sent_at`` column).
-FLOAT_FIELDS = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent")
+FLOAT_FIELDS = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent", "sat", "alarm")
 
 #: What a typed decode raises on a payload it cannot read; the slow path finds out why.
 UNREADABLE = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
@@ -113,6 +121,8 @@ def _epoch_columns(pings: list[EpochPing]) -> list[np.ndarray]:
         np.fromiter([p.alt for p in pings], f8, n),
         np.fromiter([p.bat for p in pings], f8, n),
         np.fromiter([p.sent for p in pings], f8, n),
+        np.fromiter([p.sat for p in pings], f8, n),
+        np.fromiter([p.alarm for p in pings], f8, n),
     ]
 
 
@@ -121,7 +131,8 @@ def _nullable_columns(items: Sequence[object], fields: tuple[str, ...]) -> list[
     return [np.array([getattr(i, f) for i in items], dtype=np.float64) for f in fields]
 
 
-#: OwnTracks fields in the order of FLOAT_FIELDS (``vel`` in km/h becomes spd in m/s).
+#: OwnTracks fields in the order of FLOAT_FIELDS (``vel`` in km/h becomes spd in m/s); an
+#: OwnTracks location has no ``sat`` or ``alarm`` (NaN: NULL).
 OWNTRACKS_FIELDS = ("tst", "lat", "lon", "acc", "vel", "cog", "alt", "batt", "created_at")
 
 
@@ -141,6 +152,8 @@ class Decoded:
     alt: np.ndarray = field(default_factory=_empty)
     bat: np.ndarray = field(default_factory=_empty)
     sent_at: np.ndarray = field(default_factory=_empty)
+    sat: np.ndarray = field(default_factory=_empty)
+    alarm: np.ndarray = field(default_factory=_empty)
     message: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     item: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     epoch: list[EpochPing] = field(default_factory=list)
@@ -176,13 +189,14 @@ class Decoded:
         if self.owntracks:
             owntracks = _nullable_columns(self.owntracks, OWNTRACKS_FIELDS)
             owntracks[4] /= 3.6
-            parts.append(owntracks)
+            absent = np.full(len(self.owntracks), np.nan)
+            parts.append(owntracks + [absent] * (len(FLOAT_FIELDS) - len(OWNTRACKS_FIELDS)))
         for name, columns in zip(COLUMN_NAMES, zip(*parts, strict=True), strict=True):
             setattr(self, name, columns[0] if len(columns) == 1 else np.concatenate(columns))
 
 
 #: The attributes of :class:`Decoded` that FLOAT_FIELDS fill.
-COLUMN_NAMES = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent_at")
+COLUMN_NAMES = ("ts", "lat", "lon", "acc", "spd", "hdg", "alt", "bat", "sent_at", "sat", "alarm")
 
 
 def device_from_topic(topic: str) -> tuple[str, bool] | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
+from base.datum import Datum, to_wgs84
 from ingest.config import IngestSettings
 from ingest.decode import Decoder
 from ingest.message import Message
@@ -43,8 +44,11 @@ class Preparer:
         assign: GridAssigner | None = None,
         grid_ids: Sequence[str] = (),
         known_devices: set[str] | None = None,
+        datums: Mapping[str, Datum] | None = None,
     ) -> None:
         self.settings = settings
+        # the devices whose pings are GCJ-02 or BD-09 (the registry's device_datums)
+        self.datums = dict(datums or {})
         self.assign = assign
         # a grid id per leaf index, then null for -1 (outside)
         self._grid_names = pl.Series("grid_id", [*grid_ids, None], dtype=pl.String)
@@ -97,6 +101,8 @@ class Preparer:
                 by_device[found[0]] += n
 
         good = codes == 0
+        if self.datums:
+            lon, lat = self._to_wgs84(decoded.device_names, decoded.device_code, good, lon, lat)
         columns: dict[str, np.ndarray] = {
             "device_code": decoded.device_code[good],
             "ts": ts[good],
@@ -104,7 +110,7 @@ class Preparer:
             "lon": lon[good],
             "received_at": received_at[good],
         }
-        for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at"):
+        for name in ("acc", "spd", "hdg", "alt", "bat", "sent_at", "sat", "alarm"):
             columns[name] = np.asarray(getattr(decoded, name), dtype=np.float64)[good]
         codes_sorted, names = self._sort_dedupe(columns, decoded.device_names)
         duplicates = int(good.sum()) - len(columns["ts"])
@@ -151,6 +157,29 @@ class Preparer:
             grid=grid,
             rejected_by_device=dict(by_device),
         )
+
+    def _to_wgs84(
+        self,
+        names: np.ndarray,
+        device_code: np.ndarray,
+        good: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The good pings of GCJ-02 and BD-09 devices as WGS-84, before they are placed in
+        grids and stored (rejected ones keep what was sent, for their detail)."""
+        order = list(Datum)  # 0: WGS-84, left as it is
+        of_name = np.fromiter(
+            (order.index(self.datums.get(str(n), Datum.WGS84)) for n in names), np.int8, len(names)
+        )
+        of_row = np.where(good, of_name[device_code], 0)
+        if not of_row.any():
+            return lon, lat
+        lon, lat = lon.copy(), lat.copy()
+        for code, datum in enumerate(order[1:], start=1):
+            rows = np.flatnonzero(of_row == code)
+            lon[rows], lat[rows] = to_wgs84(datum, lon[rows], lat[rows])
+        return lon, lat
 
     @staticmethod
     def _sort_dedupe(

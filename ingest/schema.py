@@ -21,7 +21,7 @@ PING_DTYPE = np.dtype([(c.name, c.numpy) for c in PING_COLUMNS if c.numpy != "O"
 PING_SCHEMA = PINGS.schema
 
 #: Optional float fields of a ping (NaN in buffers, NULL in the table).
-OPTIONAL_FIELDS = ("acc", "spd", "hdg", "alt", "bat")
+OPTIONAL_FIELDS = ("acc", "spd", "hdg", "alt", "bat", "sat", "alarm")
 
 FLAG_POOR_ACCURACY = 1
 FLAG_SPEED_OUTLIER = 2
@@ -41,7 +41,7 @@ def pings_from_columns(columns: dict[str, np.ndarray | pl.Series]) -> pl.DataFra
             micros = pl.Series(c.name, np.round(values * 1e6), nan_to_null=True)
             s = micros.cast(pl.Int64).cast(c.polars)
         elif c.name in OPTIONAL_FIELDS:
-            s = pl.Series(c.name, values.astype(c.numpy), nan_to_null=True)
+            s = pl.Series(c.name, values.astype(c.numpy), nan_to_null=True).cast(c.polars)
         else:
             s = pl.Series(c.name, values, dtype=c.polars)
         data[c.name] = s

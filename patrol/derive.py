@@ -24,9 +24,9 @@ import polars as pl
 from geofence.config import GeofenceSettings
 from geofence.coverage import GridCells, LeafCells, grid_cells
 from geofence.daily import (
+    ALL_FACTS,
     CoveredCells,
     FixTime,
-    Part,
     PieceFacts,
     VisitRuns,
     WindowFacts,
@@ -304,57 +304,51 @@ def _frames(day: dt.date, facts: PieceFacts, catalog: Leaves) -> dict[str, pl.Da
     return {name: pl.concat(frames) for name, frames in out.items()}
 
 
-def _stored(
-    frames: dict[str, pl.DataFrame], catalog: Leaves, days: dict[dt.date, float]
-) -> dict[dt.date, tuple[float, PieceFacts]]:
-    """Stored rows of ``days`` (day -> through) back into each day's facts (a day may
-    have no rows)."""
-    visits, time_rows, cells = (
-        frames[t.name] for t in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS)
-    )
-    devices = sorted(
-        set(time_rows["device_id"].unique().to_list()) | set(cells["device_id"].unique().to_list())
-    )
-    leaves = pl.Enum(catalog.ids)
-    names = pl.Enum(devices)
+def _codes(column: pl.Series, names: list[str]) -> np.ndarray:
+    """Each value's index in ``names`` (int64), -1 for null."""
+    return column.cast(pl.Enum(names)).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
 
-    def code(column: pl.Expr, dtype: pl.Enum) -> pl.Expr:
-        return column.cast(dtype).to_physical().cast(pl.Int64).fill_null(-1)
 
-    visits = visits.with_columns(code(pl.col("grid_id"), leaves).alias("leaf"))
-    time_rows = time_rows.with_columns(
-        code(pl.col("grid_id"), leaves).alias("leaf"),
-        code(pl.col("device_id"), names).alias("device"),
-    )
-    cells = cells.with_columns(code(pl.col("device_id"), names).alias("device"))
-    parts: dict[tuple[dt.date, bool], Part] = {}
-    by = {
-        name: frame.partition_by("day", "across", as_dict=True)
-        for name, frame in (("v", visits), ("t", time_rows), ("c", cells))
-    }
-    empty = {"v": visits.clear(), "t": time_rows.clear(), "c": cells.clear()}
-    for day in days:
-        for across in (False, True):
-            v, t, c = (by[k].get((day, across), empty[k]) for k in ("v", "t", "c"))
-            parts[(day, across)] = Part(
-                VisitRuns(
-                    v["leaf"].to_numpy().astype(np.int32),
-                    v["first_ts"].to_numpy(),
-                    v["last_ts"].to_numpy(),
-                    v["visits"].to_numpy().astype(np.int64),
-                    v["max_inner_s"].to_numpy(),
-                ),
-                FixTime(
-                    t["device"].to_numpy(),
-                    t["leaf"].to_numpy().astype(np.int32),
-                    t["fix_us"].to_numpy(),
-                ),
-                CoveredCells(c["device"].to_numpy(), c["cell"].to_numpy().astype(np.int64)),
+def _devices(facts: WindowFacts, column: pl.Series) -> np.ndarray:
+    """Each device id's index in the window's facts."""
+    names = column.unique().sort().to_list()
+    return facts.index(names)[_codes(column, names)]
+
+
+def _take(
+    facts: WindowFacts, reader: DerivedReader, parts: list[tuple[dt.date, bool]], catalog: Leaves
+) -> None:
+    """Add the stored parts (day, across) to ``facts``: of each table only what the facts
+    need, summed or made distinct in the database, never a day's rows in memory."""
+    leaves = list(catalog.ids)
+    if "visits" in facts.needs:
+        v = reader.visits(parts)
+        facts.add_runs(
+            VisitRuns(
+                _codes(v["grid_id"], leaves).astype(np.int32),
+                v["first_ts"].to_numpy(),
+                v["last_ts"].to_numpy(),
+                v["visits"].to_numpy().astype(np.int64),
+                v["max_inner_s"].to_numpy(),
             )
-    return {
-        day: (through, PieceFacts(devices, parts[(day, False)], parts[(day, True)]))
-        for day, through in days.items()
-    }
+        )
+    if "time" in facts.needs:
+        t = reader.time(parts)
+        facts.add_time(
+            FixTime(
+                _devices(facts, t["device_id"]),
+                _codes(t["grid_id"], leaves).astype(np.int32),
+                t["fix_us"].to_numpy(),
+            )
+        )
+    if "device_cells" in facts.needs:
+        c = reader.device_cells(parts)
+        facts.add_cells(
+            CoveredCells(_devices(facts, c["device_id"]), c["cell"].to_numpy().astype(np.int64))
+        )
+    elif "cells" in facts.needs:
+        cells = reader.cells(parts)["cell"].to_numpy().astype(np.int64)
+        facts.add_cells(CoveredCells(np.zeros(len(cells), dtype=np.int64), cells))
 
 
 def _leaf_cells(
@@ -378,23 +372,29 @@ def read_window(
     start: dt.datetime,
     end: dt.datetime,
     settings: GeofenceSettings,
+    needs: frozenset[str] = ALL_FACTS,
 ) -> WindowFacts:
-    """The facts of [start, end): current whole days from the derived data, the rest (the
-    window's edges, days not derived or changed since) from the pings, on one snapshot."""
+    """The facts of [start, end) that ``needs`` names (geofence.daily.NEEDS): current
+    whole days from the derived data, the rest (the window's edges, days not derived or
+    changed since) from the pings, on one snapshot."""
     tz = settings.tz
     t0, t1 = start.timestamp(), end.timestamp()
     starting = [day for day, a, _ in pieces(t0, t1, tz) if a == day_bounds(day, tz)[0]]
     fp = grids.fingerprint(settings)
     with derived_reader(store) as reader:
         current = derived_through(grids, reader, starting, settings)
-        stored = _stored(reader.facts(sorted(current)), grids.catalog, current) if current else {}
-        leaf_cells = _leaf_cells(grids, reader, settings, fp)
-        return window_facts(
-            grids.catalog,
-            leaf_cells,
-            t0,
-            t1,
-            settings,
-            stored,
-            lambda a, b, e: _compute(grids, reader, settings, a, b, e),
+        cells = (
+            _leaf_cells(grids, reader, settings, fp)
+            if needs & {"cells", "device_cells"}
+            else LeafCells(np.zeros(len(grids.catalog.ids) + 1, dtype=np.int64), _NONE, 0)
         )
+        facts = WindowFacts(grids.catalog, cells, t0, t1, tz, needs)
+        parts = window_facts(
+            facts, settings, current, lambda a, b, e: _compute(grids, reader, settings, a, b, e)
+        )
+        if parts:
+            _take(facts, reader, parts, grids.catalog)
+        return facts
+
+
+_NONE = np.empty(0, dtype=np.int64)

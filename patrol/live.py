@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from geofence.alerts import Alert, AlertKind
+from geofence.alerts import ALARM_BITS, ALARM_MASK, Alert, AlertKind
 from geofence.config import GeofenceSettings
 from geofence.fixes import Fixes
 from geofence.grids import GridSet
@@ -76,8 +76,17 @@ class StoredState:
     last_visit: Mapping[str, float] = field(default_factory=dict)  # grid id -> ts
     last_fix: Mapping[str, tuple[float, float, float, str | None]] = field(default_factory=dict)
     # device id -> (ts, lon, lat, grid id)
-    open_alerts: Sequence[tuple[str, str, float]] = ()  # newest (kind, subject, at) per subject
+    # newest (kind, subject, at) per subject, and per alarm (ALARM_FAMILIES) of a device
+    open_alerts: Sequence[tuple[str, str, float]] = ()
     due_soon: Sequence[tuple[str, float]] = ()  # (grid id, since) of the due_soon left open
+
+
+#: Each alarm kind, raised or ended, to its raised kind: the families of
+#: :func:`tracks.queries.read_latest_alerts` whose newest alert tells an open alarm.
+ALARM_FAMILIES = {
+    str(kind): str(raised) for raised, ended in ALARM_BITS.values() for kind in (raised, ended)
+}
+_ALARM_BIT = {str(raised): bit for bit, (raised, _) in ALARM_BITS.items()}
 
 
 class LiveState:
@@ -103,6 +112,7 @@ class LiveState:
         self._last_fix: dict[str, LastFix] = {}
         self._offline: dict[str, float] = {}  # device -> offline since
         self._last_will: dict[str, float] = {}  # device -> time of its last will
+        self._alarms: dict[str, tuple[float, int]] = {}  # device -> (fix time, bits raised)
         self._watermark = -math.inf  # newest fix time seen
         self._watch_from: float | None = None  # grids never visited are overdue from here
         self.workers: WorkerWatch | None = None  # the roster's workers (geofence/workers.py)
@@ -139,6 +149,9 @@ class LiveState:
                 self._overdue[subject] = at
             elif kind == AlertKind.DEVICE_OFFLINE:
                 self._offline[subject] = at
+            elif kind in _ALARM_BIT:
+                since, bits = self._alarms.get(subject, (at, 0))
+                self._alarms[subject] = (max(since, at), bits | 1 << _ALARM_BIT[kind])
         for grid_id, at in stored.due_soon:
             if grid_id in self._leaf:
                 self._due_soon[grid_id] = (at, None)
@@ -195,6 +208,37 @@ class LiveState:
         self.workers = watch
         self._ending.extend(ending)
         self._snapshot = self._make_snapshot()
+
+    def apply_alarms(
+        self, device_ids: Sequence[str], ts: np.ndarray, alarm: np.ndarray
+    ) -> list[Alert]:
+        """The alarm flags of fixes just committed (any order, usable or not: an SOS without
+        a position is an SOS), NaN where a fix has none. Each mapped bit raises its alert
+        when it sets and ends it when it clears, in fix-time order per device; a fix not
+        newer than the device's newest one with flags changes nothing (a late upload does
+        not reopen an alarm)."""
+        alerts: list[Alert] = []
+        rows = np.flatnonzero(~np.isnan(alarm))
+        if not len(rows):
+            return alerts
+        order = rows[np.lexsort((ts[rows], np.asarray(device_ids, dtype=object)[rows]))]
+        for k in order:
+            device_id, t = device_ids[k], float(ts[k])
+            since, old = self._alarms.get(device_id, (-math.inf, 0))
+            if t <= since:
+                continue
+            new = int(alarm[k]) & ALARM_MASK
+            self._alarms[device_id] = (t, new)
+            for bit, (raised, ended) in ALARM_BITS.items():
+                mask = 1 << bit
+                if (new ^ old) & mask:
+                    kind = raised if new & mask else ended
+                    alerts.append(
+                        Alert(kind, t, self.clock(), device_id=device_id, detail=f"bit {bit}")
+                    )
+        if alerts:
+            self._snapshot = self._make_snapshot()
+        return alerts
 
     def apply_last_wills(self, device_ids: Sequence[str], at: Sequence[float]) -> None:
         """OwnTracks last wills: the device is offline from then, unless a newer fix comes."""

@@ -9,7 +9,7 @@ import json
 
 from base.spreadsheet import neutralise
 from geofence.config import GeofenceSettings
-from geofence.daily import WindowFacts
+from geofence.daily import NEEDS, WindowFacts
 from geofence.fixes import Fixes
 from geofence.reports import compute_report
 from patrol.derive import ReportGrids, read_window
@@ -49,8 +49,10 @@ def run_report(
             kind, grid_set, fixes, start, end, settings, assigned, by_device=device_id is not None
         )
     else:
-        facts = read_window(grids, store, start, end, settings)
-        rows = facts_rows(kind, facts, assigned, by_device=device_id is not None)
+        by_device = device_id is not None
+        needs = NEEDS["device_coverage" if by_device and kind == "coverage" else kind]
+        facts = read_window(grids, store, start, end, settings, needs)
+        rows = facts_rows(kind, facts, assigned, by_device=by_device)
     if grid_id is not None:
         rows = [r for r in rows if r["grid_id"] == grid_id]
     if device_id is not None:
@@ -94,7 +96,10 @@ def run_reports(
         if recompute:
             facts = load_fixes(grids.indexed(), store, start, end)
         else:
-            facts = read_window(grids, store, start, end, settings)
+            needs = frozenset().union(*(NEEDS[k] for k in kinds if k != "scorecard"))
+            if "coverage" in kinds:
+                needs |= NEEDS["device_coverage"]
+            facts = read_window(grids, store, start, end, settings, needs)
     for k in kinds:
         if k == "scorecard":
             days = service_days(start, end, settings.tz)

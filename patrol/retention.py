@@ -107,10 +107,12 @@ class RetentionKeeper:
         done = purge(self.store, day, self.geofence, grids=self.grids, now=self.clock())
         self.done = day
         log.info(
-            "retention: deleted %d pings, %d rejected, %d device events before %s",
+            "retention: deleted %d pings, %d rejected, %d device events, %d device commands "
+            "before %s",
             done.pings,
             done.rejected,
             done.device_events,
+            done.device_commands,
             done.before.isoformat(),
         )
         return done

@@ -14,16 +14,19 @@ import datetime as dt
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from base.devicefile import ENCODINGS
+from base.devicefile import read_text
 from base.errors import ConfigError
 from geofence.rosters import (
     CALENDAR_KINDS,
     Calendar,
     RosterEntry,
+    device_shifts,
     find_overlaps,
+    on_duty,
     outside_calendar,
     parse_days,
     parse_shifts,
@@ -68,7 +71,7 @@ def read_table(path: Path, columns: Mapping[str, tuple[str, ...]]) -> list[dict[
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         grid = _xlsx_cells(path)
     else:
-        grid = list(csv.reader(io.StringIO(_decode(path))))
+        grid = list(csv.reader(io.StringIO(read_text(path, "it"))))
     if not grid:
         raise ConfigError(f"{path}: empty, no header")
     header = [_header(h, columns) for h in grid[0]]
@@ -93,19 +96,6 @@ def _header(text: str, columns: Mapping[str, tuple[str, ...]]) -> str:
         if word.lower() == name or word in chinese:
             return name
     return word
-
-
-def _decode(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    for encoding in ENCODINGS:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ConfigError(f"{path}: neither UTF-8 nor GB18030 (GBK)")
 
 
 def _xlsx_cells(path: Path) -> list[list[str]]:
@@ -328,3 +318,17 @@ def load_roster(store: Store) -> list[RosterEntry]:
         )
         for r in entries.iter_rows(named=True)
     ]
+
+
+def on_duty_only(store: Store, device_id: str, track: pl.DataFrame, tz: ZoneInfo) -> pl.DataFrame:
+    """``track`` (a frame with ``ts``) without the fixes outside the device's shifts (what
+    supervisors see under ``--off-duty hide``); whole for a device no roster names."""
+    if track.height == 0:
+        return track
+    ts = track["ts"].dt.epoch("us").to_numpy() / 1e6
+    shifts = device_shifts(
+        load_roster(store), device_id, ts.min(), ts.max() + 1, load_calendar(store), tz
+    )
+    if shifts is None:
+        return track
+    return track.filter(pl.Series(on_duty(ts, shifts)))

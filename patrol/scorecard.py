@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from geofence.config import GeofenceSettings
+from geofence.daily import NEEDS
 from geofence.scorecard import (
     assigned_of,
     day_window,
@@ -46,7 +47,8 @@ def _scorecard(
             grid_set, load_fixes(grid_set, store, start, end), workers, day, settings
         )
     assigned = assigned_of(grids.catalog, workers)
-    facts = read_window(grids, store, start, end, settings)
+    needs = NEEDS["compliance"] | NEEDS["device_coverage"] | NEEDS["presence"]
+    facts = read_window(grids, store, start, end, settings, needs)
     return score_rows(
         workers,
         assigned,

@@ -27,17 +27,19 @@ import numpy as np
 import polars as pl
 
 from base.health import Reading, counter, detail, measure
-from geofence.alerts import Alert, AlertKind
+from geofence.alerts import WORKER_ENDED_BY, Alert, AlertKind
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
 from geofence.rosters import Calendar
 from geofence.workers import OpenCondition, WorkerWatch, warm_up_workers
 from patrol.config import LiveSettings
-from patrol.live import Clock, LiveSnapshot, LiveState, StoredState
+from patrol.live import ALARM_FAMILIES, Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
+from patrol.outside import OutsideWatch
 from patrol.upkeep import DerivedUpkeep
 from patrol.workers import Roster, load_watch, read_live_roster
 from tracks.queries import (
+    count_outside_before,
     read_last_fixes,
     read_last_visits,
     read_latest_alerts,
@@ -50,17 +52,20 @@ log = logging.getLogger("gridpatrol.live")
 #: Committed batches the stage may hold before ``submit`` waits.
 QUEUE_BATCHES = 8
 
-#: The kinds whose newest alert per grid or device tells the open overdue and offline
-#: conditions (worker alerts and due_soon, which name a grid and a device, are read apart).
-GRID_AND_DEVICE_KINDS = tuple(
-    str(k)
-    for k in (
-        AlertKind.OVERDUE,
-        AlertKind.CLEARED,
-        AlertKind.DEVICE_OFFLINE,
-        AlertKind.DEVICE_ONLINE,
-    )
-)
+#: The families of read_latest_alerts kept apart from overdue and offline (the family ''):
+#: the alarms, and the worker alerts and due_soon (which name a grid and a device; their open
+#: conditions are read with read_open_alerts).
+LATEST_FAMILIES = {
+    **ALARM_FAMILIES,
+    **{
+        str(kind): str(raised)
+        for raised, ended in (
+            *WORKER_ENDED_BY.items(),
+            (AlertKind.DUE_SOON, AlertKind.DUE_SOON_ENDED),
+        )
+        for kind in (raised, ended)
+    },
+}
 
 #: How long ``submit`` waits for room before it drops the batch (and the stage rebuilds).
 SUBMIT_WAIT_S = 5.0
@@ -113,7 +118,7 @@ class LiveHealth:
 
 
 class LiveUpdater:
-    HEALTH_PARTS = ("health", "outbox", "upkeep")  # base/health.py
+    HEALTH_PARTS = ("health", "outbox", "upkeep", "outside")  # base/health.py
 
     def __init__(
         self,
@@ -136,6 +141,7 @@ class LiveUpdater:
         self.health = LiveHealth()
         self.listeners: list[Callable[[Alert], None]] = []  # called with every stored alert
         self.upkeep = DerivedUpkeep(grid_set, settings, store, every_s=self.live.derive_every_s)
+        self.outside = OutsideWatch(count_outside_before(store))  # a wrong datum shows here
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
@@ -193,7 +199,7 @@ class LiveUpdater:
             StoredState(
                 read_last_visits(self.store),
                 read_last_fixes(self.store),
-                read_latest_alerts(self.store, GRID_AND_DEVICE_KINDS),
+                read_latest_alerts(self.store, LATEST_FAMILIES),
                 [
                     (grid_id, at)
                     for _, grid_id, at in read_open_alerts(
@@ -303,10 +309,17 @@ class LiveUpdater:
     def apply(self, batch: CommittedBatch) -> None:
         """One committed batch: visits and activity, and the conditions they end."""
         self.health.batches += 1
+        # alarms first and from every fix: an SOS from a tracker without a fix is one
+        raised = self.state.apply_alarms(
+            batch.pings["device_id"].to_list(),
+            batch.pings["ts"].dt.epoch("us").to_numpy() / 1e6,
+            batch.pings["alarm"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        )
         usable = np.flatnonzero(batch.pings["flags"].to_numpy() == 0)
         pings = batch.pings[usable]
         ts = pings["ts"].dt.epoch("us").to_numpy() / 1e6
         self.upkeep.touch(ts)
+        self.outside.add(batch.grid[usable])
         alerts = self.state.apply_fixes(
             pings["device_id"].to_list(),
             ts,
@@ -320,7 +333,7 @@ class LiveUpdater:
                 wills["device_id"].to_list(),
                 (wills["received_at"].dt.epoch("us").to_numpy() / 1e6).tolist(),
             )
-        self._raise(alerts)
+        self._raise(raised + alerts)
 
     def tick(self) -> list[Alert]:
         """Raise what has come due; new conditions wait while a backlog drains."""

@@ -21,7 +21,7 @@ import polars as pl
 from tracks.queries import FIXES_SQL
 from tracks.reader import Reader
 from tracks.retention import purged_before
-from tracks.schema import DERIVED_CELLS, DERIVED_TABLES, DERIVED_TIME, DERIVED_VISITS, PING_CHANGES
+from tracks.schema import DERIVED_TABLES, PING_CHANGES
 from tracks.store import QUARTER_US, Store
 
 #: A day and the quarters its facts depend on: [first, last] (tracks.store.QUARTER_US).
@@ -95,15 +95,41 @@ class DerivedReader:
                 out[day] = through / 1e6
         return out
 
-    def facts(self, days: list[dt.date]) -> dict[str, pl.DataFrame]:
-        """The derived rows of these days: table name -> rows (its schema)."""
-        wanted = {"days": pl.DataFrame({"day": days}, schema={"day": pl.Date})}
-        return {
-            table.name: self._reader.frame(
-                f"SELECT t.* FROM {table.name} t SEMI JOIN days USING (day)", frames=wanted
-            ).cast(table.schema)
-            for table in (DERIVED_VISITS, DERIVED_TIME, DERIVED_CELLS)
-        }
+    def _parts(self, sql: str, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
+        """``sql`` (``SELECT ... FROM table {parts}``) over these parts of the derived
+        days: (day, across); the days' range lets the scan skip the others' row groups."""
+        own = sorted(d for d, across in parts if not across)
+        past = sorted(d for d, across in parts if across)
+        days = [d for d, _ in parts]
+        where = (
+            "WHERE day BETWEEN ? AND ? "
+            "AND list_contains(CASE WHEN across THEN ?::DATE[] ELSE ?::DATE[] END, day)"
+        )
+        return self._reader.frame(sql.format(parts=where), [min(days), max(days), past, own])
+
+    def visits(self, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
+        """The runs of visits of these parts (grid_id, first_ts, last_ts, visits,
+        max_inner_s), in no order."""
+        return self._parts(
+            "SELECT grid_id, first_ts, last_ts, visits, max_inner_s FROM derived_visits {parts}",
+            parts,
+        )
+
+    def time(self, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
+        """Fix time of these parts summed per device and leaf (device_id, grid_id, fix_us)."""
+        return self._parts(
+            "SELECT device_id, grid_id, sum(fix_us)::BIGINT AS fix_us FROM derived_time "
+            "{parts} GROUP BY device_id, grid_id",
+            parts,
+        )
+
+    def cells(self, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
+        """The cells some device covered in these parts (cell), each once."""
+        return self._parts("SELECT DISTINCT cell FROM derived_cells {parts}", parts)
+
+    def device_cells(self, parts: list[tuple[dt.date, bool]]) -> pl.DataFrame:
+        """The cells each device covered in these parts (device_id, cell), each pair once."""
+        return self._parts("SELECT DISTINCT device_id, cell FROM derived_cells {parts}", parts)
 
     def grid_cells(self, fingerprint: str) -> pl.DataFrame:
         """grid_id, cell of every leaf's coverage cells for ``fingerprint`` (empty if none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from base.datum import Datum
 from tracks.schema import DEVICES
 from tracks.store import Store
 
@@ -45,3 +46,9 @@ def read_device_positions(store: Store) -> pl.DataFrame:
         ORDER BY 1
         """
     )
+
+
+def read_device_datums(store: Store) -> dict[str, Datum]:
+    """The devices whose pings are not WGS-84, with their datum (the rest report WGS-84)."""
+    rows = store.read_rows("SELECT device_id, datum FROM device_datums WHERE datum <> 'wgs84'")
+    return {device_id: Datum(datum) for device_id, datum in rows}

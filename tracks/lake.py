@@ -37,7 +37,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import psycopg
 
 from tracks.errors import StoreError, engine_errors, one_line, redact
 from tracks.schema import ALERTS, ALL_TABLES, DEVICE_KINDS, DEVICES, Table
@@ -106,6 +105,8 @@ def opening_lock(catalog: str) -> Iterator[None]:
     """Hold :data:`OPENING_LOCK` on the catalog's database for the block. Where PostgreSQL
     cannot be reached, the block runs unlocked: the attach then fails with DuckDB's own
     message, as without the lock."""
+    import psycopg  # here: a report or a command on a file never loads PostgreSQL's client
+
     try:
         con = psycopg.connect(
             catalog.removeprefix("postgres:"),

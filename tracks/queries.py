@@ -6,13 +6,13 @@ the store's read path (:mod:`tracks.reader`): a failure is a StoreError."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from base.devicefile import check_device_ids, read_devices_csv
+from base.devicefile import check_datums, check_device_ids, read_devices_csv
 from base.errors import ConfigError
 from tracks.reflag import previous_params, previous_sql
 from tracks.schema import DEVICE_KINDS
@@ -132,28 +132,29 @@ def read_last_fixes(store: Store) -> dict[str, tuple[float, float, float, str | 
 
 
 def read_latest_alerts(
-    store: Store, kinds: Sequence[str] | None = None
+    store: Store, families: Mapping[str, str] | None = None
 ) -> list[tuple[str, str, float]]:
-    """Per subject (grid or device): the kind and event time of its newest alert (of
-    ``kinds``, when given)."""
-    where, params = "", None
-    if kinds:
-        where, params = "WHERE kind IN (SELECT unnest(?)) ", [[str(k) for k in kinds]]
+    """Per subject (grid or device): the kind and event time of its newest alert; with
+    ``families`` (kind -> the condition it raises or ends, e.g. ``alarm_sos_ended`` ->
+    ``alarm_sos``; kinds not named are one family), its newest alert of each family."""
+    pairs = list((families or {}).items())
+    family = "CASE kind " + "WHEN ? THEN ? " * len(pairs) + "ELSE '' END" if pairs else "''"
     rows = store.read_rows(
         "SELECT arg_max(kind, raised_at), coalesce(grid_id, device_id), "
-        f"epoch(arg_max(ts, raised_at)) FROM alerts {where}GROUP BY grid_id, device_id",
-        list(params) if params else None,
+        f"epoch(arg_max(ts, raised_at)) FROM alerts GROUP BY grid_id, device_id, {family}",
+        [value for pair in pairs for value in pair],
     )
     return [(kind, subject, float(at)) for kind, subject, at in rows]
 
 
 def import_devices(store: Store, path: Path) -> int:
-    """Load a CSV with header ``device_id,kind,worker,grid_id`` (upsert); returns rows."""
+    """Load a CSV with header ``device_id,kind,worker,grid_id`` and an optional ``datum``
+    column (upsert of the registry and the devices' datums); returns rows."""
     frame = read_devices_csv(path)  # text columns, UTF-8 or GBK (base/devicefile.py)
     expected = ["device_id", "kind", "worker", "grid_id"]
-    if frame.columns != expected:
+    if frame.columns not in (expected, [*expected, "datum"]):
         raise ConfigError(
-            f"{path}: header must be {','.join(expected)}, got {','.join(frame.columns)}"
+            f"{path}: header must be {','.join(expected)}[,datum], got {','.join(frame.columns)}"
         )
     bad_kind = frame.filter(~pl.col("kind").is_in(DEVICE_KINDS))
     if bad_kind.height:
@@ -164,12 +165,43 @@ def import_devices(store: Store, path: Path) -> int:
     check_device_ids(path, frame["device_id"].to_list())
     if frame["device_id"].null_count() or frame["device_id"].is_duplicated().any():
         raise ConfigError(f"{path}: device_id must be present and unique on every row")
-    store.upsert_devices(frame)
+    values = frame["datum"].to_list() if "datum" in frame.columns else [None] * frame.height
+    datums = check_datums(path, values)
+    # every imported device's datum is written, WGS-84 too: a re-import resets a device
+    store.upsert_device_datums(
+        pl.DataFrame({"device_id": frame["device_id"], "datum": [d.value for d in datums]})
+    )
+    store.upsert_devices(frame.select(expected))
     return frame.height
 
 
 def known_device_ids(store: Store) -> set[str]:
     return {r[0] for r in store.read_rows("SELECT device_id FROM devices")}
+
+
+#: Fixes a datum check reads at most: a reservoir sample of the window (seeded: the same
+#: store gives the same shares), enough for shares to a tenth of a percent.
+DATUM_SAMPLE_ROWS = 200_000
+
+
+def sample_recent_fixes(store: Store, days: int) -> pl.DataFrame:
+    """Usable fixes of the ``days`` before the newest one (a sample of at most
+    :data:`DATUM_SAMPLE_ROWS`): lon, lat."""
+    return store.read(
+        "SELECT lon, lat FROM (SELECT lon, lat FROM pings WHERE flags = 0 AND ts >= "
+        "(SELECT max(ts) FROM pings WHERE flags = 0) - to_days(?)) "
+        f"USING SAMPLE reservoir({DATUM_SAMPLE_ROWS} ROWS) REPEATABLE (1)",
+        [days],
+    )
+
+
+def count_outside_before(store: Store) -> tuple[int, int]:
+    """(usable fixes, of them outside every grid) in the day before the newest stored fix."""
+    row = store.read_one(
+        "SELECT count(*), count(*) FILTER (WHERE grid_id IS NULL) FROM pings "
+        "WHERE flags = 0 AND ts >= (SELECT max(ts) FROM pings) - INTERVAL 1 DAY"
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def read_open_alerts(

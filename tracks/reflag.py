@@ -178,7 +178,7 @@ def _read_stored(
         con,
         "walk_spans",
         spans,
-        "SELECT p.rowid AS rowid, p.device_id, p.ts, p.lat, p.lon, p.acc, p.flags "
+        "SELECT p.rowid AS rowid, p.device_id, p.ts, p.lat, p.lon, p.acc, p.sat, p.flags "
         "FROM pings p JOIN walk_spans w ON p.device_id = w.device_id AND p.ts >= w.start "
         "AND (w.until IS NULL OR p.ts <= w.until) "
         f"WHERE p.ts >= ? AND p.device_id BETWEEN ? AND ?{until}{_rowid_bound(upto_rowid)} "

@@ -2,7 +2,7 @@
 art. 19 and 47), on a file and on a lake (docs/storage.md, "Retention").
 
 What goes: ``pings`` (fix time before the limit), ``rejected`` and ``device_events`` (arrival
-before it). What stays: the derived patrol data (``derived_*``, ``derived_days``,
+before it), ``device_commands`` (sent before it: a locate's answer is a position). What stays: the derived patrol data (``derived_*``, ``derived_days``,
 ``ping_changes``), ``alerts``, ``alerts_published``, ``counters``, ``devices``, ``grids``.
 The purge never touches ``ping_changes``, so it makes no derived day stale; each purge is
 recorded in ``purges`` in its own transaction, and the days before the newest limit are
@@ -37,8 +37,14 @@ PURGES = Table(
     "one row per purge (append-only); the newest limit makes the days before it final",
 )
 
-#: The tables a purge deletes from, each with the time column it is judged by.
-PURGED_TABLES = (("pings", "ts"), ("rejected", "received_at"), ("device_events", "received_at"))
+#: The tables a purge deletes from, each with the time column it is judged by (``purges``
+#: counts the first three; ``device_commands``, added in version 5, is counted in the log).
+PURGED_TABLES = (
+    ("pings", "ts"),
+    ("rejected", "received_at"),
+    ("device_events", "received_at"),
+    ("device_commands", "sent_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Purged:
     pings: int
     rejected: int
     device_events: int
+    device_commands: int
 
 
 def purge_before(store: Store, before: dt.datetime) -> Purged:
@@ -59,7 +66,7 @@ def purge_before(store: Store, before: dt.datetime) -> Purged:
         for table, column in PURGED_TABLES:
             row = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [before]).fetchone()
             counts.append(int(row[0]) if row else 0)
-        con.execute("INSERT INTO purges VALUES (?, now(), ?, ?, ?)", [before, *counts])
+        con.execute("INSERT INTO purges VALUES (?, now(), ?, ?, ?)", [before, *counts[:3]])
     store.checkpoint()  # a file frees the deleted rows' blocks now (a lake: nothing to do)
     return Purged(before, *counts)
 

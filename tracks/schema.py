@@ -24,7 +24,12 @@ import polars as pl
 #: created empty on open in an older file; a version 3 gridpatrol refuses a version 4 file.
 #: 5: ``rosters``, ``roster_shifts`` (who should be where, when) and ``calendar_days`` (the
 #: holidays and working days that decide where weekly patterns apply), created empty on open
-#: in an older file.
+#: in an older file; ``alert_acks`` (operators' acknowledgements of alerts) and
+#: ``device_datums`` (the datum each device reports in), created empty on open in an older
+#: file or lake: every device of an older store reports WGS-84, as it did.
+#: Also 5: ``pings.sat`` and ``pings.alarm`` (JT/T 808 satellites and alarm flags), added
+#: (NULL in every older row) by an ALTER on open of an older file or lake; and
+#: ``device_commands`` (commands to devices and their outcomes), created empty.
 SCHEMA_VERSION = 5
 
 TS_UNIT: Literal["us"] = "us"
@@ -104,6 +109,9 @@ PING_COLUMNS: tuple[Column, ...] = (
     Column("grid_id", "VARCHAR", "leaf grid holding the fix, NULL outside all", numpy="O"),
     Column("sent_at", "TIMESTAMPTZ", "device send time, if given", numpy="f8"),
     Column("received_at", "TIMESTAMPTZ", "arrival time", False, numpy="f8"),
+    # added in version 5, so last: ALTER TABLE appends them to an older file's table
+    Column("sat", "UTINYINT", "GNSS satellites of the fix (0: the tracker had no fix)", numpy="f4"),
+    Column("alarm", "BIGINT", "JT/T 808 alarm flags (DWORD) of the fix", numpy="f8"),
 )
 
 SCHEMA_VERSION_TABLE = Table(
@@ -155,6 +163,20 @@ DEVICES = Table(
         Column("grid_id", "VARCHAR", "the assigned grid, a leaf or a parent"),
     ),
     "the device registry, imported from a CSV",
+)
+DEVICE_DATUMS = Table(
+    "device_datums",
+    (
+        Column("device_id", "VARCHAR", "the device", False, "PRIMARY KEY"),
+        Column(
+            "datum",
+            "VARCHAR",
+            "wgs84, gcj02 or bd09: what its pings are in (stored as WGS-84)",
+            False,
+            "CHECK (datum IN ('wgs84', 'gcj02', 'bd09'))",
+        ),
+    ),
+    "the datum of each imported device's pings (a device absent here reports WGS-84)",
 )
 DEVICE_EVENTS = Table(
     "device_events",
@@ -214,6 +236,16 @@ ACCESS_LOG = Table(
         Column("status", "INTEGER", "the HTTP status answered", False),
     ),
     "append-only: every read of a track, the positions, an export or a report (the API's)",
+)
+ALERT_ACKS = Table(
+    "alert_acks",
+    (
+        Column("alert_id", "VARCHAR", "an alert of ``alerts``", False),
+        Column("acked_at", "TIMESTAMPTZ", "when the operator acknowledged it", False),
+        Column("operator", "VARCHAR", "the token's name ('local' without --tokens)", False),
+        Column("note", "VARCHAR", "the operator's note (may be empty)", False),
+    ),
+    "append-only: operators' acknowledgements of alerts (the first of an alert counts)",
 )
 
 TERMINALS = Table(
@@ -279,6 +311,26 @@ CALENDAR_DAYS = Table(
         Column("kind", "VARCHAR", "holiday or workday", False),
     ),
     "the State Council's holidays and make-up working days; a year listed is a year known",
+)
+DEVICE_COMMANDS = Table(
+    "device_commands",
+    (
+        Column("command_id", "VARCHAR", "the command's id (random)", False),
+        Column("device_id", "VARCHAR", "the device commanded", False),
+        Column("action", "VARCHAR", "locate, track, interval or text", False),
+        Column("params", "VARCHAR", "the command as sent (JSON)", False),
+        Column("requested_by", "VARCHAR", "the token's name ('' without tokens)", False),
+        Column("rollcall", "VARCHAR", "the grid of the roll call it was part of, or NULL"),
+        Column("sent_at", "TIMESTAMPTZ", "when serve sent it", False),
+        Column("ended_at", "TIMESTAMPTZ", "when its outcome came (or the wait ended)", False),
+        Column("status", "VARCHAR", "answered, timeout, offline or unsupported", False),
+        Column("result", "INTEGER", "the device's result (0: done), when answered"),
+        Column("ts", "TIMESTAMPTZ", "the fix a locate was answered with"),
+        Column("lat", "DOUBLE", "its latitude"),
+        Column("lon", "DOUBLE", "its longitude"),
+        Column("detail", "VARCHAR", "a line for people", False),
+    ),
+    "append-only: one row per command to a device, written when it ended",
 )
 
 PING_CHANGES = Table(
@@ -370,10 +422,12 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTED,
     COUNTERS,
     DEVICES,
+    DEVICE_DATUMS,
     DEVICE_EVENTS,
     GRIDS,
     ALERTS,
     ALERTS_PUBLISHED,
+    ALERT_ACKS,
     PING_CHANGES,
     *DERIVED_TABLES,
     TERMINALS,
@@ -382,6 +436,7 @@ ALL_TABLES: tuple[Table, ...] = (
     ROSTERS,
     ROSTER_SHIFTS,
     CALENDAR_DAYS,
+    DEVICE_COMMANDS,
 )
 
 #: The DDL the store applies on open.

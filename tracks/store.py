@@ -48,10 +48,12 @@ from tracks.schema import (
     DERIVED_GRID_CELLS,
     DERIVED_TIME,
     DERIVED_VISITS,
+    DEVICE_DATUMS,
     DEVICE_EVENTS,
     DEVICES,
     GRIDS,
     PING_CHANGES,
+    PING_COLUMNS,
     REJECTED,
     SCHEMA_VERSION,
     TABLES,
@@ -72,6 +74,9 @@ WAL_FORCE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 #: The schema version that added ``alerts_published``.
 OUTBOX_VERSION = 3
+
+#: The schema version that added the pings columns ``sat`` and ``alarm``.
+GNSS_VERSION = 5
 
 #: The polars schemas of the frames the writes take (declared once in tracks.schema).
 REJECTED_SCHEMA = REJECTED.schema
@@ -125,6 +130,11 @@ class Store(Reads):
                     # the versions before published every alert they raised (at most once):
                     # recorded as published, an upgrade publishes none of them again
                     con.execute("INSERT INTO alerts_published SELECT alert_id, now() FROM alerts")
+                if version is not None and version < GNSS_VERSION:
+                    # appended, as PING_COLUMNS lists them last; NULL in every row stored
+                    for column in ("sat", "alarm"):
+                        sql = next(c.ddl for c in PING_COLUMNS if c.name == column)
+                        con.execute(f"ALTER TABLE pings ADD COLUMN IF NOT EXISTS {sql}")
                 con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def _check_schema(self) -> None:
@@ -317,6 +327,18 @@ class Store(Reads):
                 "devices_rows",
                 devices.select(DEVICES.names).cast(DEVICES.schema),
                 "INSERT OR REPLACE INTO devices SELECT * FROM devices_rows",
+            )
+
+    def upsert_device_datums(self, datums: pl.DataFrame) -> None:
+        """Replace the stored datums of these device ids (delete, then insert: the same on
+        a file and a lake, which has no keys)."""
+        with self.transaction() as con:
+            execute_with(
+                con,
+                "datum_rows",
+                datums.select(DEVICE_DATUMS.names).cast(DEVICE_DATUMS.schema),
+                "DELETE FROM device_datums WHERE device_id IN (SELECT device_id FROM datum_rows)",
+                "INSERT INTO device_datums SELECT * FROM datum_rows",
             )
 
     def _wal_bytes(self) -> int:

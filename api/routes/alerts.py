@@ -1,24 +1,32 @@
-"""Alerts: the history since a time, and a live Server-Sent Events stream."""
+"""Alerts: the history since a time, operators' acknowledgements, and a live Server-Sent
+Events stream of both."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
+import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
-from api.deps import Auth, Context, parse_time
+from api.context import ApiContext
+from api.deps import Auth, Context, parse_time, revoked
 from api.errors import ApiError
 from api.hub import StreamLimit
-from api.models import AlertKindInfo, AlertOut, GridStatus
+from api.models import AckEvent, AckIn, AlertKindInfo, AlertOut, ErrorBody, GridStatus
+from api.polls import encode
+from api.streams import EventStream
+from base.topics import ack_topic
 from geofence.alerts import ENDED_BY, AlertKind
+from tracks.acks import read_acks, read_alert_subject, write_ack
 from tracks.alerts import read_alerts
+
+log = logging.getLogger("gridpatrol.api")
 
 router = APIRouter(tags=["alerts"])
 
@@ -43,6 +51,7 @@ def list_alerts(
     out = []
     # the token's scope first, then the limit: a supervisor gets their newest ``limit``
     rows = read_alerts(context.store, start, limit, principal.grids)
+    acks = read_acks(context.store, rows["alert_id"].to_list())
     for row in rows.iter_rows(named=True):
         grid_id = row["grid_id"]
         if not principal.sees_grid(grid_id if grid_id is not None else row["device_grid"]):
@@ -56,9 +65,76 @@ def list_alerts(
                 "at": row["ts"].astimezone(tz).isoformat(),
                 "raised_at": row["raised_at"].astimezone(tz).isoformat(),
                 "detail": row["detail"],
+                "ack": _ack_json(acks.get(row["alert_id"]), tz),
             }
         )
     return out
+
+
+def _ack_json(ack: tuple[dt.datetime, str, str] | None, tz: dt.tzinfo) -> dict[str, str] | None:
+    if ack is None:
+        return None
+    at, by, note = ack
+    return {"at": at.astimezone(tz).isoformat(), "by": by, "note": note}
+
+
+AlertId = Annotated[str, Path(max_length=200)]
+
+#: One acknowledgement at a time in this process: the first one of an alert is kept, a
+#: second gets 409 (two api processes at the same moment both write; the first counts).
+_ACKING = threading.Lock()
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert, with a note (who: the token's name; when: now)",
+    response_model=AckEvent,
+    status_code=201,
+    responses={400: {"model": ErrorBody, "description": "the body is not JSON"}},
+)
+def ack_alert(
+    alert_id: AlertId, body: AckIn, context: Context, principal: Auth
+) -> dict[str, object]:
+    """Recorded in ``alert_acks`` (append-only), then shown on every alert stream (``event:
+    ack``) and published on MQTT (``gridpatrol/v1/alerts/ack/{kind}/{subject}``) where this
+    process holds the broker's connection."""
+    store = context.access.store  # the store this process writes (the lake on --role api)
+    found = read_alert_subject(store, alert_id)
+    if found is None:
+        raise ApiError(404, f"no alert {alert_id!r}")
+    kind, grid_id, device_id, device_grid = found
+    subject = grid_id if grid_id is not None else device_grid
+    if not principal.sees_grid(subject):
+        raise ApiError(403, f"alert {alert_id!r} is outside your grids")
+    with _ACKING:
+        known = read_acks(store, [alert_id]).get(alert_id)
+        if known is not None:
+            at, by, _ = known
+            raise ApiError(409, f"alert {alert_id!r} was acknowledged by {by} at {at.isoformat()}")
+        now = dt.datetime.now(dt.UTC)
+        write_ack(store, alert_id, now, principal.name, body.note)
+    event: dict[str, object] = {
+        "alert_id": alert_id,
+        "kind": kind,
+        "grid_id": grid_id,
+        "device_id": device_id,
+        "ack": _ack_json((now, principal.name, body.note), context.geofence.tz),
+    }
+    context.hub.publish_ack(event, subject)
+    _publish_ack(context, event, kind, grid_id or device_id or alert_id)
+    return event
+
+
+def _publish_ack(context: ApiContext, event: dict[str, object], kind: str, subject: str) -> None:
+    """On MQTT (QoS 1) where this process publishes the alerts (serve's all and stage roles);
+    the acknowledgement is stored either way."""
+    publish = context.live.publish if context.live is not None else None
+    if publish is None:
+        return
+    try:
+        publish(ack_topic(kind, subject), encode(event))
+    except (OSError, ValueError) as exc:  # the broker away: stored and streamed all the same
+        log.warning("acknowledgement of %s not published: %s", event["alert_id"], exc)
 
 
 #: The status a grid takes with each grid alert (the live map colours grids by it).
@@ -83,33 +159,14 @@ def alert_kinds(principal: Auth) -> list[dict[str, object]]:
     ]
 
 
-class AlertStream(StreamingResponse):
-    """The stream's response: its subscription is released however the response ends, even
-    when the client leaves before the first line (the body's ``finally`` never runs then)."""
-
-    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None]) -> None:
-        super().__init__(
-            body,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self.release = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.release()
-
-
 @router.get(
     "/alerts/stream",
-    summary="New alerts as Server-Sent Events (event: alert, data: the alert as JSON)",
+    summary="New alerts and acknowledgements as Server-Sent Events (event: alert, data: "
+    "the alert as JSON; event: ack, data: an acknowledgement as JSON)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_alerts(request: Request, context: Context, principal: Auth) -> StreamingResponse:
-    tz = context.geofence.tz
     token = principal.token
     try:
         sub = context.hub.subscribe(token.id if token is not None else None)
@@ -119,24 +176,20 @@ async def stream_alerts(request: Request, context: Context, principal: Auth) -> 
     # a revoked token's stream ends within the tokens file's reload period
     wake = min(keepalive, context.settings.tokens_reload_s)
 
-    def revoked() -> bool:
-        return token is not None and context.tokens is not None and not context.tokens.holds(token)
-
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"  # at once: clients count the stream open at a first line
             quiet_since = time.monotonic()
             while not await request.is_disconnected():
-                if revoked():
+                if revoked(context, principal):
                     yield b": token revoked\n\n"
                     return
                 try:
-                    alert, subject = await asyncio.wait_for(sub.queue.get(), wake)
+                    event, subject = await asyncio.wait_for(sub.queue.get(), wake)
                 except TimeoutError:
-                    alert, subject = None, None
-                if alert is not None and principal.sees_grid(subject):
-                    body = json.dumps(alert.to_json(tz))
-                    yield f"event: alert\ndata: {body}\n\n".encode()
+                    event, subject = None, None
+                if event is not None and principal.sees_grid(subject):
+                    yield event  # serialised once by the hub, for every stream
                     quiet_since = time.monotonic()
                 elif time.monotonic() - quiet_since >= keepalive:
                     yield b": keep-alive\n\n"
@@ -144,4 +197,4 @@ async def stream_alerts(request: Request, context: Context, principal: Auth) -> 
         finally:
             context.hub.unsubscribe(sub)
 
-    return AlertStream(events(), lambda: context.hub.unsubscribe(sub))
+    return EventStream(events(), lambda: context.hub.unsubscribe(sub))

@@ -6,21 +6,27 @@ import asyncio
 import datetime as dt
 import io
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from xml.sax.saxutils import escape
 
+import polars as pl
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.access import RECORDED
-from api.deps import Auth, Context, Polls, TimeWindow
+from api.deps import Auth, Context, Polls, TimeWindow, revoked
 from api.errors import ApiError
+from api.hub import StreamLimit
 from api.models import JSON_ERROR_RESPONSES, NOT_MODIFIED, Device, TrackFeature
 from api.polls import answer, body_of
 from api.positions import PositionFeed, devices_json
+from api.streams import EventStream
+from base.datum import Datum, from_wgs84
 from base.spreadsheet import neutralise_frame
 from patrol.positions import live_positions, stored_positions
+from patrol.rosters import on_duty_only
 from tracks.devices import read_devices
 from tracks.queries import read_track
 
@@ -68,33 +74,47 @@ def list_devices(request: Request, context: Context, principal: Auth, polls: Pol
 
 @router.get(
     "/devices/stream",
-    summary="Position changes as Server-Sent Events (event: positions, data: a JSON array "
-    "of the devices that changed, as GET /devices shows them)",
+    summary="Live changes as Server-Sent Events (event: positions, data: a JSON array of "
+    "the devices that changed, as GET /devices shows them; event: grids, data: a JSON array "
+    "of the grids whose status, last visit or overdue_since changed)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def stream_positions(
     request: Request, context: Context, principal: Auth, feed: Feed
 ) -> StreamingResponse:
-    queue = feed.subscribe(principal)
+    try:
+        queue = feed.subscribe(principal)
+    except StreamLimit as exc:
+        raise ApiError(429, f"{exc}: close one first") from None
     keepalive = context.settings.sse_keepalive_s
+    # a revoked token's stream ends within the tokens file's reload period
+    wake = min(keepalive, context.settings.tokens_reload_s)
 
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"  # at once: from here on every change comes
-            while not await request.is_disconnected():
-                try:
-                    yield await asyncio.wait_for(queue.get(), keepalive)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
+            quiet_since = time.monotonic()
+            while True:
+                if revoked(context, principal):
+                    yield b": token revoked\n\n"
+                    return
+                try:  # a timer, not a task per message (asyncio.wait_for's): 1,000 streams
+                    async with asyncio.timeout(wake):
+                        message = await queue.get()
+                except TimeoutError:  # idle: a client gone is found here, a busy one by send
+                    if await request.is_disconnected():
+                        return
+                    if time.monotonic() - quiet_since >= keepalive:
+                        yield b": keep-alive\n\n"
+                        quiet_since = time.monotonic()
+                    continue
+                yield message  # the same bytes for every stream of the scope
+                quiet_since = time.monotonic()
         finally:
             feed.unsubscribe(queue)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(events(), lambda: feed.unsubscribe(queue))
 
 
 def _assigned_grid(context: Context, device_id: str) -> tuple[bool, str | None]:
@@ -127,6 +147,10 @@ def device_track(
     context: Context,
     principal: Auth,
     format: Annotated[Literal["geojson", "csv", "gpx", "parquet"], Query()] = "geojson",
+    datum: Annotated[
+        Literal["wgs84", "gcj02", "bd09"],
+        Query(description="the positions' datum: gcj02 to open on Amap, bd09 on Baidu"),
+    ] = "wgs84",
 ) -> Response:
     known, grid_id = _assigned_grid(context, device_id)
     if principal.grids is not None and not principal.sees_grid(grid_id):
@@ -134,7 +158,13 @@ def device_track(
     track = read_track(context.store, device_id, window.start, window.end)
     if not known and track.height == 0:
         raise ApiError(404, f"no device {device_id!r}")
+    if context.settings.off_duty == "hide" and principal.role != "admin":
+        track = on_duty_only(context.store, device_id, track, context.geofence.tz)
     name = f"{device_id}-{window.start:%Y%m%dT%H%M}"
+    if datum != Datum.WGS84:  # stored as WGS-84: shifted on the way out (docs/datums.md)
+        lon, lat = from_wgs84(Datum(datum), track["lon"].to_numpy(), track["lat"].to_numpy())
+        track = track.with_columns(lon=pl.Series(lon), lat=pl.Series(lat))
+        name += f"-{datum}"
     if format == "csv":
         return Response(
             neutralise_frame(track).write_csv(),

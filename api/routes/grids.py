@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from api.context import ApiContext
 from api.deps import Auth, Context, Polls, Principal, live_now, need_grids
+from api.gridstates import grid_states
 from api.models import NOT_MODIFIED, GridCollection
 from api.polls import answer, encode
-from geofence.grids import GridSet
 from patrol.live import LiveSnapshot
 
 router = APIRouter(tags=["grids"])
@@ -42,7 +42,7 @@ def list_grids(
     body = polls.body(
         ("grids", principal.grids, geometry),
         version,
-        lambda: encode(grid_collection(context, principal, geometry, version)),
+        lambda: grid_body(context, principal, geometry, version),
     )
     return answer(request, body)
 
@@ -60,80 +60,57 @@ def _version(context: ApiContext) -> Version:
     return live, day_start, clock
 
 
-def grid_collection(
+def grid_body(
     context: ApiContext, principal: Principal, geometry: bool = True, version: Version | None = None
-) -> dict[str, object]:
-    """The body of GET /grids (which the route serves from its cached bytes)."""
+) -> bytes:
+    """The body of GET /grids (which the route serves from its cached bytes), made of bytes:
+    each grid's geometry is encoded once (api/context.py), its properties per version."""
     grid_set = need_grids(context)
     live, day_start, clock = version or _version(context)
-    return {
-        "type": "FeatureCollection",
-        "timezone": context.geofence.timezone,
-        "service_day_start": day_start,
-        "live_clock": clock,
-        "event_time": _event_time(live, context.geofence.tz),
-        "features": _features(context, grid_set, principal, live, geometry),
-    }
+    tz = context.geofence.tz
+    head = encode(
+        {
+            "type": "FeatureCollection",
+            "timezone": context.geofence.timezone,
+            "service_day_start": day_start,
+            "live_clock": clock,
+            "event_time": _event_time(live, tz),
+        }
+    )
+    geometries = context.grid_geometry_json() if geometry else {}
+    states = grid_states(grid_set, live, tz)
+    tree = grid_set.tree
+    features = []
+    for grid in grid_set.grids:
+        if not principal.sees_grid(grid.id):
+            continue
+        state = states[grid.id]
+        properties = encode(
+            {
+                "id": grid.id,
+                "name": grid.name,
+                "parent": grid.parent,
+                "is_leaf": grid.id in tree.position,
+                "interval_min": grid.interval_s / 60,
+                "service_hours": grid.service_hours,
+                "last_visit": state.last_visit,
+                "overdue_since": state.overdue_since,
+                "status": state.status,
+            }
+        )
+        features.append(
+            b'{"type":"Feature","id":'
+            + encode(grid.id)
+            + b',"properties":'
+            + properties
+            + b',"geometry":'
+            + geometries.get(grid.id, b"null")
+            + b"}"
+        )
+    return head[:-1] + b',"features":[' + b",".join(features) + b"]}"
 
 
 def _event_time(live: LiveSnapshot | None, tz: ZoneInfo) -> str | None:
     if live is None or not math.isfinite(live.event_time):
         return None
     return dt.datetime.fromtimestamp(live.event_time, tz).isoformat()
-
-
-def _features(
-    context: ApiContext,
-    grid_set: GridSet,
-    principal: Principal,
-    live: LiveSnapshot | None,
-    geometry: bool,
-) -> list[dict[str, object]]:
-    tz = context.geofence.tz
-    geometries = context.grid_geometries() if geometry else {}
-    tree = grid_set.tree
-    features = []
-    if live is not None:
-        # one pass over the leaves' newest visits; parents take the newest of their leaves
-        visits = live.last_visit.tolist()
-        overdue_at = live.overdue
-    for grid in grid_set.grids:
-        if not principal.sees_grid(grid.id):
-            continue
-        last_visit = None
-        overdue_since = None
-        status = "ok"
-        if live is not None:
-            leaf = tree.position.get(grid.id)
-            if leaf is not None:
-                latest = visits[leaf]
-                overdue = [overdue_at[grid.id]] if grid.id in overdue_at else []
-            else:
-                latest = max((visits[i] for i in tree.positions_under[grid.id]), default=-math.inf)
-                overdue = [overdue_at[i] for i in tree.leaves_under[grid.id] if i in overdue_at]
-            if math.isfinite(latest):
-                last_visit = dt.datetime.fromtimestamp(latest, tz).isoformat()
-            if overdue:
-                overdue_since = dt.datetime.fromtimestamp(min(overdue), tz).isoformat()
-                status = "overdue"
-            elif last_visit is None:
-                status = "no_data"
-        features.append(
-            {
-                "type": "Feature",
-                "id": grid.id,
-                "properties": {
-                    "id": grid.id,
-                    "name": grid.name,
-                    "parent": grid.parent,
-                    "is_leaf": grid.id in tree.position,
-                    "interval_min": grid.interval_s / 60,
-                    "service_hours": grid.service_hours,
-                    "last_visit": last_visit,
-                    "overdue_since": overdue_since,
-                    "status": status,
-                },
-                "geometry": geometries.get(grid.id),
-            }
-        )
-    return features

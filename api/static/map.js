@@ -1,6 +1,6 @@
 "use strict";
-// The live map: grids from /api/v1/grids (GeoJSON), devices from /api/v1/devices, alerts
-// from the SSE stream. Everything comes from this server: no tiles, no CDN. Strings come
+// The live map: grids from /api/v1/grids (GeoJSON), devices from /api/v1/devices, then their
+// changes from the live stream (/api/v1/devices/stream), alerts from the alert stream. Everything comes from this server: no tiles, no CDN. Strings come
 // from i18n.js (t, kindLabel). Drawn once: one path per grid, one circle per device; panning
 // and zooming only move the viewBox, and updates touch the attributes that changed.
 const API = "/api/v1";
@@ -9,7 +9,6 @@ const M_PER_DEG = 111320; // the plane is in metres, so path data and markers st
 const MARKER_PX = 3; // device marker radius on screen, whatever the zoom
 const LABEL_PX = 13; // district names' size on screen
 const ALERT_FLUSH_MS = 200; // alerts arriving together are drawn together
-const MAX_ALERTS = 200;
 const svg = document.getElementById("map");
 const layers = Object.fromEntries(["leaves", "parents", "devices", "labels", "overlay"].map(id => [id, document.getElementById(id)]));
 let token = sessionStorage.getItem("gridpatrol-token") || "";
@@ -337,7 +336,34 @@ function renderPanel() {
     ["visits", c.visits],
     ["longestGap", esc(t("minutes", { n: (c.max_gap_s / 60).toFixed(0) }))],
     ["coverage", percent(v.coverage) + esc(t("ofCells", { n: v.cells }))],
-  ]) + `<p>${esc(t("violations"))}</p><svg class="timeline">${bars}</svg>`;
+  ]) + `<p>${esc(t("violations"))}</p><svg class="timeline">${bars}</svg>` +
+    `<button id="rollcall">${esc(t("rollCall"))}</button><ul id="rollcall-result"></ul>`;
+  document.getElementById("rollcall").onclick = () => rollCall(id);
+}
+
+// Roll call (点名): every device of the grid asked where it is; who answered and where
+async function rollCall(id) {
+  const button = document.getElementById("rollcall"), list = document.getElementById("rollcall-result");
+  button.disabled = true;
+  list.replaceChildren(span("waiting", t("rollCallWaiting")));
+  try {
+    const r = await fetch(`${API}/grids/${encodeURIComponent(id)}/rollcall`, { method: "POST", headers: headers() });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error.message);
+    const items = body.devices.map(d => {
+      const li = document.createElement("li");
+      li.className = "rollcall " + d.status;
+      li.dataset.device = d.device_id;
+      const where = d.lat === null ? "" : ` ${d.lat.toFixed(5)}, ${d.lon.toFixed(5)} ${clock(d.ts)}`;
+      li.append(span("who", d.worker || d.device_id), " ", span("status", t("rollCall." + d.status)), where);
+      return li;
+    });
+    list.replaceChildren(span("count", t("rollCallAnswered", { n: body.answered, of: body.devices.length })), ...items);
+  } catch (err) {
+    list.replaceChildren(span("error", String(err.message || err)));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---- devices ----
@@ -485,16 +511,23 @@ async function replay(deviceId) {
 }
 document.getElementById("device-pick").onchange = ev => replay(ev.target.value);
 
-// ---- alerts: a plain list of time, kind, subject, detail; newest first ----
+// ---- alerts: grouped by kind, then by area (the top of the alert's grid's tree), each with
+// its count and how many are not acknowledged yet; filters by kind and area; an alert is
+// acknowledged with a note, and every screen shows it (the alert stream's ack events) ----
 
 // alert kind -> the status a grid takes with it, from GET /alerts/kinds (the one list of kinds)
 const GRID_STATUS = {};
+const MAX_KEPT = 5000; // alerts kept on the page, newest first (the oldest leave)
+const ITEMS_SHOWN = 100; // alerts listed in an open area; the rest are counted
+const alerts = new Map(); // alert_id -> the alert as GET /alerts shows it (ack: null or {at, by, note})
+const expanded = new Set(); // open groups: "kind" and "kind|area"
+const alertFilter = { kind: "", area: "" };
+let ackDraft = null; // the acknowledgement being written: { id, note }
+let alertsFrame = 0;
 
 async function loadAlertKinds() {
   for (const k of await api("/alerts/kinds")) if (k.grid_status) GRID_STATUS[k.kind] = k.grid_status;
 }
-
-let pendingAlerts = [];
 
 function subjectOf(a) {
   if (a.grid_id) {
@@ -505,21 +538,18 @@ function subjectOf(a) {
   return worker ? `${worker} ${a.device_id}` : a.device_id;
 }
 
-function alertItem(a) {
-  const li = document.createElement("li");
-  li.className = a.kind;
-  li.dataset.detail = a.detail || "";
-  const parts = [["time", clock(a.at)], ["kind", kindLabel(a.kind)], ["subject", subjectOf(a)], ["detail", detailLabel(a.detail || "")]];
-  parts.forEach(([cls, text], i) => {
-    if (i) li.append(" ");
-    const span = document.createElement("span");
-    span.className = cls;
-    span.textContent = text;
-    li.appendChild(span);
-  });
-  li.title = a.at;
-  li.onclick = () => (a.grid_id && grids[a.grid_id] ? pickGrid(a.grid_id) : devices.has(a.device_id) && findDevice(a.device_id));
-  return li;
+// The area of an alert: the top of its grid's tree (its device's assigned grid's); "" none.
+function areaOf(a) {
+  let id = a.grid_id || devices.get(a.device_id)?.data.assigned_grid;
+  if (!id || !grids[id]) return id || "";
+  while (grids[id].props.parent && grids[grids[id].props.parent]) id = grids[id].props.parent;
+  return id;
+}
+
+function areaName(id) {
+  if (!id) return t("noArea");
+  const name = grids[id]?.props.name;
+  return name && name !== id ? name : id;
 }
 
 function pickGrid(id) {
@@ -527,48 +557,226 @@ function pickGrid(id) {
   pickMatch(0);
 }
 
-// alert ids already listed: the history and the stream overlap around each (re)connection
-const seenAlerts = new Set();
+function span(cls, text) {
+  const s = document.createElement("span");
+  s.className = cls;
+  s.textContent = text;
+  return s;
+}
+
+function ackLine(ack) {
+  return `✓ ${ack.by} ${clock(ack.at)}` + (ack.note ? ` · ${ack.note}` : "");
+}
+
+function alertItem(a) {
+  const li = document.createElement("li");
+  li.className = "alert " + a.kind + (a.ack ? " acked" : "");
+  li.dataset.alert = a.alert_id;
+  li.append(span("time", clock(a.at)), " ", span("kind", kindLabel(a.kind)), " ", span("subject", subjectOf(a)), " ",
+    span("detail", detailLabel(a.detail || "")));
+  li.title = a.at;
+  if (a.ack) li.appendChild(span("ack-by", ackLine(a.ack)));
+  else if (ackDraft && ackDraft.id === a.alert_id) li.appendChild(ackForm(a));
+  else {
+    const button = document.createElement("button");
+    button.className = "ack";
+    button.textContent = t("ack");
+    button.onclick = ev => { ev.stopPropagation(); ackDraft = { id: a.alert_id, note: "" }; renderAlerts(); document.querySelector("#alerts .ack-form .note")?.focus(); };
+    li.appendChild(button);
+  }
+  li.onclick = ev => {
+    if (ev.target.closest("form")) return;
+    if (a.grid_id && grids[a.grid_id]) pickGrid(a.grid_id);
+    else if (devices.has(a.device_id)) findDevice(a.device_id);
+  };
+  return li;
+}
+
+function ackForm(a) {
+  const form = document.createElement("form");
+  form.className = "ack-form";
+  const note = document.createElement("input");
+  note.className = "note";
+  note.maxLength = 500;
+  note.placeholder = t("ackNote");
+  note.value = ackDraft.note;
+  note.oninput = () => { ackDraft.note = note.value; };
+  const send = document.createElement("button");
+  send.type = "submit";
+  send.textContent = t("ackSend");
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.textContent = "×";
+  cancel.onclick = () => { ackDraft = null; renderAlerts(); };
+  form.append(note, send, cancel);
+  form.onsubmit = async ev => {
+    ev.preventDefault();
+    send.disabled = true;
+    try {
+      const r = await fetch(`${API}/alerts/${encodeURIComponent(a.alert_id)}/ack`, {
+        method: "POST", headers: { ...headers(), "Content-Type": "application/json" }, body: JSON.stringify({ note: note.value }),
+      });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error.message);
+      ackDraft = null;
+      applyAck(body);
+    } catch (err) { send.disabled = false; note.title = err.message; note.classList.add("failed"); }
+  };
+  return form;
+}
+
+// ids of alerts acknowledged that this page has not listed (yet): applied when they come
+const acksWaiting = new Map();
+
+function applyAck(ev) {
+  const a = alerts.get(ev.alert_id);
+  if (!a) { acksWaiting.set(ev.alert_id, ev.ack); return; }
+  if (a.ack) return; // the first acknowledgement counts
+  a.ack = ev.ack;
+  scheduleAlerts();
+}
 
 function queueAlert(a) {
-  if (seenAlerts.has(a.alert_id)) return;
-  seenAlerts.add(a.alert_id);
-  if (seenAlerts.size > 10 * MAX_ALERTS) seenAlerts.delete(seenAlerts.values().next().value);
-  pendingAlerts.push(a);
-  if (pendingAlerts.length === 1) setTimeout(flushAlerts, ALERT_FLUSH_MS);
+  const known = alerts.get(a.alert_id);
+  if (known) { // the history and the stream overlap around each (re)connection
+    if (a.ack && !known.ack) { known.ack = a.ack; scheduleAlerts(); }
+    return;
+  }
+  a.ack = a.ack || acksWaiting.get(a.alert_id) || null;
+  acksWaiting.delete(a.alert_id);
+  alerts.set(a.alert_id, a);
+  if (alerts.size > MAX_KEPT) alerts.delete(alerts.keys().next().value);
+  if (a.grid_id && GRID_STATUS[a.kind]) pendingStatuses.push([a.grid_id, GRID_STATUS[a.kind]]);
+  // an SOS marks its device's marker until its end (map.css circle.device[data-sos])
+  if (a.kind.startsWith("alarm_sos")) devices.get(a.device_id)?.circle?.toggleAttribute("data-sos", a.kind === "alarm_sos");
+  scheduleAlerts();
+}
+
+let pendingStatuses = [];
+
+// alerts arriving together are drawn together
+function scheduleAlerts() {
+  if (!alertsFrame) alertsFrame = setTimeout(() => { alertsFrame = 0; flushAlerts(); }, ALERT_FLUSH_MS);
 }
 
 function flushAlerts() {
-  const batch = pendingAlerts;
-  pendingAlerts = [];
-  const list = document.getElementById("alerts");
-  const fragment = document.createDocumentFragment();
-  const changes = [];
-  for (const a of batch.slice(-MAX_ALERTS).reverse()) fragment.appendChild(alertItem(a));
-  for (const a of batch) if (a.grid_id && GRID_STATUS[a.kind]) changes.push([a.grid_id, GRID_STATUS[a.kind]]);
-  list.prepend(fragment);
-  while (list.children.length > MAX_ALERTS) list.lastChild.remove();
-  setStatuses(changes);
+  const changes = pendingStatuses;
+  pendingStatuses = [];
+  renderAlerts();
+  if (changes.length) setStatuses(changes);
 }
 
-let positionsStreamed = false; // while the position stream reads, polls are a safety net
+function counted(list) {
+  const open = list.filter(a => !a.ack).length;
+  const c = span("count", String(list.length));
+  return open === list.length ? [c] : [c, " ", span("open", t("open", { n: open }))];
+}
+
+function groupHead(key, label, list, cls) {
+  const li = document.createElement("li");
+  li.className = cls;
+  li.dataset.group = key;
+  const head = document.createElement("div");
+  head.className = "head";
+  head.append(span("toggle", expanded.has(key) ? "▾" : "▸"), " ", label, " ", ...counted(list));
+  head.onclick = () => { expanded.has(key) ? expanded.delete(key) : expanded.add(key); renderAlerts(); };
+  li.appendChild(head);
+  return li;
+}
+
+// kinds whose alerts are listed one by one above the groups
+const NEVER_FOLDED = new Set(["alarm_sos"]);
+
+function newestFirst(x, y) { return x.raised_at < y.raised_at ? 1 : x.raised_at > y.raised_at ? -1 : 0; }
+
+function renderAlerts() {
+  const shown = [...alerts.values()].filter(a =>
+    (!alertFilter.kind || a.kind === alertFilter.kind) && (!alertFilter.area || areaOf(a) === alertFilter.area));
+  const byKind = new Map();
+  for (const a of shown.sort(newestFirst)) {
+    if (!byKind.has(a.kind)) byKind.set(a.kind, new Map());
+    const byArea = byKind.get(a.kind), area = areaOf(a);
+    if (!byArea.has(area)) byArea.set(area, []);
+    byArea.get(area).push(a);
+  }
+  const fragment = document.createDocumentFragment();
+  // an SOS is never folded into a group: each one not yet acknowledged heads the list
+  for (const a of shown) if (NEVER_FOLDED.has(a.kind) && !a.ack) fragment.appendChild(alertItem(a));
+  for (const [kind, byArea] of byKind) { // the kind with the newest alert first
+    const all = [...byArea.values()].flat();
+    const group = groupHead(kind, span("kind", kindLabel(kind)), all, "group " + kind);
+    if (expanded.has(kind)) {
+      const areas = document.createElement("ul");
+      for (const [area, list] of byArea) {
+        const key = kind + "|" + area;
+        const li = groupHead(key, span("area", areaName(area)), list, "area");
+        li.dataset.area = area;
+        if (expanded.has(key)) {
+          const items = document.createElement("ul");
+          list.slice(0, ITEMS_SHOWN).forEach(a => items.appendChild(alertItem(a)));
+          if (list.length > ITEMS_SHOWN) items.appendChild(span("more", t("more", { n: list.length - ITEMS_SHOWN })));
+          li.appendChild(items);
+        }
+        areas.appendChild(li);
+      }
+      group.appendChild(areas);
+    }
+    fragment.appendChild(group);
+  }
+  const focused = document.activeElement?.classList.contains("note");
+  document.getElementById("alerts").replaceChildren(fragment);
+  if (focused) document.querySelector("#alerts .ack-form .note")?.focus();
+  renderFilters();
+}
+
+// the filters offer the kinds and areas of the alerts kept (and what is chosen)
+function renderFilters() {
+  const all = [...alerts.values()];
+  const fill = (select, values, label, allKey) => {
+    const chosen = select.value;
+    const options = [new Option(t(allKey), "")];
+    for (const v of [...new Set(values)].sort()) options.push(new Option(label(v), v));
+    select.replaceChildren(...options);
+    select.value = chosen;
+  };
+  fill(document.getElementById("alert-kind"), [...all.map(a => a.kind), alertFilter.kind].filter(Boolean), kindLabel, "allKinds");
+  fill(document.getElementById("alert-area"), [...all.map(areaOf), alertFilter.area].filter(Boolean), areaName, "allAreas");
+}
+
+document.getElementById("alert-kind").onchange = ev => { alertFilter.kind = ev.target.value; renderAlerts(); };
+document.getElementById("alert-area").onchange = ev => { alertFilter.area = ev.target.value; renderAlerts(); };
+
+let positionsStreamed = false; // while the live stream reads, polls are a safety net
 let devicePolls = 0;
 
+// The live stream: positions and grid statuses as they change.
 async function streamPositions() {
   for (;;) {
     try {
       const r = await fetch(API + "/devices/stream", { headers: headers() });
       if (!r.ok) throw new Error("status " + r.status);
-      await drawDevices(); // subscribed now: what changed before is in the list
+      // subscribed now: what changed before is in the lists
+      await Promise.all([drawDevices(), refreshGrids()]);
       positionsStreamed = true;
-      await readEvents(r, applyDevices);
-    } catch (err) { console.warn("position stream:", err); }
+      await readEvents(r, (data, event) => (event === "grids" ? applyGridStates(data) : applyDevices(data)));
+    } catch (err) { console.warn("live stream:", err); }
     positionsStreamed = false;
     await new Promise(res => setTimeout(res, 2000));
   }
 }
 
-// Each event's data of a Server-Sent Events response, parsed, to onData; returns at its end.
+// Grids whose state changed (the stream's grids events): { id, status, last_visit, overdue_since }
+function applyGridStates(list) {
+  for (const g of list) {
+    if (!grids[g.id]) continue;
+    grids[g.id].props.last_visit = g.last_visit;
+    grids[g.id].props.overdue_since = g.overdue_since;
+  }
+  setStatuses(list.map(g => [g.id, g.status]));
+}
+
+// Each event of a Server-Sent Events response, its data parsed, to onData(data, event name);
+// returns at the response's end.
 async function readEvents(response, onData) {
   const reader = response.body.getReader(), decoder = new TextDecoder();
   let buffer = "";
@@ -578,9 +786,10 @@ async function readEvents(response, onData) {
     buffer += decoder.decode(value, { stream: true });
     let cut;
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
-      const data = chunk.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
-      if (data) onData(JSON.parse(data));
+      const chunk = buffer.slice(0, cut).split("\n"); buffer = buffer.slice(cut + 2);
+      const data = chunk.filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
+      const event = chunk.find(l => l.startsWith("event: "))?.slice(7) || "message";
+      if (data) onData(JSON.parse(data), event);
     }
   }
 }
@@ -593,7 +802,7 @@ async function streamAlerts() {
       // subscribed now: what was raised before is in the history, what comes after in the
       // stream (read the history only after subscribing, or an alert in between is lost)
       (await api("/alerts")).reverse().forEach(queueAlert);
-      await readEvents(r, queueAlert);
+      await readEvents(r, (data, event) => (event === "ack" ? applyAck(data) : queueAlert(data)));
     } catch (err) { console.warn("alert stream:", err); }
     await new Promise(res => setTimeout(res, 2000));
   }
@@ -605,10 +814,7 @@ document.getElementById("lang").onclick = () => {
   setLanguage(lang === "zh" ? "en" : "zh");
   summarise();
   renderPanel();
-  document.querySelectorAll("#alerts li").forEach(li => {
-    li.querySelector(".kind").textContent = kindLabel(li.className);
-    li.querySelector(".detail").textContent = detailLabel(li.dataset.detail);
-  });
+  renderAlerts();
   devices.forEach(({ data, circle }) => { if (circle) circle.firstChild.textContent = deviceTitle(data); });
   if (!searchResults.hidden) showMatches();
 };
@@ -623,11 +829,15 @@ async function start() {
     started = true;
     streamAlerts();
     streamPositions();
-    // every 3 s while the position stream is down, every minute while it reads (a 304 mostly)
+    // while the live stream reads: everything again every few minutes (a 304 mostly);
+    // while it is down: devices every 3 s, grids every 10 s
     setInterval(() => {
-      if (!positionsStreamed || ++devicePolls % 20 === 0) drawDevices().catch(console.warn);
+      if (!positionsStreamed || ++devicePolls % 100 === 0) drawDevices().catch(console.warn);
     }, 3000);
-    setInterval(() => refreshGrids().catch(console.warn), 10000);
+    let gridPolls = 0;
+    setInterval(() => {
+      if (!positionsStreamed || ++gridPolls % 30 === 0) refreshGrids().catch(console.warn);
+    }, 10000);
   } catch (err) { console.warn(err); }
 }
 

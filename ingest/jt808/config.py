@@ -70,6 +70,12 @@ class Jt808Settings:
         64 * 2**20, "payload bytes published but not yet acknowledged; more are left unanswered"
     )
     log_every_s: float = setting(10.0, "at most one log line per drop reason in this time")
+    command_timeout_s: float = setting(
+        3.0,
+        "a command's answer is awaited this long, then it is sent again and awaited twice "
+        "as long, three times ... (serve's --command-timeout-s should cover every try)",
+    )
+    command_retries: int = setting(2, "times a command is sent again before its reply is timeout")
 
 
 def parse_host_port(value: str) -> tuple[str, int]:

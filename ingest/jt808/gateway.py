@@ -23,6 +23,7 @@ import msgspec
 from base.errors import ConfigError
 from ingest.jt808 import messages as m
 from ingest.jt808.config import Jt808Settings, parse_host_port
+from ingest.jt808.downlink import Downlink
 from ingest.jt808.frames import FrameReader, encode_frame
 from ingest.jt808.header import Header, build_message, device_id, parse_message
 from ingest.jt808.metrics import Metrics, serve_http
@@ -58,6 +59,8 @@ class Session(asyncio.Protocol):
         self.peer = "?"
         self.address = ""  # the peer's IP address: the per-address limit's key
         self.authenticated: str | None = None  # the phone that authenticated
+        self.device: str | None = None  # its device id: commands to it come here
+        self.version: int | None = None  # the protocol version it authenticated with
         self.serial = 0
         self.last_seen = 0.0  # when the last whole frame came (the idle timeout's start)
         self.frame_started: float | None = None  # when the frame now incomplete began
@@ -74,7 +77,15 @@ class Session(asyncio.Protocol):
             transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.signed_out()
         self.gateway.release(self)
+
+    def signed_out(self) -> None:
+        """Commands go to this connection no more; those awaiting its answer end."""
+        if self.device is not None and self.gateway.by_device.get(self.device) is self:
+            del self.gateway.by_device[self.device]
+        self.device = None
+        self.gateway.downlink.closed(self)
 
     def pause_writing(self) -> None:  # a terminal that does not read its answers
         if self.transport is not None:
@@ -133,17 +144,45 @@ class Session(asyncio.Protocol):
         elif msg_id == m.AUTHENTICATE:
             code = m.parse_auth(body, header.version)
             if isinstance(code, str) and gateway.registry.verify(device_id(header.phone), code):
+                self.signed_out()  # a connection authenticates as one terminal at a time
                 self.authenticated = header.phone
+                self.version = header.version
+                self.device = gateway.registry.device(device_id(header.phone))
+                if self.device is not None:
+                    gateway.by_device[self.device] = self  # the newest connection wins
                 self.respond(header, m.OK)
             else:
                 gateway.metrics.drop(Drop.AUTH_FAILED, self.peer)
                 self.respond(header, m.FAILURE)
         elif msg_id == m.DEREGISTER:  # the code stays: only an operator's reset frees it
             self.authenticated = None
+            self.signed_out()
             self.respond(header, m.OK)
-        elif msg_id != m.TERMINAL_RESPONSE:  # a terminal's answer is never answered
+        elif msg_id == m.TERMINAL_RESPONSE:  # a terminal's answer is never answered
+            answer = m.parse_general_response(body)
+            if isinstance(answer, Drop):
+                gateway.metrics.drop(answer, self.peer)
+            else:
+                gateway.downlink.answered(self, answer[0], answer[2])
+        elif msg_id == m.LOCATION_ANSWER:
+            self.location_answer(header, body)
+        else:
             gateway.metrics.drop(Drop.UNSUPPORTED, self.peer)
             self.respond(header, m.UNSUPPORTED)
+
+    def location_answer(self, header: Header, body: bytes) -> None:
+        """0x0201, the answer to a 0x8201: the command's reply, and the fix a ping (published
+        as a report's, unanswered: an answer is not answered)."""
+        answer = m.parse_location_answer(body)
+        if isinstance(answer, Drop):
+            self.gateway.metrics.drop(answer, self.peer)
+            return
+        serial, location = answer
+        self.gateway.downlink.answered(self, serial, m.OK, location)
+        if self.device is not None and self.authenticated == header.phone and location.on_earth:
+            published = self.gateway.publisher.publish(self.device, _encode(location.to_ping()))
+            if isinstance(published, Drop):
+                self.gateway.metrics.drop(published, self.peer)
 
     def register(self, header: Header, body: bytes) -> None:
         """0x0100: a code for a known terminal's first registration, the standard's refusals
@@ -183,7 +222,7 @@ class Session(asyncio.Protocol):
         for item in items:
             if isinstance(item, Drop):
                 metrics.drop(item, self.peer)
-            elif not item.positioned:
+            elif not item.on_earth:  # no fix, and no place to store the alarms at
                 metrics.drop(Drop.NOT_POSITIONED, self.peer)
             else:
                 pings.append(item.to_ping())
@@ -239,11 +278,25 @@ class Session(asyncio.Protocol):
         self.send(header, m.PLATFORM_RESPONSE, body)
 
     def send(self, to: Header, msg_id: int, body: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
         self.serial = (self.serial + 1) & 0xFFFF
         header = Header(msg_id, to.phone, self.serial, to.version)
-        self.transport.write(encode_frame(build_message(header, body)))
+        self.write(encode_frame(build_message(header, body)))
+
+    def command(self, msg_id: int, body: bytes) -> tuple[int, bytes]:
+        """Send a command to the terminal authenticated here: its serial and frame."""
+        assert self.authenticated is not None
+        self.serial = (self.serial + 1) & 0xFFFF
+        header = Header(msg_id, self.authenticated, self.serial, self.version)
+        frame = encode_frame(build_message(header, body))
+        self.write(frame)
+        return self.serial, frame
+
+    def write(self, frame: bytes) -> bool:
+        """Whether the frame went to a connection still open."""
+        if self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.write(frame)
+        return True
 
 
 class Gateway:
@@ -258,6 +311,11 @@ class Gateway:
         self.reassembly_budget = Budget(settings.max_reassembly_total_bytes)
         self.loop = asyncio.get_running_loop()
         self.publisher = Publisher(settings, self.loop)
+        self.by_device: dict[str, Session] = {}  # the authenticated connection of each device
+        self.downlink = Downlink(
+            settings, self.metrics, self.loop, self.by_device, self.publisher.reply
+        )
+        self.publisher.on_command = self.downlink.receive
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._reloader: asyncio.Task[None] | None = None

@@ -4,7 +4,7 @@ for the terminal side (simulator, tests, benchmark).
 Location basic information (0x0200, and each item of 0x0704), 28 bytes: alarm flag DWORD,
 status DWORD, latitude DWORD and longitude DWORD in 1e-6 degrees, altitude WORD (m), speed
 WORD (0.1 km/h), direction WORD (degrees), time BCD[6] YYMMDDhhmmss in GMT+8; then
-additional items, each id BYTE, length BYTE, value.
+additional items, each id BYTE, length BYTE, value (0x31: GNSS satellites, BYTE).
 """
 
 from __future__ import annotations
@@ -26,12 +26,30 @@ LOCATION = 0x0200
 BATCH = 0x0704
 PLATFORM_RESPONSE = 0x8001
 REGISTER_RESPONSE = 0x8100
+# commands down and the terminal's answers (docs/jt808.md, "Commands")
+LOCATION_ANSWER = 0x0201  # answer to 0x8201: answered serial WORD, then a location
+QUERY_LOCATION = 0x8201  # empty body
+TRACK = 0x8202  # interval WORD (s, 0 stops), validity DWORD (s)
+SET_PARAMS = 0x8103  # count BYTE, then each: id DWORD, length BYTE, value
+TEXT = 0x8300  # flag BYTE, (2019: type BYTE), text GBK
+
+#: Terminal parameters (0x8103, DWORD values, s): the reporting interval while asleep, and
+#: the default one.
+PARAM_SLEEP_INTERVAL = 0x0027
+PARAM_DEFAULT_INTERVAL = 0x0029
+#: 0x8300 flag bits 2 (show on the terminal's display) and 3 (read out, TTS); 2019 gave bits
+#: 0-1 a new meaning (1 service, 2 emergency, 3 notice: where 2013's bit 0 was emergency)
+#: and added a text type byte (1 notice, 2 service): a notice both ways.
+TEXT_DISPLAY_TTS = 0x0C
+TEXT_NOTICE_2019 = 0x03
+TEXT_TYPE_NOTICE = 1
 
 # results of the platform general response 0x8001
 OK, FAILURE, MESSAGE_ERROR, UNSUPPORTED = 0, 1, 2, 3
 # results of the terminal registration response 0x8100 (0 is OK: registered, a code follows)
 VEHICLE_REGISTERED, NO_SUCH_VEHICLE, TERMINAL_REGISTERED, NO_SUCH_TERMINAL = 1, 2, 3, 4
 
+ITEM_SATELLITES = 0x31  # additional item: GNSS satellites of the fix, one BYTE
 STATUS_POSITIONED = 1 << 1
 STATUS_SOUTH = 1 << 2
 STATUS_WEST = 1 << 3
@@ -50,22 +68,43 @@ class Location:
     speed: int  # 0.1 km/h
     direction: int  # degrees
     ts: float  # epoch seconds
-    extras: tuple[tuple[int, bytes], ...] = ()  # additional items (id, value), none ours
+    extras: tuple[tuple[int, bytes], ...] = ()  # additional items (id, value)
 
     @property
     def positioned(self) -> bool:
         return bool(self.status & STATUS_POSITIONED)
 
+    @property
+    def on_earth(self) -> bool:
+        """Whether the coordinates are a place (a fix without the positioned bit may hold
+        anything there)."""
+        return abs(self.lat) <= 90 and abs(self.lon) <= 180
+
+    @property
+    def satellites(self) -> int | None:
+        """Item 0x31, or None when the terminal did not send it (or sent it malformed)."""
+        for item, value in self.extras:
+            if item == ITEM_SATELLITES and len(value) == 1:
+                return value[0]
+        return None
+
     def to_ping(self) -> dict[str, float]:
-        """The native payload object of docs/mqtt.md."""
-        return {
+        """The native payload object of docs/mqtt.md: ``alarm`` always (0 ends an alarm),
+        ``sat`` 0 for a fix without the positioned bit (flagged poor downstream), else
+        item 0x31 when sent."""
+        ping = {
             "ts": self.ts,
             "lat": self.lat,
             "lon": self.lon,
             "spd": round(self.speed / 36, 3),
             "hdg": self.direction,
             "alt": self.alt_m,
+            "alarm": self.alarm,
         }
+        satellites = self.satellites if self.positioned else 0
+        if satellites is not None:
+            ping["sat"] = satellites
+        return ping
 
 
 def read_time(data: bytes) -> float | Drop:
@@ -248,3 +287,69 @@ def parse_register_response(body: bytes) -> tuple[int, int, str] | Drop:
         return Drop.BAD_BODY
     serial, result = struct.unpack_from(">HB", body)
     return serial, result, body[3:].decode("latin-1")
+
+
+def build_track(interval_s: int, duration_s: int) -> bytes:
+    return struct.pack(">HI", interval_s, duration_s)
+
+
+def parse_track(body: bytes) -> tuple[int, int] | Drop:
+    """(interval s, validity s) of a 0x8202."""
+    if len(body) < 6:
+        return Drop.BAD_BODY
+    interval, duration = struct.unpack_from(">HI", body)
+    return interval, duration
+
+
+def build_params(params: dict[int, int]) -> bytes:
+    """0x8103 of DWORD parameters."""
+    return bytes((len(params),)) + b"".join(
+        struct.pack(">IBI", key, 4, value) for key, value in params.items()
+    )
+
+
+def parse_params(body: bytes) -> dict[int, bytes] | Drop:
+    """Each parameter's id and value bytes of a 0x8103."""
+    if not body:
+        return Drop.BAD_BODY
+    params: dict[int, bytes] = {}
+    at = 1
+    for _ in range(body[0]):
+        if at + 5 > len(body):
+            return Drop.BAD_BODY
+        key, size = struct.unpack_from(">IB", body, at)
+        if at + 5 + size > len(body):
+            return Drop.BAD_BODY
+        params[key] = body[at + 5 : at + 5 + size]
+        at += 5 + size
+    return params
+
+
+def build_text(text: str, version: int | None) -> bytes:
+    """0x8300: shown and read out; 2019 adds the text type. GBK (the caller checks it
+    encodes)."""
+    if version is None:
+        head = bytes((TEXT_DISPLAY_TTS,))
+    else:
+        head = bytes((TEXT_DISPLAY_TTS | TEXT_NOTICE_2019, TEXT_TYPE_NOTICE))
+    return head + text.encode("gbk")
+
+
+def parse_text(body: bytes, version: int | None) -> str | Drop:
+    at = 1 if version is None else 2
+    if len(body) < at:
+        return Drop.BAD_BODY
+    return body[at:].decode("gbk", errors="replace")
+
+
+def build_location_answer(serial: int, location: bytes) -> bytes:
+    return struct.pack(">H", serial) + location
+
+
+def parse_location_answer(body: bytes) -> tuple[int, Location] | Drop:
+    """(answered serial, the location) of a 0x0201."""
+    if len(body) < 2:
+        return Drop.BAD_BODY
+    (serial,) = struct.unpack_from(">H", body)
+    location = parse_location(body[2:])
+    return location if isinstance(location, Drop) else (serial, location)

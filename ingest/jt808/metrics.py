@@ -50,6 +50,12 @@ class Metrics:
             ["authenticated"],
             registry=self.registry,
         )
+        self.commands = Counter(
+            "gridpatrol_jt808_commands",
+            "commands from serve sent to a terminal, by action (docs/jt808.md, Commands)",
+            ["action"],
+            registry=self.registry,
+        )
         self.connections = Gauge(
             "gridpatrol_jt808_connections", "open terminal connections", registry=self.registry
         )

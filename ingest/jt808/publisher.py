@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from base.topics import native_topic
+from base.topics import COMMAND_FILTER, native_topic, reply_topic
 from ingest.jt808.config import Jt808Settings
 from ingest.jt808.reasons import Drop
 from ingest.mqtt import parse_broker_url
@@ -54,6 +55,9 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        #: serve's commands (topic, payload), handed to the loop: never run on paho's thread
+        self.on_command: Callable[[str, bytes], None] | None = None
         client.reconnect_delay_set(1, 5)
         self.client = client
 
@@ -88,6 +92,14 @@ class Publisher:
         self._pending[info.mid] = (future, self.loop.time(), len(payload))
         self.pending_bytes += len(payload)
         return future
+
+    def reply(self, device_id: str, payload: bytes) -> None:
+        """A command's outcome to serve, QoS 1 (paho queues it while the broker is away)."""
+        self.client.publish(reply_topic(device_id), payload, qos=1)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if self.on_command is not None:
+            self.loop.call_soon_threadsafe(self.on_command, message.topic, message.payload)
 
     def expire(self, now: float) -> None:
         """Give up waiting for PUBACKs older than the timeout (called every few seconds).
@@ -126,6 +138,7 @@ class Publisher:
             log.error("broker %s:%d refused the gateway: %s", self.host, self.port, reason)
             return
         log.info("connected to the broker %s:%d", self.host, self.port)
+        client.subscribe(COMMAND_FILTER, qos=1)
         self.connected.set()
 
     def _on_disconnect(

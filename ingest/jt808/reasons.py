@@ -19,7 +19,7 @@ class Drop(StrEnum):
     SUBPACKAGE_LIMIT = "subpackage_limit"  # too many parts, bytes or open reassemblies
     SUBPACKAGE_EXPIRED = "subpackage_expired"  # a message whose parts never all came
     UNSUPPORTED = "unsupported"  # a message id we do not handle (answered with result 3)
-    NOT_POSITIONED = "not_positioned"  # a location whose fix-valid status bit is clear
+    NOT_POSITIONED = "not_positioned"  # no positioned status bit, coordinates off the Earth
     UNAUTHENTICATED = "unauthenticated"  # a location from a connection not authenticated
     AUTH_FAILED = "auth_failed"  # an authentication code that is not this phone's
     UNKNOWN_TERMINAL = "unknown_terminal"  # 0x0100 or a report of a phone not in the registry
@@ -32,3 +32,4 @@ class Drop(StrEnum):
     FRAME_TIMEOUT = "frame_timeout"  # a frame not complete frame_timeout_s after its start: closed
     CONNECTION_LIMIT = "connection_limit"  # over max_connections: refused at once
     ADDRESS_LIMIT = "address_limit"  # over max_connections_per_address: refused at once
+    BAD_COMMAND = "bad_command"  # a command from serve not readable or not sendable: not sent

@@ -2,6 +2,9 @@
 
 Every request waits for the platform's answer to its serial number and, like a terminal
 following the standard, retransmits after a timeout that grows with each try (T, 2T, 3T ...).
+The platform's commands (0x8201, 0x8202, 0x8103, 0x8300) go to ``on_command``, whose answer
+(message id and body: 0x0201, or the general response 0x0001) is sent back; a terminal
+without one answers no command.
 """
 
 from __future__ import annotations
@@ -9,10 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
 
 from ingest.jt808 import messages as m
 from ingest.jt808.frames import FrameReader, encode_frame
 from ingest.jt808.header import MAX_BODY, Header, build_message, parse_message
+
+#: The platform's commands a terminal may answer.
+COMMANDS = (m.QUERY_LOCATION, m.TRACK, m.SET_PARAMS, m.TEXT)
+
+#: A terminal's answer to a command: (message id, body), or None to stay silent.
+OnCommand = Callable[[Header, bytes], tuple[int, bytes] | None]
 
 
 class NoAnswer(Exception):
@@ -40,6 +50,7 @@ class Terminal:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self.on_command: OnCommand | None = None
 
     async def connect(self, host: str, port: int) -> Terminal:
         self._reader, self._writer = await asyncio.open_connection(host, port)
@@ -116,6 +127,14 @@ class Terminal:
                 self._waiting.pop(serial, None)
         raise NoAnswer(f"no answer to serial {serial} after {self.retries} retransmissions")
 
+    def _answer(self, header: Header, body: bytes) -> None:
+        answer = self.on_command(header, body) if self.on_command is not None else None
+        if answer is None or self._writer is None:
+            return
+        self.serial = (self.serial + 1) & 0xFFFF
+        reply = Header(answer[0], self.phone, self.serial, self.version)
+        self._writer.write(encode_frame(build_message(reply, answer[1])))
+
     async def _read(self) -> None:
         assert self._reader is not None
         frames = FrameReader(65536)
@@ -123,9 +142,14 @@ class Terminal:
             while data := await self._reader.read(65536):
                 for frame in frames.feed(data)[0]:
                     parsed = parse_message(frame)
-                    if isinstance(parsed, m.Drop) or len(parsed[1]) < 2:
+                    if isinstance(parsed, m.Drop):
+                        continue
+                    if len(parsed[1]) < 2 and parsed[0].msg_id not in COMMANDS:
                         continue
                     header, body = parsed
+                    if header.msg_id in COMMANDS:
+                        self._answer(header, body)
+                        continue
                     (answered,) = struct.unpack_from(">H", body)
                     future = self._waiting.get(answered)
                     if future is not None and not future.done():

@@ -10,6 +10,7 @@ visit to A at t0 - 10 s:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.deps import Principal
-from api.routes.grids import grid_collection
+from api.routes.grids import grid_body
 from geofence.config import GeofenceSettings
 from geofence.grids import check_grids
 from patrol.grids import read_grids, save_grids
@@ -28,6 +29,13 @@ from tracks.store import Store
 T0 = 1_763_600_000.0
 SETTINGS = GeofenceSettings(timezone="Asia/Shanghai")
 ADMIN = Principal("local", "admin", None)
+
+
+def grid_collection(
+    context: ApiContext, principal: Principal, geometry: bool = True
+) -> dict[str, object]:
+    body: dict[str, object] = json.loads(grid_body(context, principal, geometry=geometry))
+    return body
 
 
 def iso(ts: float) -> str:

@@ -39,8 +39,12 @@ def test_map_draws_grids_and_shows_a_live_alert(served: Served, broker):
                 )
             ],
         )
+        page.wait_for_selector("#alerts li.group.cleared", timeout=10000)
+        page.click("#alerts li.group.cleared > .head")  # the kind's group, then the area's
+        page.click("#alerts li.group.cleared li.area[data-area='P'] > .head")
         page.wait_for_function(
-            "() => [...document.querySelectorAll('#alerts li.cleared')].some(li => li.textContent.includes(' C '))",
+            "() => [...document.querySelectorAll('#alerts li.alert.cleared')]"
+            ".some(li => li.textContent.includes(' C '))",
             timeout=10000,
         )
         page.wait_for_selector("path.grid.ok[data-grid='C']")

@@ -1,10 +1,11 @@
 """The live map at district scale in a real headless Chromium: 1,652 irregular grids under 17
 districts (1,669 paths), 2,000 devices each with a ping through the broker, in Chinese first.
 
-Alerts come from two kinds of grid and device: ten devices' only fix is 15 minutes old, older
-than ``offline_after_s`` (600 s), so each is reported offline at the first tick; five grids
-have an interval of 0.1 min, so they fall overdue 6 s after their device's fix, and so do
-their districts.
+Alerts come from two kinds of grid and device: 500 devices' only fix is 15 minutes old,
+older than ``offline_after_s`` (600 s), so each is reported offline at the first tick (a
+burst of 500 device_offline alerts); five grids have an interval of 0.1 min, so they fall
+overdue 6 s after their device's fix, and so do their districts. The alert list groups them
+by kind (one line with its count each), then by district.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import shapely
 from playwright.sync_api import Page
@@ -32,7 +34,7 @@ from tests.mqtt_helpers import publish_all, running, wait_for
 pytestmark = pytest.mark.broker
 
 LEAVES, DISTRICTS, DEVICES = 1652, 17, 2000
-OFFLINE = [f"dev-{i:04d}" for i in range(10)]  # fixes 15 min old
+OFFLINE = [f"dev-{i:04d}" for i in range(500)]  # fixes 15 min old
 QUICK = [f"G{n:03d}" for n in range(100, 105)]  # interval 0.1 min
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "伟芳娜敏静丽强磊军洋"
@@ -47,6 +49,7 @@ def worker_name(i: int) -> str:
 class District:
     url: str
     service: IngestProcess
+    where: dict[str, tuple[float, float]]  # each device's first fix (lon, lat)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,30 @@ def district(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Ite
             ),
             what=f"{DEVICES} pings stored",
         )
-        yield District(f"http://127.0.0.1:{port}", service)
+        where_by_id = {f"dev-{i:04d}": p for i, p in enumerate(where)}
+        yield District(f"http://127.0.0.1:{port}", service, where_by_id)
+
+
+def top_area(district: District, device_id: str) -> str:
+    """The district (the top of the tree) of a device's assigned grid."""
+    grid_set = district.service.grid_set
+    row = district.service.store.read_one(
+        "SELECT grid_id FROM devices WHERE device_id = ?", [device_id]
+    )
+    assert row is not None
+    grid = grid_set.by_id[row[0]]
+    while grid.parent is not None:
+        grid = grid_set.by_id[grid.parent]
+    return str(grid.id)
+
+
+def wait_for_groups(page: Page, counts: dict[str, int], timeout: float = 30000) -> None:
+    """Until the alert list's group of each kind shows this count."""
+    check = " && ".join(
+        f"document.querySelector('#alerts li.group.{kind} > .head .count')?.textContent === '{n}'"
+        for kind, n in counts.items()
+    )
+    page.wait_for_function(f"() => {check}", timeout=timeout)
 
 
 def view_box(page: Page) -> list[float]:
@@ -127,26 +153,49 @@ def test_district_map(district: District):
             f"() => document.querySelectorAll('circle.device').length === {DEVICES}"
         )
 
-        # Chinese by default, alerts as a plain list: time, kind, subject, detail
+        # Chinese by default; the alerts grouped by kind: one line per kind with its count
         assert page.inner_text("aside h2 >> nth=2") == "告警"
         assert "个网格" in page.inner_text("#summary")
-        page.wait_for_function(
-            f"() => document.querySelectorAll('#alerts li.device_offline').length === {len(OFFLINE)}"
-            f" && document.querySelectorAll('#alerts li.overdue').length === {len(QUICK)}",
-            timeout=20000,
-        )
-        items = page.eval_on_selector_all(
-            "#alerts li",
+        wait_for_groups(page, {"device_offline": len(OFFLINE), "overdue": len(QUICK)})
+        heads = page.eval_on_selector_all(
+            "#alerts > li",
             """items => items.map(li => ({
             text: li.textContent, marker: getComputedStyle(li).listStyleType,
             list: li.parentElement.tagName}))""",
         )
-        assert len(items) >= 15
-        assert {(i["marker"], i["list"]) for i in items} == {("none", "UL")}
-        offline = page.inner_text(f"#alerts li.device_offline:has-text('{OFFLINE[3]}')")
+        assert len(heads) == 2  # two kinds, however many alerts
+        assert {(i["marker"], i["list"]) for i in heads} == {("none", "UL")}
+        assert "设备离线" in page.inner_text("#alerts li.group.device_offline > .head")
+        # opened: a count per district, adding up; a district opened: its alerts
+        page.click("#alerts li.group.device_offline > .head")
+        areas = page.eval_on_selector_all(
+            "#alerts li.group.device_offline li.area",
+            "items => items.map(li => [li.dataset.area, +li.querySelector('.count').textContent])",
+        )
+        assert len(areas) > 1 and sum(n for _, n in areas) == len(OFFLINE)
+        area = top_area(district, OFFLINE[3])
+        assert area in dict(areas)
+        page.click(f"#alerts li.group.device_offline li.area[data-area='{area}'] > .head")
+        offline = page.inner_text(f"#alerts li.alert.device_offline:has-text('{OFFLINE[3]}')")
         assert "设备离线" in offline and worker_name(3) in offline and "600 秒无定位" in offline
-        assert "超时未巡" in page.inner_text(f"#alerts li.overdue:has-text('{QUICK[0]}')")
+        listed = page.locator("#alerts li.alert.device_offline").count()
+        assert listed == min(dict(areas)[area], 100)  # the newest 100; the rest counted
+        if dict(areas)[area] > 100:
+            assert page.inner_text("#alerts .more") == f"另有 {dict(areas)[area] - 100} 条"
         page.screenshot(path=str(ARTIFACTS / "map-district.png"))
+        # filtered by kind: the overdue grids alone
+        page.select_option("#alert-kind", "overdue")
+        assert page.locator("#alerts > li").count() == 1
+        page.click("#alerts li.group.overdue > .head")
+        page.click("#alerts li.group.overdue li.area >> nth=0")
+        assert "超时未巡" in page.inner_text("#alerts li.alert.overdue >> nth=0")
+        page.select_option("#alert-kind", "")
+        # filtered by area: the offline devices of one district, counted
+        page.select_option("#alert-area", area)
+        count = page.inner_text("#alerts li.group.device_offline > .head .count")
+        assert count == str(dict(areas)[area])
+        page.select_option("#alert-area", "")
+        assert page.locator("#alerts > li").count() == 2
 
         # zoom by button and by wheel, pan by dragging: only the viewBox moves
         home = view_box(page)
@@ -198,11 +247,77 @@ def test_district_map(district: District):
         # English one click away, kept across a reload
         page.click("#lang")
         assert page.inner_text("aside h2 >> nth=2") == "Alerts"
-        assert "device offline" in page.inner_text("#alerts li.device_offline >> nth=0")
+        assert "device offline" in page.inner_text("#alerts li.group.device_offline > .head")
         page.reload()
         page.wait_for_function(f"() => document.querySelectorAll('path.grid').length === {LEAVES}")
         assert page.inner_text("aside h2 >> nth=2") == "Alerts"
         assert "grids" in page.inner_text("#summary")
         page.click("#lang")
         assert page.inner_text("aside h2 >> nth=2") == "告警"
+    assert not errors, errors
+
+
+def test_an_acknowledgement_shows_on_another_screen_within_a_second(district: District):
+    with chromium_page() as (page, errors):
+        other = page.context.browser.new_page(viewport={"width": 1600, "height": 900})
+        other.on("pageerror", lambda exc: errors.append(str(exc)))
+        for screen in (page, other):
+            screen.goto(district.url + "/")
+            wait_for_groups(screen, {"overdue": len(QUICK)})
+        # screen 2 shows how many overdue alerts are open (not acknowledged)
+        assert other.locator("#alerts li.group.overdue > .head .open").count() == 0
+        page.click("#alerts li.group.overdue > .head")
+        area = page.get_attribute("#alerts li.group.overdue li.area >> nth=0", "data-area")
+        page.click(f"#alerts li.group.overdue li.area[data-area='{area}'] > .head")
+        item = page.locator("#alerts li.alert.overdue").first
+        alert_id = item.get_attribute("data-alert")
+        item.locator("button.ack").click()
+        page.fill("#alerts .ack-form .note", "已派人前往")
+        clicked = time.monotonic()
+        page.click("#alerts .ack-form button[type=submit]")
+        other.wait_for_function(
+            "() => document.querySelector('#alerts li.group.overdue > .head .open')"
+            f"?.textContent === '{len(QUICK) - 1} 条未确认'",
+            timeout=5000,
+        )
+        took = time.monotonic() - clicked
+        assert took < 1.0, took
+        page.wait_for_selector(f"#alerts li.alert.acked[data-alert='{alert_id}']")
+        assert "已派人前往" in page.inner_text(f"#alerts li.alert[data-alert='{alert_id}']")
+        # screen 2 opened: the alert acknowledged, by whom and with the note
+        other.click("#alerts li.group.overdue > .head")
+        other.click(f"#alerts li.group.overdue li.area[data-area='{area}'] > .head")
+        shown = other.inner_text(f"#alerts li.alert.acked[data-alert='{alert_id}'] .ack-by")
+        assert "local" in shown and "已派人前往" in shown
+        page.screenshot(path=str(ARTIFACTS / "map-district-ack.png"))
+        # on the API too, and a reload shows it acknowledged
+        alerts = httpx.get(district.url + "/api/v1/alerts", timeout=30).json()
+        assert [a["ack"]["note"] for a in alerts if a["alert_id"] == alert_id] == ["已派人前往"]
+    assert not errors, errors
+
+
+def test_a_fix_through_the_broker_is_on_the_map_within_a_second(district: District, broker):
+    """Timed from the publish, which comes before the commit: what it shows is an upper
+    bound of the commit-to-screen latency."""
+    device = "dev-1500"
+    with chromium_page() as (page, errors):
+        page.goto(district.url + "/")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('circle.device').length === {DEVICES}"
+        )
+        time.sleep(1.0)  # the live stream open and read (it opens after the first lists)
+        circle = f"circle.device[data-device='{device}']"
+        before = page.get_attribute(circle, "cx")
+        lon, lat = district.where[device]
+        fix = {"ts": time.time(), "lat": lat + 0.0009, "lon": lon}  # 100 m north
+        sent = time.monotonic()
+        publish_all(broker, [(f"gridpatrol/v1/ping/{device}", json.dumps(fix).encode())])
+        page.wait_for_function(
+            f"() => document.querySelector(\"{circle}\").getAttribute('cx') !== '{before}'"
+            f" || document.querySelector(\"{circle}\").getAttribute('cy') !== "
+            f"'{page.get_attribute(circle, 'cy')}'",
+            timeout=5000,
+        )
+        took = time.monotonic() - sent
+        assert took < 1.0, took
     assert not errors, errors

@@ -2,10 +2,14 @@
 ``python -m tests.faults.fuzz_jt808 -n 1000000 [--seed S]``.
 
 Takes valid frames (2013 and 2019 headers; registration, authentication, heartbeat, location,
-batch, subpackaged parts, unknown ids), mutates them (byte flips, truncation, stray 7E and 7D,
-splices, oversized bodies, garbage between frames), and feeds them in random chunks to real
-gateway sessions (frame reader, header, reassembly, message bodies, answers) with no broker,
-so reports stay unanswered. Checks that nothing raises and that traced memory stays flat.
+batch, subpackaged parts, unknown ids, and the terminal's answers to commands: 0x0001 and
+0x0201), mutates them (byte flips, truncation, stray 7E and 7D, splices, oversized bodies,
+garbage between frames), and feeds them in random chunks to real gateway sessions (frame
+reader, header, reassembly, message bodies, answers) with no broker, so reports stay
+unanswered. Half the sessions stand for an authenticated terminal, to which serve's commands
+(mutated JSON on mutated topics, between the chunks) go down: command bodies, sends,
+retransmission timers, and answers matched by serial. Checks that nothing raises and that
+traced memory stays flat.
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ def seeds() -> list[bytes]:
             )
 
         out += [
+            frame(m.TERMINAL_RESPONSE, m.build_general_response(1, m.TRACK, 0), serial=9),
+            frame(m.TERMINAL_RESPONSE, m.build_general_response(2, m.TEXT, 3), serial=10),
+            frame(m.LOCATION_ANSWER, m.build_location_answer(1, location), serial=11),
+            frame(m.LOCATION_ANSWER, m.build_location_answer(3, location), serial=12),
             frame(m.REGISTER, m.build_register(version, terminal_id="FZ1")),
             frame(m.AUTHENTICATE, m.build_auth("0123456789abcdef", version, "86")),
             frame(m.HEARTBEAT, b""),
@@ -98,6 +106,25 @@ def seeds() -> list[bytes]:
             frame(m.DEREGISTER, b""),
         ]
     return out
+
+
+#: serve's commands as the gateway receives them (docs/mqtt.md, "Commands").
+COMMANDS = [
+    b'{"command_id": "c1", "action": "locate"}',
+    b'{"command_id": "c2", "action": "track", "interval_s": 5, "duration_s": 3600}',
+    b'{"command_id": "c3", "action": "interval", "interval_s": 30}',
+    '{"command_id": "c4", "action": "text", "text": "请到A网格"}'.encode(),
+    '{"command_id": "c5", "action": "text", "text": "🚲"}'.encode(),  # not in GBK
+    b'{"command_id": "c6", "action": "text", "text": "' + b"x" * 1100 + b'"}',  # too long
+    b'{"command_id": "c7", "action": "track"}',  # without its parameters
+    b'{"command_id": 7, "action": "dance", "interval_s": -1}',
+]
+COMMAND_TOPICS = [
+    "gridpatrol/v1/cmd/13900000001",
+    "gridpatrol/v1/cmd/13900000002",
+    "gridpatrol/v1/cmd/nobody",
+    "gridpatrol/v1/cmd/bad topic/+",
+]
 
 
 def mutate(rng: random.Random, frame: bytes) -> bytes:
@@ -147,18 +174,35 @@ async def _fuzz(count: int, rng: random.Random, known: Registry) -> dict[str, in
         ),
         known,
     )
-    done = written = sessions = 0
+    replies: list[int] = [0, 0]  # replies to serve: all, and those with an answer
+    gateway.downlink.publish = lambda device, payload: _count(replies, payload)
+    done = written = sessions = commands = 0
     while done < count:
         session = Session(gateway)
         transport = FakeTransport()
         session.connection_made(transport)
+        if rng.random() < 0.5:  # as if it had authenticated: commands go down to it
+            session.authenticated = rng.choice(["013900000001", "00000000013900000001"])
+            session.version = None if len(session.authenticated) == 12 else 1
+            session.device = "13900000001"
+            gateway.by_device[session.device] = session
         stream = b"".join(mutate(rng, rng.choice(base)) for _ in range(min(100, count - done)))
         done += min(100, count - done)
         at = 0
         while at < len(stream):
             step = rng.choice([1, 7, 64, 512, 4096])
+            if rng.random() < 0.2:
+                topic = rng.choice(COMMAND_TOPICS)
+                command = rng.choice(COMMANDS)
+                gateway.downlink.receive(
+                    topic, mutate(rng, command) if rng.random() < 0.5 else command
+                )
+                commands += 1
             session.data_received(stream[at : at + step])
             at += step
+        for sent in list(gateway.downlink.outstanding):  # retransmitted, then timed out
+            for _ in range(gateway.settings.command_retries + 1):
+                gateway.downlink._expire(session, sent[1])
         session.reassembly.expire(time.monotonic() + 1e6)
         session.connection_lost(None)
         written += transport.written
@@ -174,7 +218,16 @@ async def _fuzz(count: int, rng: random.Random, known: Registry) -> dict[str, in
         "answer_bytes": written,
         "dropped": dropped,
         "reassembly_bytes_left": gateway.reassembly_budget.used,  # every session closed: 0
+        "commands": commands,
+        "replies": replies[0],
+        "answered": replies[1],
+        "outstanding_left": len(gateway.downlink.outstanding),  # every session closed: 0
     }
+
+
+def _count(replies: list[int], payload: bytes) -> None:
+    replies[0] += 1
+    replies[1] += b'"answered"' in payload
 
 
 def run(count: int, seed: int) -> dict[str, int]:

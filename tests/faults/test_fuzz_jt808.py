@@ -13,3 +13,7 @@ def test_thirty_thousand_mutated_frames():
     assert totals["answer_bytes"] > 0  # and the intact frames are answered
     assert totals["memory_growth_bytes"] < 256 * 1024
     assert totals["reassembly_bytes_left"] == 0  # the shared budget gets back what closes
+    # commands down: each read ends in one reply (sent, then answered, timed out or offline)
+    assert totals["commands"] > 2_000 and totals["replies"] > 1_000
+    assert totals["answered"] > 0  # answers matched by serial reach the reply path
+    assert totals["outstanding_left"] == 0

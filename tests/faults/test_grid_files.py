@@ -14,14 +14,8 @@ import pytest
 
 from geofence.assign import assign
 from geofence.generate import square_grids
-from geofence.grids import (
-    MAX_DEPTH,
-    MAX_JSON_VALUES,
-    MAX_VERTICES,
-    GridFileError,
-    check_grids,
-    load_grids,
-)
+from geofence.gridfile import MAX_JSON_VALUES, MAX_VERTICES, GridFileError
+from geofence.grids import MAX_DEPTH, check_grids, load_grids
 from tests.geofence.test_assign import adversarial_points
 from tests.geofence.town import feature, rect, shapely_first_covering
 
@@ -211,3 +205,73 @@ def test_every_bad_number_is_one_line_never_a_traceback(tmp_path: Path):
     assert "feature 0 (id 'a'): interval_min must be a number of minutes" in lines[1]
     assert "feature 1 (id 'b'): empty or non-finite coordinates" in lines[2]
     assert "feature 2 (id 'c'): empty or non-finite coordinates" in lines[3]
+
+
+def _import_refused(tmp_path: Path, capsys, *args: str) -> str:
+    """``grids import`` exits 2 with one problem line and creates no store."""
+    from gridpatrol.cli import main
+
+    db = tmp_path / "refused.db"
+    assert main(["grids", "import", *args, "--db", str(db)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].endswith("1 problem(s):"), err
+    assert not db.exists()  # nothing imported: the store is opened only after the check
+    return err[1].strip()
+
+
+def test_bad_shapefiles_and_systems_one_line_each(tmp_path, capsys):
+    from tests.geofence.test_grid_crs import FIELDS, town, write_geojson, write_shapefile
+
+    fields = [f"--{k}-field" if k != "interval_min" else "--interval-field" for k in FIELDS]
+    names = [a for pair in zip(fields, FIELDS.values(), strict=True) for a in pair]
+    shp = write_shapefile(tmp_path / "no-dbf.shp", town())
+    shp.with_suffix(".dbf").unlink()
+    assert _import_refused(tmp_path, capsys, str(shp), *names) == (
+        "no no-dbf.dbf beside it: the attributes (id, name) are there"
+    )
+    shp = write_shapefile(tmp_path / "bad-prj.shp", town(), prj="PROJCS[garbled")
+    assert _import_refused(tmp_path, capsys, str(shp), *names).startswith(
+        "cannot read the .prj ('PROJCS[garbled'): give the system with --crs"
+    )
+    geojson = write_geojson(tmp_path / "town.geojson", town())
+    assert (
+        _import_refused(tmp_path, capsys, str(geojson), "--crs", "EPSG:99999")
+        == "unknown coordinate system EPSG:99999"
+    )
+    shp = write_shapefile(tmp_path / "gbk.shp", town())
+    assert _import_refused(tmp_path, capsys, str(shp), "--encoding", "utf-8", *names) == (
+        "attributes are not UTF-8 (as --encoding says): name the right one with --encoding "
+        "(GBK is common)"
+    )
+    shp = write_shapefile(tmp_path / "cpg.shp", town(), cpg="UTF-8")
+    assert "(as the .cpg file says)" in _import_refused(tmp_path, capsys, str(shp), *names)
+    shp = write_shapefile(tmp_path / "ours.shp", town())
+    assert _import_refused(tmp_path, capsys, str(shp)) == (
+        "no field 'id' for the grids' id (fields: 上级网格, 巡查间隔, 网格名称, 网格编码)"
+    )
+
+
+def test_a_zipped_gbk_shapefile_imports(tmp_path, capsys):
+    import zipfile
+
+    from gridpatrol.cli import main
+    from tests.geofence.test_grid_crs import town, write_shapefile
+    from tracks.store import Store
+
+    shp = write_shapefile(tmp_path / "town.shp", town(), epsg=4548, cpg="936")
+    archive = tmp_path / "town.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for part in tmp_path.glob("town.*"):
+            if part != archive:
+                z.write(part, f"网格/{part.name}")
+    db = tmp_path / "town.db"
+    args = ["--id-field", "网格编码", "--name-field", "网格名称", "--parent-field", "上级网格"]
+    assert main(["grids", "import", str(archive), "--db", str(db), *args]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{archive}: read as EPSG:4548, converted to WGS-84",
+        f"imported 80 grids from {archive}",
+    ]
+    assert shp.exists()
+    with Store(db, read_only=True) as store:
+        names = [r[0] for r in store.read_rows("SELECT name FROM grids WHERE grid_id = 'G005'")]
+    assert names == ["张家窝镇第8网格"]  # 4 areas first, then G001 ...

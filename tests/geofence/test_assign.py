@@ -12,6 +12,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.data import voronoi_grid_file
 from geofence.assign import assign
 from geofence.generate import irregular_town, square_grids
 from geofence.grids import load_grids
@@ -144,6 +145,47 @@ def test_random_star_polygons_with_holes_agree_with_shapely(seed):
     lat = rng.uniform(38.998, 39.007, 20_000)
     near_lon, near_lat = adversarial_points(geoms)
     lon, lat = np.concatenate([lon, near_lon]), np.concatenate([lat, near_lat])
+    np.testing.assert_array_equal(
+        assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat)
+    )
+
+
+@functools.cache
+def _voronoi_district() -> tuple:
+    """The bench's second district: 1,652 Voronoi grids of unspaced seeds under 17 parents."""
+    grid_set = load_grids(voronoi_grid_file(Path(tempfile.mkdtemp())))
+    return grid_set, [grid_set.by_id[i].geometry for i in grid_set.ids]
+
+
+def test_the_voronoi_district_agrees_with_shapely_on_random_and_adversarial_points():
+    grid_set, geoms = _voronoi_district()
+    assert len(geoms) == 1652
+    rng = np.random.default_rng(12)
+    b = grid_set.bbox
+    lon = rng.uniform(b[:, 0].min() - 0.002, b[:, 2].max() + 0.002, 300_000)
+    lat = rng.uniform(b[:, 1].min() - 0.002, b[:, 3].max() + 0.002, 300_000)
+    near_lon, near_lat = adversarial_points(geoms)
+    lon, lat = np.concatenate([lon, near_lon]), np.concatenate([lat, near_lat])
+    got = assign(grid_set, lon, lat)
+    assert (got >= 0).mean() > 0.5
+    np.testing.assert_array_equal(got, shapely_first_covering(geoms, lon, lat))
+
+
+def test_points_at_the_corners_of_cells_that_one_border_crosses_agree_with_shapely():
+    """A cell that one segment crosses is answered by the side of the segment (a line
+    record); its corners, and points 1e-12 off them, are where a cell's part may be a sliver
+    or empty. Most cells that edges touch are such cells in a Voronoi district."""
+    grid_set, geoms = _voronoi_district()
+    raster = grid_set.raster
+    touched = np.flatnonzero(raster.cells < -1)
+    line = touched[raster.records[-raster.cells[touched] - 2] == -2.0]
+    assert len(line) > 0.9 * len(touched)
+    nx = int(raster.shape[0])
+    x0, y0, per_x, per_y = raster.origin
+    lon = np.concatenate([x0 + (line % nx + dx) / per_x for dx in (0, 1) for _ in (0, 1)])
+    lat = np.concatenate([y0 + (line // nx + dy) / per_y for _ in (0, 1) for dy in (0, 1)])
+    lon = np.concatenate([lon, lon + 1e-12, lon - 1e-12, lon])
+    lat = np.concatenate([lat, lat - 1e-12, lat + 1e-12, lat + 1e-12])
     np.testing.assert_array_equal(
         assign(grid_set, lon, lat), shapely_first_covering(geoms, lon, lat)
     )

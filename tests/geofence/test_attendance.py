@@ -21,7 +21,14 @@ from geofence.attendance import attendance_rows, shift_presence
 from geofence.config import GeofenceSettings
 from geofence.fixes import make_fixes
 from geofence.grids import GridSet, load_grids
-from geofence.rosters import Calendar, RosterEntry, WorkerShift, shifts_on
+from geofence.rosters import (
+    Calendar,
+    RosterEntry,
+    WorkerShift,
+    device_shifts,
+    on_duty,
+    shifts_on,
+)
 from tests.geofence.town import lonlat, three_in_a_row
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -294,3 +301,33 @@ def test_the_kernel_agrees_with_a_second_by_second_oracle(grid_set, fixes, s, le
 
 def iso_s(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, TZ).isoformat()
+
+
+def test_on_duty_across_an_overnight_shift():
+    """d1 works 22:00-06:00 from Friday 2026-10-09 (a working day); the shift starting on
+    Thursday the 8th (a holiday in this calendar) is not worked. On duty: Friday 22:00 up to
+    Saturday 06:00 (exclusive). d9 is on no roster: None, it knows no duty."""
+    tz = ZoneInfo("Asia/Shanghai")
+    calendar = Calendar({dt.date(2026, 10, 8): "holiday"})
+    entry = RosterEntry(
+        0,
+        "李伟",
+        "d1",
+        "A",
+        None,
+        "workdays",
+        dt.date(2026, 10, 1),
+        dt.date(2026, 10, 31),
+        "line 2",
+        ((22 * 3600, 30 * 3600),),
+    )
+
+    def at(day: int, hour: float) -> float:
+        return dt.datetime(2026, 10, day, tzinfo=tz).timestamp() + hour * 3600
+
+    times = np.array([at(8, 23), at(9, 5), at(9, 21.99), at(9, 22), at(10, 5.99), at(10, 6)])
+    shifts = device_shifts([entry], "d1", times[0], times[-1] + 1, calendar, tz)
+    assert shifts is not None
+    assert shifts.tolist() == [[at(9, 22), at(10, 6)]]
+    assert on_duty(times, shifts).tolist() == [False, False, False, True, True, False]
+    assert device_shifts([entry], "d9", times[0], times[-1], calendar, tz) is None

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geofence.config import GeofenceSettings
-from geofence.coverage import grid_cells
-from geofence.daily import day_bounds, piece_facts, window_facts
+from geofence.coverage import LeafCells, grid_cells
+from geofence.daily import PieceFacts, WindowFacts, day_bounds, piece_facts, window_facts
 from geofence.fixes import Fixes, make_fixes
 from geofence.grids import GridSet, load_grids
 from geofence.reports import compute_report
@@ -93,6 +93,24 @@ def reports(
     return out
 
 
+def facts_of(
+    grid_set: GridSet,
+    cells: LeafCells,
+    s: float,
+    e: float,
+    stored: dict[dt.date, tuple[float, PieceFacts]],
+    compute,
+) -> WindowFacts:
+    """The window's facts as patrol.derive reads them: the computed pieces first, then
+    the stored parts the window takes (the rows do not depend on the order)."""
+    facts = WindowFacts(grid_set, cells, s, e, TZ)
+    through = {day: b for day, (b, _) in stored.items()}
+    for day, across in window_facts(facts, SETTINGS, through, compute):
+        piece = stored[day][1]
+        facts.add(piece.devices, piece.across if across else piece.own)
+    return facts
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -148,7 +166,7 @@ def test_facts_of_pieces_give_the_rows_of_the_recompute(
             ),
         )
     assigned = {"d0": "A", "d1": "P", "d2": "C", "d3": "Q"}
-    facts = window_facts(grid_set, cells.leaf_cells, s, e, SETTINGS, stored, compute)
+    facts = facts_of(grid_set, cells.leaf_cells, s, e, stored, compute)
     expected = {}
     for kind in ("compliance", "coverage", "presence"):
         expected |= reports(kind, grid_set, window_of(grid_set, fixes, s, e), s, e, assigned)
@@ -190,12 +208,11 @@ def test_a_crossing_across_midnight_splits_a_gap_of_the_day_before(tmp_path):
                 grid_set, cells, window_of(grid_set, fixes, a, b + seg), a, b, np.inf, SETTINGS
             ),
         )
-    facts = window_facts(
+    facts = facts_of(
         grid_set,
         cells.leaf_cells,
         MIDNIGHT,
         MIDNIGHT + 2 * 86400,
-        SETTINGS,
         stored,
         lambda a, b, e: pytest.fail("all is stored"),
     )

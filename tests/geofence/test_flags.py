@@ -102,3 +102,22 @@ def test_a_good_fix_more_than_the_lookback_before_is_no_predecessor():
     for gap, want in ((lookback, 2), (lookback + dt.timedelta(microseconds=1), 0)):
         far = near.with_columns(pl.col("ts") + gap, pl.col("lat") + 4_000_000 / M_PER_DEG)
         assert flagger().flag_fresh(pl.concat([near, far])).tolist() == [0, want], gap
+
+
+def test_too_few_satellites_is_a_poor_fix_like_a_poor_accuracy():
+    """A (8 satellites) good; B (3) poor; C (0: a JT/T 808 fix without the positioned bit,
+    at 0°, 0° as such trackers send it) poor and also a speed outlier from A, yet no chain
+    breaks: D (no ``sat``, acc 5 m) is judged from A, 100 m in 30 s, good; E (4) good."""
+    frame = fixes("ABCDE").with_columns(
+        pl.Series("sat", [8, 3, 0, None, 4], dtype=pl.UInt8),
+        pl.Series("lat", [39.0, 39.0, 0.0, 39.0 + 100 / M_PER_DEG, 39.0 + 200 / M_PER_DEG]),
+        pl.Series("lon", [117.0, 117.0, 0.0, 117.0, 117.0]),
+    )
+    assert flagger().flag_fresh(frame).tolist() == [0, 1, 3, 0, 0]
+    # the same fixes, C late: the re-walk judges satellites as the first walk does
+    stored = frame.filter(pl.col("ts") != frame["ts"][2]).with_columns(
+        pl.lit(0, pl.UInt8).alias("flags")
+    )
+    new, old, _ = flagger().rewalk(frame[2], stored, previous("A").clear())
+    assert new.tolist() == [3]
+    assert old.tolist() == [0, 1, 0, 0]

@@ -130,6 +130,10 @@ def test_terminals_import_list_reset_and_the_gateways_acl(tmp_path):
     assert section.splitlines() == [
         "user gridpatrol-jt808",
         "topic write gridpatrol/v1/ping/13900000001",
+        "topic read gridpatrol/v1/cmd/13900000001",
+        "topic write gridpatrol/v1/reply/13900000001",
         "topic write gridpatrol/v1/ping/bike-02",
+        "topic read gridpatrol/v1/cmd/bike-02",
+        "topic write gridpatrol/v1/reply/bike-02",
     ]
     assert "gridpatrol-jt808," in (tmp_path / "broker" / "credentials.csv").read_text()

@@ -261,3 +261,60 @@ def test_blind_area_batches_arrive_late_and_turn_a_violation_into_compliance(
         "compliance": 1.0,
         "violations": [],
     }
+
+
+def test_each_alarm_bit_raises_its_alert_and_ends_it_once(broker, serve, gateways, tmp_path):
+    """Terminal 13900003101 reports, a second apart, each mapped alarm bit set and then
+    cleared: 0x0200 bodies written out byte by byte (alarm DWORD, status 2: positioned,
+    39.0601 N 117.1602 E, no motion, the time, then item 0x31: satellites). Through the
+    gateway, the broker and serve: one alert raised and one ended per bit, in that order, at
+    the fix times; a repeated clear and a repeated set raise nothing. The fixes are stored
+    with their alarm flags and satellites, a fix of 3 satellites flagged poor."""
+    service = serve(broker, grids=three_in_a_row(tmp_path / "grids.geojson"))
+    gateway = gateways(broker)
+    base = float(int(time.time()) - 120)
+    bits = [0, 1, 4, 5, 6, 7, 8, 28]
+    reports = []  # (alarm DWORD, satellites) a second apart
+    for bit in bits:
+        reports += [(1 << bit, 9), (1 << bit, 9), (0, 9), (0, 3)]
+
+    def body(alarm: int, satellites: int, ts: float) -> bytes:
+        when = m.write_time(ts).hex()
+        return bytes.fromhex(
+            f"{alarm:08X} 00000002 02540284 06FBB908 0000 0000 0000 {when} 31 01 {satellites:02X}"
+        )
+
+    async def send(port: int) -> list[int]:
+        t = await signed_in(port, "013900003101", {})
+        results = [
+            await t.result(m.LOCATION, body(alarm, sats, base + i))
+            for i, (alarm, sats) in enumerate(reports)
+        ]
+        await t.close()
+        return results
+
+    sql = (
+        f"SELECT kind, epoch(ts) - {base}, detail FROM alerts WHERE device_id = '13900003101' "
+        "ORDER BY ts, kind"
+    )
+    with running(service):
+        assert gateway.gateway is not None
+        assert asyncio.run(send(gateway.gateway.port)) == [m.OK] * len(reports)
+        wait_for(lambda: len(rows(service, sql)) >= 2 * len(bits), what="every alarm alert")
+        time.sleep(0.5)  # an alert raised twice would be stored by now
+        got = rows(service, sql)
+        stored = rows(
+            service,
+            f"SELECT epoch(ts) - {base}, alarm, sat, flags FROM pings "
+            "WHERE device_id = '13900003101' ORDER BY ts",
+        )
+    names = ["sos", "overspeed", "gnss_fault", "antenna_cut", "antenna_short"]
+    names += ["power_low", "power_cut", "moved"]
+    expected = []
+    for k, (bit, name) in enumerate(zip(bits, names, strict=True)):
+        expected += [
+            (f"alarm_{name}", 4 * k, f"bit {bit}"),
+            (f"alarm_{name}_ended", 4 * k + 2, f"bit {bit}"),
+        ]
+    assert got == expected
+    assert stored == [(float(i), a, s, 1 if s < 4 else 0) for i, (a, s) in enumerate(reports)]

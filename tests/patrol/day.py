@@ -52,7 +52,8 @@ def ping_frame(
         .with_columns(
             [
                 pl.lit(None, PINGS.schema[c]).alias(c)
-                for c in ("acc", "spd", "hdg", "alt", "bat", "sent_at")
+                for c in PINGS.names
+                if c not in ("device_id", "ts", "lat", "lon", "flags", "grid_id", "received_at")
             ]
         )
         .select(PINGS.names)

@@ -27,6 +27,7 @@ from api.app import create_app
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.tokens import TokenFile, add_token
+from base.errors import ConfigError
 from geofence.config import GeofenceSettings
 from gridpatrol.cli import main
 from patrol.attendance import run_attendance
@@ -148,12 +149,14 @@ def test_report_attendance_on_the_command_line(db: Path, tmp_path: Path, capsys)
     assert sheet.cell(4, 2).value == "Wang Fang" and sheet.cell(4, 13).value is True  # 缺岗
 
 
-def _get(context: ApiContext, token: str, **params: str) -> httpx.Response:
+def _get(
+    context: ApiContext, token: str, path: str = "attendance", **params: str
+) -> httpx.Response:
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(context))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             return await c.get(
-                "/api/v1/attendance", params=params, headers={"Authorization": f"Bearer {token}"}
+                f"/api/v1/{path}", params=params, headers={"Authorization": f"Bearer {token}"}
             )
 
     return asyncio.run(get())
@@ -185,3 +188,40 @@ def test_the_api_scopes_attendance_by_the_tokens_grids(db: Path, tmp_path: Path)
         assert store.read_one(
             "SELECT count(*) FROM access_log WHERE route = '/api/v1/attendance'"
         ) == (4,)
+
+
+@pytest.mark.parametrize("off_duty", ["hide", "keep"])
+def test_off_duty_fixes_are_hidden_from_supervisors(db: Path, tmp_path: Path, off_duty: str):
+    """d1's shift is 08:00-08:10: its fixes k = 0..9 (08:00 .. 08:09) are on duty, k = 10..14
+    (08:10 .. 08:14) are not. Under --off-duty hide a supervisor's track and CSV export hold
+    the 10 on duty; an admin's hold all 15; under keep everyone sees 15. d2 has no fix."""
+    tokens = tmp_path / "tokens.jsonl"
+    _, admin = add_token(tokens, "admin", [], "ops")
+    _, supervisor = add_token(tokens, "supervisor", ["A"], "Zhao")
+    window = {"start": START.isoformat(), "end": END.isoformat()}
+    shown = 10 if off_duty == "hide" else 15
+    with Store(db) as store:
+        context = ApiContext(
+            store=store,
+            grid_set=ReportGrids(store).indexed(),
+            live=None,
+            geofence=SETTINGS,
+            settings=ApiSettings(off_duty=off_duty),
+            tokens=TokenFile(tokens),
+        )
+        track = _get(context, supervisor, "devices/d1/track", **window).json()
+        times = track["properties"]["times"]
+        assert len(times) == shown, times
+        assert times[-1] == (
+            "2026-11-20T08:09:00+08:00" if shown == 10 else "2026-11-20T08:14:00+08:00"
+        )
+        csv_text = _get(context, supervisor, "devices/d1/track", format="csv", **window).text
+        assert len(csv_text.strip().splitlines()) == 1 + shown
+        everything = _get(context, admin, "devices/d1/track", **window).json()
+        assert len(everything["properties"]["times"]) == 15
+        context.access.stop()
+
+
+def test_an_unknown_off_duty_setting_is_refused():
+    with pytest.raises(ConfigError, match="off_duty: 'drop' is not one of keep, hide"):
+        ApiSettings(off_duty="drop")

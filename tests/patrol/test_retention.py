@@ -22,6 +22,7 @@ from patrol.reports import run_reports
 from patrol.retention import RetentionKeeper, purge
 from tests.geofence.town import lonlat, three_in_a_row
 from tests.patrol.day import TZ, ping_frame
+from tracks.commands import record_commands
 from tracks.schema import DEVICE_EVENTS, DEVICES, REJECTED
 from tracks.store import Store
 
@@ -33,6 +34,26 @@ BEFORE = dt.date(2026, 11, 19)
 LIMIT = dt.datetime(2026, 11, 19, tzinfo=TZ)
 WINDOW = (dt.datetime(2026, 11, 1, tzinfo=TZ), dt.datetime(2026, 12, 1, tzinfo=TZ))
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=TZ).timestamp()
+
+
+def command(sent_at: dt.datetime) -> dict[str, object]:
+    """A locate answered with a position (a row of ``device_commands``)."""
+    return {
+        "command_id": f"c{sent_at.timestamp():.0f}",
+        "device_id": "d1",
+        "action": "locate",
+        "params": "{}",
+        "requested_by": "ops",
+        "rollcall": "A",
+        "sent_at": sent_at,
+        "ended_at": sent_at + dt.timedelta(seconds=2),
+        "status": "answered",
+        "result": 0,
+        "ts": sent_at + dt.timedelta(seconds=1),
+        "lat": 39.06,
+        "lon": 117.2,
+        "detail": "",
+    }
 
 
 def day_fixes(store: Store, day: dt.date, k: int) -> pl.DataFrame:
@@ -129,16 +150,20 @@ def test_purge_deletes_the_old_rows_and_reports_are_unchanged(tmp_path: Path):
         assert before == recomputed  # the oracle, while every fix is there
         assert before["compliance"] and before["scorecard"]
         kept = store.read_rows("SELECT * FROM pings WHERE ts >= ? ORDER BY device_id, ts", [LIMIT])
+        # a roll call answered before the limit (a position) and one after it
+        record_commands(store, [command(LIMIT - dt.timedelta(hours=1)), command(LIMIT)])
         done = purge(store, BEFORE, SETTINGS, now=NOW)
-        assert (done.pings, done.rejected, done.device_events) == (
+        assert (done.pings, done.rejected, done.device_events, done.device_commands) == (
             sum(30 + 5 * k + (20 if k % 2 else 0) for k in range(3)),
             3,
             3,
+            1,
         )
         for table, column in (
             ("pings", "ts"),
             ("rejected", "received_at"),
             ("device_events", "received_at"),
+            ("device_commands", "sent_at"),
         ):
             assert count_before(store, table, column) == 0, table
         assert store.read_rows("SELECT * FROM pings ORDER BY device_id, ts") == kept

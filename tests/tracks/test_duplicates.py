@@ -32,6 +32,8 @@ def pings(device: str, seconds: list[int]) -> pl.DataFrame:
             "grid_id": None,
             "sent_at": None,
             "received_at": us,
+            "sat": None,
+            "alarm": None,
         },
         schema=PING_SCHEMA,
     )

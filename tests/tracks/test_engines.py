@@ -22,6 +22,7 @@ from tracks.alerts import (
     read_published_ids,
     read_unpublished_alerts,
 )
+from tracks.commands import read_commands, record_commands
 from tracks.devices import read_device_positions, read_devices
 from tracks.engines import open_store
 from tracks.grids import read_grid_rows
@@ -271,10 +272,18 @@ def test_a_version_3_store_gets_the_registry_and_access_tables_on_upgrade(opener
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
 
 
-def test_a_version_4_store_gets_the_roster_tables_on_upgrade(opener: Opener):
-    """Version 5 added rosters, roster_shifts and calendar_days: a version 4 file or lake
-    opened for writing has them, empty; its rows are kept."""
-    added = ("rosters", "roster_shifts", "calendar_days")
+def test_a_version_4_store_gets_the_version_5_tables_on_upgrade(opener: Opener):
+    """Version 5 added rosters, roster_shifts, calendar_days, alert_acks, device_datums and
+    device_commands: a version 4 file or lake opened for writing has them, empty; its rows are
+    kept (the new pings columns: the test below)."""
+    added = (
+        "rosters",
+        "roster_shifts",
+        "calendar_days",
+        "alert_acks",
+        "device_datums",
+        "device_commands",
+    )
     with opener() as store:
         store.write_alerts(raised(["x1"], [T]))
         with store.transaction() as con:  # back to version 4
@@ -287,3 +296,82 @@ def test_a_version_4_store_gets_the_roster_tables_on_upgrade(opener: Opener):
             assert store.read_one(f"SELECT count(*) FROM {table}") == (0,), table
         assert store.read_one("SELECT max(version) FROM schema_version") == (5,)
         assert store.read_one("SELECT count(*) FROM alerts") == (1,)
+
+
+def test_a_version_4_store_gets_the_satellites_and_alarm_columns_on_upgrade(opener: Opener):
+    """Version 5 added pings.sat and pings.alarm: a version 4 file or lake opened for
+    writing has them, NULL in the rows it held, and stores them from then on."""
+    with opener() as store:
+        store.write_batch(pings([("a", 10, 117.0, 39.0, 0, None)]), no_rejections(), {})
+        with store.transaction() as con:  # back to version 4
+            con.execute("ALTER TABLE pings DROP COLUMN alarm")
+            con.execute("ALTER TABLE pings DROP COLUMN sat")
+            con.execute("DELETE FROM schema_version")
+            con.execute("INSERT INTO schema_version VALUES (4)")
+    with opener() as store:
+        new = pings([("a", 20, 117.0, 39.0, 0, None)]).with_columns(
+            pl.lit(7, pl.UInt8).alias("sat"), pl.lit(0x101, pl.Int64).alias("alarm")
+        )
+        store.write_batch(new, no_rejections(), {})
+        got = store.read_rows("SELECT device_id, sat, alarm FROM pings ORDER BY ts")
+        assert store.read_one("SELECT max(version) FROM schema_version") == (SCHEMA_VERSION,)
+    assert got == [("a", None, None), ("a", 7, 0x101)]
+
+
+def test_the_newest_alert_of_each_alarm_family_tells_what_is_open(opener: Opener):
+    """Device T: SOS raised then ended, power cut raised, then offline: the newest per
+    family, not per subject (the offline alert would hide the open power cut)."""
+    kinds = ["alarm_sos", "alarm_power_cut", "alarm_sos_ended", "device_offline"]
+    frame = pl.DataFrame(
+        {
+            "alert_id": [f"x{i}" for i in range(4)],
+            "kind": kinds,
+            "grid_id": None,
+            "device_id": ["T"] * 4,
+            "ts": [T + dt.timedelta(seconds=i) for i in range(4)],
+            "raised_at": [T + dt.timedelta(seconds=i) for i in range(4)],
+            "detail": "",
+        },
+        schema=ALERTS.schema,
+    )
+    families = {k: k.removesuffix("_ended") for k in ("alarm_sos", "alarm_sos_ended")}
+    families["alarm_power_cut"] = "alarm_power_cut"
+    at = T.timestamp()
+    with opener() as store:
+        store.write_alerts(frame)
+        assert sorted(read_latest_alerts(store, families)) == [
+            ("alarm_power_cut", "T", at + 1),
+            ("alarm_sos_ended", "T", at + 2),
+            ("device_offline", "T", at + 3),
+        ]
+        assert read_latest_alerts(store) == [("device_offline", "T", at + 3)]
+
+
+def test_a_command_is_recorded_and_read_back(opener: Opener):
+    """device_commands on both engines: appended when the command ended, read by device."""
+    row = {
+        "command_id": "c1",
+        "device_id": "13900005001",
+        "action": "locate",
+        "params": "{}",
+        "requested_by": "Zhao",
+        "rollcall": "A",
+        "sent_at": T,
+        "ended_at": T + dt.timedelta(seconds=0.2),
+        "status": "answered",
+        "result": 0,
+        "ts": T - dt.timedelta(seconds=5),
+        "lat": 39.06,
+        "lon": 117.16,
+        "detail": "",
+    }
+    timeout = {**row, "command_id": "c2", "status": "timeout", "result": None, "ts": None}
+    timeout |= {"lat": None, "lon": None, "sent_at": T + dt.timedelta(seconds=1)}
+    with opener() as store:
+        record_commands(store, [row, timeout])
+        got = read_commands(store, "13900005001", T)
+        assert read_commands(store, "13900005001", T + dt.timedelta(seconds=2)).height == 0
+    assert got.select("command_id", "status", "result", "lat").rows() == [
+        ("c1", "answered", 0, 39.06),
+        ("c2", "timeout", None, None),
+    ]

@@ -70,6 +70,8 @@ def frame(fixes: list[Fix]) -> pl.DataFrame:
             "grid_id": None,
             "sent_at": None,
             "received_at": us,
+            "sat": None,
+            "alarm": None,
         },
         schema=PING_SCHEMA,
     )

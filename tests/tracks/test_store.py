@@ -33,6 +33,8 @@ def batch(k: int) -> pl.DataFrame:
             "grid_id": None,
             "sent_at": None,
             "received_at": (1_700_000_000_000_000 + (k * ROWS + n) * 1000),
+            "sat": None,
+            "alarm": None,
         },
         schema=PING_SCHEMA,
     )

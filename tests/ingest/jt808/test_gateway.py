@@ -42,6 +42,7 @@ def test_register_authenticate_heartbeat_report_2013_and_2019(broker):
 
     asyncio.run(main())
     expected = {"ts": TS, "lat": 39.0601, "lon": 117.1602, "spd": 10.0, "hdg": 90, "alt": 16}
+    expected["alarm"] = 0
     mine = lambda: [p for p in collector.pings if p[0].startswith("139000001")]  # noqa: E731
     wait_for(lambda: len(mine()) >= 2)
     time.sleep(0.2)  # a second copy would show by now
@@ -75,7 +76,8 @@ def test_unsupported_unpositioned_and_wrong_codes_are_answered_and_counted(broke
             assert await terminal.result(0x0900, b"\x01hello") == m.UNSUPPORTED
             assert await terminal.authenticate("not-the-code") == m.FAILURE
             assert await terminal.authenticate("\xe9t\xe9") == m.FAILURE  # non-ASCII: no crash
-            body = m.build_location(39.06, 117.16, TS, status=0)  # positioned bit clear
+            # positioned bit clear and a latitude of 4,000 degrees: no place to store it at
+            body = m.build_location(4000.0, 117.16, TS, status=0)
             assert await terminal.result(m.LOCATION, body) == m.OK
             assert await terminal.result(m.LOCATION, body[:20]) == m.MESSAGE_ERROR
             assert await terminal.result(m.DEREGISTER, b"") == m.OK

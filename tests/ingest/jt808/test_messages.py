@@ -46,7 +46,40 @@ def test_a_2013_location_report_byte_by_byte():
         "spd": 10.0,
         "hdg": 90,
         "alt": 16,
+        "alarm": 0,
     }
+
+
+# 0x0200 body, 34 bytes: alarm 0x00000181 (bits 0 SOS, 7 under-voltage, 8 power cut), status
+# 2 (positioned), the same place, time and motion as LOCATION; then the additional items
+# 0x31 (GNSS satellites, 1 byte: 3) and 0x30 (signal strength, 1 byte).
+ALARMED = bytes.fromhex(
+    "00000181 00000002 02540284 06FBB908 0010 0168 005A 261120083000 31 01 03 30 01 1F"
+)
+
+
+def test_alarm_flags_and_satellites_travel_in_the_ping():
+    loc = m.parse_location(ALARMED)
+    assert isinstance(loc, m.Location)
+    assert (loc.alarm, loc.satellites, loc.positioned) == (0x181, 3, True)
+    assert loc.to_ping() == {
+        "ts": 1795134600.0,
+        "lat": 39.0601,
+        "lon": 117.1602,
+        "spd": 10.0,
+        "hdg": 90,
+        "alt": 16,
+        "alarm": 0x181,
+        "sat": 3,
+    }
+    # the positioned bit (status bit 1) cleared: 0 satellites in the fix, whatever 0x31 says
+    unpositioned = m.parse_location(ALARMED[:4] + bytes(4) + ALARMED[8:])
+    assert isinstance(unpositioned, m.Location)
+    assert unpositioned.to_ping()["sat"] == 0
+    # a 0x31 item of two bytes is no satellite count
+    odd = m.parse_location(ALARMED[:28] + bytes.fromhex("31 02 0003"))
+    assert isinstance(odd, m.Location) and odd.satellites is None
+    assert "sat" not in odd.to_ping()
 
 
 def test_south_and_west_bits_and_an_unpositioned_fix():
@@ -171,3 +204,26 @@ def test_header_round_trip(msg_id, phone, serial, version, body, parts):
     width = 12 if version is None else 20
     header = Header(msg_id, phone.rjust(width, "0"), serial, version, 0, total, index)
     assert parse_message(build_message(header, body)) == (header, body)
+
+
+def test_command_bodies_byte_by_byte():
+    # 0x8202: interval WORD 5 s, validity DWORD 3600 s
+    assert m.build_track(5, 3600) == bytes.fromhex("0005 00000E10")
+    assert m.parse_track(bytes.fromhex("0005 00000E10")) == (5, 3600)
+    # 0x8103: 2 parameters, each id DWORD, length BYTE 4, value DWORD: 0x0029 and 0x0027, 30 s
+    params = bytes.fromhex("02 00000029 04 0000001E 00000027 04 0000001E")
+    assert m.build_params({0x0029: 30, 0x0027: 30}) == params
+    assert m.parse_params(params) == {
+        0x29: bytes.fromhex("0000001E"),
+        0x27: bytes.fromhex("0000001E"),
+    }
+    assert m.parse_params(params[:-1]) == Drop.BAD_BODY
+    # 0x8300: flag 0x0C (bit 2 display, bit 3 TTS); 2019 also bits 0-1 3 (notice) and the
+    # type byte 1 (notice); the text in GBK
+    assert m.build_text("巡查", None) == bytes.fromhex("0C D1B2 B2E9")
+    assert m.build_text("巡查", 1) == bytes.fromhex("0F 01 D1B2 B2E9")
+    assert m.parse_text(bytes.fromhex("0F 01 D1B2 B2E9"), 1) == "巡查"
+    # 0x0201: answered serial WORD 0x0102, then the location of ALARMED
+    answer = m.parse_location_answer(bytes.fromhex("0102") + ALARMED)
+    assert answer == (0x0102, m.parse_location(ALARMED))
+    assert m.parse_location_answer(b"\x01") == Drop.BAD_BODY

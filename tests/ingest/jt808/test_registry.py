@@ -66,7 +66,7 @@ def test_the_forged_registration_probe(broker):
     time.sleep(0.3)  # anything else published would show by now
     collector.close()
     mine = [p for p in collector.pings if p[0] in (VICTIM.lstrip("0"), STRANGER.lstrip("0"))]
-    fix = {"ts": TS, "lat": 39.0601, "lon": 117.1602, "spd": 0.0, "hdg": 0, "alt": 0}
+    fix = {"ts": TS, "lat": 39.0601, "lon": 117.1602, "spd": 0.0, "hdg": 0, "alt": 0, "alarm": 0}
     assert mine == [(VICTIM.lstrip("0"), fix)]
 
 
