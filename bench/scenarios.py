@@ -798,3 +798,25 @@ def datums_scenario(ctx: Context) -> list[Result]:
 
 SCENARIOS["datums"] = datums_scenario
 DEFAULT.append("datums")
+
+
+def workers(ctx: Context) -> list[Result]:
+    """Live worker alerts per tick: 2,000 workers on shift over the city's 1,652 grids."""
+    from bench.workers import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["workers"] = workers
+DEFAULT.append("workers")
+
+
+def due_soon(ctx: Context) -> list[Result]:
+    """The prompt before lateness on a simulated day: overdue alerts preceded, and the lead."""
+    from bench.due_soon import scenario
+
+    return scenario(ctx.workdir, ctx.n, ctx.smoke)
+
+
+SCENARIOS["due-soon"] = due_soon
+DEFAULT.append("due-soon")

@@ -35,6 +35,16 @@ class AlertKind(StrEnum):
     ALARM_POWER_CUT_ENDED = "alarm_power_cut_ended"
     ALARM_MOVED = "alarm_moved"  # bit 28, moved without the ignition on (车辆非法位移)
     ALARM_MOVED_ENDED = "alarm_moved_ended"
+    OUT_OF_GRID = "out_of_grid"  # a worker on shift beyond the buffer around the grid (越界)
+    IN_GRID = "in_grid"  # back within the buffer, or the shift over
+    STATIONARY = "stationary"  # a worker on shift moving less than the radius (滞留)
+    MOVING = "moving"  # moved beyond the radius, or the shift over
+    ABSENT = "absent"  # a worker not in the grid by shift start + grace (缺岗)
+    ARRIVED = "arrived"  # the first fix in the grid, or the shift over
+    SILENT = "silent"  # a worker on shift without a fix (失联; device_offline knows no roster)
+    HEARD = "heard"  # a fix again, or the shift over
+    DUE_SOON = "due_soon"  # a grid's gap within the lead of its interval (预警), nearest workers
+    DUE_SOON_ENDED = "due_soon_ended"  # the grid visited, or overdue
 
 
 #: The JT/T 808 alarm flag bits that are alerts: bit -> (raised when it sets, when it clears).
@@ -58,6 +68,18 @@ ENDED_BY = {
     AlertKind.DEVICE_OFFLINE: AlertKind.DEVICE_ONLINE,
     **dict(ALARM_BITS.values()),
 }
+#: The worker alerts (geofence/workers.py) and the kind that ends each; their subject is the
+#: device, and they name the grid of the shift too.
+WORKER_ENDED_BY = {
+    AlertKind.OUT_OF_GRID: AlertKind.IN_GRID,
+    AlertKind.STATIONARY: AlertKind.MOVING,
+    AlertKind.ABSENT: AlertKind.ARRIVED,
+    AlertKind.SILENT: AlertKind.HEARD,
+}
+ENDED_BY.update(WORKER_ENDED_BY)
+ENDED_BY[AlertKind.DUE_SOON] = AlertKind.DUE_SOON_ENDED
+#: Kinds about a device, even when they name a grid too.
+DEVICE_SUBJECT = frozenset(WORKER_ENDED_BY) | frozenset(WORKER_ENDED_BY.values())
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,8 @@ class Alert:
 
     @property
     def subject(self) -> str:
+        if self.kind in DEVICE_SUBJECT:
+            return self.device_id or ""
         return self.grid_id or self.device_id or ""
 
     @property

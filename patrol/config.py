@@ -38,6 +38,26 @@ class LiveSettings:
     derive_every_s: float = setting(
         60.0, "how often the live updater brings the derived patrol data up to date"
     )
+    out_of_grid_after_s: float = setting(
+        600.0, "a worker on shift beyond the buffer around the assigned grid this long: out_of_grid"
+    )
+    out_of_grid_buffer_m: float = setting(
+        50.0, "tolerance around the assigned grid before a worker counts as out of it, m"
+    )
+    stationary_after_s: float = setting(
+        1200.0, "a worker on shift whose fixes stay within the radius this long: stationary"
+    )
+    stationary_within_m: float = setting(30.0, "the radius of stationary, m")
+    silent_after_s: float = setting(
+        900.0, "a worker on shift without a fix this long: silent (device_offline knows no roster)"
+    )
+    due_soon_lead_s: float = setting(
+        300.0, "a grid this close to its interval without a visit: due_soon (0: none)"
+    )
+    due_soon_names: int = setting(3, "due_soon names this many nearest workers on shift")
+    roster_every_s: float = setting(
+        30.0, "how often the live updater looks for a changed roster or calendar"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

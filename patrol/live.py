@@ -1,4 +1,5 @@
-"""Live state: each grid's last visit, the grids overdue and the devices offline *now*.
+"""Live state: each grid's last visit, the grids overdue or due soon, the devices offline and
+the roster's workers' conditions (geofence/workers.py) *now*.
 
 Alerts are about the present. A condition (a grid overdue, a device offline) is raised when
 it becomes true at the live clock's now, and ended (cleared, device online) when it stops
@@ -29,6 +30,7 @@ from geofence.fixes import Fixes
 from geofence.grids import GridSet
 from geofence.service import service_intervals
 from geofence.visits import find_visits
+from geofence.workers import WorkerWatch
 from patrol.config import LiveSettings
 
 Clock = Callable[[], float]
@@ -51,9 +53,11 @@ class LiveSnapshot:
     grid_ids: tuple[str, ...]
     last_visit: np.ndarray  # per leaf, epoch seconds, -inf when never visited (read-only)
     overdue: Mapping[str, float]  # leaf grid id -> overdue since
+    due_soon: Mapping[str, float]  # leaf grid id -> due soon since
     last_seen: Mapping[str, float]  # device id -> newest usable fix time
     last_fix: Mapping[str, LastFix]
     offline: frozenset[str]
+    workers: Mapping[str, Mapping[str, float]]  # worker alert kind -> device id -> since
 
     def is_online(self, device_id: str) -> bool:
         return device_id in self.last_seen and device_id not in self.offline
@@ -74,6 +78,7 @@ class StoredState:
     # device id -> (ts, lon, lat, grid id)
     # newest (kind, subject, at) per subject, and per alarm (ALARM_FAMILIES) of a device
     open_alerts: Sequence[tuple[str, str, float]] = ()
+    due_soon: Sequence[tuple[str, float]] = ()  # (grid id, since) of the due_soon left open
 
 
 #: Each alarm kind, raised or ended, to its raised kind: the families of
@@ -103,12 +108,15 @@ class LiveState:
         self._hours = [grid_set.by_id[g].service_hours for g in grid_set.ids]
         self._last_visit = np.full(len(grid_set.ids), -np.inf)
         self._overdue: dict[str, float] = {}
+        self._due_soon: dict[str, tuple[float, str | None]] = {}  # grid -> (since, worker named)
         self._last_fix: dict[str, LastFix] = {}
         self._offline: dict[str, float] = {}  # device -> offline since
         self._last_will: dict[str, float] = {}  # device -> time of its last will
         self._alarms: dict[str, tuple[float, int]] = {}  # device -> (fix time, bits raised)
         self._watermark = -math.inf  # newest fix time seen
         self._watch_from: float | None = None  # grids never visited are overdue from here
+        self.workers: WorkerWatch | None = None  # the roster's workers (geofence/workers.py)
+        self._ending: list[Alert] = []  # worker alerts ended by a new roster, not yet raised
         self._snapshot = self._make_snapshot()
 
     # --- reading ---------------------------------------------------------------------
@@ -144,6 +152,9 @@ class LiveState:
             elif kind in _ALARM_BIT:
                 since, bits = self._alarms.get(subject, (at, 0))
                 self._alarms[subject] = (max(since, at), bits | 1 << _ALARM_BIT[kind])
+        for grid_id, at in stored.due_soon:
+            if grid_id in self._leaf:
+                self._due_soon[grid_id] = (at, None)
         self._snapshot = self._make_snapshot()
 
     def apply_fixes(
@@ -184,8 +195,19 @@ class LiveState:
         now = self.now()
         alerts = self._end_overdue(now, [self.grid_set.ids[g] for g in touched])
         alerts += self._end_offline(now, devices)
+        alerts += self._end_due_soon(now)
+        if self.workers is not None:
+            self.workers.apply(device_ids, ts, lon, lat, grid, now)
+            alerts += self.workers.evaluate(now, may_raise=False)
         self._snapshot = self._make_snapshot()
         return alerts
+
+    def watch_workers(self, watch: WorkerWatch, ending: Sequence[Alert] = ()) -> None:
+        """Judge the roster's workers with ``watch`` from now on; ``ending`` (conditions of
+        devices no longer on the roster) go out at the next evaluation."""
+        self.workers = watch
+        self._ending.extend(ending)
+        self._snapshot = self._make_snapshot()
 
     def apply_alarms(
         self, device_ids: Sequence[str], ts: np.ndarray, alarm: np.ndarray
@@ -232,9 +254,17 @@ class LiveState:
             self._watch_from = now
         alerts = self._end_overdue(now, list(self._overdue))
         alerts += self._end_offline(now, list(self._offline))
+        alerts += self._ending
+        self._ending = []
+        gaps = self._gaps(now) if may_raise else {}
         if may_raise:
-            alerts += self._raise_overdue(now)
+            alerts += self._raise_overdue(now, gaps)
             alerts += self._raise_offline(now)
+        alerts += self._end_due_soon(now)
+        if may_raise:
+            alerts += self._raise_due_soon(now, gaps)
+        if self.workers is not None:
+            alerts += self.workers.evaluate(now, may_raise=may_raise)
         if alerts:
             self._snapshot = self._make_snapshot()
         return alerts
@@ -248,17 +278,31 @@ class LiveState:
             return None
         return float(current[-1, 0])
 
-    def _raise_overdue(self, now: float) -> list[Alert]:
-        alerts = []
-        assert self._watch_from is not None
+    def _gap_start(self, g: int, now: float) -> float | None:
+        """Start of the grid's current gap: its last visit (never visited: the start of
+        watching) or the service interval's start, the later; None out of service hours."""
+        opened = self._service_start(g, now)
+        if opened is None:
+            return None
+        last = self._last_visit[g]
+        watched = self._watch_from if self._watch_from is not None else now
+        return max(float(last) if math.isfinite(last) else watched, opened)
+
+    def _gaps(self, now: float) -> dict[int, float]:
+        """Each grid not overdue and in service: its gap's start."""
+        gaps = {}
         for g, grid_id in enumerate(self.grid_set.ids):
             if grid_id in self._overdue:
                 continue
-            opened = self._service_start(g, now)
-            if opened is None:
-                continue
-            last = self._last_visit[g]
-            since = max(last if math.isfinite(last) else self._watch_from, opened)
+            since = self._gap_start(g, now)
+            if since is not None:
+                gaps[g] = since
+        return gaps
+
+    def _raise_overdue(self, now: float, gaps: dict[int, float]) -> list[Alert]:
+        alerts = []
+        for g, since in gaps.items():
+            grid_id = self.grid_set.ids[g]
             interval = self._interval[g]
             if now - since > interval:
                 at = since + interval
@@ -267,6 +311,56 @@ class LiveState:
                 alerts.append(
                     Alert(AlertKind.OVERDUE, at, self.clock(), grid_id=grid_id, detail=detail)
                 )
+        return alerts
+
+    def _raise_due_soon(self, now: float, gaps: dict[int, float]) -> list[Alert]:
+        """Grids whose gap reached their interval minus the lead, naming the nearest
+        workers on shift (prompts before lateness, 预警)."""
+        lead = self.live.due_soon_lead_s
+        if lead <= 0:
+            return []
+        alerts = []
+        for g, since in gaps.items():
+            grid_id = self.grid_set.ids[g]
+            due = self._interval[g] - lead
+            if grid_id in self._overdue or grid_id in self._due_soon or now - since <= due:
+                continue
+            at = since + due
+            names = self.live.due_soon_names
+            near = self.workers.nearest(grid_id, now, names) if self.workers is not None else []
+            device_id = near[0].device_id if near else None
+            self._due_soon[grid_id] = (at, device_id)
+            detail = "; ".join(
+                f"{w.worker} ({w.device_id}) {w.distance_m:.0f} m, ETA "
+                f"{math.ceil(w.eta_s / 60)} min"
+                for w in near
+            )
+            alerts.append(
+                Alert(AlertKind.DUE_SOON, at, self.clock(), grid_id=grid_id, device_id=device_id,
+                      detail=f"due in {lead / 60:g} min; nearest: {detail or 'no worker on shift'}")
+            )  # fmt: skip
+        return alerts
+
+    def _end_due_soon(self, now: float) -> list[Alert]:
+        """A due-soon grid visited (its gap shorter than the interval minus the lead again),
+        overdue, or out of service hours."""
+        alerts = []
+        for grid_id, (_, device_id) in list(self._due_soon.items()):
+            g = self._leaf[grid_id]
+            since = self._gap_start(g, now)
+            if grid_id in self._overdue:
+                at, why = self._overdue[grid_id], "overdue"
+            elif since is None:
+                at, why = now, "out of service hours"
+            elif now - since <= self._interval[g] - self.live.due_soon_lead_s:
+                at, why = float(self._last_visit[g]), "visited"
+            else:
+                continue
+            del self._due_soon[grid_id]
+            alerts.append(
+                Alert(AlertKind.DUE_SOON_ENDED, at, self.clock(), grid_id=grid_id,
+                      device_id=device_id, detail=why)
+            )  # fmt: skip
         return alerts
 
     def _end_overdue(self, now: float, grid_ids: Sequence[str]) -> list[Alert]:
@@ -368,7 +462,15 @@ class LiveState:
             grid_ids=tuple(self.grid_set.ids),
             last_visit=visits,
             overdue=MappingProxyType(dict(self._overdue)),
+            due_soon=MappingProxyType({g: at for g, (at, _) in self._due_soon.items()}),
             last_seen=MappingProxyType({d: f.ts for d, f in self._last_fix.items()}),
             last_fix=MappingProxyType(dict(self._last_fix)),
             offline=frozenset(self._offline),
+            workers=MappingProxyType(self._open_workers()),
         )
+
+    def _open_workers(self) -> dict[str, Mapping[str, float]]:
+        opened: dict[str, dict[str, float]] = {}
+        for c in self.workers.open_conditions() if self.workers is not None else ():
+            opened.setdefault(str(c.kind), {})[c.device_id] = c.at
+        return {k: MappingProxyType(v) for k, v in opened.items()}

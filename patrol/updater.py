@@ -27,19 +27,23 @@ import numpy as np
 import polars as pl
 
 from base.health import Reading, counter, detail, measure
-from geofence.alerts import Alert
+from geofence.alerts import WORKER_ENDED_BY, Alert, AlertKind
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
+from geofence.rosters import Calendar
+from geofence.workers import OpenCondition, WorkerWatch, warm_up_workers
 from patrol.config import LiveSettings
 from patrol.live import ALARM_FAMILIES, Clock, LiveSnapshot, LiveState, StoredState
 from patrol.outbox import Outbox, Publish
 from patrol.outside import OutsideWatch
 from patrol.upkeep import DerivedUpkeep
+from patrol.workers import Roster, load_watch, read_live_roster
 from tracks.queries import (
     count_outside_before,
     read_last_fixes,
     read_last_visits,
     read_latest_alerts,
+    read_open_alerts,
 )
 from tracks.store import Store
 
@@ -47,6 +51,21 @@ log = logging.getLogger("gridpatrol.live")
 
 #: Committed batches the stage may hold before ``submit`` waits.
 QUEUE_BATCHES = 8
+
+#: The families of read_latest_alerts kept apart from overdue and offline (the family ''):
+#: the alarms, and the worker alerts and due_soon (which name a grid and a device; their open
+#: conditions are read with read_open_alerts).
+LATEST_FAMILIES = {
+    **ALARM_FAMILIES,
+    **{
+        str(kind): str(raised)
+        for raised, ended in (
+            *WORKER_ENDED_BY.items(),
+            (AlertKind.DUE_SOON, AlertKind.DUE_SOON_ENDED),
+        )
+        for kind in (raised, ended)
+    },
+}
 
 #: How long ``submit`` waits for room before it drops the batch (and the stage rebuilds).
 SUBMIT_WAIT_S = 5.0
@@ -126,6 +145,8 @@ class LiveUpdater:
         self._queue: queue.Queue[CommittedBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._stale = False
         self._thread: threading.Thread | None = None
+        self._roster = Roster((), Calendar({}))
+        self._roster_read_at = time.monotonic()
         self.state = self._rebuilt()
         # stored, then published, then recorded (patrol/outbox.py); used from start() on
         self.outbox = Outbox(store, publish, self.listeners, self.state.tz, clock=clock)
@@ -163,23 +184,70 @@ class LiveUpdater:
             np.array([b[0, 1], b[0, 3]]),
             np.array([-1, -1], dtype=np.int32),
         )
+        warm_up_workers()
 
     def reload(self) -> None:
         """Take the state again from storage: what a process that is not the stage shows
         (``serve --role api``: the last visits and fixes the lake holds, and the conditions
-        the stage's stored alerts left open)."""
-        self.state = self._rebuilt()
+        the stage's stored alerts left open). The workers' fixes are not read: such a
+        process only shows the open conditions, it judges nothing."""
+        self.state = self._rebuilt(judging=False)
 
-    def _rebuilt(self) -> LiveState:
+    def _rebuilt(self, *, judging: bool = True) -> LiveState:
         state = LiveState(self.grid_set, self.settings, self.live, clock=self.clock)
         state.load(
             StoredState(
                 read_last_visits(self.store),
                 read_last_fixes(self.store),
-                read_latest_alerts(self.store, ALARM_FAMILIES),
+                read_latest_alerts(self.store, LATEST_FAMILIES),
+                [
+                    (grid_id, at)
+                    for _, grid_id, at in read_open_alerts(
+                        self.store,
+                        {str(AlertKind.DUE_SOON): str(AlertKind.DUE_SOON_ENDED)},
+                        "grid_id",
+                    )
+                ],
             )
         )
+        self._roster = read_live_roster(self.store)
+        self._roster_read_at = time.monotonic()
+        state.watch_workers(*self._watch(state, self._roster, None, judging=judging))
         return state
+
+    def _watch(
+        self,
+        state: LiveState,
+        roster: Roster,
+        open_conditions: list[OpenCondition] | None,
+        *,
+        judging: bool = True,
+    ) -> tuple[WorkerWatch, list[Alert]]:
+        return load_watch(
+            self.grid_set,
+            self.settings,
+            self.live,
+            self.store,
+            roster,
+            state.now(),
+            clock=self.clock,
+            open_conditions=open_conditions,
+            with_fixes=judging,
+        )
+
+    def _follow_roster(self) -> None:
+        """A roster or calendar changed in storage (an import while serve runs on a lake):
+        the workers are watched by it from now on, their open conditions kept."""
+        if time.monotonic() - self._roster_read_at < self.live.roster_every_s:
+            return
+        self._roster_read_at = time.monotonic()
+        roster = read_live_roster(self.store)
+        if roster == self._roster:
+            return
+        held = self.state.workers.open_conditions() if self.state.workers is not None else []
+        self.state.watch_workers(*self._watch(self.state, roster, held))
+        self._roster = roster
+        log.info("roster changed: %d rows watched from now", len(roster.entries))
 
     # --- the ingest side -------------------------------------------------------------
 
@@ -276,6 +344,7 @@ class LiveUpdater:
             self.state = self._rebuilt()
             if dropped := self.outbox.drop_unstored():  # raised again if still true
                 log.warning("%d alert(s) not stored forgotten: the state is rebuilt", dropped)
+        self._follow_roster()
         may_raise = self._queue.empty() and not self.draining()
         alerts = self.state.evaluate(may_raise=may_raise)
         if alerts:

@@ -202,3 +202,19 @@ def count_outside_before(store: Store) -> tuple[int, int]:
         "WHERE flags = 0 AND ts >= (SELECT max(ts) FROM pings) - INTERVAL 1 DAY"
     )
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def read_open_alerts(
+    store: Store, ended_by: dict[str, str], subject: str = "device_id"
+) -> list[tuple[str, str, float]]:
+    """Per subject (``device_id`` or ``grid_id``) and condition (a kind of ``ended_by`` and
+    the kind that ends it): the kind, subject and event time of its newest alert, where that
+    one began the condition (still open)."""
+    column = {"device_id": "a.device_id", "grid_id": "a.grid_id"}[subject]
+    rows = store.read_rows(
+        f"SELECT arg_max(a.kind, a.raised_at), {column}, epoch(arg_max(a.ts, a.raised_at)) "
+        "FROM alerts a JOIN (SELECT unnest(?) AS kind, unnest(?) AS opens) c USING (kind) "
+        f"WHERE {column} IS NOT NULL GROUP BY {column}, c.opens",
+        [[*ended_by, *ended_by.values()], [*ended_by, *ended_by]],
+    )
+    return [(kind, device, float(at)) for kind, device, at in rows if kind in ended_by]
