@@ -649,6 +649,8 @@ function queueAlert(a) {
   if (a.grid_id && GRID_STATUS[a.kind]) pendingStatuses.push([a.grid_id, GRID_STATUS[a.kind]]);
   // an SOS marks its device's marker until its end (map.css circle.device[data-sos])
   if (a.kind.startsWith("alarm_sos")) devices.get(a.device_id)?.circle?.toggleAttribute("data-sos", a.kind === "alarm_sos");
+  // a due_soon names its nearest worker on shift: marked until the prompt ends
+  if (a.kind.startsWith("due_soon")) devices.get(a.device_id)?.circle?.toggleAttribute("data-suggested", a.kind === "due_soon");
   scheduleAlerts();
 }
 

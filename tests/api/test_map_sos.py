@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from geofence.alerts import Alert, AlertKind
 from tests.api.browser import ARTIFACTS, chromium_page
 from tests.api.conftest import Served
 from tests.geofence.town import lonlat
@@ -44,4 +45,25 @@ def test_an_sos_is_shown_at_once_and_cleared_when_it_ends(served: Served, broker
         publish_all(broker, [ping(0)])
         page.wait_for_selector("#alerts li.alarm_sos_ended", timeout=10000)
         page.wait_for_selector("circle.device[data-device='d1']:not([data-sos])")
+    assert not errors, errors
+
+
+def test_a_due_soon_marks_the_worker_it_names(served: Served):
+    """A due_soon (预警) names the nearest worker on shift (its device_id): the map marks that
+    worker's marker until the prompt ends. Published through serve's alert hub, as the live
+    updater publishes it."""
+    at = time.time()
+    prompt = Alert(AlertKind.DUE_SOON, at, at, grid_id="A", device_id="d1", detail="d1 120 m")
+    ended = Alert(AlertKind.DUE_SOON_ENDED, at + 1, at + 1, grid_id="A", device_id="d1")
+    with chromium_page() as (page, errors):
+        page.add_init_script(f"sessionStorage.setItem('gridpatrol-token', '{served.admin}')")
+        page.goto(served.url + "/")
+        page.wait_for_function("() => document.querySelectorAll('circle.device').length === 2")
+        assert served.service.http is not None
+        hub = served.service.http.context.hub
+        wait_for(lambda: hub.clients() > 0, what="the map's alert stream to connect")
+        hub.publish(prompt)
+        page.wait_for_selector("circle.device[data-device='d1'][data-suggested]", timeout=10000)
+        hub.publish(ended)
+        page.wait_for_selector("circle.device[data-device='d1']:not([data-suggested])")
     assert not errors, errors
