@@ -234,5 +234,5 @@ def test_off_duty_fixes_are_hidden_from_supervisors(db: Path, tmp_path: Path, of
 
 
 def test_an_unknown_off_duty_setting_is_refused():
-    with pytest.raises(ConfigError, match="off_duty: 'drop' is not one of keep, hide"):
-        ApiSettings(off_duty="drop")
+    with pytest.raises(ConfigError, match="off_duty: 'show' is not one of keep, hide, drop"):
+        ApiSettings(off_duty="show")
