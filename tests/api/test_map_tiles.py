@@ -56,8 +56,9 @@ def pixel(lon: float, lat: float, z: int) -> tuple[float, float]:
     return (lon + 180) / 360 * n, (1 - y / math.pi) / 2 * n
 
 
-def write_mbtiles(path: Path, fc: dict) -> list[tuple[int, int, int]]:
-    """The grids drawn as PNG tiles (white, blue outlines, MARKED magenta); the tiles written."""
+def write_mbtiles(path: Path, fc: dict, marked: str = MARKED) -> list[tuple[int, int, int]]:
+    """The grids drawn as PNG tiles (white, blue outlines, ``marked`` magenta); the tiles
+    written."""
     leaves = [f for f in fc["features"] if "parent" in f["properties"]]
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
@@ -81,7 +82,7 @@ def write_mbtiles(path: Path, fc: dict) -> list[tuple[int, int, int]]:
                 for grid_id, ring in shapes:
                     local = [(x - tx * 256, y - ty * 256) for x, y in ring]
                     draw.polygon(
-                        local, fill=MAGENTA if grid_id == MARKED else None, outline=BLUE, width=2
+                        local, fill=MAGENTA if grid_id == marked else None, outline=BLUE, width=2
                     )
                 data = io.BytesIO()
                 image.save(data, "PNG")
@@ -173,7 +174,7 @@ def tiles_drawn(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_timeout(300)  # the images decode and paint
 
 
-def assert_aligned(page) -> None:  # type: ignore[no-untyped-def]
+def assert_aligned(page, marked: str = MARKED) -> None:  # type: ignore[no-untyped-def]
     """The MARKED grid's magenta on the tiles (the overlay hidden) is where its path is: the
     centres within 1.5 px or 3 % of the grid's width, whichever is more: the magenta is inset
     by the tiles' blue outline, drawn by Pillow in whole tile pixels, magnified when zoomed in.
@@ -186,7 +187,7 @@ def assert_aligned(page) -> None:  # type: ignore[no-untyped-def]
     x0, y0, x1, y1 = magenta_box(page.screenshot())
     page.evaluate(f"() => {layers}.forEach(id => document.getElementById(id).style.display = '')")
     box = page.evaluate(
-        f"""() => {{ const r = document.querySelector('path[data-grid="{MARKED}"]')
+        f"""() => {{ const r = document.querySelector('path[data-grid="{marked}"]')
         .getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }}"""
     )
     near = max(1.5, 0.03 * (box[2] - box[0]))
@@ -272,6 +273,44 @@ def test_district_map_over_tiles(tiled: Tiled):
             u.startswith(tiled.url + "/api/v1/tiles/") for u in tile_requests
         )
         assert all(u.startswith(tiled.url) or u.startswith(("blob:", "data:")) for u in requests)
+
+
+def gcj02_town(fc: dict) -> dict:
+    """The same town with every coordinate shifted to GCJ-02 (what an Amap base map draws)."""
+    shifted = json.loads(json.dumps(fc))
+    for f in shifted["features"]:
+        if f["geometry"] is None:
+            continue
+        ring = np.array(f["geometry"]["coordinates"][0])
+        lon, lat = wgs84_to_gcj02(ring[:, 0], ring[:, 1])
+        f["geometry"]["coordinates"] = [np.column_stack([lon, lat]).tolist()]
+    return shifted
+
+
+def test_the_overlay_is_shifted_onto_a_gcj02_base_map(broker: Mosquitto, tmp_path: Path):
+    """Tiles drawn from the town in GCJ-02, grids stored in WGS-84, --tiles-datum gcj02: the
+    marked grid's path lies on its magenta in the tiles (unshifted, it would be ~560 m off)."""
+    fc = irregular_town(117.16, 39.06, grids=40, areas=2, radius_m=800.0, service_hours=None)
+    marked = next(f["properties"]["id"] for f in fc["features"] if "parent" in f["properties"])
+    assert all(f["geometry"]["type"] == "Polygon" for f in fc["features"] if f["geometry"])
+    (tmp_path / "grids.geojson").write_text(json.dumps(fc))
+    write_mbtiles(tmp_path / "amap.mbtiles", gcj02_town(fc), marked)
+    port = free_port()
+    options = ServeOptions(
+        db=tmp_path / "gp.db", grids=tmp_path / "grids.geojson", http=f"127.0.0.1:{port}"
+    )
+    ingest = IngestSettings(broker=broker.url, client_id=f"gcj-{uuid.uuid4().hex[:6]}")
+    api = ApiSettings(tiles_file=str(tmp_path / "amap.mbtiles"), tiles_datum="gcj02")
+    service = IngestProcess(options, ingest, GeofenceSettings(), api)
+    with running(service), chromium_page() as (page, errors):
+        assert service.http is not None
+        wait_for(service.http.started, what="the API to listen")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("() => document.querySelectorAll('path.grid').length === 40")
+        tiles_drawn(page)
+        assert_aligned(page, marked)
+        page.screenshot(path=str(ARTIFACTS / "map-tiles-gcj02.png"))
+        assert errors == []
 
 
 def test_the_tiles_route_answers_tiles_and_404(tiled: Tiled):
