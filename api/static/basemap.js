@@ -79,8 +79,8 @@ function drawTiles(plane, layer, corners) {
     if (!image) {
       image = document.createElementNS(NS, "image");
       image.setAttribute("x", plane.left + tx * size); image.setAttribute("y", plane.top + ty * size);
-      // a hair wider than the tile: no seam between neighbours where the scale is fractional
-      image.setAttribute("width", size * 1.002); image.setAttribute("height", size * 1.002);
+      // a little wider than the tile: no seam between neighbours (image edges are smoothed)
+      image.setAttribute("width", size * 1.006); image.setAttribute("height", size * 1.006);
       image.setAttribute("preserveAspectRatio", "none");
       image.dataset.tile = key;
       tileCache.set(key, image);
