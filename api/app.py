@@ -26,6 +26,7 @@ from api.routes import (
     grids,
     reports,
     system,
+    tiles,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -48,7 +49,18 @@ def create_app(context: ApiContext) -> FastAPI:
     if context.tokens is None:  # no token asked: only a loopback Host (DNS rebinding)
         app.add_middleware(LoopbackHostOnly)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 421 too
-    for module in (grids, devices, reports, attendance, alerts, system, backup, access, commands):
+    for module in (
+        grids,
+        devices,
+        reports,
+        attendance,
+        alerts,
+        system,
+        backup,
+        access,
+        commands,
+        tiles,
+    ):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

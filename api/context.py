@@ -11,6 +11,7 @@ from api.access import AccessRecorder
 from api.config import ApiSettings
 from api.hub import AlertHub
 from api.polls import encode
+from api.tiles import TileSource
 from api.tokens import TokenFile
 from geofence.config import GeofenceSettings
 from geofence.grids import GridSet
@@ -44,6 +45,8 @@ class ApiContext:
     access: AccessRecorder = field(default=None)  # type: ignore[assignment]
     # commands to devices (api/routes/commands.py); None: this role sends none
     commands: Commander | None = None
+    # the live map's base map (api/tiles.py: --tiles or --tiles-file); None: none
+    tiles: TileSource | None = None
     _geometries: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _geometry_json: dict[str, bytes] | None = field(default=None, init=False, repr=False)
     _report_grids: ReportGrids | None = field(default=None, init=False, repr=False)

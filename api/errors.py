@@ -24,6 +24,7 @@ CODES = {
     422: "invalid_parameter",
     429: "too_many_requests",
     500: "internal_error",
+    502: "bad_gateway",
     503: "unavailable",
 }
 

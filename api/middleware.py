@@ -48,14 +48,16 @@ class LoopbackHostOnly:
         await self.app(scope, receive, send)
 
 
-#: The map is its own files (api/static/: no inline script or style, no CDN, no tiles) and
-#: talks only to its own origin; no page may frame it (clickjacking).
+#: The map is its own files (api/static/: no inline script or style, no CDN) and talks only to
+#: its own origin; no page may frame it (clickjacking). Base-map tiles come from serve too
+#: (/api/v1/tiles): fetched with the token ('self', connect-src) and drawn from blob: URLs
+#: the page makes of them, so no other origin can put an image on the map.
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self' data: blob:",
         "connect-src 'self'",
         "base-uri 'none'",
         "form-action 'none'",

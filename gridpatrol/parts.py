@@ -192,6 +192,7 @@ class HttpServer:
 
         from api.access import AccessRecorder
         from api.app import create_app
+        from api.tiles import open_tiles
         from api.tokens import TokenFile
 
         assert options.http is not None
@@ -215,6 +216,7 @@ class HttpServer:
             parts=parts,
             # the access log goes to the store, or to the one opened for it (role api)
             access=AccessRecorder(access_store or store, owns_store=access_store is not None),
+            tiles=open_tiles(api.tiles, api.tiles_file),  # a bad file: refused here, one line
         )
         config = uvicorn.Config(
             create_app(self.context),
@@ -246,6 +248,8 @@ class HttpServer:
         self.server.should_exit = True
         self._thread.join(10)
         self.context.access.stop()  # no request after: every record written
+        if self.context.tiles is not None:
+            self.context.tiles.close()
 
 
 def open_http(

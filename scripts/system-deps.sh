@@ -2,6 +2,8 @@
 # The Debian packages a make target needs, installed when missing; the one place that knows them.
 #
 #   scripts/system-deps.sh test    Mosquitto and its clients, Chromium (the map's browser test),
+#                                  a CJK font (fonts-noto-cjk: the Chinese map's screenshots
+#                                  show characters, not empty boxes),
 #                                  LibreOffice Calc (the workbook test reads the xlsx back),
 #                                  PostgreSQL (the lake's catalog), iproute2 (network
 #                                  namespaces: the lake's processes on several "hosts")
@@ -19,6 +21,8 @@ have_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosqui
 have_clients() { command -v mosquitto_pub >/dev/null 2>&1; }
 have_chromium() { [ -x "${GRIDPATROL_CHROMIUM:-/usr/bin/chromium}" ]; }
 have_calc() { command -v soffice >/dev/null 2>&1; }
+# a font fontconfig knows for Chinese (fc-list comes with fontconfig, which Chromium needs)
+have_cjk_font() { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; }
 have_ip() { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; }
 have_postgresql() {
     command -v postgres >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
@@ -31,6 +35,7 @@ have_clients || missing+=(mosquitto-clients)
 case "$target" in
     test)
         have_chromium || missing+=(chromium)
+        have_cjk_font || missing+=(fonts-noto-cjk)
         have_calc || missing+=(libreoffice-calc-nogui)
         have_ip || missing+=(iproute2)
         ;;

@@ -1,18 +1,18 @@
 "use strict";
 // The live map: grids from /api/v1/grids (GeoJSON), devices from /api/v1/devices, then their
-// changes from the live stream (/api/v1/devices/stream), alerts from the alert stream. Everything comes from this server: no tiles, no CDN. Strings come
+// changes from the live stream (/api/v1/devices/stream), alerts from the alert stream. Everything comes from this server, the base map's tiles too (basemap.js), no CDN. Strings come
 // from i18n.js (t, kindLabel). Drawn once: one path per grid, one circle per device; panning
 // and zooming only move the viewBox, and updates touch the attributes that changed.
 const API = "/api/v1";
 const NS = "http://www.w3.org/2000/svg";
-const M_PER_DEG = 111320; // the plane is in metres, so path data and markers stay legible
 const MARKER_PX = 3; // device marker radius on screen, whatever the zoom
 const LABEL_PX = 13; // district names' size on screen
 const ALERT_FLUSH_MS = 200; // alerts arriving together are drawn together
 const svg = document.getElementById("map");
-const layers = Object.fromEntries(["leaves", "parents", "devices", "labels", "overlay"].map(id => [id, document.getElementById(id)]));
+const layers = Object.fromEntries(["tiles", "leaves", "parents", "devices", "labels", "overlay"].map(id => [id, document.getElementById(id)]));
 let token = sessionStorage.getItem("gridpatrol-token") || "";
 let project = null;
+let plane = null; // the Web Mercator plane of basemap.js (mercatorPlane)
 let home = null; // the whole map: [x, y, w, h] in metres
 let view = null;
 let dayStart = null; // today's 00:00 in the deployment's time zone, from /grids
@@ -69,16 +69,18 @@ function rings(geometry) {
   return geometry.coordinates.flat();
 }
 
+// Web Mercator (basemap.js), so XYZ tiles line up; positions in the base map's datum first.
 function makeProjection(features) {
   let [w, s, e, n] = [180, 90, -180, -90];
-  for (const f of features) for (const ring of rings(f.geometry)) for (const [x, y] of ring) {
+  for (const f of features) for (const ring of rings(f.geometry)) for (const point of ring) {
+    const [x, y] = toBase(point[0], point[1]);
     w = Math.min(w, x); e = Math.max(e, x); s = Math.min(s, y); n = Math.max(n, y);
   }
-  const k = Math.cos(((s + n) / 2) * Math.PI / 180) * M_PER_DEG;
-  const width = (e - w) * k, height = (n - s) * M_PER_DEG, pad = 0.03 * Math.max(width, height);
-  home = [-pad, -pad, width + 2 * pad, height + 2 * pad];
+  plane = mercatorPlane(w, s, e, n);
+  const pad = 0.03 * Math.max(plane.width, plane.height);
+  home = [-pad, -pad, plane.width + 2 * pad, plane.height + 2 * pad];
   setView(home);
-  return (x, y) => [Math.round((x - w) * k * 10) / 10, Math.round((n - y) * M_PER_DEG * 10) / 10];
+  return (lon, lat) => plane.project(...toBase(lon, lat));
 }
 
 function pathOf(geometry, box) {
@@ -102,6 +104,10 @@ function drawView() {
   const px = Math.max(view[2] / svg.clientWidth, view[3] / svg.clientHeight) || 1;
   svg.style.setProperty("--marker-r", (MARKER_PX * px).toFixed(3) + "px");
   svg.style.setProperty("--label-size", (LABEL_PX * px).toFixed(3) + "px");
+  if (plane) {
+    const rect = svg.getBoundingClientRect();
+    drawTiles(plane, layers.tiles, [screenToMap(rect.left, rect.top), screenToMap(rect.right, rect.bottom)]);
+  }
 }
 
 // svg's scale and offset for the current view (preserveAspectRatio xMidYMid meet)
@@ -824,6 +830,7 @@ document.getElementById("lang").onclick = () => {
 async function start() {
   try {
     await loadAlertKinds();
+    if (!project) await loadBaseMap(); // before the projection: its datum shifts the overlay
     await drawGrids();
     await drawDevices();
     (await api("/alerts")).reverse().forEach(queueAlert); // again once the stream is open

@@ -30,9 +30,9 @@ def test_schemathesis_finds_every_response_conforming(served: Served, tmp_path):
         for path, methods in schema["paths"].items()
         for method in methods
     } - {"GET /api/v1/alerts/stream", "GET /api/v1/devices/stream"}
-    # GET /api/v1/backup, /access, /attendance, /devices/{device_id}/command-log, and
-    # POST /devices/{device_id}/commands and /grids/{grid_id}/rollcall among them
-    assert len(operations) == 20
+    # GET /api/v1/backup, /access, /attendance, /devices/{device_id}/command-log, /tiles,
+    # /tiles/{z}/{x}/{y}, and POST /devices/{device_id}/commands and /grids/{grid_id}/rollcall
+    assert len(operations) == 22
     assert "POST /api/v1/alerts/{alert_id}/ack" in operations
     junit = tmp_path / "junit.xml"
     binary = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")

@@ -22,6 +22,13 @@ def test_without_apt_get_it_stops_at_once_naming_the_packages():
     done = run("test", GRIDPATROL_CHROMIUM="/nonexistent/chromium")
     assert done.returncode == 1
     assert "chromium" in done.stderr and "no apt-get" in done.stderr
+    assert "fonts-noto-cjk" in done.stderr  # the Chinese map's screenshots need a CJK font
+
+
+def test_make_demo_needs_no_browser_and_no_font():
+    done = run("demo")
+    assert done.returncode == 1
+    assert "chromium" not in done.stderr and "fonts-noto-cjk" not in done.stderr
 
 
 def test_an_unknown_target_is_refused():
