@@ -156,14 +156,29 @@ def test_district_map(district: District):
         # Chinese by default; the alerts grouped by kind: one line per kind with its count
         assert page.inner_text("aside h2 >> nth=2") == "告警"
         assert "个网格" in page.inner_text("#summary")
-        wait_for_groups(page, {"device_offline": len(OFFLINE), "overdue": len(QUICK)})
+        n = len(QUICK)
+        wait_for_groups(
+            page,
+            {"device_offline": len(OFFLINE), "overdue": n, "due_soon": n, "due_soon_ended": n},
+        )
         heads = page.eval_on_selector_all(
             "#alerts > li",
             """items => items.map(li => ({
             text: li.textContent, marker: getComputedStyle(li).listStyleType,
             list: li.parentElement.tagName}))""",
         )
-        assert len(heads) == 2  # two kinds, however many alerts
+        # four kinds, however many alerts: each grid gone overdue was prompted first (due_soon,
+        # 即将超时) and its prompt ended when it fell overdue (due_soon_ended)
+        kinds = page.eval_on_selector_all(
+            "#alerts > li.group", "items => items.map(li => li.className)"
+        )
+        assert sorted(k.split()[1] for k in kinds) == [
+            "device_offline",
+            "due_soon",
+            "due_soon_ended",
+            "overdue",
+        ]
+        assert len(heads) == 4
         assert {(i["marker"], i["list"]) for i in heads} == {("none", "UL")}
         assert "设备离线" in page.inner_text("#alerts li.group.device_offline > .head")
         # opened: a count per district, adding up; a district opened: its alerts
@@ -195,7 +210,7 @@ def test_district_map(district: District):
         count = page.inner_text("#alerts li.group.device_offline > .head .count")
         assert count == str(dict(areas)[area])
         page.select_option("#alert-area", "")
-        assert page.locator("#alerts > li").count() == 2
+        assert page.locator("#alerts > li").count() == 4  # every kind again
 
         # zoom by button and by wheel, pan by dragging: only the viewBox moves
         home = view_box(page)
