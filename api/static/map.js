@@ -93,13 +93,19 @@ function pathOf(geometry, box) {
 }
 
 let viewFrame = 0;
+let viewTimer = 0; // drawn by the next frame, or by this timer where frames are not coming
+const VIEW_FALLBACK_MS = 100;
 function setView(v) {
   view = v;
   if (!viewFrame) viewFrame = requestAnimationFrame(drawView);
+  if (!viewTimer) viewTimer = setTimeout(drawView, VIEW_FALLBACK_MS);
 }
 
 function drawView() {
+  cancelAnimationFrame(viewFrame);
+  clearTimeout(viewTimer);
   viewFrame = 0;
+  viewTimer = 0;
   svg.setAttribute("viewBox", view.join(" "));
   const px = Math.max(view[2] / svg.clientWidth, view[3] / svg.clientHeight) || 1;
   svg.style.setProperty("--marker-r", (MARKER_PX * px).toFixed(3) + "px");
