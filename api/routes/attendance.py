@@ -10,8 +10,8 @@ from pydantic import Field
 
 from api.access import RECORDED
 from api.deps import Auth, Context, TimeWindow, report_grids
-from api.errors import ApiError
 from api.models import Model
+from api.routes.reports import check_grid
 from patrol.attendance import run_attendance
 
 router = APIRouter(tags=["reports"], dependencies=[RECORDED])  # a report: on record
@@ -54,14 +54,9 @@ def attendance(
     grid_id: Annotated[str | None, Query(max_length=128)] = None,
     device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, object]]:
-    grids = report_grids(context)
-    if grid_id is not None:
-        if grid_id not in grids.catalog.by_id:
-            raise ApiError(404, f"no grid {grid_id!r}")
-        if not principal.sees_grid(grid_id):
-            raise ApiError(403, f"grid {grid_id!r} is outside your grids")
+    check_grid(context, principal, grid_id)
     rows = run_attendance(
-        grids,
+        report_grids(context),
         context.store,
         window.start,
         window.end,

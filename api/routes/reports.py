@@ -23,7 +23,7 @@ GridId = Annotated[str | None, Query(max_length=128)]
 DeviceId = Annotated[str | None, Query(max_length=64)]
 
 
-def _check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
+def check_grid(context: Context, principal: Auth, grid_id: str | None) -> None:
     if grid_id is None:
         return
     if grid_id not in need_grids(context).by_id:
@@ -50,7 +50,7 @@ def _report(
     grid_id: str | None = None,
     device_id: str | None = None,
 ) -> list[dict[str, object]]:
-    _check_grid(context, principal, grid_id)
+    check_grid(context, principal, grid_id)
     _check_device(context, principal, device_id)
     rows = run_report(
         kind,
