@@ -94,7 +94,8 @@ def test_overdue_then_cleared_then_state_survives_restart(broker: Mosquitto, tmp
             .execute("SELECT kind, grid_id FROM alerts ORDER BY raised_at")
             .fetchall()
         )
-    assert ("overdue", "A") in stored and stored[-1] == ("cleared", "A")
+    # stored in order; a due_soon of A may follow the clear (A's short interval runs again)
+    assert stored.index(("overdue", "A")) < stored.index(("cleared", "A"))
     client.disconnect()
 
     restarted = IngestProcess(ServeOptions(db=db), ingest, GeofenceSettings(), live=live_settings)
